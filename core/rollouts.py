@@ -1,0 +1,26 @@
+"""The rollout record shared by training (produces/consumes) and the swarm (ships them).
+
+The wire format (compact, versioned, size-limited, never pickle) lives in core/swarm/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Rollout:
+    """One question with its G completions and their verifier rewards, from one peer."""
+
+    task: str                 # reasoning-gym dataset name, e.g. "basic_arithmetic"
+    question: str             # the prompt text (user message)
+    answer: str               # reference answer (for the verifier)
+    completions: list[str]    # G completions
+    rewards: list[float]      # one verifier reward per completion
+    round: int = 0
+    peer_id: str = ""         # producer
+    metadata: dict = field(default_factory=dict)  # task metadata the verifier needs (JSON-able)
+
+    def has_signal(self) -> bool:
+        """False when every completion got the same reward: zero advantage, nothing to learn."""
+        return len(self.rewards) > 1 and max(self.rewards) != min(self.rewards)
