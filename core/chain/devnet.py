@@ -1,0 +1,452 @@
+"""The local network's chain: anvil on loopback with our Coordinator deployed.
+
+    chain = LocalChain("local").start()     # or: with LocalChain() as chain: ...
+    chain.rpc_url, chain.coordinator, chain.chain_id
+    acct = chain.new_funded_account()       # eth_account LocalAccount with ETH for gas
+    chain.advance()                         # updateStageAndRound() as the stage manager
+    adv = chain.start_advancer(seconds=30)  # background round advancer; adv.stop()
+    chain.stop()                            # SIGTERM: anvil dumps its state, then exits
+
+Everything persists in core.paths.network_dir(network) (0700):
+  anvil-state.json  anvil --state (loaded at start, dumped on exit and every few seconds)
+  deployment.json   chain id, coordinator address, role addresses (no secrets)
+  keys.json         private keys of the owner / stage manager / bootnode manager (0600; a
+                    loopback dev chain, but still never logged)
+  runtime.json      rpc_url + pid while anvil runs, so other processes can attach()
+
+A restart loads the state and finds the coordinator at the same address (checked with
+eth_getCode), so rounds, registrations and rewards continue.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from core import fsutil
+from core.errors import ChainError
+from core.paths import ensure_private_dir, network_dir
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_CHAIN_ID = 31337
+WEI_PER_ETH = 10**18
+
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def anvil_binary() -> Path:
+    """The platform binary that npm's @foundry-rs/anvil installs (no node wrapper in between).
+
+    npm puts it in node_modules/@foundry-rs/anvil-<os>-<arch>/bin/anvil (an optional
+    dependency of @foundry-rs/anvil). SWARMDECK_ANVIL overrides; `anvil` on PATH is the last resort.
+    """
+    env = os.environ.get("SWARMDECK_ANVIL")
+    if env:
+        return Path(env)
+    osname = {"linux": "linux", "darwin": "darwin", "win32": "win32"}.get(os.sys.platform, os.sys.platform)
+    arch = _ARCH.get(platform.machine().lower(), platform.machine().lower())
+    exe = "anvil.exe" if osname == "win32" else "anvil"
+    cand = REPO_ROOT / "node_modules" / "@foundry-rs" / f"anvil-{osname}-{arch}" / "bin" / exe
+    if cand.is_file():
+        return cand
+    found = shutil.which("anvil")
+    if found:
+        return Path(found)
+    raise ChainError("anvil (the local chain) is not installed", where=str(cand),
+                     fix="run `just setup` (it runs `npm ci`, which installs @foundry-rs/anvil)")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def rpc_call(url: str, method: str, params: list | None = None, timeout: float = 5.0) -> Any:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        resp = json.loads(r.read())
+    if "error" in resp:
+        raise ChainError(f"RPC {method} failed: {resp['error']}", where=url)
+    return resp["result"]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalChain:
+    """anvil + Coordinator for one network name (default "local")."""
+
+    def __init__(self, network: str = "local", *, host: str = "127.0.0.1", port: int = 0,
+                 chain_id: int = DEFAULT_CHAIN_ID, stage_count: int = 1, state_interval: float = 2.0,
+                 block_time: float | None = None):
+        self.network = network
+        self.host = host
+        self.port = port
+        self.chain_id = chain_id
+        self.stage_count = stage_count
+        self.state_interval = state_interval
+        self.block_time = block_time
+        self.dir = network_dir(network)
+        self.proc: subprocess.Popen | None = None
+        self.owns_process = False
+        self.rpc_url: str = ""
+        self.coordinator: str = ""
+        self.deployed_now = False  # True when start() deployed a fresh coordinator
+        self._keys: dict[str, str] = {}
+        self._w3 = None
+        self._contract = None
+        self._lock = threading.Lock()
+        self._advancers: list[RoundAdvancer] = []
+
+    # ------------------------------------------------------------------ files
+    @property
+    def state_file(self) -> Path:
+        return self.dir / "anvil-state.json"
+
+    @property
+    def deployment_file(self) -> Path:
+        return self.dir / "deployment.json"
+
+    @property
+    def keys_file(self) -> Path:
+        return self.dir / "keys.json"
+
+    @property
+    def runtime_file(self) -> Path:
+        return self.dir / "runtime.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "anvil.log"
+
+    # ------------------------------------------------------------------ keys
+    def _load_or_create_keys(self) -> None:
+        from eth_account import Account
+
+        if self.keys_file.exists():
+            self._keys = json.loads(self.keys_file.read_text())
+            return
+        self._keys = {role: Account.create().key.hex() for role in ("owner", "stage_manager", "bootnode_manager")}
+        fsutil.atomic_write_json(self.keys_file, self._keys)
+
+    def _account(self, role: str):
+        from eth_account import Account
+
+        return Account.from_key(self._keys[role])
+
+    @property
+    def owner_key(self) -> str:
+        return self._keys["owner"]
+
+    @property
+    def deployer_key(self) -> str:
+        return self._keys["owner"]
+
+    @property
+    def stage_manager_key(self) -> str:
+        return self._keys["stage_manager"]
+
+    @property
+    def bootnode_manager_key(self) -> str:
+        return self._keys["bootnode_manager"]
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "LocalChain":
+        if self.proc is not None:
+            return self
+        ensure_private_dir(self.dir)
+        existing = self._running_elsewhere()
+        if existing:
+            raise ChainError(f"the {self.network!r} chain is already running (pid {existing['pid']}, "
+                             f"{existing['rpc_url']})", where=str(self.runtime_file),
+                             fix="attach to it with LocalChain.attach(), or stop that process first")
+        self._load_or_create_keys()
+        binary = anvil_binary()
+        last_err = ""
+        for _ in range(3):  # a free port can be taken between probe and bind: retry
+            port = self.port or free_port(self.host)
+            cmd = [str(binary), "--host", self.host, "--port", str(port), "--chain-id", str(self.chain_id),
+                   "--accounts", "1", "--state", str(self.state_file),
+                   "--state-interval", str(max(1, int(self.state_interval))), "--preserve-historical-states"]
+            if self.block_time:
+                cmd += ["--block-time", str(self.block_time)]
+            log = open(self.log_file, "ab")
+            try:
+                # own session: a Ctrl-C in the terminal reaches us, and we stop anvil cleanly
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                        start_new_session=True)
+            finally:
+                log.close()
+            url = f"http://{self.host}:{port}"
+            if self._wait_ready(proc, url):
+                self.proc, self.port, self.rpc_url, self.owns_process = proc, port, url, True
+                break
+            last_err = self._tail_log()
+            self._terminate(proc)
+            if self.port:  # a fixed port that failed will not get better
+                break
+        else:
+            pass
+        if self.proc is None:
+            raise ChainError(f"anvil did not start: {last_err}", where=str(self.log_file),
+                             fix="check the log; a fixed port may be in use (choose another or 0 = any)")
+        try:
+            fsutil.atomic_write_json(self.runtime_file, {"rpc_url": self.rpc_url, "pid": self.proc.pid,
+                                                         "chain_id": self.chain_id, "started_at": time.time()})
+            self._ensure_deployed()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    @classmethod
+    def attach(cls, network: str = "local") -> "LocalChain":
+        """A handle on a chain another process started (no process ownership)."""
+        chain = cls(network)
+        info = chain._running_elsewhere()
+        if not info:
+            raise ChainError(f"the {network!r} chain is not running", where=str(chain.runtime_file),
+                             fix="start the local network first: `swarmdeck network up` (or `just run`)")
+        chain.rpc_url = info["rpc_url"]
+        chain.chain_id = int(info.get("chain_id", DEFAULT_CHAIN_ID))
+        dep = json.loads(chain.deployment_file.read_text())
+        chain.coordinator = dep["coordinator"]
+        chain.stage_count = int(dep.get("stage_count", 1))
+        if chain.keys_file.exists():
+            chain._keys = json.loads(chain.keys_file.read_text())
+        return chain
+
+    def _running_elsewhere(self) -> dict | None:
+        try:
+            info = json.loads(self.runtime_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        if not _pid_alive(int(info.get("pid", 0))):
+            return None
+        try:
+            rpc_call(info["rpc_url"], "eth_chainId", timeout=2)
+        except Exception:
+            return None
+        return info
+
+    def _wait_ready(self, proc: subprocess.Popen, url: str, timeout: float = 20.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                return False
+            try:
+                rpc_call(url, "eth_chainId", timeout=1)
+                return True
+            except (urllib.error.URLError, ConnectionError, OSError, ValueError):
+                time.sleep(0.05)
+        return False
+
+    def _tail_log(self) -> str:
+        try:
+            return self.log_file.read_text(errors="replace")[-500:].strip()
+        except FileNotFoundError:
+            return ""
+
+    @staticmethod
+    def _terminate(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+        if proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)  # anvil dumps --state on SIGTERM/SIGINT
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+    def stop(self) -> None:
+        for adv in list(self._advancers):
+            adv.stop()
+        if self.proc is not None and self.owns_process:
+            self._terminate(self.proc)
+            try:
+                info = json.loads(self.runtime_file.read_text())
+                if info.get("pid") == self.proc.pid:
+                    self.runtime_file.unlink()
+            except (FileNotFoundError, ValueError):
+                pass
+        self.proc = None
+        self._w3 = None
+        self._contract = None
+
+    def __enter__(self) -> "LocalChain":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ web3
+    @property
+    def w3(self):
+        if self._w3 is None:
+            from web3 import Web3
+
+            self._w3 = Web3(Web3.HTTPProvider(self.rpc_url, request_kwargs={"timeout": 10}))
+        return self._w3
+
+    @property
+    def contract(self):
+        if self._contract is None:
+            from core.chain.compile import load_artifact
+
+            self._contract = self.w3.eth.contract(address=self.coordinator, abi=load_artifact()["abi"])
+        return self._contract
+
+    def fund(self, address: str, eth: int = 1000) -> None:
+        """Set an account's balance (anvil cheat RPC): gas money for local writes."""
+        rpc_call(self.rpc_url, "anvil_setBalance", [address, hex(eth * WEI_PER_ETH)])
+
+    def new_funded_account(self, eth: int = 1000):
+        from eth_account import Account
+
+        acct = Account.create()
+        self.fund(acct.address, eth)
+        return acct
+
+    def _send(self, key: str, fn) -> dict:
+        from eth_account import Account
+
+        acct = Account.from_key(key)
+        with self._lock:
+            tx = fn.build_transaction({"from": acct.address, "chainId": self.chain_id,
+                                       "nonce": self.w3.eth.get_transaction_count(acct.address, "pending")})
+            signed = acct.sign_transaction(tx)
+            h = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        rcpt = self.w3.eth.wait_for_transaction_receipt(h, timeout=30, poll_latency=0.05)
+        if rcpt["status"] != 1:
+            raise ChainError(f"transaction reverted: {h.hex()}", where=self.rpc_url)
+        return rcpt
+
+    def _ensure_deployed(self) -> None:
+        from web3 import Web3
+
+        from core.chain.compile import load_artifact
+
+        art = load_artifact()
+        dep = None
+        if self.deployment_file.exists():
+            dep = json.loads(self.deployment_file.read_text())
+            code = self.w3.eth.get_code(Web3.to_checksum_address(dep["coordinator"]))
+            if int(dep.get("chain_id", 0)) != self.chain_id or code in (b"", b"\x00") or len(code) == 0:
+                dep = None  # the state file was lost or belongs to another chain: deploy anew
+        for role in self._keys:
+            addr = self._account(role).address
+            if self.w3.eth.get_balance(addr) < 10 * WEI_PER_ETH:
+                self.fund(addr, 10_000)
+        if dep is not None:
+            self.coordinator = Web3.to_checksum_address(dep["coordinator"])
+            self.stage_count = int(dep.get("stage_count", self.stage_count))
+            self.deployed_now = False
+            return
+        owner = self._account("owner")
+        factory = self.w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
+        rcpt = self._send(self.owner_key, factory.constructor(self.stage_count))
+        self.coordinator = rcpt["contractAddress"]
+        self._contract = None
+        self._send(self.owner_key, self.contract.functions.setStageManager(self._account("stage_manager").address))
+        self._send(self.owner_key,
+                   self.contract.functions.setBootnodeManager(self._account("bootnode_manager").address))
+        fsutil.atomic_write_json(self.deployment_file, {
+            "network": self.network, "chain_id": self.chain_id, "coordinator": self.coordinator,
+            "deployed_block": rcpt["blockNumber"], "stage_count": self.stage_count,
+            "owner": owner.address, "stage_manager": self._account("stage_manager").address,
+            "bootnode_manager": self._account("bootnode_manager").address,
+            "artifact_sha256": art["sourceSha256"]})
+        self.deployed_now = True
+        self.dump_state()
+
+    def dump_state(self) -> None:
+        """Write the chain state now (anvil also does it every state_interval and on exit)."""
+        if not self.rpc_url:
+            return
+        try:
+            rpc_call(self.rpc_url, "anvil_dumpState", timeout=10)  # returns it; the file is via --state
+        except Exception:
+            pass
+
+    # ------------------------------------------------------------------ rounds / bootnodes
+    def current_round(self) -> int:
+        return int(self.contract.functions.currentRound().call())
+
+    def current_stage(self) -> int:
+        return int(self.contract.functions.currentStage().call())
+
+    def advance(self) -> tuple[int, int]:
+        """updateStageAndRound() signed by the stage manager; returns the new (round, stage)."""
+        self._send(self.stage_manager_key, self.contract.functions.updateStageAndRound())
+        return self.current_round(), self.current_stage()
+
+    def add_bootnodes(self, addrs: list[str]) -> None:
+        self._send(self.bootnode_manager_key, self.contract.functions.addBootnodes(list(addrs)))
+
+    def start_advancer(self, seconds: float) -> "RoundAdvancer":
+        adv = RoundAdvancer(self, seconds)
+        self._advancers.append(adv)
+        adv.start()
+        return adv
+
+    def info(self) -> dict:
+        """Public facts (no keys) for other parts: rpc_url, coordinator, chain_id, stage_count."""
+        return {"network": self.network, "rpc_url": self.rpc_url, "coordinator": self.coordinator,
+                "chain_id": self.chain_id, "stage_count": self.stage_count}
+
+
+class RoundAdvancer:
+    """Calls updateStageAndRound() every `seconds` (the stage manager's job on a local network).
+
+    A failed advance (RPC hiccup) is counted and retried on the next tick, never raised:
+    the advancer must not die while nodes wait on rounds.
+    """
+
+    def __init__(self, chain: LocalChain, seconds: float):
+        if seconds <= 0:
+            raise ValueError("round length must be > 0 seconds")
+        self.chain = chain
+        self.seconds = float(seconds)
+        self.advances = 0
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="round-advancer", daemon=True)
+
+    def start(self) -> "RoundAdvancer":
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.seconds):
+            try:
+                self.chain.advance()
+                self.advances += 1
+            except Exception:
+                self.failures += 1
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout=self.seconds + 35)
+        if self in self.chain._advancers:
+            self.chain._advancers.remove(self)
