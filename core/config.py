@@ -1,0 +1,755 @@
+"""config.toml: load, validate (every problem, with file/line/key), edit keeping comments, save.
+
+The file lives in the user config dir (core.paths.config_file()) and is created from
+config.example.toml on first run. tomlkit is used for all edits so the user's comments and
+layout survive `swarmdeck profile use NAME` and friends.
+
+Defaults live in this module (the SCHEMA tables); a test checks that config.example.toml
+shows exactly these defaults, so the documentation cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import tomlkit
+from tomlkit.exceptions import ParseError
+
+from core import paths as _paths
+from core.errors import ConfigError
+from core.fsutil import atomic_write_text
+
+# ------------------------------------------------------------------------------------------
+# Schema
+
+
+@dataclass(frozen=True)
+class Field:
+    type: str  # "str" | "int" | "float" | "bool" | "list[int]" | "list[str]"
+    default: Any
+    choices: tuple | None = None
+    min: float | None = None
+    max: float | None = None
+    check: Callable[[Any], str | None] | None = None  # returns a problem message or None
+    fix: str | None = None
+
+
+def _check_multiaddrs(v: list) -> str | None:
+    for m in v:
+        err = multiaddr_problem(m)
+        if err:
+            return f"{m!r} is not a valid multiaddr: {err}"
+    return None
+
+
+def _check_address(v: str) -> str | None:
+    if v and not re.fullmatch(r"0x[0-9a-fA-F]{40}", v):
+        return f"{v!r} is not a contract address (0x followed by 40 hex digits)"
+    return None
+
+
+def _check_url(v: str) -> str | None:
+    if v and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", v):
+        return f"{v!r} is not an http(s) URL"
+    return None
+
+
+def _check_hf_repo(v: str) -> str | None:
+    if v and not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*", v):
+        return f"{v!r} is not a Hugging Face repo id (owner/name)"
+    return None
+
+
+def _check_gpus(v: list) -> str | None:
+    if any(g < 0 for g in v):
+        return "GPU indexes start at 0"
+    if len(set(v)) != len(v):
+        return "a GPU is listed twice"
+    return None
+
+
+PORT_FIX = "use a port between 1024 and 65535 (0 = random for dht_port)"
+
+ROOT_FIELDS: dict[str, Field] = {
+    "current_profile": Field("str", "default"),
+    "language": Field("str", "auto", choices=("auto", "en", "ru")),
+}
+
+TUI_FIELDS: dict[str, Field] = {
+    "refresh_seconds": Field("float", 1.0, min=0.2, max=60),
+    "chart_rounds": Field("int", 100, min=10, max=100000),
+    "log_lines": Field("int", 500, min=10, max=100000),
+    "color": Field("str", "auto", choices=("auto", "truecolor", "256", "16", "mono")),
+    "backup_warning": Field("bool", True),
+}
+
+NETWORK_FIELDS: dict[str, Field] = {
+    "rpc_url": Field("str", "", check=_check_url),
+    "chain_id": Field("int", 0, min=0, max=2**63),
+    "coordinator": Field("str", "", check=_check_address),
+    "bootnodes": Field("list[str]", [], check=_check_multiaddrs,
+                       fix="write multiaddrs like /ip4/1.2.3.4/tcp/38331/p2p/QmPeerId"),
+    "login_url": Field("str", "", check=_check_url),
+    "backend": Field("str", "modal-login", choices=("modal-login", "web3")),
+    "round_seconds": Field("float", 120.0, min=5, max=86400),
+}
+
+PROFILE_FIELDS: dict[str, Field] = {
+    "network": Field("str", "local"),
+    "model": Field("str", "auto"),
+    "quant": Field("str", "auto", choices=("auto", "4bit", "8bit", "bf16", "fp32")),
+    "gpus": Field("list[int]", [], check=_check_gpus),
+    "dht_port": Field("int", 0, min=0, max=65535, fix=PORT_FIX),
+    "announce_maddrs": Field("list[str]", [], check=_check_multiaddrs,
+                             fix="write multiaddrs like /ip4/1.2.3.4/tcp/38331"),
+    "login_port": Field("int", 3000, min=1, max=65535, fix=PORT_FIX),
+    "backend": Field("str", "modal-login", choices=("modal-login", "web3")),
+    "hf_repo": Field("str", "", check=_check_hf_repo),
+}
+
+TRAINING_FIELDS: dict[str, Field] = {
+    "questions_local": Field("int", 4, min=0, max=1024),
+    "questions_external": Field("int", 4, min=0, max=1024),
+    "generations": Field("int", 8, min=1, max=256),
+    "max_new_tokens": Field("int", 512, min=1, max=65536),
+    "max_prompt_tokens": Field("int", 256, min=1, max=65536),
+    "learning_rate": Field("float", 5e-6, min=0, max=1),
+    "beta": Field("float", 0.0, min=0, max=10),
+    "epsilon_low": Field("float", 0.2, min=0, max=1),
+    "epsilon_high": Field("float", 0.28, min=0, max=10),
+    "temperature": Field("float", 1.0, min=0, max=10),
+    "lora_rank": Field("int", 16, min=1, max=1024),
+    "lora_alpha": Field("int", 32, min=1, max=4096),
+    "checkpoint_every": Field("int", 1, min=1, max=100000),
+    "hf_push_every": Field("int", 10, min=1, max=100000),
+    "seed": Field("int", 0, min=0, max=2**63),
+}
+
+DAEMON_FIELDS: dict[str, Field] = {
+    "restart_backoff_initial": Field("float", 2.0, min=0, max=3600),
+    "restart_backoff_max": Field("float", 300.0, min=0, max=86400),
+    "max_quick_failures": Field("int", 5, min=1, max=1000),
+    "healthy_after": Field("float", 300.0, min=1, max=86400),
+    "stall_timeout": Field("float", 1800.0, min=10, max=7 * 86400),
+    "stop_timeout": Field("float", 60.0, min=1, max=3600),
+    "rss_limit_mb": Field("int", 0, min=0, max=2**40),
+    "vram_limit_mb": Field("int", 0, min=0, max=2**40),
+    "log_max_mb": Field("int", 20, min=1, max=10000),
+    "log_backups": Field("int", 5, min=0, max=1000),
+    "event_replay": Field("int", 2000, min=0, max=10**7),
+}
+
+PROFILE_SUBTABLES = {"training": TRAINING_FIELDS, "daemon": DAEMON_FIELDS}
+
+# Built-in networks. A [networks.<same name>] table overrides single fields.
+BUILTIN_NETWORKS: dict[str, dict] = {
+    "local": {
+        "kind": "local",
+        "rpc_url": "",  # decided at start by the local devnet (free loopback port)
+        "chain_id": 31337,
+        "coordinator": "",  # deployed at start, persisted in the network dir
+        "bootnodes": [],  # the first local node is the bootnode
+        "login_url": "http://127.0.0.1:3000",
+        "backend": "modal-login",
+        "round_seconds": 60.0,
+    },
+    "gensyn-testnet": {
+        "kind": "testnet",
+        "rpc_url": "https://gensyn-testnet.g.alchemy.com/public",
+        "chain_id": 685685,
+        "coordinator": "0x2fC68a233EF9E9509f034DD551FF90A79a0B8F82",  # the seed guide's
+        "bootnodes": [],  # ask the contract's getBootnodes()
+        "login_url": "http://127.0.0.1:3000",
+        "backend": "modal-login",
+        "round_seconds": 120.0,
+    },
+}
+
+
+# ------------------------------------------------------------------------------------------
+# Typed settings
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    questions_local: int = 4
+    questions_external: int = 4
+    generations: int = 8
+    max_new_tokens: int = 512
+    max_prompt_tokens: int = 256
+    learning_rate: float = 5e-6
+    beta: float = 0.0
+    epsilon_low: float = 0.2
+    epsilon_high: float = 0.28
+    temperature: float = 1.0
+    lora_rank: int = 16
+    lora_alpha: int = 32
+    checkpoint_every: int = 1
+    hf_push_every: int = 10
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    restart_backoff_initial: float = 2.0
+    restart_backoff_max: float = 300.0
+    max_quick_failures: int = 5
+    healthy_after: float = 300.0
+    stall_timeout: float = 1800.0
+    stop_timeout: float = 60.0
+    rss_limit_mb: int = 0
+    vram_limit_mb: int = 0
+    log_max_mb: int = 20
+    log_backups: int = 5
+    event_replay: int = 2000
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    network: str = "local"
+    model: str = "auto"
+    quant: str = "auto"
+    gpus: tuple[int, ...] = ()
+    dht_port: int = 0
+    announce_maddrs: tuple[str, ...] = ()
+    login_port: int = 3000
+    backend: str = "modal-login"
+    hf_repo: str = ""
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("training", "daemon")}
+        d["gpus"] = list(self.gpus)
+        d["announce_maddrs"] = list(self.announce_maddrs)
+        d["training"] = {f.name: getattr(self.training, f.name) for f in fields(self.training)}
+        d["daemon"] = {f.name: getattr(self.daemon, f.name) for f in fields(self.daemon)}
+        return d
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    name: str
+    kind: str  # "local" | "testnet" | "custom"
+    rpc_url: str
+    chain_id: int
+    coordinator: str
+    bootnodes: tuple[str, ...]
+    login_url: str
+    backend: str
+    round_seconds: float
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["bootnodes"] = list(self.bootnodes)
+        return d
+
+
+@dataclass(frozen=True)
+class TuiSettings:
+    refresh_seconds: float = 1.0
+    chart_rounds: int = 100
+    log_lines: int = 500
+    color: str = "auto"
+    backup_warning: bool = True
+
+
+# ------------------------------------------------------------------------------------------
+# Multiaddr syntax (no network access; enough to catch typos before p2pd does)
+
+_MA_PROTOS = {
+    "ip4": "ip4", "ip6": "ip6", "dns": "host", "dns4": "host", "dns6": "host", "dnsaddr": "host",
+    "tcp": "port", "udp": "port", "p2p": "peer", "ipfs": "peer",
+    "quic": None, "quic-v1": None, "ws": None, "wss": None, "tls": None, "noise": None,
+    "p2p-circuit": None, "webtransport": None,
+}
+
+
+def multiaddr_problem(m: Any) -> str | None:
+    """None if `m` looks like a valid multiaddr string, else what is wrong with it."""
+    if not isinstance(m, str):
+        return "not a string"
+    if not m.startswith("/"):
+        return "must start with '/' (e.g. /ip4/1.2.3.4/tcp/38331)"
+    parts = m.split("/")[1:]
+    if not parts or parts == [""]:
+        return "empty"
+    i = 0
+    while i < len(parts):
+        proto = parts[i]
+        if proto not in _MA_PROTOS:
+            return f"unknown protocol {proto!r}"
+        kind = _MA_PROTOS[proto]
+        i += 1
+        if kind is None:
+            continue
+        if i >= len(parts) or parts[i] == "":
+            return f"{proto} needs a value"
+        v = parts[i]
+        i += 1
+        if kind == "ip4":
+            try:
+                ipaddress.IPv4Address(v)
+            except ValueError:
+                return f"{v!r} is not an IPv4 address"
+        elif kind == "ip6":
+            try:
+                ipaddress.IPv6Address(v)
+            except ValueError:
+                return f"{v!r} is not an IPv6 address"
+        elif kind == "port":
+            if not v.isdigit() or not 0 <= int(v) <= 65535:
+                return f"{v!r} is not a port (0-65535)"
+        elif kind == "host":
+            if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", v):
+                return f"{v!r} is not a host name"
+        elif kind == "peer":
+            if not re.fullmatch(r"(Qm[1-9A-HJ-NP-Za-km-z]{44}|12D3Koo[1-9A-HJ-NP-Za-km-z]{45,46})", v):
+                return f"{v!r} is not a peer id (Qm… or 12D3Koo…)"
+    return None
+
+
+# ------------------------------------------------------------------------------------------
+# Problems and line numbers
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    key: str
+    message: str
+    fix: str | None = None
+
+    def __str__(self) -> str:
+        loc = f"{self.file}:{self.line}" if self.line else self.file
+        s = f"{loc}: {self.key}: {self.message}" if self.key else f"{loc}: {self.message}"
+        return s + (f" (fix: {self.fix})" if self.fix else "")
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "line": self.line, "key": self.key, "message": self.message, "fix": self.fix}
+
+
+_KEY_TOKEN = re.compile(r'\s*(?:([A-Za-z0-9_-]+)|"((?:[^"\\]|\\.)*)"|\'([^\']*)\')\s*')
+
+
+def _split_dotted(s: str) -> list[str] | None:
+    out = []
+    pos = 0
+    while True:
+        m = _KEY_TOKEN.match(s, pos)
+        if not m or m.end() == pos:
+            return None
+        out.append(next(g for g in m.groups() if g is not None))
+        pos = m.end()
+        if pos >= len(s):
+            return out
+        if s[pos] != ".":
+            return None
+        pos += 1
+
+
+def _line_index(text: str) -> dict[tuple[str, ...], int]:
+    """Map dotted key paths (tables and keys) to their 1-based line in the file."""
+    index: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    in_multiline: str | None = None
+    for n, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if in_multiline:
+            if line.count(in_multiline) % 2 == 1:
+                in_multiline = None
+            continue
+        if not line or line.startswith("#"):
+            continue
+        hm = re.match(r"^\[\[?\s*(.+?)\s*\]\]?\s*(#.*)?$", line)
+        if hm and not re.match(r"^[^=\[]*=", line):
+            keys = _split_dotted(hm.group(1))
+            if keys:
+                table = tuple(keys)
+                index.setdefault(table, n)
+            continue
+        km = re.match(r"^((?:[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_-]+|\"(?:[^\"\\]|\\.)*\"|'[^']*'))*)\s*=(.*)$", line)
+        if km:
+            keys = _split_dotted(km.group(1))
+            if keys:
+                index.setdefault(table + tuple(keys), n)
+            rest = km.group(2)
+            for q in ('"""', "'''"):
+                if rest.count(q) % 2 == 1:
+                    in_multiline = q
+    return index
+
+
+# ------------------------------------------------------------------------------------------
+# Validation
+
+
+_TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
+               "list[int]": "a list of integers", "list[str]": "a list of strings"}
+
+
+def _type_ok(t: str, v: Any) -> bool:
+    if t == "str":
+        return isinstance(v, str)
+    if t == "bool":
+        return isinstance(v, bool)
+    if t == "int":
+        return isinstance(v, int) and not isinstance(v, bool)
+    if t == "float":
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+    if t == "list[int]":
+        return isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+    if t == "list[str]":
+        return isinstance(v, list) and all(isinstance(x, str) for x in v)
+    raise AssertionError(t)
+
+
+def _fmt_key(path: tuple[str, ...]) -> str:
+    return ".".join(p if re.fullmatch(r"[A-Za-z0-9_-]+", p) else f'"{p}"' for p in path)
+
+
+class _Validator:
+    def __init__(self, file: str, text: str):
+        self.file = file
+        self.lines = _line_index(text)
+        self.problems: list[Problem] = []
+
+    def line_of(self, path: tuple[str, ...]) -> int | None:
+        for k in range(len(path), 0, -1):
+            if path[:k] in self.lines:
+                return self.lines[path[:k]]
+        return None
+
+    def add(self, path: tuple[str, ...], message: str, fix: str | None = None) -> None:
+        self.problems.append(Problem(self.file, self.line_of(path), _fmt_key(path), message, fix))
+
+    def fields(self, table: Any, spec: dict[str, Field], path: tuple[str, ...], subtables: dict | None = None) -> None:
+        if not isinstance(table, dict):
+            self.add(path, f"must be a table ([{_fmt_key(path)}]), not {type(table).__name__}")
+            return
+        for k, v in table.items():
+            p = path + (k,)
+            if subtables and k in subtables:
+                self.fields(v, subtables[k], p)
+                continue
+            f = spec.get(k)
+            if f is None:
+                known = sorted(list(spec) + list(subtables or {}))
+                close = [c for c in known if c.replace("_", "") == k.replace("_", "").lower()]
+                hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+                self.add(p, "unknown key", f"remove it or fix the spelling; {hint}")
+                continue
+            self.value(p, f, v)
+
+    def value(self, p: tuple[str, ...], f: Field, v: Any) -> None:
+        if not _type_ok(f.type, v):
+            self.add(p, f"must be {_TYPE_NAMES[f.type]}, got {_show(v)}",
+                     f"e.g. {_fmt_key(p[-1:])} = {tomlkit.item(f.default).as_string()}")
+            return
+        if f.choices is not None and v not in f.choices:
+            self.add(p, f"{v!r} is not one of {', '.join(map(repr, f.choices))}",
+                     f"use one of {', '.join(f.choices)}")
+            return
+        if (f.min is not None and v < f.min) or (f.max is not None and v > f.max):
+            what = "not a valid port" if p[-1].endswith("_port") else "out of range"
+            self.add(p, f"{v} is {what} ({f.min:g}..{f.max:g})", f.fix)
+            return
+        if f.check is not None:
+            msg = f.check(v)
+            if msg:
+                self.add(p, msg, f.fix)
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, str):
+        return f"the string {v!r}"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, dict):
+        return "a table"
+    return f"{type(v).__name__} {v!r}"
+
+
+def validate_data(data: dict, text: str = "", file: str = "config.toml") -> list[Problem]:
+    """Every problem in a parsed config, each with file, line and key."""
+    v = _Validator(file, text)
+    if not isinstance(data, dict):
+        return [Problem(file, None, "", "the config must be a TOML document")]
+    for k, val in data.items():
+        p = (k,)
+        if k in ROOT_FIELDS:
+            v.value(p, ROOT_FIELDS[k], val)
+        elif k == "tui":
+            v.fields(val, TUI_FIELDS, p)
+        elif k == "networks":
+            if not isinstance(val, dict):
+                v.add(p, "must be a table of networks ([networks.NAME])")
+                continue
+            for name, net in val.items():
+                v.fields(net, NETWORK_FIELDS, p + (name,))
+        elif k == "profiles":
+            if not isinstance(val, dict):
+                v.add(p, "must be a table of profiles ([profiles.NAME])")
+                continue
+            for name, prof in val.items():
+                pp = p + (name,)
+                if not _paths.PROFILE_NAME_RE.match(name):
+                    v.add(pp, f"{name!r} is not a valid profile name",
+                          "use 1-32 letters, digits, '-' or '_', starting with a letter or digit")
+                v.fields(prof, PROFILE_FIELDS, pp, PROFILE_SUBTABLES)
+        else:
+            v.add(p, "unknown key", "known top-level keys: current_profile, language, tui, networks, profiles")
+    # cross-references
+    profiles = data.get("profiles") if isinstance(data.get("profiles"), dict) else {}
+    networks = data.get("networks") if isinstance(data.get("networks"), dict) else {}
+    cur = data.get("current_profile")
+    if isinstance(cur, str) and cur and cur not in profiles:
+        v.add(("current_profile",), f"profile {cur!r} does not exist (no [profiles.{cur}] table)",
+              f"add [profiles.{cur}] or set current_profile to one of: {', '.join(profiles) or '(none yet)'}")
+    used_ports: dict[int, str] = {}
+    for name, prof in profiles.items():
+        if not isinstance(prof, dict):
+            continue
+        net = prof.get("network")
+        if isinstance(net, str) and net not in BUILTIN_NETWORKS and net not in networks:
+            v.add(("profiles", name, "network"), f"network {net!r} does not exist",
+                  f"use 'local', 'gensyn-testnet', or add a [networks.{net}] table")
+        port = prof.get("dht_port")
+        if isinstance(port, int) and not isinstance(port, bool) and port > 0:
+            if port in used_ports:
+                v.add(("profiles", name, "dht_port"), f"port {port} is also the dht_port of profile {used_ports[port]!r}",
+                      "give each profile its own dht_port (or 0 for a random one)")
+            else:
+                used_ports[port] = name
+    for name, net in networks.items():
+        if not isinstance(net, dict) or name in BUILTIN_NETWORKS:
+            continue
+        for req in ("rpc_url", "coordinator"):
+            if not net.get(req):
+                v.add(("networks", name), f"custom network needs {req}",
+                      f"add {req} = ... to [networks.{name}]")
+    return v.problems
+
+
+def validate_text(text: str, file: str = "config.toml") -> tuple[tomlkit.TOMLDocument | None, list[Problem]]:
+    try:
+        doc = tomlkit.parse(text)
+    except ParseError as e:
+        msg = str(e).split(" at line ")[0]
+        return None, [Problem(file, e.line, "", f"not valid TOML: {msg} (column {e.col})",
+                              "fix the syntax at that line, or restore the default with 'swarmdeck config reset'")]
+    return doc, validate_data(doc.unwrap(), text, file)
+
+
+# ------------------------------------------------------------------------------------------
+# The file
+
+
+def example_path() -> Path:
+    """config.example.toml: the repo's top-level file in a checkout, else the packaged copy."""
+    here = Path(__file__).resolve().parent
+    top = here.parent / "config.example.toml"
+    return top if top.is_file() else here / "config.example.toml"
+
+
+def example_text() -> str:
+    return example_path().read_text(encoding="utf-8")
+
+
+def config_path() -> Path:
+    return _paths.config_file()
+
+
+def ensure_config(path: Path | None = None) -> tuple[Path, bool]:
+    """Create the config from config.example.toml if missing. Returns (path, created)."""
+    path = Path(path) if path else config_path()
+    if path.exists():
+        return path, False
+    _paths.ensure_private_dir(path.parent)
+    atomic_write_text(path, example_text(), mode=0o644)
+    return path, True
+
+
+def _merge(spec: dict[str, Field], table: dict | None) -> dict:
+    table = table or {}
+    out = {}
+    for k, f in spec.items():
+        v = table.get(k, f.default)
+        if f.type.startswith("list"):
+            v = tuple(v)
+        elif f.type == "float":
+            v = float(v)
+        out[k] = v
+    return out
+
+
+class Config:
+    """A loaded (and validated) config.toml. Edits go through tomlkit and keep comments."""
+
+    def __init__(self, path: Path, doc: tomlkit.TOMLDocument):
+        self.path = Path(path)
+        self.doc = doc
+
+    # --- reading
+    @property
+    def data(self) -> dict:
+        return self.doc.unwrap()
+
+    @property
+    def current_profile(self) -> str:
+        return str(self.data.get("current_profile", "") or "")
+
+    @property
+    def language(self) -> str:
+        return str(self.data.get("language", "auto"))
+
+    @property
+    def tui(self) -> TuiSettings:
+        return TuiSettings(**_merge(TUI_FIELDS, self.data.get("tui")))
+
+    def profile_names(self) -> list[str]:
+        return list((self.data.get("profiles") or {}).keys())
+
+    def has_profile(self, name: str) -> bool:
+        return name in self.profile_names()
+
+    def profile_settings(self, name: str) -> ProfileSettings:
+        prof = (self.data.get("profiles") or {}).get(name)
+        if prof is None:
+            raise ConfigError(f"profile {name!r} is not in the config.", where=f"{self.path} [profiles.{name}]",
+                              fix=f"create it with 'swarmdeck profile new {name}' or pick one of: "
+                              f"{', '.join(self.profile_names()) or '(none yet)'}")
+        top = _merge(PROFILE_FIELDS, prof)
+        return ProfileSettings(
+            **top,
+            training=TrainingSettings(**_merge(TRAINING_FIELDS, prof.get("training"))),
+            daemon=DaemonSettings(**_merge(DAEMON_FIELDS, prof.get("daemon"))),
+        )
+
+    def network_names(self) -> list[str]:
+        return list(BUILTIN_NETWORKS) + [n for n in (self.data.get("networks") or {}) if n not in BUILTIN_NETWORKS]
+
+    def network(self, name: str) -> NetworkSettings:
+        user = (self.data.get("networks") or {}).get(name)
+        base = BUILTIN_NETWORKS.get(name)
+        if base is None and user is None:
+            raise ConfigError(f"network {name!r} is not defined.", where=f"{self.path} [networks.{name}]",
+                              fix=f"use 'local' or 'gensyn-testnet', or add a [networks.{name}] table")
+        merged = dict(base or {"kind": "custom", **{k: f.default for k, f in NETWORK_FIELDS.items()}})
+        merged.update(user or {})
+        return NetworkSettings(
+            name=name, kind=merged["kind"], rpc_url=merged["rpc_url"], chain_id=int(merged["chain_id"]),
+            coordinator=merged["coordinator"], bootnodes=tuple(merged["bootnodes"]),
+            login_url=merged["login_url"], backend=merged["backend"], round_seconds=float(merged["round_seconds"]),
+        )
+
+    def validate(self) -> list[Problem]:
+        return validate_data(self.data, self.doc.as_string(), str(self.path))
+
+    # --- editing (call save() after)
+    def set(self, key: str, value: Any) -> None:
+        self.doc[key] = value
+
+    def set_current_profile(self, name: str) -> None:
+        self.doc["current_profile"] = name
+
+    def add_profile(self, name: str, settings: dict | None = None) -> None:
+        profiles = self.doc.get("profiles")
+        if profiles is None:
+            profiles = tomlkit.table(is_super_table=True)
+            self.doc.add(tomlkit.nl())
+            self.doc["profiles"] = profiles
+        if name in profiles:
+            raise ConfigError(f"profile {name!r} already exists in the config.", where=f"{self.path} [profiles.{name}]",
+                              fix="pick another name")
+        settings = dict(settings or {})
+        t = tomlkit.table()
+        for k, f in PROFILE_FIELDS.items():
+            v = settings.pop(k, f.default)
+            t.add(k, list(v) if isinstance(v, tuple) else v)
+        for sub, spec in PROFILE_SUBTABLES.items():
+            given = settings.pop(sub, None) or {}
+            if given:
+                st = tomlkit.table()
+                for k, v in given.items():
+                    st.add(k, v)
+                t.add(sub, st)
+        if settings:
+            raise ConfigError(f"unknown profile setting(s): {', '.join(sorted(settings))}.",
+                              fix=f"known settings: {', '.join(PROFILE_FIELDS)}")
+        profiles[name] = t
+
+    def set_profile_value(self, name: str, key: str, value: Any) -> None:
+        prof = self.doc["profiles"][name]
+        if "." in key:
+            sub, k = key.split(".", 1)
+            if sub not in prof:
+                prof[sub] = tomlkit.table()
+            prof[sub][k] = value
+        else:
+            prof[key] = value
+
+    def rename_profile(self, old: str, new: str) -> None:
+        profiles = self.doc["profiles"]
+        if new in profiles:
+            raise ConfigError(f"profile {new!r} already exists in the config.", fix="pick another name")
+        # tomlkit has no rename: rebuild the super-table in order so position and comments stay
+        items = list(profiles.items())
+        for k, _ in items:
+            del profiles[k]
+        for k, v in items:
+            profiles[new if k == old else k] = v
+        if self.current_profile == old:
+            self.doc["current_profile"] = new
+
+    def remove_profile(self, name: str) -> None:
+        del self.doc["profiles"][name]
+        if self.current_profile == name:
+            rest = self.profile_names()
+            self.doc["current_profile"] = rest[0] if rest else ""
+
+    def save(self) -> None:
+        """Validate, then write atomically. A config with problems is never written."""
+        text = self.doc.as_string()
+        _, problems = validate_text(text, str(self.path))
+        if problems:
+            raise ConfigError("refusing to save an invalid config.", where=str(self.path),
+                              fix="; ".join(str(p) for p in problems), problems=problems)
+        atomic_write_text(self.path, text, mode=0o644)
+
+
+def _raise_problems(path: Path, problems: list[Problem]) -> None:
+    n = len(problems)
+    raise ConfigError(
+        f"{path} has {n} problem{'s' if n != 1 else ''}:\n" + "\n".join(f"  {p}" for p in problems),
+        where=str(path),
+        fix="edit the file and run 'swarmdeck config validate' (or 'swarmdeck config reset' to start from the example)",
+        problems=problems,
+    )
+
+
+def load_config(path: Path | None = None, create: bool = True, strict: bool = True) -> Config:
+    """Load (creating from the example on first run) and validate the config.
+
+    strict=True raises ConfigError listing every problem; strict=False returns the config
+    anyway (for `config validate` / repair tools) as long as it parses.
+    """
+    path = Path(path) if path else config_path()
+    if create:
+        ensure_config(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("config file does not exist.", where=str(path),
+                          fix="run 'swarmdeck config path' to create it from the example") from None
+    except UnicodeDecodeError:
+        _raise_problems(path, [Problem(str(path), None, "", "not a text (UTF-8) file")])
+    doc, problems = validate_text(text, str(path))
+    if doc is None or (strict and problems):
+        _raise_problems(path, problems)
+    return Config(path, doc)

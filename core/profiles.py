@@ -1,0 +1,341 @@
+"""Profiles: one directory (0700) per node identity, settings in config.toml [profiles.NAME].
+
+Rules: names match core.paths.PROFILE_NAME_RE (no path tricks); archive moves the directory
+to the archive dir (never deletes); import copies an rl-swarm node's identity files into a
+new profile and verifies the copies by checksum, leaving the originals untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from core import config as _config
+from core import identity as _identity
+from core import paths as _paths
+from core.config import NetworkSettings, ProfileSettings
+from core.errors import IdentityError, ProfileError
+from core.fsutil import atomic_write_json, create_exclusive
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    paths: _paths.ProfilePaths
+    settings: ProfileSettings
+    network: NetworkSettings
+
+    @property
+    def has_identity(self) -> bool:
+        return self.paths.swarm_pem.exists()
+
+    def state(self) -> dict:
+        return read_state(self.name)
+
+
+def validate_name(name: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise ProfileError("a profile name cannot be empty.", fix="use 1-32 letters, digits, '-' or '_'")
+    if not _paths.PROFILE_NAME_RE.match(name):
+        raise ProfileError(
+            f"{name!r} is not a valid profile name.",
+            fix="use 1-32 letters, digits, '-' or '_', starting with a letter or digit (no '/', '.', spaces)",
+        )
+    return name
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _resolve_network(cfg: _config.Config, settings: ProfileSettings) -> NetworkSettings:
+    net = cfg.network(settings.network)
+    if net.kind == "local":
+        # the local login service runs on this profile's login_port
+        from dataclasses import replace
+
+        net = replace(net, login_url=f"http://127.0.0.1:{settings.login_port}")
+    return net
+
+
+def load_profile(name: str | None = None, cfg: _config.Config | None = None) -> Profile:
+    """The named profile (None = current). Creates its directory (0700) if it is missing."""
+    cfg = cfg or _config.load_config()
+    if name is None:
+        name = cfg.current_profile
+        if not name:
+            raise ProfileError("no profile is selected.", where=str(cfg.path),
+                               fix="create one with 'swarmdeck profile new NAME' (it becomes the current one)")
+    validate_name(name)
+    settings = cfg.profile_settings(name)
+    pp = _paths.ProfilePaths(name)
+    _paths.ensure_private_dir(pp.root)
+    _paths.ensure_private_dir(pp.identity_dir)
+    return Profile(name, pp, settings, _resolve_network(cfg, settings))
+
+
+def list_profiles(cfg: _config.Config | None = None) -> list[Profile]:
+    cfg = cfg or _config.load_config()
+    return [load_profile(n, cfg) for n in cfg.profile_names() if _paths.PROFILE_NAME_RE.match(n)]
+
+
+def current_profile_name(cfg: _config.Config | None = None) -> str:
+    cfg = cfg or _config.load_config()
+    return cfg.current_profile
+
+
+def _check_new_name(cfg: _config.Config, name: str) -> None:
+    validate_name(name)
+    if cfg.has_profile(name):
+        raise ProfileError(f"profile {name!r} already exists.", where=f"{cfg.path} [profiles.{name}]",
+                           fix="pick another name ('swarmdeck profile list' shows the existing ones)")
+    root = _paths.ProfilePaths(name).root
+    if root.exists() and any(root.iterdir()):
+        raise ProfileError(f"a directory for profile {name!r} already exists and is not empty.", where=str(root),
+                           fix="pick another name; swarmdeck never reuses a directory that may hold an identity")
+
+
+def create_profile(name: str, *, identity: bool = True, make_current: bool | None = None,
+                   cfg: _config.Config | None = None, **settings) -> Profile:
+    """Create a profile: config table + directory (0700) + a fresh swarm.pem (identity=True).
+
+    settings are [profiles.NAME] keys (network, model, quant, gpus, dht_port, login_port,
+    backend, hf_repo, training={...}, daemon={...}). make_current defaults to True when
+    there is no usable current profile.
+    """
+    cfg = cfg or _config.load_config()
+    _check_new_name(cfg, name)
+    cfg.add_profile(name, settings)
+    problems = [p for p in cfg.validate() if p.key.startswith(f"profiles.{name}")]
+    if problems:
+        raise ProfileError("invalid profile settings:\n" + "\n".join(f"  {p}" for p in problems),
+                           fix="fix the values and try again")
+    if make_current is None:
+        make_current = not cfg.current_profile or cfg.current_profile not in cfg.profile_names()
+    if make_current:
+        cfg.set_current_profile(name)
+    pp = _paths.ProfilePaths(name)
+    _paths.ensure_private_dir(pp.root)
+    _paths.ensure_private_dir(pp.identity_dir)
+    if identity:
+        _identity.load_or_create_swarm_pem(pp.swarm_pem)
+    cfg.save()
+    write_state(name, {"created_at": _now()})
+    return load_profile(name, cfg)
+
+
+def use_profile(name: str, cfg: _config.Config | None = None) -> Profile:
+    cfg = cfg or _config.load_config()
+    validate_name(name)
+    if not cfg.has_profile(name):
+        raise ProfileError(f"profile {name!r} does not exist.",
+                           fix=f"existing profiles: {', '.join(cfg.profile_names()) or '(none)'}; "
+                           f"or create it with 'swarmdeck profile new {name}'")
+    cfg.set_current_profile(name)
+    cfg.save()
+    return load_profile(name, cfg)
+
+
+def _refuse_if_running(name: str) -> None:
+    if _identity.is_locked(_paths.ProfilePaths(name)):
+        raise ProfileError(f"profile {name!r} has a running node.",
+                           fix=f"stop it first: 'swarmdeck stop -p {name}'")
+
+
+def rename_profile(old: str, new: str, cfg: _config.Config | None = None) -> Profile:
+    cfg = cfg or _config.load_config()
+    validate_name(old)
+    if not cfg.has_profile(old):
+        raise ProfileError(f"profile {old!r} does not exist.",
+                           fix=f"existing profiles: {', '.join(cfg.profile_names()) or '(none)'}")
+    _check_new_name(cfg, new)
+    _refuse_if_running(old)
+    src, dst = _paths.ProfilePaths(old), _paths.ProfilePaths(new)
+    if dst.root.exists():
+        dst.root.rmdir()  # _check_new_name proved it empty
+    if src.root.exists():
+        os.rename(src.root, dst.root)
+    if src.log_dir.exists() and not dst.log_dir.exists():
+        os.rename(src.log_dir, dst.log_dir)
+    cfg.rename_profile(old, new)
+    try:
+        cfg.save()
+    except BaseException:
+        if dst.root.exists():
+            os.rename(dst.root, src.root)
+        raise
+    return load_profile(new, cfg)
+
+
+def archive_profile(name: str, cfg: _config.Config | None = None) -> Path:
+    """Move the profile's directory (identity included) to the archive dir; drop it from config.
+
+    Nothing is deleted: the archived directory keeps its files and a copy of its config
+    table (profile.toml), and the path is returned for the user.
+    """
+    cfg = cfg or _config.load_config()
+    validate_name(name)
+    if not cfg.has_profile(name):
+        raise ProfileError(f"profile {name!r} does not exist.",
+                           fix=f"existing profiles: {', '.join(cfg.profile_names()) or '(none)'}")
+    _refuse_if_running(name)
+    import tomlkit
+
+    pp = _paths.ProfilePaths(name)
+    _paths.ensure_private_dir(_paths.archive_dir())
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    dest = _paths.archive_dir() / f"{name}-{stamp}"
+    n = 1
+    while dest.exists():
+        n += 1
+        dest = _paths.archive_dir() / f"{name}-{stamp}-{n}"
+    _paths.ensure_private_dir(pp.root)
+    table = tomlkit.document()
+    table.add("profile", cfg.doc["profiles"][name])
+    (pp.root / "profile.toml").write_text(tomlkit.dumps(table), encoding="utf-8")
+    os.rename(pp.root, dest)  # same filesystem (both under the data dir): atomic
+    cfg.remove_profile(name)
+    cfg.save()
+    return dest
+
+
+# --- state.json (backup verified at, ...) -------------------------------------------------
+
+def read_state(name: str) -> dict:
+    p = _paths.ProfilePaths(name).state_file
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return {}
+
+
+def write_state(name: str, updates: dict) -> dict:
+    """Merge `updates` into the profile's state.json (atomic)."""
+    state = read_state(name)
+    state.update(updates)
+    pp = _paths.ProfilePaths(name)
+    _paths.ensure_private_dir(pp.root)
+    atomic_write_json(pp.state_file, state)
+    return state
+
+
+# --- import an existing rl-swarm node ------------------------------------------------------
+
+def _sha256(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def find_rlswarm_files(src: Path) -> dict[str, Path | None]:
+    """Locate swarm.pem / userData.json / userApiKey.json in an rl-swarm checkout or a plain dir.
+
+    rl-swarm keeps swarm.pem at the top and the login files in modal-login/temp-data/.
+    """
+    src = Path(src).expanduser()
+    found: dict[str, Path | None] = {}
+    for fname in _identity.IDENTITY_FILES:
+        found[fname] = None
+        for cand in (src / fname, src / "modal-login" / "temp-data" / fname, src / "temp-data" / fname):
+            if cand.is_file():
+                found[fname] = cand
+                break
+    return found
+
+
+def import_profile(name: str, src: Path, *, pem_only: bool = False, cfg: _config.Config | None = None,
+                   progress=None, **settings) -> Profile:
+    """Copy an existing node's identity files into a NEW profile, verified by sha256.
+
+    Originals are only read. Missing login files are an error unless pem_only=True.
+    A peer id / orgId already used by another profile is refused (two nodes, one identity).
+    """
+    say = progress or (lambda msg: None)
+    cfg = cfg or _config.load_config()
+    src = Path(src).expanduser()
+    _check_new_name(cfg, name)
+    if not src.is_dir():
+        raise ProfileError(f"{src} is not a directory.", where=str(src),
+                           fix="give the rl-swarm folder (the one holding swarm.pem)")
+    found = find_rlswarm_files(src)
+    missing = [f for f, p in found.items() if p is None and (f == "swarm.pem" or not pem_only)]
+    if missing:
+        raise ProfileError(
+            f"cannot import: {', '.join(missing)} not found in {src} (looked in it and in modal-login/temp-data/).",
+            where=str(src),
+            fix="point to the rl-swarm folder that has them; to import only swarm.pem (and sign in again later) "
+            "add --pem-only",
+        )
+    # read and validate everything before creating anything
+    blobs: dict[str, bytes] = {f: p.read_bytes() for f, p in found.items() if p is not None}
+    say(f"checking {found['swarm.pem']}")
+    peer_id = _identity.peer_id_from_bytes(blobs["swarm.pem"], str(found["swarm.pem"]))
+    with _TempIdentity(blobs) as tmp:  # parse the login files with the same rules as a profile's
+        login = _identity.read_login(tmp)
+    for other in cfg.profile_names():
+        facts = _identity.identity_facts(_paths.ProfilePaths(other).identity_dir)
+        clash = None
+        if facts["peer_id"] == peer_id:
+            clash = f"peer id {peer_id}"
+        elif login and facts["org_id"] and facts["org_id"] == login.org_id:
+            clash = f"account (orgId {login.org_id})"
+        if clash:
+            raise IdentityError(
+                f"profile {other!r} already uses this {clash}; importing it again would run one identity twice.",
+                where=str(src), fix=f"use profile {other!r} ('swarmdeck profile use {other}')",
+            )
+    pp = _paths.ProfilePaths(name)
+    created_root = not pp.root.exists()
+    cfg.add_profile(name, settings)
+    if not cfg.current_profile or cfg.current_profile not in cfg.profile_names():
+        cfg.set_current_profile(name)
+    try:
+        _paths.ensure_private_dir(pp.root)
+        _paths.ensure_private_dir(pp.identity_dir)
+        checks = {}
+        for fname, data in blobs.items():
+            dest = pp.identity_dir / fname
+            say(f"copying {found[fname]} -> {dest}")
+            create_exclusive(dest, data, mode=0o600)
+            if _sha256(dest.read_bytes()) != _sha256(data) or _sha256(found[fname].read_bytes()) != _sha256(data):
+                raise IdentityError(f"the copy of {fname} does not match the original (disk error?).",
+                                    where=str(dest), fix="check the disk and try again")
+            checks[fname] = _sha256(data)
+        if _identity.peer_id_from_pem(pp.swarm_pem) != peer_id:
+            raise IdentityError("imported swarm.pem gives a different peer id.", where=str(pp.swarm_pem))
+        cfg.save()
+    except BaseException:
+        # roll back only what this call created (a brand-new profile directory)
+        if created_root and pp.root.exists():
+            shutil.rmtree(pp.root, ignore_errors=True)
+        raise
+    write_state(name, {"created_at": _now(), "imported_from": str(src), "imported_sha256": checks})
+    say(f"imported peer {peer_id} ({_identity.display_name(peer_id)})")
+    return load_profile(name, cfg)
+
+
+class _TempIdentity:
+    """A private temp dir holding given identity files (to reuse identity's parsers)."""
+
+    def __init__(self, blobs: dict[str, bytes]):
+        self.blobs = blobs
+
+    def __enter__(self) -> Path:
+        import tempfile
+
+        self._td = tempfile.TemporaryDirectory(prefix="swarmdeck-import-")
+        d = Path(self._td.name)
+        os.chmod(d, 0o700)
+        for f, b in self.blobs.items():
+            if f != "swarm.pem":
+                p = d / f
+                p.write_bytes(b)
+                os.chmod(p, 0o600)
+        return d
+
+    def __exit__(self, *exc):
+        self._td.cleanup()
