@@ -1,0 +1,124 @@
+"""The chain side: coordinator contract, local devnet, the two coordinator backends, the queue.
+
+Public API (what the rest of swarmdeck calls):
+  core.chain.devnet.LocalChain            start/stop anvil + coordinator; attach() from other processes
+  core.chain.make_coordinator(profile)    the profile's Coordinator (backend from its settings)
+  core.chain.queue.SubmissionQueue        idempotent persisted writes (register / reward / winners)
+  core.chain.reward_to_chain / reward_from_chain   the ONE place float rewards are scaled
+
+Rewards: the contract stores int256. A node's reward is a float (verifier accuracy, usually in
+[0, 1] per completion, summed over a round), so it is sent in milli-units: reward_to_chain(0.8125)
+== 813 (rounded half away from zero); getTotalRewards() values divide by REWARD_SCALE to read back.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+REWARD_SCALE = 1000  # on-chain reward units per 1.0 of float reward (milli-units)
+
+
+def reward_to_chain(reward: float) -> int:
+    """Float reward -> int256 sent to submitReward. Refuses NaN/inf (never put garbage on chain)."""
+    if isinstance(reward, bool) or not isinstance(reward, (int, float)):
+        raise TypeError(f"reward must be a number, got {type(reward).__name__}")
+    if not math.isfinite(reward):
+        raise ValueError(f"reward must be finite, got {reward}")
+    return int(Decimal(repr(float(reward))).scaleb(3).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def reward_from_chain(value: int) -> float:
+    return int(value) / REWARD_SCALE
+
+
+def _get(obj, name, default=None):
+    return getattr(obj, name, default) if obj is not None else default
+
+
+def local_eoa_key(profile_paths, chain=None) -> str:
+    """The profile's own EOA key for the web3 backend (secrets/eoa.key, 0600, created once).
+
+    On a local chain the account is funded for gas. On other networks the user supplies the
+    file (a funded key) themselves.
+    """
+    from eth_account import Account
+
+    from core import fsutil
+    from core.paths import ensure_private_dir
+
+    path = Path(profile_paths.secrets_dir) / "eoa.key"
+    if not path.exists():
+        if chain is None:
+            from core.errors import ChainError
+
+            raise ChainError("the web3 backend needs a funded private key for this network", where=str(path),
+                             fix=f"write the key (hex) to {path} with mode 0600, or use backend = \"modal-login\"")
+        ensure_private_dir(path.parent)
+        try:
+            fsutil.create_exclusive(path, (Account.create().key.hex() + "\n").encode())
+        except FileExistsError:
+            pass
+    key = path.read_text().strip()
+    if chain is not None:
+        addr = Account.from_key(key).address
+        if chain.w3.eth.get_balance(addr) < 10**18:
+            chain.fund(addr)
+    return key
+
+
+def make_coordinator(profile, *, backend: str | None = None, rpc_url: str | None = None,
+                     coordinator: str | None = None, login_url: str | None = None, chain=None):
+    """Build the Coordinator for a profile (core.profiles.Profile or anything with .name/.paths).
+
+    backend: "web3" | "modal-login" (default: profile.settings.backend, else "modal-login").
+    On the local network the chain's rpc_url/coordinator come from the running LocalChain
+    (pass `chain`, or it is attached from network_dir("local")/runtime.json).
+    modal-login needs the profile to be signed in (userData.json): run `swarmdeck login`.
+    """
+    from core.errors import IdentityError
+
+    settings = _get(profile, "settings")
+    net = _get(profile, "network")
+    backend = backend or _get(settings, "backend") or "modal-login"
+    net_name = _get(net, "name") or _get(settings, "network") or "local"
+    net_kind = _get(net, "kind") or ("local" if net_name == "local" else "custom")
+    if net_kind == "local" and (rpc_url is None or coordinator is None):
+        if chain is None:
+            from core.chain.devnet import LocalChain
+
+            chain = LocalChain.attach(net_name)
+        rpc_url = rpc_url or chain.rpc_url
+        coordinator = coordinator or chain.coordinator
+    rpc_url = rpc_url or _get(net, "rpc_url")
+    coordinator = coordinator or _get(net, "coordinator")
+    if not rpc_url or not coordinator:
+        from core.errors import ChainError
+
+        raise ChainError(f"network {net_name!r} has no rpc_url / coordinator address",
+                         where=f"config.toml [networks.{net_name}]", fix="set rpc_url and coordinator there")
+    if backend == "web3":
+        from core.chain.web3_backend import Web3Coordinator
+
+        return Web3Coordinator(rpc_url, coordinator, local_eoa_key(profile.paths, chain if net_kind == "local" else None))
+    if backend == "modal-login":
+        from core import identity
+        from core.chain.modal_login_backend import ModalLoginCoordinator
+
+        info = identity.read_login(profile.paths.identity_dir)
+        if info is None:
+            raise IdentityError("this profile is not signed in yet (no userData.json)",
+                                where=str(profile.paths.identity_dir),
+                                fix=f"run `swarmdeck login -p {profile.name}` and sign in in the browser")
+        if login_url is None:
+            login_url = _get(net, "login_url") if net_kind != "local" else None
+        if login_url is None:
+            from core.login.service import service_url
+
+            login_url = service_url(profile.paths, default_port=_get(settings, "login_port") or 3000)
+        return ModalLoginCoordinator(login_url, info.org_id, rpc_url, coordinator, eoa=info.address)
+    from core.errors import ConfigError
+
+    raise ConfigError(f"unknown coordinator backend {backend!r}", where=f"config.toml [profiles.{profile.name}] backend",
+                      fix='use "modal-login" or "web3"')
