@@ -1,0 +1,138 @@
+"""The reasoning-gym nine-task composite (as the public swarm's era B) and its verifiers.
+
+Questions are a pure function of (round, peer id, index): every node draws its own
+questions, a restart redraws the same ones, and tests can check them. Rewards come from each
+task's own verifier (`score_answer`), fed the answer extracted from a completion.
+
+Answer extraction (what the prompt asks for and what the verifier sees):
+  1. the text inside the LAST <answer>...</answer> pair (stripped), else
+  2. the last non-empty line of the completion (stripped), else "".
+A completion that says nothing scores whatever the verifier gives "" (usually 0).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+TASKS = (
+    "arc_1d",
+    "basic_arithmetic",
+    "base_conversion",
+    "bf",
+    "binary_matrix",
+    "calendar_arithmetic",
+    "decimal_arithmetic",
+    "fraction_simplification",
+    "propositional_logic",
+)
+
+SYSTEM_PROMPT = (
+    "You are a careful reasoner. Think briefly, then give the final answer inside "
+    "<answer> </answer> tags, for example <answer>42</answer>."
+)
+
+_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
+
+
+@dataclass
+class Question:
+    task: str
+    question: str
+    answer: str               # reference answer ("" when the verifier works from metadata alone)
+    metadata: dict = field(default_factory=dict)  # JSON-able; the verifier needs it
+    seed: int = 0
+
+    def entry(self) -> dict:
+        """The reasoning-gym entry shape the verifier expects."""
+        return {"question": self.question, "answer": self.answer or None, "metadata": self.metadata}
+
+    def messages(self) -> list[dict]:
+        return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": self.question}]
+
+
+def extract_answer(completion: str) -> str:
+    found = _ANSWER_RE.findall(completion or "")
+    if found:
+        return found[-1].strip()
+    for line in reversed((completion or "").splitlines()):
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _seed_for(round_: int, peer_id: str, salt: str = "") -> int:
+    h = hashlib.sha256(f"swarmdeck/{salt}/{int(round_)}/{peer_id}".encode()).digest()
+    return int.from_bytes(h[:8], "big")
+
+
+def _jsonable(obj: Any) -> Any:
+    # Metadata travels between peers as JSON; normalise tuples/sets/numpy scalars now, so the
+    # verifier sees the same thing locally and on the receiving side.
+    return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
+
+
+class TaskPool:
+    """Draws questions from the composite and scores answers with each task's verifier."""
+
+    def __init__(self, tasks: tuple[str, ...] | list[str] = TASKS, salt: str = ""):
+        import reasoning_gym  # noqa: F401  (fail early with a clear ImportError)
+
+        unknown = [t for t in tasks if t not in TASKS]
+        if unknown:
+            from core.errors import TrainingError
+
+            raise TrainingError(f"unknown reasoning-gym task(s) {unknown}", where="training.tasks",
+                                fix=f"use names from: {', '.join(TASKS)}")
+        self.tasks = tuple(tasks)
+        self.salt = salt
+        self._scorers: dict[str, Any] = {}
+
+    def draw(self, round_: int, peer_id: str, n: int) -> list[Question]:
+        """n questions for this (round, peer): deterministic, tasks picked uniformly."""
+        import reasoning_gym as rg
+
+        rng = random.Random(_seed_for(round_, peer_id, self.salt))
+        out = []
+        for _ in range(n):
+            task = self.tasks[rng.randrange(len(self.tasks))]
+            seed = rng.randrange(2**31)
+            # Some generators (bf) print progress dots to stdout, which is the node's event
+            # stream: capture them.
+            with contextlib.redirect_stdout(io.StringIO()):
+                ds = rg.create_dataset(task, seed=seed, size=1)
+                e = ds[0]
+            ans = e.get("answer")
+            out.append(Question(task=task, question=str(e["question"]), answer="" if ans is None else str(ans),
+                                metadata=_jsonable(e.get("metadata") or {}), seed=seed))
+        return out
+
+    def _scorer(self, task: str):
+        s = self._scorers.get(task)
+        if s is None:
+            import reasoning_gym as rg
+
+            # score_answer depends on the entry, not on the dataset's seed.
+            with contextlib.redirect_stdout(io.StringIO()):
+                s = self._scorers[task] = rg.create_dataset(task, seed=0, size=1)
+        return s
+
+    def score(self, task: str, entry: dict, completion: str) -> float:
+        """Verifier reward in [0, 1] for one completion (a verifier crash scores 0, never propagates)."""
+        try:
+            scorer = self._scorer(task)
+            with contextlib.redirect_stdout(io.StringIO()):
+                r = scorer.score_answer(extract_answer(completion), entry)
+            return float(r) if r is not None else 0.0
+        except Exception:
+            return 0.0
+
+    def score_question(self, q: Question, completions: list[str]) -> list[float]:
+        e = q.entry()
+        return [self.score(q.task, e, c) for c in completions]
