@@ -249,20 +249,31 @@ def find_rlswarm_files(src: Path) -> dict[str, Path | None]:
 
 def import_profile(name: str, src: Path, *, pem_only: bool = False, cfg: _config.Config | None = None,
                    progress=None, **settings) -> Profile:
-    """Copy an existing node's identity files into a NEW profile, verified by sha256.
+    """Copy an existing node's identity files into a profile, verified by sha256.
 
-    Originals are only read. Missing login files are an error unless pem_only=True.
-    A peer id / orgId already used by another profile is refused (two nodes, one identity).
+    A new `name` gets a new profile (all three files needed unless pem_only). An existing
+    profile only receives files it lacks (e.g. the official login app's userData.json /
+    userApiKey.json next to the swarm.pem it already has); a file it already holds with
+    different content is refused, never overwritten. Originals are only read. A peer id or
+    orgId already used by another profile is refused (two nodes, one identity).
     """
     say = progress or (lambda msg: None)
     cfg = cfg or _config.load_config()
     src = Path(src).expanduser()
-    _check_new_name(cfg, name)
+    existing = cfg.has_profile(name)
+    if existing:
+        validate_name(name)
+        _refuse_if_running(name)
+    else:
+        _check_new_name(cfg, name)
     if not src.is_dir():
         raise ProfileError(f"{src} is not a directory.", where=str(src),
                            fix="give the rl-swarm folder (the one holding swarm.pem)")
+    pp = _paths.ProfilePaths(name)
     found = find_rlswarm_files(src)
-    missing = [f for f, p in found.items() if p is None and (f == "swarm.pem" or not pem_only)]
+    have = {f: (pp.identity_dir / f).is_file() for f in _identity.IDENTITY_FILES}
+    need = [f for f in _identity.IDENTITY_FILES if not have[f] and (f == "swarm.pem" or not pem_only)]
+    missing = [f for f in need if found[f] is None]
     if missing:
         raise ProfileError(
             f"cannot import: {', '.join(missing)} not found in {src} (looked in it and in modal-login/temp-data/).",
@@ -270,13 +281,31 @@ def import_profile(name: str, src: Path, *, pem_only: bool = False, cfg: _config
             fix="point to the rl-swarm folder that has them; to import only swarm.pem (and sign in again later) "
             "add --pem-only",
         )
-    # read and validate everything before creating anything
-    blobs: dict[str, bytes] = {f: p.read_bytes() for f, p in found.items() if p is not None}
-    say(f"checking {found['swarm.pem']}")
-    peer_id = _identity.peer_id_from_bytes(blobs["swarm.pem"], str(found["swarm.pem"]))
+    # read and validate everything before writing anything
+    blobs: dict[str, bytes] = {f: p.read_bytes() for f, p in found.items()
+                               if p is not None and (f == "swarm.pem" or not pem_only)}
+    if "swarm.pem" in blobs:
+        say(f"checking {found['swarm.pem']}")
+        peer_id = _identity.peer_id_from_bytes(blobs["swarm.pem"], str(found["swarm.pem"]))
+    else:
+        peer_id = _identity.peer_id_from_pem(pp.swarm_pem)
     with _TempIdentity(blobs) as tmp:  # parse the login files with the same rules as a profile's
         login = _identity.read_login(tmp)
+    to_copy: dict[str, bytes] = {}
+    for f, data in blobs.items():
+        dest = pp.identity_dir / f
+        if have[f]:
+            if _sha256(dest.read_bytes()) != _sha256(data):
+                raise IdentityError(
+                    f"profile {name!r} already has a different {f}; swarmdeck never overwrites an identity file.",
+                    where=str(dest), fix="import into a new profile: 'swarmdeck profile import PATH -p NEW_NAME'",
+                )
+            say(f"{f}: already identical in profile {name!r}")
+        else:
+            to_copy[f] = data
     for other in cfg.profile_names():
+        if other == name:
+            continue
         facts = _identity.identity_facts(_paths.ProfilePaths(other).identity_dir)
         clash = None
         if facts["peer_id"] == peer_id:
@@ -288,32 +317,38 @@ def import_profile(name: str, src: Path, *, pem_only: bool = False, cfg: _config
                 f"profile {other!r} already uses this {clash}; importing it again would run one identity twice.",
                 where=str(src), fix=f"use profile {other!r} ('swarmdeck profile use {other}')",
             )
-    pp = _paths.ProfilePaths(name)
     created_root = not pp.root.exists()
-    cfg.add_profile(name, settings)
-    if not cfg.current_profile or cfg.current_profile not in cfg.profile_names():
-        cfg.set_current_profile(name)
+    if not existing:
+        cfg.add_profile(name, settings)
+        if not cfg.current_profile or cfg.current_profile not in cfg.profile_names():
+            cfg.set_current_profile(name)
+    written: list[Path] = []
+    checks = {}
     try:
         _paths.ensure_private_dir(pp.root)
         _paths.ensure_private_dir(pp.identity_dir)
-        checks = {}
-        for fname, data in blobs.items():
+        for fname, data in to_copy.items():
             dest = pp.identity_dir / fname
             say(f"copying {found[fname]} -> {dest}")
             create_exclusive(dest, data, mode=0o600)
+            written.append(dest)
             if _sha256(dest.read_bytes()) != _sha256(data) or _sha256(found[fname].read_bytes()) != _sha256(data):
-                raise IdentityError(f"the copy of {fname} does not match the original (disk error?).",
-                                    where=str(dest), fix="check the disk and try again")
+                raise IdentityError(f"the copy of {fname} does not match the original (disk error, or the file "
+                                    "changed while copying).", where=str(dest), fix="try again")
             checks[fname] = _sha256(data)
         if _identity.peer_id_from_pem(pp.swarm_pem) != peer_id:
             raise IdentityError("imported swarm.pem gives a different peer id.", where=str(pp.swarm_pem))
-        cfg.save()
+        if not existing:
+            cfg.save()
     except BaseException:
-        # roll back only what this call created (a brand-new profile directory)
+        # roll back only what this call created
+        for p in written:
+            p.unlink(missing_ok=True)
         if created_root and pp.root.exists():
             shutil.rmtree(pp.root, ignore_errors=True)
         raise
-    write_state(name, {"created_at": _now(), "imported_from": str(src), "imported_sha256": checks})
+    write_state(name, {("imported_at" if existing else "created_at"): _now(), "imported_from": str(src),
+                       "imported_sha256": checks})
     say(f"imported peer {peer_id} ({_identity.display_name(peer_id)})")
     return load_profile(name, cfg)
 

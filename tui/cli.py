@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "tui.commands.identity_cmd",  # identity show|backup|restore|verify
     "tui.commands.config_cmd",    # config validate|path
     "tui.commands.doctor_cmd",    # doctor
+    "tui.commands.status_cmd",    # status [--json]
     "tui.commands.network_cmd",   # network up (the embedded local network)
 ]
 

@@ -1,0 +1,409 @@
+"""Encrypted identity backups: one archive, a manifest with sha256 checksums, scrypt + AES-256-GCM.
+
+Archive layout (one file, `*.sdbackup`):
+    MAGIC (8 bytes) | header length (4 bytes, big endian) | header JSON | ciphertext
+The header is not secret (format, KDF parameters, salt, nonce, a passphrase check value)
+and is bound to the ciphertext as AES-GCM associated data, so changing any byte of the
+file is detected. The plaintext is an uncompressed tar holding manifest.json, the identity
+files and (when known) the profile's config table (profile.toml).
+
+The passphrase check value (sha256 of a second KDF output half) lets us tell "wrong
+passphrase" from "archive modified" - it allows nothing the GCM tag doesn't already
+(an offline guess costs one scrypt either way).
+
+Rules: backups never overwrite a file; a partial archive is removed on any failure and on
+SIGTERM; restore only goes into a new or empty profile; verify decrypts into a private temp
+dir and compares checksums (with the profile's live files when given). The profile's
+state.json records the last verified backup and when.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import os
+import signal
+import tarfile
+import tempfile
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from core import identity as _identity
+from core import paths as _paths
+from core.errors import IdentityError
+
+MAGIC = b"SDBKUP\x00\x01"
+FORMAT = "swarmdeck-identity-backup"
+VERSION = 1
+DEFAULT_SCRYPT_N = 2**17  # ~128 MiB, ~0.5 s on a laptop core
+MIN_PASSPHRASE = 8
+_MAX_HEADER = 16 * 1024
+_MAX_ARCHIVE = 16 * 1024 * 1024  # identity files are KBs; refuse to decrypt anything absurd
+_MAX_FILE = 1024 * 1024
+ALLOWED_FILES = set(_identity.IDENTITY_FILES) | {"profile.toml"}
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    archive: Path
+    peer_id: str | None
+    display_name: str | None
+    created_at: str
+    files: dict[str, str]  # name -> sha256
+    profile: str | None
+    verified: bool = False
+
+    def public_dict(self) -> dict:
+        return {"archive": str(self.archive), "peer_id": self.peer_id, "display_name": self.display_name,
+                "created_at": self.created_at, "files": sorted(self.files), "profile": self.profile,
+                "verified": self.verified}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _sha256(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def _derive(passphrase: str, salt: bytes, n: int, r: int, p: int) -> tuple[bytes, bytes]:
+    out = Scrypt(salt=salt, length=64, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
+    return out[:32], hashlib.sha256(b"swarmdeck-passphrase-check" + out[32:]).digest()[:16]
+
+
+def check_passphrase(passphrase: str) -> None:
+    if not isinstance(passphrase, str) or len(passphrase) < MIN_PASSPHRASE:
+        raise IdentityError(f"the backup passphrase must have at least {MIN_PASSPHRASE} characters.",
+                            fix="choose a longer passphrase (a few random words are good) and keep it apart from the archive")
+
+
+@contextmanager
+def _sigterm_raises():
+    """Turn SIGTERM into SystemExit while a backup is written, so `finally` cleanup runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _tar_bytes(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in files.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            ti.mode = 0o600
+            ti.mtime = 0
+            tar.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _untar(blob: bytes) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:") as tar:
+        for m in tar.getmembers():
+            # only plain files with known flat names: no paths, links or devices from an archive
+            if not m.isfile() or m.name not in ALLOWED_FILES | {"manifest.json"} or m.size > _MAX_FILE:
+                raise ValueError(f"unexpected member {m.name!r}")
+            f = tar.extractfile(m)
+            out[m.name] = f.read() if f else b""
+    return out
+
+
+def _identity_files(identity_dir: Path) -> dict[str, bytes]:
+    return {f: (identity_dir / f).read_bytes() for f in _identity.IDENTITY_FILES if (identity_dir / f).is_file()}
+
+
+def create_backup(profile: str, dest: Path, passphrase: str, *, verify: bool = True,
+                  progress=None, scrypt_n: int = DEFAULT_SCRYPT_N) -> BackupInfo:
+    """Write an encrypted backup of `profile`'s identity to `dest` (never overwrites).
+
+    With verify=True (default) the archive is then decrypted into a temp dir and compared
+    with the live files, and the profile's state records the verified backup.
+    """
+    say = progress or (lambda msg: None)
+    check_passphrase(passphrase)
+    pp = _paths.ProfilePaths(profile)
+    dest = Path(dest).expanduser()
+    if dest.is_dir():
+        dest = dest / f"swarmdeck-{profile}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.sdbackup"
+    if dest.exists():
+        raise IdentityError("the backup file already exists; swarmdeck never overwrites it.", where=str(dest),
+                            fix="choose another file name")
+    if not dest.parent.is_dir():
+        raise IdentityError("the folder for the backup does not exist.", where=str(dest.parent),
+                            fix=f"create it first (mkdir -p {dest.parent}) or choose another path")
+    files = _identity_files(pp.identity_dir)
+    if "swarm.pem" not in files:
+        raise IdentityError(f"profile {profile!r} has no swarm.pem to back up.", where=str(pp.swarm_pem),
+                            fix="start the node once or create the identity ('swarmdeck profile new')")
+    say("checking the identity files")
+    peer_id = _identity.peer_id_from_bytes(files["swarm.pem"], str(pp.swarm_pem))
+    _identity.read_login(pp.identity_dir)  # refuse to back up unreadable login files silently
+    try:
+        from core.config import load_config
+        import tomlkit
+
+        cfg = load_config(strict=False)
+        if cfg.has_profile(profile):
+            doc = tomlkit.document()
+            doc.add("profile", cfg.doc["profiles"][profile])
+            files["profile.toml"] = tomlkit.dumps(doc).encode()
+    except Exception:  # the settings are a convenience; the identity is what matters
+        pass
+    manifest = {
+        "format": FORMAT, "version": VERSION, "created_at": _now(), "profile": profile,
+        "peer_id": peer_id, "display_name": _identity.display_name(peer_id),
+        "files": {n: {"sha256": _sha256(b), "size": len(b)} for n, b in files.items()},
+    }
+    plaintext = _tar_bytes({"manifest.json": json.dumps(manifest, indent=2).encode(), **files})
+    partial = None
+    with _sigterm_raises():
+        try:
+            fd, partial = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
+            os.fchmod(fd, 0o600)
+            say("deriving the key from your passphrase (scrypt)")
+            salt, nonce = os.urandom(16), os.urandom(12)
+            key, check = _derive(passphrase, salt, scrypt_n, 8, 1)
+            header = json.dumps({
+                "format": FORMAT, "version": VERSION, "cipher": "AES-256-GCM",
+                "kdf": {"name": "scrypt", "n": scrypt_n, "r": 8, "p": 1, "salt": base64.b64encode(salt).decode()},
+                "nonce": base64.b64encode(nonce).decode(), "check": base64.b64encode(check).decode(),
+            }, sort_keys=True).encode()
+            prefix = MAGIC + len(header).to_bytes(4, "big") + header
+            say("encrypting")
+            ct = AESGCM(key).encrypt(nonce, plaintext, prefix)
+            with os.fdopen(fd, "wb") as f:
+                fd = None
+                f.write(prefix + ct)
+                f.flush()
+                os.fsync(f.fileno())
+            say(f"writing {dest}")
+            os.link(partial, dest)  # fails if dest appeared meanwhile: never overwrite
+            os.unlink(partial)
+            partial = None
+        except FileExistsError:
+            raise IdentityError("the backup file already exists; swarmdeck never overwrites it.", where=str(dest),
+                                fix="choose another file name") from None
+        finally:
+            if partial is not None:
+                if fd is not None:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+                try:
+                    os.unlink(partial)
+                except FileNotFoundError:
+                    pass
+    info = BackupInfo(dest, peer_id, _identity.display_name(peer_id), manifest["created_at"],
+                      {n: v["sha256"] for n, v in manifest["files"].items()}, profile)
+    if verify:
+        say("verifying: decrypting into a temp dir and comparing checksums")
+        info = verify_backup(dest, passphrase, profile=profile)
+    return info
+
+
+def _read_archive(archive: Path, passphrase: str) -> tuple[dict, dict[str, bytes]]:
+    archive = Path(archive).expanduser()
+    damaged = IdentityError("the backup archive is damaged or was modified (checksum/authentication failed).",
+                            where=str(archive), fix="use another copy of the backup")
+    try:
+        size = archive.stat().st_size
+    except FileNotFoundError:
+        raise IdentityError("the backup archive does not exist.", where=str(archive),
+                            fix="check the path") from None
+    if size > _MAX_ARCHIVE:
+        raise damaged
+    blob = archive.read_bytes()
+    if not blob.startswith(MAGIC):
+        raise IdentityError("this file is not a swarmdeck identity backup.", where=str(archive),
+                            fix="pick the .sdbackup file written by 'swarmdeck identity backup'")
+    try:
+        hlen = int.from_bytes(blob[8:12], "big")
+        if hlen > _MAX_HEADER or 12 + hlen > len(blob):
+            raise ValueError
+        header_bytes = blob[12 : 12 + hlen]
+        header = json.loads(header_bytes)
+        kdf = header["kdf"]
+        n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
+        # bound the KDF cost an archive can ask for (a hostile file must not eat all RAM)
+        if header.get("format") != FORMAT or kdf.get("name") != "scrypt" or not (
+            2 <= n <= 2**20 and n & (n - 1) == 0 and 1 <= r <= 16 and 1 <= p <= 4
+        ):
+            raise ValueError
+        salt = base64.b64decode(kdf["salt"])
+        nonce = base64.b64decode(header["nonce"])
+        check = base64.b64decode(header["check"])
+    except (ValueError, KeyError, TypeError):
+        raise damaged from None
+    if header.get("version") != VERSION:
+        raise IdentityError(f"backup format version {header.get('version')} is not supported by this swarmdeck.",
+                            where=str(archive), fix="upgrade swarmdeck")
+    key, want_check = _derive(passphrase, salt, n, r, p)
+    if want_check != check:
+        raise IdentityError("wrong passphrase for this backup.", where=str(archive),
+                            fix="type the passphrase you chose when the backup was made")
+    try:
+        plaintext = AESGCM(key).decrypt(nonce, blob[12 + hlen :], blob[: 12 + hlen])
+        members = _untar(plaintext)
+        manifest = json.loads(members.pop("manifest.json"))
+        if manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), dict):
+            raise ValueError
+    except (InvalidTag, ValueError, KeyError, tarfile.TarError, json.JSONDecodeError):
+        raise damaged from None
+    # checksums of every file against the manifest, and no file missing or extra
+    if set(manifest["files"]) != set(members):
+        raise damaged
+    for name, meta in manifest["files"].items():
+        if _sha256(members[name]) != meta.get("sha256"):
+            raise damaged
+    return manifest, members
+
+
+def verify_backup(archive: Path, passphrase: str, profile: str | None = None) -> BackupInfo:
+    """Decrypt into a private temp dir, check every checksum, and (with `profile`) compare the
+    files with the profile's live identity. Records the verified backup in the profile's state."""
+    archive = Path(archive).expanduser().resolve()
+    manifest, members = _read_archive(archive, passphrase)
+    with tempfile.TemporaryDirectory(prefix="swarmdeck-verify-") as td:
+        tdp = Path(td)
+        os.chmod(tdp, 0o700)
+        for name, data in members.items():
+            (tdp / name).write_bytes(data)
+            os.chmod(tdp / name, 0o600)
+        # the restored copy must be a working identity, not only bytes with the right hash
+        peer_id = _identity.peer_id_from_pem(tdp / "swarm.pem")
+        if peer_id != manifest.get("peer_id"):
+            raise IdentityError("the backup's swarm.pem does not give the peer id its manifest names.",
+                                where=str(archive), fix="use another copy of the backup")
+        _identity.read_login(tdp)
+        restored = {n: _sha256((tdp / n).read_bytes()) for n in members}
+    if profile is not None:
+        live = {n: _sha256(b) for n, b in _identity_files(_paths.ProfilePaths(profile).identity_dir).items()}
+        backed = {n: h for n, h in restored.items() if n in _identity.IDENTITY_FILES}
+        if live != backed:
+            changed = sorted(n for n in set(live) | set(backed) if live.get(n) != backed.get(n))
+            raise IdentityError(
+                f"the backup does not match profile {profile!r}'s current identity (differs: {', '.join(changed)}).",
+                where=str(archive),
+                fix=f"make a new backup: 'swarmdeck identity backup -p {profile} PATH'",
+            )
+        _record_verified(profile, archive, manifest, live)
+    return BackupInfo(archive, peer_id, _identity.display_name(peer_id), manifest.get("created_at", ""),
+                      restored, manifest.get("profile"), verified=True)
+
+
+def _record_verified(profile: str, archive: Path, manifest: dict, live: dict[str, str]) -> None:
+    from core.profiles import write_state
+
+    write_state(profile, {"backup": {
+        "verified_at": _now(), "archive": str(archive), "created_at": manifest.get("created_at"),
+        "peer_id": manifest.get("peer_id"), "files_sha256": live,
+    }})
+
+
+def backup_state(profile: str) -> dict:
+    """{"state": "verified"|"outdated"|"none", "verified_at", "archive"}.
+
+    "outdated": the identity files changed since the verified backup (e.g. a new sign-in).
+    """
+    from core.profiles import read_state
+
+    b = read_state(profile).get("backup")
+    if not isinstance(b, dict) or not b.get("verified_at"):
+        return {"state": "none", "verified_at": None, "archive": None}
+    try:
+        live = {n: _sha256(d) for n, d in _identity_files(_paths.ProfilePaths(profile).identity_dir).items()}
+    except OSError:
+        live = {}
+    state = "verified" if live == b.get("files_sha256") else "outdated"
+    return {"state": state, "verified_at": b.get("verified_at"), "archive": b.get("archive")}
+
+
+def restore_backup(archive: Path, passphrase: str, profile: str, *, progress=None) -> BackupInfo:
+    """Restore into a NEW profile, or an existing one without identity files. Never overwrites."""
+    import tomlkit
+
+    from core import config as _config
+    from core import profiles as _profiles
+
+    say = progress or (lambda msg: None)
+    _profiles.validate_name(profile)
+    cfg = _config.load_config()
+    pp = _paths.ProfilePaths(profile)
+    existing = [f for f in _identity.IDENTITY_FILES if (pp.identity_dir / f).exists()]
+    if existing:
+        raise IdentityError(
+            f"profile {profile!r} already has an identity ({', '.join(existing)}); restore never overwrites one.",
+            where=str(pp.identity_dir),
+            fix=f"restore into a new profile: 'swarmdeck identity restore ARCHIVE -p NEW_NAME'",
+        )
+    say("deriving the key and decrypting (scrypt)")
+    archive = Path(archive).expanduser().resolve()
+    manifest, members = _read_archive(archive, passphrase)
+    peer_id = _identity.peer_id_from_bytes(members["swarm.pem"], f"{archive}:swarm.pem")
+    for other in cfg.profile_names():
+        if other != profile and _identity.identity_facts(_paths.ProfilePaths(other).identity_dir)["peer_id"] == peer_id:
+            raise IdentityError(f"profile {other!r} already holds this identity (peer id {peer_id}).",
+                                fix=f"use profile {other!r}; one identity must not run twice")
+    created = False
+    if not cfg.has_profile(profile):
+        settings = {}
+        if "profile.toml" in members:
+            try:
+                settings = tomlkit.parse(members["profile.toml"].decode()).unwrap().get("profile", {})
+            except Exception:
+                settings = {}
+        try:
+            _profiles.create_profile(profile, identity=False, cfg=cfg, **settings)
+        except Exception:
+            # settings from another machine may not fit this one (e.g. a custom network): use defaults
+            cfg = _config.load_config()
+            _profiles.create_profile(profile, identity=False, cfg=cfg)
+        created = True
+    _paths.ensure_private_dir(pp.identity_dir)
+    written = []
+    try:
+        for name in _identity.IDENTITY_FILES:
+            if name in members:
+                say(f"writing {pp.identity_dir / name}")
+                try:
+                    from core.fsutil import create_exclusive
+
+                    create_exclusive(pp.identity_dir / name, members[name], mode=0o600)
+                except FileExistsError:
+                    raise IdentityError(f"{name} appeared in profile {profile!r} during the restore; not overwritten.",
+                                        where=str(pp.identity_dir / name), fix="restore into a new profile") from None
+                written.append(pp.identity_dir / name)
+        say("verifying the restored files")
+        info = verify_backup(archive, passphrase, profile=profile)
+    except BaseException:
+        for p in written:  # only files this call created
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                pass
+        raise
+    from core.profiles import write_state
+
+    write_state(profile, {"restored_from": str(archive), "restored_at": _now(), "created_by_restore": created})
+    return info

@@ -1,0 +1,77 @@
+"""`swarmdeck config path|validate|reset`."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+
+
+def register(sub) -> None:
+    p = sub.add_parser("config", help="show, check or reset the config file",
+                       description="config.toml holds every setting (profiles, networks, TUI). "
+                       "It is created from config.example.toml on first run.")
+    csub = p.add_subparsers(dest="config_cmd", metavar="ACTION", required=True)
+    q = csub.add_parser("path", help="print the config file's path (creating it from the example on first run)")
+    q.set_defaults(func=cmd_path)
+    q = csub.add_parser("validate", help="check the config and list every problem with its line")
+    q.add_argument("--json", action="store_true", help="machine-readable output")
+    q.add_argument("file", nargs="?", help="file to check (default: the config in use)")
+    q.set_defaults(func=cmd_validate)
+    q = csub.add_parser("reset", help="move the current config aside (kept as a .bak file) and start from the example")
+    q.set_defaults(func=cmd_reset)
+
+
+def cmd_path(args) -> int:
+    from core.config import ensure_config
+
+    path, created = ensure_config()
+    print(path)
+    if created:
+        print("(created from config.example.toml)", flush=True)
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from pathlib import Path
+
+    from core.config import Problem, config_path, ensure_config, validate_text
+    from core.errors import ConfigError
+
+    if args.file:
+        path = Path(args.file)
+    else:
+        path, _ = ensure_config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("config file does not exist.", where=str(path), fix="check the path") from None
+    except UnicodeDecodeError:
+        text = None
+    problems = ([Problem(str(path), None, "", "not a text (UTF-8) file")] if text is None
+                else validate_text(text, str(path))[1])
+    if args.json:
+        print(json.dumps({"file": str(path), "ok": not problems, "problems": [p.to_dict() for p in problems]},
+                         indent=2))
+    elif problems:
+        print(f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
+        for p in problems:
+            print(f"  {p}")
+    else:
+        print(f"{path}: OK")
+    return 1 if problems else 0
+
+
+def cmd_reset(args) -> int:
+    from core.config import config_path, ensure_config
+
+    path = config_path()
+    if path.exists():
+        bak = path.with_name(f"{path.name}.bak-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}")
+        os.rename(path, bak)
+        print(f"moved the old config to {bak}")
+    ensure_config()
+    print(f"wrote {path} from config.example.toml")
+    print("note: profiles are listed in the config; add your profiles' tables back from the .bak file "
+          "(their directories and identities are untouched)")
+    return 0

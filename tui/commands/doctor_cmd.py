@@ -1,0 +1,49 @@
+"""`swarmdeck doctor [--json]`: system check against the seed's requirements, each failure with its fix."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "info": "info"}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("doctor", help="check this machine (GPU/CPU mode, RAM, disk, ports, session) and "
+                       "recommend a model and 4/8-bit mode")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--no-torch", action="store_true", help="skip importing torch (faster; no CUDA check)")
+    p.add_argument("-p", "--profile", dest="profile", default=argparse.SUPPRESS, help="profile whose ports/GPUs to check")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from core.errors import SwarmdeckError
+    from core.system import run_doctor
+
+    login_port, gpus, name = 3000, (), getattr(args, "profile", None)
+    try:
+        from core.profiles import load_profile
+
+        prof = load_profile(name)
+        login_port, gpus, name = prof.settings.login_port, prof.settings.gpus, prof.name
+    except SwarmdeckError:
+        pass  # doctor must run even with a broken config; the config check reports it
+    progress = None if args.json else (lambda m: print(f"... {m}", file=sys.stderr, flush=True))
+    rep = run_doctor(login_port=login_port, profile=name, gpus=gpus, include_torch=not args.no_torch,
+                     progress=progress)
+    if args.json:
+        print(json.dumps(rep.to_dict(), indent=2))
+        return 0 if rep.ok else 1
+    for c in rep.checks:
+        print(f"[{MARK[c.status]}] {c.title}: {c.detail}")
+        if c.fix and c.status in ("warn", "fail", "info"):
+            print(f"        fix: {c.fix}")
+    r = rep.recommendation
+    print(f"\nRecommended: model {r.model}, {r.quant} ({r.reason})")
+    fails = sum(c.status == "fail" for c in rep.checks)
+    warns = sum(c.status == "warn" for c in rep.checks)
+    print(f"\n{'All required checks passed' if not fails else f'{fails} check(s) failed'}"
+          + (f", {warns} warning(s)" if warns else "") + ".")
+    return 0 if rep.ok else 1

@@ -1,0 +1,54 @@
+"""`swarmdeck status [--json]`: profiles, identities (peer id, name, backup state). Never a secret."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(sub) -> None:
+    p = sub.add_parser("status", help="profiles, their identities, backups and whether their node runs")
+    p.add_argument("--json", action="store_true", help="machine-readable output (never contains secrets)")
+    p.set_defaults(func=run)
+
+
+def render_text(st: dict) -> str:
+    lines = [f"config: {st['config']}"]
+    for pr in st["config_problems"]:
+        lines.append(f"  config problem: {pr if isinstance(pr, str) else pr.get('message')} "
+                     f"(line {pr.get('line') if isinstance(pr, dict) else '?'})")
+    if not st["profiles"]:
+        lines.append("no profiles yet: create one with 'swarmdeck profile new NAME'")
+    for p in st["profiles"]:
+        ident = p["identity"]
+        mark = "*" if p["current"] else " "
+        who = (f"{ident['display_name']} ({ident['peer_id']})" if ident["peer_id"]
+               else ("identity damaged" if ident["errors"] else "no identity yet"))
+        login = ident.get("login")
+        signed = (f"signed in as {login.get('email') or login.get('org_id')}"
+                  + ("" if login.get("activated") else " (session key not activated)")) if login else "not signed in"
+        b = ident["backup"]
+        backup = {"verified": f"backup verified {b['verified_at']}",
+                  "outdated": "backup OUTDATED (identity changed since)",
+                  "none": "NO BACKUP"}[b["state"]]
+        run = "running" if p.get("running") else "stopped"
+        lines.append(f"{mark} {p['name']:<16} {p.get('network', '?'):<15} {run:<8} {who}")
+        lines.append(f"    {signed}; {backup}")
+        for e in ident["errors"]:
+            lines.append(f"    ERROR: {e['what']} ({e.get('where')})")
+        for pp in ident["permission_problems"]:
+            lines.append(f"    WARNING: {pp} -> swarmdeck identity fix-perms -p {p['name']}")
+    for d in st["duplicates"]:
+        lines.append(f"DUPLICATE {d['kind']} {d['value']} in profiles {', '.join(d['profiles'])}: "
+                     "neither can start until one is archived")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from core.status import build_status
+
+    st = build_status()
+    if getattr(args, "json", False):
+        print(json.dumps(st, indent=2, sort_keys=True))
+    else:
+        print(render_text(st))
+    return 0
