@@ -16,6 +16,7 @@ Event types and their fields (extra fields are allowed; these are the ones consu
   train.step          round, loss, step_seconds, tokens_per_s
   peers.update        peers: [{peer_id, name, last_seen}]
   submission          kind: register|reward|winners, round?, stage?, status: pending|landed|failed|skipped, tx?, reason?
+  chain.totals        total_reward (getTotalRewards for this peer), total_wins? (read from chain, for the dashboard)
   checkpoint.saved    round, path
   hf.push             round, status: ok|failed, reason?
   oom                 kind: cuda|kernel, step_down?
@@ -47,6 +48,7 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "train.step": ("round", "loss"),
     "peers.update": ("peers",),
     "submission": ("kind", "status"),
+    "chain.totals": ("total_reward",),
     "checkpoint.saved": ("round", "path"),
     "hf.push": ("round", "status"),
     "oom": ("kind",),

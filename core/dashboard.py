@@ -1,0 +1,202 @@
+"""The dashboard model: folds core.events.Event objects into the state screens render.
+
+Pure Python, no Textual: the TUI feeds it events (from the supervisor's subscribe stream,
+or the profile's events.jsonl when no supervisor runs) and reads plain attributes.
+`version` increases on every change so a view can skip redrawing when nothing moved.
+Bounded memory: reward history, logs and failures are capped (weeks in tmux).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from core.events import Event, read_events
+
+MAX_ROUNDS = 500
+MAX_LOG = 300
+MAX_FAILURES = 20
+
+
+@dataclass
+class Peer:
+    peer_id: str
+    name: str
+    last_seen: float | None
+
+
+@dataclass
+class Submission:
+    kind: str
+    round: int | None
+    stage: int | None
+    status: str
+    tx: str | None = None
+    reason: str | None = None
+    ts: float = 0.0
+
+
+@dataclass
+class LogLine:
+    ts: float
+    level: str
+    message: str
+
+
+@dataclass
+class DashboardModel:
+    profile: str = ""
+    state: str = "unknown"          # node.state: starting|running|stopping|stopped|crashed|gave_up
+    state_reason: str | None = None
+    peer_id: str | None = None
+    display_name: str | None = None
+    eoa: str | None = None
+    registered: bool = False
+    mode: str | None = None          # 4bit|8bit|bf16|fp32
+    device: str | None = None        # cpu|cuda
+    mode_reason: str | None = None
+    round: int | None = None
+    stage: int | None = None
+    rewards: "OrderedDict[int, float]" = field(default_factory=OrderedDict)  # round -> reward
+    total_reward_chain: float | None = None   # from chain.totals events
+    total_wins_chain: int | None = None
+    rounds_finished: int = 0
+    peers: list[Peer] = field(default_factory=list)
+    submissions: "OrderedDict[tuple, Submission]" = field(default_factory=OrderedDict)
+    failures: deque = field(default_factory=lambda: deque(maxlen=MAX_FAILURES))
+    loss: float | None = None
+    step_seconds: float | None = None
+    tokens_per_s: float | None = None
+    n_external_last: int | None = None
+    oom: str | None = None
+    last_error: str | None = None
+    logs: deque = field(default_factory=lambda: deque(maxlen=MAX_LOG))
+    log_total: int = 0  # lines ever appended (the deque drops old ones); lets views append only new lines
+    last_event_ts: float | None = None
+    last_seq: int = 0
+    version: int = 0
+
+    # -- folding ---------------------------------------------------------------------------
+    def apply(self, ev: Event) -> None:
+        handler = getattr(self, "_on_" + ev.type.replace(".", "_"), None)
+        if handler is None:
+            return
+        handler(ev)
+        self.last_event_ts = ev.ts
+        if ev.seq:
+            self.last_seq = max(self.last_seq, ev.seq)
+        self.version += 1
+
+    def apply_all(self, events: Iterable[Event]) -> None:
+        for ev in events:
+            self.apply(ev)
+
+    def _on_node_state(self, ev: Event) -> None:
+        self.state = str(ev["state"])
+        self.state_reason = ev.get("reason")
+        if self.state == "running":
+            self.oom = None
+
+    def _on_node_identity(self, ev: Event) -> None:
+        self.peer_id = ev["peer_id"]
+        self.display_name = ev["display_name"]
+        self.eoa = ev.get("eoa") or self.eoa
+
+    def _on_node_registered(self, ev: Event) -> None:
+        self.registered = True
+        self.peer_id = self.peer_id or ev["peer_id"]
+        self.eoa = ev.get("eoa") or self.eoa
+
+    def _on_node_mode(self, ev: Event) -> None:
+        self.mode, self.device, self.mode_reason = ev["mode"], ev["device"], ev["reason"]
+
+    def _on_round_started(self, ev: Event) -> None:
+        self.round, self.stage = int(ev["round"]), int(ev["stage"])
+
+    def _on_round_finished(self, ev: Event) -> None:
+        r = int(ev["round"])
+        self.rewards[r] = float(ev["reward"])
+        self.rewards.move_to_end(r)
+        while len(self.rewards) > MAX_ROUNDS:
+            self.rewards.popitem(last=False)
+        self.rounds_finished += 1
+        self.n_external_last = ev.get("n_external")
+
+    def _on_chain_totals(self, ev: Event) -> None:
+        self.total_reward_chain = float(ev["total_reward"])
+        if ev.get("total_wins") is not None:
+            self.total_wins_chain = int(ev["total_wins"])
+
+    def _on_train_step(self, ev: Event) -> None:
+        self.loss = ev.get("loss")
+        self.step_seconds = ev.get("step_seconds", self.step_seconds)
+        self.tokens_per_s = ev.get("tokens_per_s", self.tokens_per_s)
+
+    def _on_peers_update(self, ev: Event) -> None:
+        peers = []
+        for p in ev["peers"] or []:
+            if isinstance(p, dict) and p.get("peer_id"):
+                peers.append(Peer(str(p["peer_id"]), str(p.get("name") or ""), p.get("last_seen")))
+        peers.sort(key=lambda p: -(p.last_seen or 0))
+        self.peers = peers
+
+    def _on_submission(self, ev: Event) -> None:
+        key = (ev["kind"], ev.get("round"), ev.get("stage"))
+        sub = Submission(kind=ev["kind"], round=ev.get("round"), stage=ev.get("stage"),
+                         status=ev["status"], tx=ev.get("tx"), reason=ev.get("reason"), ts=ev.ts)
+        self.submissions[key] = sub
+        self.submissions.move_to_end(key)
+        while len(self.submissions) > 4 * MAX_ROUNDS:
+            self.submissions.popitem(last=False)
+        if sub.status == "failed":
+            self.failures.append(sub)
+        if ev["kind"] == "register" and sub.status in ("landed", "skipped"):
+            self.registered = True
+
+    def _on_oom(self, ev: Event) -> None:
+        step = ev.get("step_down")
+        self.oom = f"{ev['kind']}" + (f" -> {step}" if step else "")
+
+    def _on_error(self, ev: Event) -> None:
+        self.last_error = f"{ev['where']}: {ev['what']}" + (f" ({ev.get('fix')})" if ev.get("fix") else "")
+        self._log(LogLine(ev.ts, "error", self.last_error))
+
+    def _on_log(self, ev: Event) -> None:
+        self._log(LogLine(ev.ts, str(ev["level"]), str(ev["message"])))
+
+    def _on_hf_push(self, ev: Event) -> None:
+        msg = f"hf push round {ev['round']}: {ev['status']}" + (f" ({ev.get('reason')})" if ev.get("reason") else "")
+        self._log(LogLine(ev.ts, "info" if ev["status"] == "ok" else "warning", msg))
+
+    def _on_checkpoint_saved(self, ev: Event) -> None:
+        pass  # counted for freshness only
+
+    def _log(self, line: LogLine) -> None:
+        self.logs.append(line)
+        self.log_total += 1
+
+    def new_logs(self, seen_total: int) -> list[LogLine]:
+        """Lines appended after a view had seen `seen_total` of them (at most the retained ones)."""
+        n = min(self.log_total - seen_total, len(self.logs))
+        return list(self.logs)[-n:] if n > 0 else []
+
+    # -- derived ---------------------------------------------------------------------------
+    def submission_counts(self) -> dict[str, int]:
+        counts = {"pending": 0, "landed": 0, "failed": 0, "skipped": 0}
+        for s in self.submissions.values():
+            counts[s.status] = counts.get(s.status, 0) + 1
+        return counts
+
+    def reward_series(self, n: int = 60) -> list[float]:
+        return list(self.rewards.values())[-n:]
+
+    def total_reward_local(self) -> float:
+        return sum(self.rewards.values())
+
+    @classmethod
+    def from_history(cls, events_file: Path, profile: str = "") -> "DashboardModel":
+        m = cls(profile=profile)
+        m.apply_all(read_events(events_file))
+        return m

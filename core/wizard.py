@@ -1,0 +1,385 @@
+"""The setup wizard as a plain state machine (the TUI is only its view).
+
+Steps (some are skipped depending on earlier answers):
+  name           profile name (only when creating an extra profile or no name was given)
+  network        local | gensyn-testnet | custom
+  custom         rpc_url, chain_id, coordinator, bootnodes (only for custom)
+  participation  testnet participation Y/N, as the seed asks (only for gensyn-testnet; Enter = Y)
+  hardware       the doctor's hardware report + recommended model and quant mode (overridable)
+  hf             optional Hugging Face token (a secret: stored 0600, never shown back) and repo
+  ports          login port (default 3000) and DHT port (0 = random)
+  confirm        summary; answering it finishes the wizard
+
+Drive it with `answer(dict)`, `back()`, `cancel()`; or run a whole flow through an injected
+prompter with `run(prompter)` (so flows are tested without a terminal). Invalid answers raise
+WizardError naming the field and the fix, and leave the wizard on the same step.
+`result()` gives the settings for core.profiles.create_profile; `apply_result()` creates the
+profile and stores the token.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from core.errors import SwarmdeckError
+from core.paths import PROFILE_NAME_RE, ProfilePaths, ensure_private_dir
+
+NETWORKS = ("local", "gensyn-testnet", "custom")
+QUANTS = ("auto", "4bit", "8bit", "bf16", "fp32")
+# Model choices offered as overrides (the recommendation is added when it is not among them).
+MODELS = (
+    "Qwen/Qwen2.5-0.5B-Instruct",
+    "Qwen/Qwen2.5-1.5B-Instruct",
+    "Qwen/Qwen3-0.6B",
+    "Qwen/Qwen3-1.7B",
+    "Qwen/Qwen2.5-7B-Instruct",
+)
+HF_TOKEN_FILE = "hf_token"
+_HEX_ADDR = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_HF_TOKEN = re.compile(r"^hf_[A-Za-z0-9]{20,}$")
+_HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class WizardError(SwarmdeckError):
+    """A rejected answer; `field` names the input that was wrong."""
+
+    def __init__(self, field: str, what: str, fix: str | None = None):
+        super().__init__(what, where=field, fix=fix)
+        self.field = field
+
+
+class WizardClosed(SwarmdeckError):
+    pass
+
+
+BACK = object()
+CANCEL = object()
+
+
+@dataclass
+class Hardware:
+    """What the hardware step shows. Built from core.system's report by the caller."""
+
+    gpus: list[dict] = field(default_factory=list)  # [{index, name, vram_gib}]
+    ram_gib: float | None = None
+    cpu_mode_reason: str | None = None  # why there is no GPU path (None when a GPU is usable)
+    recommended_model: str = MODELS[0]
+    recommended_quant: str = "auto"
+    notes: list[str] = field(default_factory=list)  # doctor warnings worth showing (RAM < 24 GB ...)
+
+
+@dataclass
+class WizardResult:
+    name: str
+    settings: dict[str, Any]            # keyword arguments for create_profile
+    custom_network: dict[str, Any] | None  # [networks.<name>] table for a custom network
+    participate: bool                   # testnet participation (seed's Y/N); False = train without chain
+    hf_token: str | None                # secret: store with store_hf_token, never display
+
+    def __repr__(self) -> str:  # keep the token out of logs and tracebacks
+        return (f"WizardResult(name={self.name!r}, settings={self.settings!r}, "
+                f"custom_network={self.custom_network!r}, participate={self.participate!r}, "
+                f"hf_token={'<set>' if self.hf_token else None})")
+
+
+class Prompter(Protocol):
+    def ask(self, wizard: "Wizard", step: str) -> Any:
+        """Return an answer dict for `step`, or BACK / CANCEL."""
+
+
+def _port(field_name: str, value: Any, allow_zero: bool) -> int:
+    try:
+        p = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise WizardError(field_name, f"{field_name} must be a number, got {value!r}",
+                          "enter a port between 1024 and 65535" + (" (0 = random)" if allow_zero else ""))
+    if (p == 0 and allow_zero) or 1 <= p <= 65535:
+        if 0 < p < 1024:
+            raise WizardError(field_name, f"{field_name} {p} is a privileged port (needs root)",
+                              "use a port between 1024 and 65535")
+        return p
+    raise WizardError(field_name, f"{field_name} {p} is out of range",
+                      "enter a port between 1024 and 65535" + (" (0 = random)" if allow_zero else ""))
+
+
+class Wizard:
+    STEPS = ("name", "network", "custom", "participation", "hardware", "hf", "ports", "confirm")
+
+    def __init__(self, hardware: Hardware | None = None, *, name: str | None = None,
+                 existing_profiles: list[str] | tuple[str, ...] = (), ask_name: bool | None = None):
+        self.hardware = hardware or Hardware()
+        self.existing = set(existing_profiles)
+        self.ask_name = (name is None) if ask_name is None else ask_name
+        hw = self.hardware
+        self.values: dict[str, Any] = {
+            "name": name or ("main" if "main" not in self.existing else ""),
+            "network": "local",
+            "rpc_url": "", "chain_id": "", "coordinator": "", "bootnodes": "", "custom_name": "",
+            "participate": True,
+            "model": hw.recommended_model,
+            "quant": hw.recommended_quant,
+            "gpus": [g["index"] for g in hw.gpus],
+            "hf_token": None, "hf_repo": "",
+            "login_port": 3000, "dht_port": 0,
+        }
+        self.status = "active"  # active | done | cancelled
+        self._history: list[str] = []
+        self.step = self._first()
+
+    # -- navigation ---------------------------------------------------------------------
+    def active_steps(self) -> list[str]:
+        out = []
+        for s in self.STEPS:
+            if s == "name" and not self.ask_name:
+                continue
+            if s == "custom" and self.values["network"] != "custom":
+                continue
+            if s == "participation" and self.values["network"] != "gensyn-testnet":
+                continue
+            out.append(s)
+        return out
+
+    def _first(self) -> str:
+        return self.active_steps()[0]
+
+    def position(self) -> tuple[int, int]:
+        steps = self.active_steps()
+        return steps.index(self.step) + 1, len(steps)
+
+    def _require_active(self) -> None:
+        if self.status != "active":
+            raise WizardClosed(f"the wizard is {self.status}")
+
+    def back(self) -> str:
+        self._require_active()
+        if self._history:
+            self.step = self._history.pop()
+        return self.step
+
+    def can_go_back(self) -> bool:
+        return bool(self._history)
+
+    def cancel(self) -> None:
+        self._require_active()
+        self.status = "cancelled"
+
+    def answer(self, data: dict[str, Any] | None = None) -> str:
+        """Validate and store the current step's answers, then advance. Returns the new step."""
+        self._require_active()
+        data = dict(data or {})
+        getattr(self, "_answer_" + self.step)(data)
+        if self.step == "confirm":
+            self.status = "done"
+            return self.step
+        steps = self.active_steps()
+        self._history.append(self.step)
+        self.step = steps[steps.index(self.step) + 1]
+        return self.step
+
+    # -- per-step validation ------------------------------------------------------------
+    def _answer_name(self, d: dict) -> None:
+        name = str(d.get("name", self.values["name"]) or "").strip()
+        if not name:
+            raise WizardError("name", "the profile name is empty", "type a name like gpu0 or main")
+        if not PROFILE_NAME_RE.match(name):
+            raise WizardError("name", f"profile name {name!r} is not allowed",
+                              "use letters, digits, '-' or '_' (up to 32, starting with a letter or digit)")
+        if name in self.existing:
+            raise WizardError("name", f"a profile named {name!r} already exists", "pick another name")
+        self.values["name"] = name
+
+    def _answer_network(self, d: dict) -> None:
+        net = str(d.get("network", self.values["network"]))
+        if net not in NETWORKS:
+            raise WizardError("network", f"unknown network {net!r}", "choose local, gensyn-testnet or custom")
+        self.values["network"] = net
+
+    def _answer_custom(self, d: dict) -> None:
+        v = {k: str(d.get(k, self.values[k]) or "").strip()
+             for k in ("custom_name", "rpc_url", "chain_id", "coordinator", "bootnodes")}
+        if not PROFILE_NAME_RE.match(v["custom_name"]) or v["custom_name"] in ("local", "gensyn-testnet"):
+            raise WizardError("custom_name", f"network name {v['custom_name']!r} is not allowed",
+                              "use letters, digits, '-' or '_', not 'local' or 'gensyn-testnet'")
+        if not re.match(r"^https?://\S+$", v["rpc_url"]):
+            raise WizardError("rpc_url", f"RPC URL {v['rpc_url']!r} is not an http(s) URL",
+                              "e.g. http://10.0.0.5:8545")
+        try:
+            if int(v["chain_id"]) <= 0:
+                raise ValueError
+        except ValueError:
+            raise WizardError("chain_id", f"chain id {v['chain_id']!r} is not a positive number",
+                              "ask the swarm's operator for its chain id")
+        if not _HEX_ADDR.match(v["coordinator"]):
+            raise WizardError("coordinator", f"coordinator {v['coordinator']!r} is not a 0x address",
+                              "paste the 0x… contract address (42 characters)")
+        for addr in filter(None, (b.strip() for b in v["bootnodes"].split(","))):
+            if not addr.startswith("/") or "/p2p/" not in addr:
+                raise WizardError("bootnodes", f"bootnode {addr!r} is not a multiaddr with /p2p/<peer id>",
+                                  "e.g. /ip4/10.0.0.5/tcp/38331/p2p/Qm…; separate several with commas")
+        self.values.update(v)
+
+    def _answer_participation(self, d: dict) -> None:
+        raw = d.get("participate", "Y")
+        if isinstance(raw, bool):
+            yes = raw
+        else:
+            s = str(raw).strip().lower()
+            if s in ("", "y", "yes", "д", "да"):
+                yes = True
+            elif s in ("n", "no", "н", "нет"):
+                yes = False
+            else:
+                raise WizardError("participate", f"answer {raw!r} is not Y or N", "press Y (or Enter) or N")
+        self.values["participate"] = yes
+
+    def _answer_hardware(self, d: dict) -> None:
+        model = str(d.get("model", self.values["model"]) or "").strip()
+        if not model or not re.match(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$", model):
+            raise WizardError("model", f"model {model!r} is not a Hugging Face model name",
+                              "e.g. Qwen/Qwen2.5-0.5B-Instruct")
+        quant = str(d.get("quant", self.values["quant"]))
+        if quant not in QUANTS:
+            raise WizardError("quant", f"quant mode {quant!r} is unknown", "choose one of " + ", ".join(QUANTS))
+        if quant in ("4bit", "8bit") and not self.hardware.gpus:
+            # bitsandbytes runs on CPU too (slowly); allowed, but keep the user's explicit choice.
+            pass
+        gpus = d.get("gpus", self.values["gpus"])
+        if isinstance(gpus, str):
+            try:
+                gpus = [int(x) for x in gpus.replace(" ", "").split(",") if x]
+            except ValueError:
+                raise WizardError("gpus", f"GPU list {gpus!r} is not a list of numbers", "e.g. 0 or 0,1")
+        known = {g["index"] for g in self.hardware.gpus}
+        bad = [g for g in gpus if g not in known]
+        if bad:
+            raise WizardError("gpus", f"GPU {bad} does not exist on this machine",
+                              "choose from " + (", ".join(map(str, sorted(known))) or "none (CPU mode)"))
+        self.values.update(model=model, quant=quant, gpus=list(gpus))
+
+    def _answer_hf(self, d: dict) -> None:
+        token = d.get("hf_token")
+        if token is not None:
+            token = str(token).strip() or None
+        if token is not None and not _HF_TOKEN.match(token):
+            raise WizardError("hf_token", "this does not look like a Hugging Face token",
+                              "tokens start with hf_ (huggingface.co/settings/tokens); leave empty to skip")
+        repo = str(d.get("hf_repo", self.values["hf_repo"]) or "").strip()
+        if repo and not _HF_REPO.match(repo):
+            raise WizardError("hf_repo", f"repo {repo!r} is not user/name", "e.g. alice/my-swarm-adapter")
+        if "hf_token" in d:
+            self.values["hf_token"] = token
+        self.values["hf_repo"] = repo
+
+    def _answer_ports(self, d: dict) -> None:
+        lp = _port("login_port", d.get("login_port", self.values["login_port"]), allow_zero=False)
+        dp = _port("dht_port", d.get("dht_port", self.values["dht_port"]), allow_zero=True)
+        if dp and dp == lp:
+            raise WizardError("dht_port", f"DHT port and login port are both {lp}", "use different ports")
+        self.values.update(login_port=lp, dht_port=dp)
+
+    def _answer_confirm(self, d: dict) -> None:
+        pass
+
+    # -- output -------------------------------------------------------------------------
+    def network_name(self) -> str:
+        v = self.values
+        return v["custom_name"] if v["network"] == "custom" else v["network"]
+
+    def summary(self) -> list[tuple[str, str]]:
+        """(field, value) rows for the confirm step; the token only as set / not set."""
+        v = self.values
+        rows = [("name", v["name"]), ("network", self.network_name())]
+        if v["network"] == "custom":
+            rows += [("rpc_url", v["rpc_url"]), ("chain_id", v["chain_id"]), ("coordinator", v["coordinator"])]
+        if v["network"] == "gensyn-testnet":
+            rows.append(("participate", "Y" if v["participate"] else "N"))
+        rows += [("model", v["model"]), ("quant", v["quant"]),
+                 ("gpus", ",".join(map(str, v["gpus"])) or "cpu"),
+                 ("hf_token", "set" if v["hf_token"] else "not set"),
+                 ("hf_repo", v["hf_repo"] or "-"),
+                 ("login_port", str(v["login_port"])),
+                 ("dht_port", str(v["dht_port"]) if v["dht_port"] else "random")]
+        return rows
+
+    def result(self) -> WizardResult:
+        if self.status != "done":
+            raise WizardClosed(f"the wizard is {self.status}, not done")
+        v = self.values
+        net = self.network_name()
+        custom = None
+        if v["network"] == "custom":
+            custom = {"rpc_url": v["rpc_url"], "chain_id": int(v["chain_id"]),
+                      "coordinator": v["coordinator"],
+                      "bootnodes": [b.strip() for b in v["bootnodes"].split(",") if b.strip()]}
+        backend = "web3" if v["network"] == "custom" else "modal-login"
+        settings = {"network": net, "model": v["model"], "quant": v["quant"], "gpus": list(v["gpus"]),
+                    "dht_port": v["dht_port"], "login_port": v["login_port"], "backend": backend,
+                    "hf_repo": v["hf_repo"]}
+        return WizardResult(name=v["name"], settings=settings, custom_network=custom,
+                            participate=bool(v["participate"]), hf_token=v["hf_token"])
+
+    def run(self, prompter: Prompter) -> WizardResult | None:
+        """Drive the whole flow through `prompter`; None when cancelled. Errors re-ask the step."""
+        while self.status == "active":
+            reply = prompter.ask(self, self.step)
+            if reply is CANCEL:
+                self.cancel()
+            elif reply is BACK:
+                self.back()
+            else:
+                try:
+                    self.answer(reply)
+                except WizardError as e:
+                    on_error = getattr(prompter, "error", None)
+                    if on_error:
+                        on_error(self, e)
+                    else:
+                        raise
+        return self.result() if self.status == "done" else None
+
+
+def store_hf_token(name: str, token: str) -> Path:
+    """Write the token to the profile's secrets dir (0700) as a 0600 file. Returns the path."""
+    from core.fsutil import atomic_write_text
+
+    paths = ProfilePaths(name)
+    ensure_private_dir(paths.root)
+    ensure_private_dir(paths.secrets_dir)
+    target = paths.secrets_dir / HF_TOKEN_FILE
+    atomic_write_text(target, token + "\n", mode=0o600)
+    return target
+
+
+def has_hf_token(name: str) -> bool:
+    return (ProfilePaths(name).secrets_dir / HF_TOKEN_FILE).is_file()
+
+
+def apply_result(res: WizardResult, create_profile: Callable[..., Any] | None = None) -> Any:
+    """Create the profile from a finished wizard and store its token. Returns create_profile's value.
+
+    Settings the foundation's create_profile does not accept are dropped rather than crashing.
+    """
+    if create_profile is None:
+        from core.profiles import create_profile  # foundation
+    import inspect
+
+    settings = dict(res.settings)
+    if res.custom_network is not None:
+        settings["custom_network"] = res.custom_network
+    settings["participate"] = res.participate
+    try:
+        params = inspect.signature(create_profile).parameters
+        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            settings = {k: v for k, v in settings.items() if k in params}
+    except (TypeError, ValueError):
+        pass
+    out = create_profile(res.name, **settings)
+    if res.hf_token:
+        store_hf_token(res.name, res.hf_token)
+    return out
+
+

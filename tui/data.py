@@ -1,0 +1,416 @@
+"""The TUI's one door to core: every call the screens make to other parts goes through here.
+
+Each function is a thin call into core (config, profiles, identity, backup, system, control,
+daemon, login), so a core API change is a one-line change here. Nothing here imports Textual;
+tests drive it directly too, and may pass another object with the same functions as `backend`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from core import identity, paths
+from core.errors import SwarmdeckError
+from core.events import Event
+from core.wizard import Hardware, WizardResult, apply_result
+
+STATES = ("running", "stopped", "crashed", "needs_login", "needs_backup")
+
+
+# --- config ---------------------------------------------------------------------------------
+
+def _cfg():
+    from core.config import load_config
+
+    return load_config()
+
+
+def read_config() -> dict:
+    """The parsed config.toml as plain data (created from the example on first run)."""
+    return _cfg().data
+
+
+def language_setting() -> str | None:
+    return _cfg().language
+
+
+def refresh_seconds(default: float = 1.0) -> float:
+    try:
+        v = float(_cfg().tui.refresh_seconds)
+    except (TypeError, ValueError, SwarmdeckError):
+        v = default
+    return max(0.2, v)  # a floor, like nvitop's minimum interval: never spin
+
+
+def backup_warning_enabled() -> bool:
+    try:
+        return bool(_cfg().tui.backup_warning)
+    except SwarmdeckError:
+        return True
+
+
+# --- profiles -------------------------------------------------------------------------------
+
+def list_profiles() -> list[str]:
+    from core.profiles import list_profiles as _list
+
+    return [p.name for p in _list()]
+
+
+def current_profile() -> str | None:
+    from core.profiles import current_profile_name
+
+    cur = current_profile_name()
+    names = list_profiles()
+    if cur in names:
+        return cur
+    return names[0] if names else None
+
+
+def needs_setup(name: str) -> bool:
+    """First run: the profile came from the example config and was never set up (no identity,
+    no record of a wizard or of creation)."""
+    from core.profiles import read_state
+
+    st = read_state(name)
+    pp = paths.ProfilePaths(name)
+    return not pp.swarm_pem.exists() and not st.get("created_at") and not st.get("setup_at")
+
+
+def _add_custom_network(cfg, name: str, net: dict) -> None:
+    import tomlkit
+
+    nets = cfg.doc.get("networks")
+    if nets is None:
+        nets = tomlkit.table(is_super_table=True)
+        cfg.doc["networks"] = nets
+    if name in nets:
+        raise SwarmdeckError(f"network {name!r} already exists in the config", where=f"{cfg.path} [networks.{name}]",
+                             fix="pick another network name, or choose it by editing the profile's network")
+    tbl = tomlkit.table()
+    for k in ("rpc_url", "chain_id", "coordinator", "bootnodes"):
+        tbl.add(k, net[k])
+    tbl.add("backend", "web3")
+    nets[name] = tbl
+
+
+def create_profile(res: WizardResult, configure_existing: bool = False) -> Any:
+    """Apply a finished wizard: a new profile, or (first run) the example's profile set up in place."""
+    from datetime import datetime, timezone
+
+    from core import profiles
+    from core.wizard import store_hf_token
+
+    cfg = _cfg()
+    if res.custom_network is not None:
+        _add_custom_network(cfg, res.settings["network"], res.custom_network)
+        cfg.save()
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if configure_existing:
+        for k, v in res.settings.items():
+            cfg.set_profile_value(res.name, k, v)
+        problems = [p for p in cfg.validate() if p.key.startswith(f"profiles.{res.name}")]
+        if problems:
+            raise SwarmdeckError("invalid profile settings:\n" + "\n".join(f"  {p}" for p in problems))
+        cfg.save()
+        pp = paths.ProfilePaths(res.name)
+        paths.ensure_private_dir(pp.identity_dir)
+        identity.load_or_create_swarm_pem(pp.swarm_pem)
+        out = profiles.load_profile(res.name)
+        if res.hf_token:
+            store_hf_token(res.name, res.hf_token)
+    else:
+        out = apply_result(WizardResult(res.name, res.settings, None, res.participate, res.hf_token),
+                           lambda name, **kw: profiles.create_profile(name, cfg=cfg, make_current=True, **kw))
+    # participation N (the seed's alternative flow) has no config key yet: recorded for the engine
+    profiles.write_state(res.name, {"setup_at": now, "testnet_participation": res.participate})
+    return out
+
+
+def use_profile(name: str) -> None:
+    from core.profiles import use_profile as _use
+
+    _use(name)
+
+
+def _profile(name: str):
+    from core.profiles import load_profile
+
+    return load_profile(name)
+
+
+def login_port(name: str) -> int:
+    try:
+        return int(_profile(name).settings.login_port)
+    except SwarmdeckError:
+        return 3000
+
+
+def network_kind(name: str) -> tuple[str, str, str]:
+    """(network name, kind local|testnet|custom, login_url)."""
+    net = _profile(name).network
+    return net.name, net.kind, net.login_url
+
+
+# --- hardware (setup wizard) ---------------------------------------------------------------
+
+def hardware() -> Hardware:
+    """The wizard's hardware step: core.system's GPU probe, RAM check and recommendation."""
+    from core import system
+
+    probe = system.probe_gpus()
+    rec = system.recommend_for((), probe)
+    gpus = [{"index": g.index, "name": g.name, "vram_gib": round(g.total_gib, 1)} for g in probe.gpus]
+    hw = Hardware(gpus=gpus, cpu_mode_reason=probe.reason if probe.cpu_mode else None,
+                  recommended_model=rec.model, recommended_quant=rec.quant, notes=[rec.reason])
+    try:
+        import psutil
+
+        hw.ram_gib = round(psutil.virtual_memory().total / 1024**3, 1)
+    except Exception:
+        pass
+    ram = system.check_ram()
+    if ram.status in ("warn", "fail"):
+        hw.notes.append(ram.detail)
+    return hw
+
+
+# --- node control -----------------------------------------------------------------------------
+
+def _status(name: str) -> dict | None:
+    from core.control import query_status
+
+    return query_status(paths.ProfilePaths(name), timeout=1.0)
+
+
+def node_state(name: str) -> str:
+    """running | stopped | crashed | gave_up | starting | stopping (from the supervisor)."""
+    st = _status(name)
+    if st and st.get("state"):
+        return str(st["state"])
+    if identity.is_locked(paths.ProfilePaths(name)):
+        return "running"
+    # no supervisor: the last state the node recorded
+    last = None
+    for ev in _tail_events(paths.ProfilePaths(name).events_file, 200):
+        if ev.type == "node.state":
+            last = ev["state"]
+    return "crashed" if last in ("crashed", "gave_up") else "stopped"
+
+
+def node_pid(name: str) -> int | None:
+    st = _status(name)
+    pid = (st or {}).get("child_pid")
+    return int(pid) if pid else None
+
+
+def control(name: str, action: str) -> None:
+    """start / stop / restart: start spawns the profile's detached supervisor when none runs."""
+    from core import daemon
+    from core.control import ControlClient, NotRunning
+
+    if action == "start":
+        st = daemon.spawn_detached(name)
+        if st.get("already_running") and st.get("state") not in ("running", "starting"):
+            ControlClient(paths.ProfilePaths(name)).start()
+    elif action == "stop":
+        daemon.stop_profile(name)
+    elif action == "restart":
+        try:
+            ControlClient(paths.ProfilePaths(name)).restart()
+        except NotRunning:
+            daemon.spawn_detached(name)
+    else:
+        raise ValueError(action)
+
+
+def profile_state(name: str) -> str:
+    """The switcher's state: running / stopped / crashed / needs_login / needs_backup."""
+    st = node_state(name)
+    if st in ("running", "starting", "stopping"):
+        return "running"
+    if st in ("crashed", "gave_up"):
+        return "crashed"
+    if login_status(name) in ("waiting", "signed_in"):
+        return "needs_login"
+    if backup_verified_at(name) is None:
+        return "needs_backup"
+    return "stopped"
+
+
+# --- events ---------------------------------------------------------------------------------
+
+def _tail_events(path: Path, n: int) -> list[Event]:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 256 * 1024))
+            lines = f.read().splitlines()[-n:]
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in lines:
+        try:
+            out.append(Event.from_dict(json.loads(line)))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+class EventSource:
+    """New events of one profile, polled from the dashboard's timer (never blocks).
+
+    Reads the profile's events.jsonl by byte offset: the supervisor persists every event
+    there, so this works with or without a running supervisor and replays the history on
+    first poll. (core.control's subscribe stream can replace this in one place: poll().)
+    """
+
+    def __init__(self, name: str, history_bytes: int = 4 * 1024 * 1024):
+        self.path = paths.ProfilePaths(name).events_file
+        self._pos = 0
+        self._partial = b""
+        self._history_bytes = history_bytes
+        self._first = True
+
+    def poll(self) -> list[Event]:
+        try:
+            f = open(self.path, "rb")
+        except FileNotFoundError:
+            return []
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            if size < self._pos:  # rotated or truncated: start over
+                self._pos, self._partial = 0, b""
+            if self._first:
+                self._first = False
+                self._pos = max(0, size - self._history_bytes)
+                if self._pos:
+                    f.seek(self._pos)
+                    f.readline()  # skip the cut line
+                    self._pos = f.tell()
+            if size == self._pos:
+                return []
+            f.seek(self._pos)
+            data = f.read(size - self._pos)
+            self._pos = size
+        data = self._partial + data
+        lines = data.split(b"\n")
+        self._partial = lines.pop()  # a line still being written
+        out = []
+        for line in lines:
+            try:
+                out.append(Event.from_dict(json.loads(line)))
+            except (ValueError, KeyError, TypeError):
+                continue
+        return out
+
+
+# --- login -----------------------------------------------------------------------------------
+
+def login_url(name: str) -> str:
+    """The running login service's URL, else where it will listen (the profile's login port)."""
+    from core.login.service import service_url
+
+    kind = network_kind(name)
+    if kind[1] != "local" and kind[2]:
+        return kind[2]
+    return service_url(paths.ProfilePaths(name), login_port(name))
+
+
+def ssh_tunnel_line(port: int, environ: dict | None = None) -> str | None:
+    """The exact `ssh -L` line when this runs over SSH."""
+    from core.login.hints import ssh_tunnel_command
+
+    return ssh_tunnel_command(port, environ)
+
+
+def ensure_login_service(name: str) -> tuple[str, int] | None:
+    """Start the profile's local login service if needed: (url, port), or None on non-local networks."""
+    from core.login.service import ensure_service
+
+    netname, kind, _ = network_kind(name)
+    if kind != "local":
+        return None
+    info = ensure_service(paths.ProfilePaths(name), port=login_port(name), network=netname)
+    return info.url, info.port
+
+
+def login_status(name: str, registered: bool = False) -> str:
+    """waiting | signed_in | activated | registered, from the identity files (and node events)."""
+    try:
+        login = identity.read_login(paths.ProfilePaths(name).identity_dir)
+    except SwarmdeckError:
+        login = None
+    if login is None:
+        return "waiting"
+    if not login.activated:
+        return "signed_in"
+    return "registered" if registered else "activated"
+
+
+def registered_from_events(name: str) -> bool:
+    for ev in _tail_events(paths.ProfilePaths(name).events_file, 500):
+        if ev.type == "node.registered" or (ev.type == "submission" and ev.get("kind") == "register"
+                                            and ev.get("status") in ("landed", "skipped")):
+            return True
+    return False
+
+
+# --- identity and backups ------------------------------------------------------------------
+
+def peer(name: str) -> tuple[str | None, str | None]:
+    pem = paths.ProfilePaths(name).swarm_pem
+    if not pem.exists():
+        return None, None
+    try:
+        pid = identity.peer_id_from_pem(pem)
+        return pid, identity.display_name(pid)
+    except SwarmdeckError:
+        return None, None
+
+
+def backup_verified_at(name: str) -> str | None:
+    """When the current identity's backup was verified; None when none is, or it is outdated."""
+    from core.backup import backup_state
+
+    st = backup_state(name)
+    return st["verified_at"] if st.get("state") == "verified" else None
+
+
+def default_backup_path(name: str) -> str:
+    return str(Path.home() / f"swarmdeck-{name}-identity.sdbk")
+
+
+def backup(name: str, dest: str, passphrase: str) -> str:
+    """Write and verify an encrypted backup (never overwrites). Returns the archive path."""
+    from core.backup import create_backup
+
+    info = create_backup(name, Path(dest).expanduser(), passphrase, verify=True)
+    return str(info.archive)
+
+
+def verify(name: str, archive: str, passphrase: str) -> Any:
+    from core.backup import verify_backup
+
+    return verify_backup(Path(archive).expanduser(), passphrase, profile=name)
+
+
+def duplicates() -> list[str]:
+    try:
+        return [str(d) for d in identity.find_duplicates()]
+    except Exception:
+        return []
+
+
+def permission_problems(name: str) -> list[str]:
+    return [str(p) for p in identity.check_permissions(paths.ProfilePaths(name).identity_dir)]
+
+
+def fix_permissions(name: str) -> int:
+    return len(identity.fix_permissions(paths.ProfilePaths(name).identity_dir))
+
+

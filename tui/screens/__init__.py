@@ -1,0 +1,1 @@
+"""Screens: main (tabs + dashboards), wizard, login, backup, help, confirm, switcher."""

@@ -1,0 +1,116 @@
+"""Login screen: URL, QR code, the ssh -L line over SSH, live status with what to do if stuck."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from core.i18n import t
+from tui.widgets.common import translate_bindings
+from tui.widgets.qr import QRCode
+
+STEPS = ("waiting", "activated", "registered")
+STALL_AFTER_S = {"waiting": 60.0, "signed_in": 60.0, "activated": 120.0}
+
+
+class LoginScreen(Screen[str]):
+    """Dismisses with the last status seen (waiting / signed_in / activated / registered)."""
+
+    BINDINGS = [
+        Binding("escape", "close", "keys.later"),
+        Binding("enter", "done", "keys.continue"),
+        Binding("r", "retry", "keys.retry"),
+    ]
+
+    def __init__(self, profile: str):
+        super().__init__()
+        translate_bindings(self)
+        self.profile = profile
+        self.status = "waiting"
+        self._since = 0.0
+        self.service_note: str | None = None
+
+    def compose(self) -> ComposeResult:
+        be = self.app.backend
+        self.url = be.login_url(self.profile)
+        port = be.login_port(self.profile)
+        ssh = be.ssh_tunnel_line(port)
+        with Horizontal(id="login"):
+            yield QRCode(self.url, id="qr")
+            with Vertical(id="login-text"):
+                yield Static(t("login.title", name=self.profile), classes="dialog-title")
+                yield Static(t("login.open"), classes="hint")
+                yield Static(Text(self.url, style="bold underline"), id="url")
+                if ssh:
+                    yield Static(t("login.ssh_hint"), classes="hint")
+                    yield Static(Text(ssh, style="bold"), id="ssh-line")
+                yield Static("", id="login-status")
+                yield Static("", id="login-stall", classes="hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._since = self.app.now()
+        self._start_service()
+        self.poll()
+        if self.app.refresh_s > 0:
+            self.set_interval(1.0, self.poll, name="login-poll")
+
+    @work(thread=True, exclusive=True, group="login-service")
+    def _start_service(self) -> None:
+        try:
+            note = self.app.backend.ensure_login_service(self.profile)
+        except Exception as e:
+            self.app.call_from_thread(self._service_failed, str(e))
+            return
+        self.service_note = note
+
+    def _service_failed(self, msg: str) -> None:
+        self.query_one("#login-stall", Static).update(Text("✗ " + msg, style="bold red"))
+
+    def poll(self) -> None:
+        be = self.app.backend
+        st = be.login_status(self.profile, registered=be.registered_from_events(self.profile))
+        if st != self.status:
+            self.status = st
+            self._since = self.app.now()
+        self._draw()
+
+    def _draw(self) -> None:
+        txt = Text()
+        reached = {"waiting": 0, "signed_in": 0, "activated": 1, "registered": 2}[self.status]
+        for i, step in enumerate(STEPS):
+            if i < reached or (i == reached and step == "registered"):
+                txt.append("✔ ", style="bold green")
+            elif i == reached:
+                txt.append("… ", style="bold yellow")
+            else:
+                txt.append("  ")
+            txt.append(t(f"login.status.{step}") + "\n", style="bold" if i == reached else "dim")
+        if self.status == "signed_in":
+            txt.append(t("login.status.signed_in") + "\n", style="yellow")
+        self.query_one("#login-status", Static).update(txt)
+        stalled = self.app.now() - self._since > STALL_AFTER_S.get(self.status, 1e9)
+        hint = ""
+        if self.status == "registered":
+            hint = t("login.done")
+        elif self.status == "activated":
+            hint = t("login.stall.activated") if stalled else t("login.next_register")
+        elif stalled:
+            hint = t("login.stall.waiting", port=self.app.backend.login_port(self.profile))
+        self.query_one("#login-stall", Static).update(hint)
+
+    def action_retry(self) -> None:
+        self._since = self.app.now()
+        self._start_service()
+        self.poll()
+
+    def action_done(self) -> None:
+        self.dismiss(self.status)
+
+    def action_close(self) -> None:
+        self.dismiss(self.status)

@@ -1,0 +1,224 @@
+"""The main screen: one tab per profile, each with its dashboard; the node verbs live here."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+
+from core.i18n import t
+from tui.screens.dialogs import ConfirmScreen, HelpScreen, SwitcherScreen
+from tui.widgets.common import translate_bindings
+from tui.widgets.dashboard import ProfileDashboard
+
+STATE_MARK = {"running": "●", "stopped": "○", "crashed": "✗", "needs_login": "!", "needs_backup": "!"}
+SLOW_EVERY = 5  # ticks between the costlier checks (profile states, identity warnings, node pid)
+
+
+def pane_id(name: str) -> str:
+    return "p-" + name
+
+
+class MainScreen(Screen):
+    BINDINGS = [
+        Binding("s", "start", "keys.start"),
+        Binding("x", "stop", "keys.stop"),
+        Binding("r", "restart", "keys.restart"),
+        Binding("l", "login", "keys.login"),
+        Binding("b", "backup", "keys.backup"),
+        Binding("n", "new_profile", "keys.new_profile"),
+        Binding("p", "switcher", "keys.switcher"),
+        Binding("left_square_bracket", "prev_tab", "keys.prev_tab", show=False),
+        Binding("right_square_bracket", "next_tab", "keys.next_tab", show=False),
+        *[Binding(str(i), f"switch_tab({i})", "keys.switch_tab", show=False) for i in range(1, 10)],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        translate_bindings(self)
+        self._ticks = 0
+        self.states: dict[str, str] = {}
+        self.sources: dict = {}
+
+    # -- layout ------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        names = self.app.profiles
+        if not names:
+            yield Static(t("main.no_profiles"), id="empty", classes="empty")
+        with TabbedContent(id="tabs", initial=pane_id(self.app.profile) if self.app.profile else None):
+            for i, name in enumerate(names, 1):
+                with TabPane(self._label(i, name, "stopped"), id=pane_id(name)):
+                    yield ProfileDashboard(name, now=self.app.now, id="dash-" + name)
+        yield Footer()
+
+    def _label(self, i: int, name: str, state: str) -> str:
+        return f"{i} {name} {STATE_MARK.get(state, '?')}"
+
+    def on_mount(self) -> None:
+        self.refresh_states()
+        if self.app.refresh_s > 0:
+            self.set_interval(self.app.refresh_s, self.tick, name="dashboard-refresh")
+        self.tick()
+
+    # -- data --------------------------------------------------------------------------
+    @property
+    def current(self) -> str | None:
+        return self.app.profile
+
+    def dashboard(self, name: str | None = None) -> ProfileDashboard | None:
+        name = name or self.current
+        if not name:
+            return None
+        try:
+            return self.query_one("#dash-" + name, ProfileDashboard)
+        except Exception:
+            return None
+
+    def refresh_states(self) -> None:
+        be = self.app.backend
+        dups = be.duplicates()
+        for i, name in enumerate(self.app.profiles, 1):
+            st = be.profile_state(name)
+            self.states[name] = st
+            try:
+                self.query_one("#tabs", TabbedContent).get_tab(pane_id(name)).label = self._label(i, name, st)
+            except Exception:
+                pass
+            d = self.dashboard(name)
+            if d is None:
+                continue
+            warns = []
+            if st == "needs_login":
+                warns.append(t("warn.needs_login"))
+            if be.backup_verified_at(name) is None:
+                warns.append(t("warn.no_backup"))
+            for dup in dups:
+                if f" {name}" in dup or dup.endswith(name):
+                    warns.append(t("warn.duplicate", what=dup))
+            perms = be.permission_problems(name)
+            if perms:
+                warns.append(t("warn.permissions", n=len(perms)))
+            d.set_warnings(warns)
+        cur = self.current
+        if cur:
+            self.app.telemetry.set_node_pid(be.node_pid(cur))
+
+    def tick(self) -> None:
+        """One refresh: telemetry sample + new events of the visible profile (cheap)."""
+        self._ticks += 1
+        if self._ticks % SLOW_EVERY == 0:
+            self.refresh_states()
+        name = self.current
+        d = self.dashboard(name)
+        if d is None:
+            return
+        src = self.sources.get(name)
+        if src is None:
+            src = self.sources[name] = self.app.backend.EventSource(name)
+        events = src.poll()
+        if events:
+            d.model.apply_all(events)
+        snap = self.app.telemetry.sample()
+        d.update_view(snap, self.states.get(name, "stopped"))
+
+    # -- tabs --------------------------------------------------------------------------
+    def on_tabbed_content_tab_activated(self, ev: TabbedContent.TabActivated) -> None:
+        pid = ev.pane.id or ""
+        if pid.startswith("p-"):
+            self.app.profile = pid[2:]
+            self.app.sub_title = self.app.profile
+            self.refresh_states()
+            self.tick()
+
+    def select(self, name: str) -> None:
+        if name in self.app.profiles:
+            self.query_one("#tabs", TabbedContent).active = pane_id(name)
+
+    def action_switch_tab(self, i: int) -> None:
+        if 1 <= i <= len(self.app.profiles):
+            self.select(self.app.profiles[i - 1])
+
+    def _step(self, delta: int) -> None:
+        names = self.app.profiles
+        if names and self.current in names:
+            self.select(names[(names.index(self.current) + delta) % len(names)])
+
+    def action_next_tab(self) -> None:
+        self._step(1)
+
+    def action_prev_tab(self) -> None:
+        self._step(-1)
+
+    def action_switcher(self) -> None:
+        rows = [(n, self.states.get(n) or self.app.backend.profile_state(n)) for n in self.app.profiles]
+
+        def chosen(name: str | None) -> None:
+            if name:
+                self.select(name)
+
+        self.app.push_screen(SwitcherScreen(rows, self.current), chosen)
+
+    # -- node verbs --------------------------------------------------------------------
+    def action_start(self) -> None:
+        if self.current:
+            self._control(self.current, "start")
+
+    def action_stop(self) -> None:
+        self._confirm("stop")
+
+    def action_restart(self) -> None:
+        self._confirm("restart")
+
+    def _confirm(self, verb: str) -> None:
+        name = self.current
+        if not name:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._control(name, verb)
+            else:
+                self.notify(t("node.cancelled", verb=t("verb." + verb)))
+
+        self.app.push_screen(ConfirmScreen(t(f"confirm.{verb}", name=name), t("confirm.detail")), answered)
+
+    @work(thread=True, exclusive=True, group="control")
+    def _control(self, name: str, verb: str) -> None:
+        try:
+            self.app.backend.control(name, verb)
+        except Exception as e:  # SwarmdeckError carries what/where/fix; show it, don't crash
+            self.app.call_from_thread(self.notify, str(e), title=t("node.failed", verb=t("verb." + verb)),
+                                      severity="error", timeout=10)
+            return
+        self.app.call_from_thread(self.notify, t("node.done", verb=t("verb." + verb), name=name))
+        self.app.call_from_thread(self.refresh_states)
+
+    # -- other screens -----------------------------------------------------------------
+    def action_login(self) -> None:
+        if self.current:
+            self.app.open_login(self.current)
+
+    def action_backup(self) -> None:
+        if self.current:
+            self.app.open_backup(self.current)
+
+    def action_new_profile(self) -> None:
+        self.app.open_wizard(first_run=False)
+
+    def help_rows(self) -> list[tuple[str, str]]:
+        rows: list[tuple[str, str]] = []
+        seen = set()
+        for node in (self, self.app):
+            for key, blist in node._bindings.key_to_bindings.items():
+                for b in blist:
+                    if b.description and (b.action, b.description) not in seen and not b.action.startswith("switch_tab"):
+                        seen.add((b.action, b.description))
+                        rows.append((self.app.get_key_display(b), b.description))
+        rows.append(("1…9", t("keys.switch_tab")))
+        return rows
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(self.help_rows()))

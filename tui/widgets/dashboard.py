@@ -1,0 +1,180 @@
+"""One profile's dashboard: system, training, chain, peers panels and a log pane.
+
+Panels are plain Statics redrawn from core.dashboard.DashboardModel and a telemetry
+Snapshot; `update_view` redraws only the panels whose inputs changed, so an idle 1 Hz
+refresh costs one small Static update (the system panel).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
+from textual.widgets import Log, Sparkline, Static
+
+from core.dashboard import DashboardModel
+from core.i18n import t
+from core.telemetry import Snapshot, fmt_bytes, fmt_num
+from tui.widgets.common import ago, short_id
+
+
+def _bar(pct: float | None, width: int = 10) -> str:
+    if pct is None:
+        return "·" * width
+    n = max(0, min(width, round(pct / 100 * width)))
+    return "█" * n + "░" * (width - n)
+
+
+def render_system(snap: Snapshot | None, mode_line: str | None) -> Text:
+    out = Text()
+    if snap is None:
+        out.append(t("common.na"))
+        return out
+    if snap.cpu_mode:
+        out.append(t("dash.cpu_mode"), style="bold yellow")
+        out.append(" " + t("dash.cpu_mode_reason", reason=snap.cpu_mode_reason or t("common.na")) + "\n")
+    for g in snap.gpus:
+        mem_pct = (100 * g.mem_used / g.mem_total) if g.mem_used is not None and g.mem_total else None
+        out.append(f"GPU{g.index} ", style="bold")
+        out.append(f"{_bar(g.util_pct, 6)} {fmt_num(g.util_pct, '%'):>4} ")
+        out.append(t("dash.vram") + f" {fmt_bytes(g.mem_used)}/{fmt_bytes(g.mem_total)}"
+                   + (f" {mem_pct:.0f}%" if mem_pct is not None else "") + "\n")
+        out.append(f"     {fmt_num(g.temp_c, '°C')}  {fmt_num(g.power_w, 'W')}/{fmt_num(g.power_limit_w, 'W')}"
+                   f"  {g.name or t('common.na')}\n")
+    ram_pct = (100 * snap.host_ram_used / snap.host_ram_total) if snap.host_ram_total else None
+    out.append(t("dash.host") + " ", style="bold")
+    out.append(f"CPU {_bar(snap.host_cpu_pct, 6)} {fmt_num(snap.host_cpu_pct, '%'):>4}  "
+               f"RAM {fmt_bytes(snap.host_ram_used)}/{fmt_bytes(snap.host_ram_total)}"
+               + (f" {ram_pct:.0f}%" if ram_pct is not None else "") + "\n")
+    out.append(t("dash.node") + " ", style="bold")
+    if snap.node is None or not snap.node.alive:
+        out.append(t("dash.node_not_running"))
+    else:
+        out.append(f"CPU {fmt_num(snap.node.cpu_pct, '%')}  RSS {fmt_bytes(snap.node.rss)}")
+    if mode_line:
+        out.append("\n" + mode_line, style="dim")
+    return out
+
+
+class ProfileDashboard(Widget):
+    """The panels of one profile. The app feeds it; it never polls by itself."""
+
+    DEFAULT_CSS = ""
+
+    def __init__(self, profile: str, now: Callable[[], float] = time.time, **kw):
+        super().__init__(**kw)
+        self.profile = profile
+        self.model = DashboardModel(profile=profile)
+        self.now = now
+        self._drawn_version = -1
+        self._logs_drawn = 0
+        self.warnings: list[str] = []
+        self._warn_drawn: tuple = ()
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="warnings", classes="warnings")
+        yield Static("", id="status-line", classes="status-line")
+        with Horizontal(classes="row top"):
+            yield Static("", id="system", classes="panel")
+            with Vertical(classes="panel", id="training-box"):
+                yield Static("", id="training")
+                yield Sparkline([], id="rewards")
+                yield Static("", id="reward-totals")
+        with Horizontal(classes="row mid"):
+            yield Static("", id="chain", classes="panel")
+            yield Static("", id="peers", classes="panel")
+        yield Log(id="log", classes="panel", max_lines=500, auto_scroll=True)
+
+    def on_mount(self) -> None:
+        for pid, key in (("system", "dash.panel_system"), ("training-box", "dash.panel_training"),
+                         ("chain", "dash.panel_chain"), ("peers", "dash.panel_peers"), ("log", "dash.panel_log")):
+            self.query_one(f"#{pid}").border_title = t(key)
+        self.set_warnings([])
+
+    # -- drawing -----------------------------------------------------------------------
+    def set_warnings(self, warnings: list[str]) -> None:
+        self.warnings = warnings
+        if tuple(warnings) == self._warn_drawn:
+            return
+        self._warn_drawn = tuple(warnings)
+        w = self.query_one("#warnings", Static)
+        w.update("\n".join("⚠ " + x for x in warnings))
+        w.display = bool(warnings)
+
+    def update_view(self, snap: Snapshot | None, state: str) -> None:
+        m = self.model
+        mode_line = None
+        if m.mode:
+            mode_line = t("dash.mode_line", mode=m.mode, device=m.device or "?", reason=m.mode_reason or "")
+        self.query_one("#system", Static).update(render_system(snap, mode_line))
+        self._draw_status(state)
+        if m.version == self._drawn_version:
+            return
+        self._drawn_version = m.version
+        self._draw_training()
+        self._draw_chain()
+        self._draw_peers()
+        self._draw_logs()
+
+    def _draw_status(self, state: str) -> None:
+        m = self.model
+        s = Text()
+        s.append(f" {t('state.' + state) if state else '?'} ", style="reverse bold")
+        s.append("  " + (m.display_name or t("dash.no_identity")), style="bold")
+        s.append(f"  {short_id(m.peer_id)}")
+        if m.round is not None:
+            s.append("  " + t("dash.round_stage", round=m.round, stage=m.stage if m.stage is not None else "-"))
+        if m.oom:
+            s.append("  " + t("dash.oom", what=m.oom), style="bold red")
+        self.query_one("#status-line", Static).update(s)
+
+    def _draw_training(self) -> None:
+        m = self.model
+        txt = Text()
+        txt.append(t("dash.round") + f": {m.round if m.round is not None else '-'}  "
+                   + t("dash.stage") + f": {m.stage if m.stage is not None else '-'}  "
+                   + t("dash.rounds_done", n=m.rounds_finished) + "\n")
+        txt.append(t("dash.speed") + f": {fmt_num(m.tokens_per_s, ' tok/s', 1)}  "
+                   + t("dash.step") + f": {fmt_num(m.step_seconds, ' s', 2)}  "
+                   + t("dash.loss") + f": {fmt_num(m.loss, '', 4)}\n")
+        txt.append(t("dash.reward_chart"), style="dim")
+        self.query_one("#training", Static).update(txt)
+        series = m.reward_series(60)
+        self.query_one("#rewards", Sparkline).data = series
+        last = series[-1] if series else None
+        chain = fmt_num(m.total_reward_chain, "", 2)
+        self.query_one("#reward-totals", Static).update(
+            t("dash.reward_totals", last=fmt_num(last, "", 3), local=f"{m.total_reward_local():.2f}", chain=chain,
+              wins=m.total_wins_chain if m.total_wins_chain is not None else t("common.na")))
+
+    def _draw_chain(self) -> None:
+        m = self.model
+        c = m.submission_counts()
+        txt = Text()
+        txt.append(t("dash.registered") + ": " + (t("common.yes") if m.registered else t("common.no")) + "\n")
+        txt.append(t("dash.queue", pending=c["pending"], landed=c["landed"], failed=c["failed"]) + "\n")
+        for sub in list(m.failures)[-3:]:
+            where = f"{sub.kind} r{sub.round}" + (f"/s{sub.stage}" if sub.stage is not None else "")
+            txt.append(f"✗ {where}: {sub.reason or t('common.na')}\n", style="red")
+        self.query_one("#chain", Static).update(txt)
+
+    def _draw_peers(self) -> None:
+        m = self.model
+        now = self.now()
+        txt = Text(t("dash.peers_count", n=len(m.peers)) + "\n")
+        for p in m.peers[:6]:
+            txt.append(f"{(p.name or short_id(p.peer_id))[:24]:<24} {ago(p.last_seen, now)}\n")
+        if len(m.peers) > 6:
+            txt.append(t("dash.more", n=len(m.peers) - 6), style="dim")
+        self.query_one("#peers", Static).update(txt)
+
+    def _draw_logs(self) -> None:
+        new = self.model.new_logs(self._logs_drawn)
+        self._logs_drawn = self.model.log_total
+        if new:
+            self.query_one("#log", Log).write_lines(
+                [f"{time.strftime('%H:%M:%S', time.localtime(ln.ts))} {ln.level[:4]:<4} {ln.message}" for ln in new])
