@@ -51,6 +51,7 @@ PORT_TRIES = 20
 MAX_BODY = 16 * 1024
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
 STATIC = Path(__file__).resolve().parent / "static"
+BODY = web.RequestKey("body", dict)  # the parsed JSON body of a POST, set by the guard
 
 
 class LoginError(SwarmdeckError):
@@ -145,7 +146,7 @@ class LoginService:
                 return _err(400, "malformed JSON body")
             if not isinstance(body, dict):
                 return _err(400, "JSON body must be an object")
-            request["body"] = body
+            request[BODY] = body
         try:
             return await handler(request)
         except web.HTTPException:
@@ -182,7 +183,7 @@ class LoginService:
 
     # ------------------------------------------------------------------ sign-in
     async def login(self, request: web.Request) -> web.Response:
-        body = self._fields(request["body"], {"email": str})
+        body = self._fields(request[BODY], {"email": str})
         if isinstance(body, web.Response):
             return body
         email = body["email"]
@@ -211,7 +212,7 @@ class LoginService:
         return org_id in ud and self.accounts.by_org(org_id) is not None
 
     async def get_api_key(self, request: web.Request) -> web.Response:
-        body = request["body"]
+        body = request[BODY]
         if "whoamiStamp" not in body and "orgId" not in body:
             return _err(400, "missing fields: whoamiStamp")
         org_id = self._org_from(body)
@@ -229,7 +230,7 @@ class LoginService:
         return web.json_response({"publicKey": session.address})
 
     async def set_activated(self, request: web.Request) -> web.Response:
-        body = self._fields(request["body"], {"orgId": str, "apiKey": str})
+        body = self._fields(request[BODY], {"orgId": str, "apiKey": str})
         if isinstance(body, web.Response):
             return body
         if not self._known(body["orgId"]):
@@ -275,7 +276,7 @@ class LoginService:
         return w
 
     async def _write(self, request: web.Request, spec: dict, fn: str, args) -> web.Response:
-        body = self._fields(request["body"], spec)
+        body = self._fields(request[BODY], spec)
         if isinstance(body, web.Response):
             return body
         org_id = body["orgId"]
