@@ -75,9 +75,9 @@ def test_huge_bodies_are_refused(svc, path):
     st, reply = http(f"{s.url}/api/{path}", raw=big)
     assert st == 413 and "too large" in reply["error"]
     # chunked (no Content-Length): the limit holds while reading
-    import http.client
+    import http.client as hc
 
-    c = http.client.HTTPConnection("127.0.0.1", s.service.port, timeout=30)
+    c = hc.HTTPConnection("127.0.0.1", s.service.port, timeout=30)
     c.putrequest("POST", f"/api/{path}")
     c.putheader("Content-Type", "application/json")
     c.putheader("Transfer-Encoding", "chunked")
