@@ -64,6 +64,9 @@ def _err(status: int, msg: str, **extra) -> web.Response:
 
 def port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        # SO_REUSEADDR: a port whose old connections sit in TIME_WAIT after a restart is free;
+        # on Linux it still refuses a port some process listens on.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -349,7 +352,7 @@ class LoginService:
         ensure_private_dir(self.identity_dir)
         self._runner = web.AppRunner(self.make_app(), access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=False)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         try:
             await site.start()
         except OSError as e:
