@@ -110,7 +110,8 @@ class Wizard:
     STEPS = ("name", "network", "custom", "participation", "hardware", "hf", "ports", "confirm")
 
     def __init__(self, hardware: Hardware | None = None, *, name: str | None = None,
-                 existing_profiles: list[str] | tuple[str, ...] = (), ask_name: bool | None = None):
+                 existing_profiles: list[str] | tuple[str, ...] = (), ask_name: bool | None = None,
+                 taken_ports: set[int] | frozenset[int] = frozenset()):
         self.hardware = hardware or Hardware()
         self.existing = set(existing_profiles)
         self.ask_name = (name is None) if ask_name is None else ask_name
@@ -124,8 +125,10 @@ class Wizard:
             "quant": hw.recommended_quant,
             "gpus": [g["index"] for g in hw.gpus],
             "hf_token": None, "hf_repo": "",
-            "login_port": 3000, "dht_port": 0,
+            # each profile needs its own login page port: default to the first one no profile uses
+            "login_port": next(p for p in range(3000, 3100) if p not in taken_ports), "dht_port": 0,
         }
+        self.taken_ports = set(taken_ports)
         self.status = "active"  # active | done | cancelled
         self._history: list[str] = []
         self.step = self._first()
@@ -277,6 +280,9 @@ class Wizard:
     def _answer_ports(self, d: dict) -> None:
         lp = _port("login_port", d.get("login_port", self.values["login_port"]), allow_zero=False)
         dp = _port("dht_port", d.get("dht_port", self.values["dht_port"]), allow_zero=True)
+        if lp in self.taken_ports:
+            raise WizardError("login_port", f"login port {lp} is already used by another profile",
+                              f"use {self.values['login_port'] if self.values['login_port'] != lp else lp + 1}")
         if dp and dp == lp:
             raise WizardError("dht_port", f"DHT port and login port are both {lp}", "use different ports")
         self.values.update(login_port=lp, dht_port=dp)
@@ -361,25 +367,12 @@ def has_hf_token(name: str) -> bool:
 def apply_result(res: WizardResult, create_profile: Callable[..., Any] | None = None) -> Any:
     """Create the profile from a finished wizard and store its token. Returns create_profile's value.
 
-    Settings the foundation's create_profile does not accept are dropped rather than crashing.
+    A custom network's [networks.NAME] table and the participation answer are not profile
+    settings; the caller records them (tui/data.py writes both).
     """
     if create_profile is None:
         from core.profiles import create_profile  # foundation
-    import inspect
-
-    settings = dict(res.settings)
-    if res.custom_network is not None:
-        settings["custom_network"] = res.custom_network
-    settings["participate"] = res.participate
-    try:
-        params = inspect.signature(create_profile).parameters
-        if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            settings = {k: v for k, v in settings.items() if k in params}
-    except (TypeError, ValueError):
-        pass
-    out = create_profile(res.name, **settings)
+    out = create_profile(res.name, **res.settings)
     if res.hf_token:
         store_hf_token(res.name, res.hf_token)
     return out
-
-

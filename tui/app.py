@@ -95,7 +95,7 @@ class SwarmdeckApp(App[int]):
         """The setup wizard: a new profile, or (configure=NAME) set up an existing, untouched one."""
         others = [p for p in self.profiles if p != configure]
         wiz = Wizard(self.backend.hardware(), name=configure, existing_profiles=others,
-                     ask_name=configure is None)
+                     ask_name=configure is None, taken_ports={self.backend.login_port(p) for p in others})
 
         def done(name: str | None) -> None:
             if name is None:

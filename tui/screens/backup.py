@@ -23,9 +23,10 @@ class BackupScreen(Screen[str]):
 
     BINDINGS = [
         Binding("escape", "later", "keys.remind_later"),
-        Binding("ctrl+b", "backup", "keys.backup_now"),
-        Binding("ctrl+k", "verify", "keys.verify"),
-        Binding("ctrl+f", "fix_perms", "keys.fix_perms"),
+        # priority: the focused Input binds several ctrl keys for editing
+        Binding("ctrl+b", "backup", "keys.backup_now", priority=True),
+        Binding("ctrl+k", "verify", "keys.verify", priority=True),
+        Binding("ctrl+f", "fix_perms", "keys.fix_perms", priority=True),
     ]
 
     def __init__(self, profile: str):

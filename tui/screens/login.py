@@ -38,39 +38,54 @@ class LoginScreen(Screen[str]):
     def compose(self) -> ComposeResult:
         be = self.app.backend
         self.url = be.login_url(self.profile)
-        port = be.login_port(self.profile)
-        ssh = be.ssh_tunnel_line(port)
+        self.port = be.login_port(self.profile)
         with Horizontal(id="login"):
             yield QRCode(self.url, id="qr")
             with Vertical(id="login-text"):
                 yield Static(t("login.title", name=self.profile), classes="dialog-title")
                 yield Static(t("login.open"), classes="hint")
                 yield Static(Text(self.url, style="bold underline"), id="url")
-                if ssh:
-                    yield Static(t("login.ssh_hint"), classes="hint")
-                    yield Static(Text(ssh, style="bold"), id="ssh-line")
+                yield Static(t("login.ssh_hint"), classes="hint", id="ssh-hint")
+                yield Static("", id="ssh-line")
                 yield Static("", id="login-status")
                 yield Static("", id="login-stall", classes="hint")
         yield Footer()
 
     def on_mount(self) -> None:
         self._since = self.app.now()
+        self._show_url(self.url, self.port)
         self._start_service()
         self.poll()
         if self.app.refresh_s > 0:
             self.set_interval(1.0, self.poll, name="login-poll")
 
+    def _show_url(self, url: str, port: int) -> None:
+        self.url, self.port = url, port
+        self.query_one("#url", Static).update(Text(url, style="bold underline"))
+        self.query_one("#qr", QRCode).set_data(url)
+        ssh = self.app.backend.ssh_tunnel_line(port)
+        self.query_one("#ssh-line", Static).update(Text(ssh or "", style="bold"))
+        self.query_one("#ssh-line").display = self.query_one("#ssh-hint").display = bool(ssh)
+
     @work(thread=True, exclusive=True, group="login-service")
     def _start_service(self) -> None:
         try:
-            note = self.app.backend.ensure_login_service(self.profile)
+            res = self.app.backend.ensure_login_service(self.profile)
         except Exception as e:
             self.app.call_from_thread(self._service_failed, str(e))
             return
-        self.service_note = note
+        if res is None:  # not a local network: the official login app serves the page
+            self.app.call_from_thread(self._official)
+        else:
+            self.app.call_from_thread(self._show_url, *res)
+
+    def _official(self) -> None:
+        self.service_note = t("login.official", name=self.profile)
+        self._draw()
 
     def _service_failed(self, msg: str) -> None:
-        self.query_one("#login-stall", Static).update(Text("✗ " + msg, style="bold red"))
+        self.service_note = "✗ " + msg
+        self._draw()
 
     def poll(self) -> None:
         be = self.app.backend
@@ -102,6 +117,8 @@ class LoginScreen(Screen[str]):
             hint = t("login.stall.activated") if stalled else t("login.next_register")
         elif stalled:
             hint = t("login.stall.waiting", port=self.app.backend.login_port(self.profile))
+        if self.service_note:
+            hint = self.service_note + ("\n" + hint if hint else "")
         self.query_one("#login-stall", Static).update(hint)
 
     def action_retry(self) -> None:

@@ -19,8 +19,8 @@ class WizardScreen(Screen[str | None]):
 
     BINDINGS = [
         Binding("escape", "back", "keys.back"),
-        Binding("ctrl+x", "cancel", "keys.cancel"),
-        Binding("ctrl+n", "next", "keys.next"),
+        Binding("ctrl+x", "cancel", "keys.cancel", priority=True),  # Input binds ctrl+x to cut
+        Binding("ctrl+n", "next", "keys.next", priority=True),
     ]
 
     def __init__(self, wizard: Wizard, first_run: bool = False, configure_existing: bool = False):

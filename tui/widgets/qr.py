@@ -51,3 +51,8 @@ class QRCode(Static):
     def __init__(self, data: str, **kw):
         super().__init__(qr_text(data), **kw)
         self.data = data
+
+    def set_data(self, data: str) -> None:
+        if data != self.data:
+            self.data = data
+            self.update(qr_text(data))

@@ -1,0 +1,154 @@
+"""The setup wizard through the UI: first run happy path, back, cancel, validation, `n` new profile."""
+
+from __future__ import annotations
+
+import stat
+
+from textual.widgets import Input, Select
+
+from core.config import load_config
+from core.paths import ProfilePaths
+from core.profiles import read_state
+from tests.tui.conftest import FrozenTelemetry, screen_text
+from tui.app import make_app
+from tui.screens.main import MainScreen
+from tui.screens.wizard import WizardScreen
+
+TOKEN = "hf_" + "Zq7" * 11
+
+
+def _app(**kw):
+    return make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False, **kw)
+
+
+async def test_first_run_wizard_happy_path_sets_up_the_profile(tmp_path):
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        scr = app.screen
+        assert isinstance(scr, WizardScreen) and scr.wizard.step == "network"
+        assert "Setup 1/5: network" in screen_text(app)  # participation is asked only for the testnet
+        # keyboard only: move to "gensyn-testnet" and select it, then Next
+        await pilot.press("down", "enter", "ctrl+n")
+        await pilot.pause()
+        assert scr.wizard.values["network"] == "gensyn-testnet"
+        assert scr.wizard.step == "participation"
+        assert "Would you like to connect to the Testnet?" in screen_text(app)
+        await pilot.press("ctrl+n")  # Y is the default, as in the seed
+        await pilot.pause()
+        assert scr.wizard.step == "hardware"
+        assert "Recommended:" in screen_text(app)
+        scr.query_one("#quant", Select).value = "4bit"
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert scr.wizard.step == "hf"
+        await pilot.press(*TOKEN)
+        await pilot.press("tab")
+        await pilot.press(*"alice/swarm-adapter")
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert scr.wizard.step == "ports"
+        scr.query_one("#login_port", Input).value = "3105"
+        await pilot.press("enter")  # Enter in a field = Next
+        await pilot.pause()
+        assert scr.wizard.step == "confirm"
+        text = screen_text(app)
+        assert "gensyn-testnet" in text and "4bit" in text and "3105" in text
+        assert TOKEN not in text and "(a token is stored" in text
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+    cfg = load_config()
+    s = cfg.profile_settings("default")
+    assert (s.network, s.quant, s.login_port, s.hf_repo) == ("gensyn-testnet", "4bit", 3105, "alice/swarm-adapter")
+    tok = ProfilePaths("default").secrets_dir / "hf_token"
+    assert tok.read_text().strip() == TOKEN
+    assert stat.S_IMODE(tok.stat().st_mode) == 0o600
+    assert TOKEN not in cfg.path.read_text()
+    assert read_state("default")["testnet_participation"] is True
+    assert ProfilePaths("default").swarm_pem.exists()
+
+
+async def test_wizard_back_keeps_answers_and_errors_keep_the_step():
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        scr = app.screen
+        await pilot.press("ctrl+n")  # local
+        await pilot.pause()
+        assert scr.wizard.step == "hardware"
+        scr.query_one("#quant", Select).value = "8bit"
+        await pilot.press("ctrl+n", "ctrl+n")
+        await pilot.pause()
+        assert scr.wizard.step == "ports"
+        scr.query_one("#login_port", Input).value = "80"
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert scr.wizard.step == "ports"
+        assert "privileged port" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert scr.wizard.step == "hf"
+        await pilot.press("escape")
+        await pilot.pause()
+        assert scr.wizard.step == "hardware"
+        assert scr.query_one("#quant", Select).value == "8bit"
+
+
+async def test_cancelling_the_first_run_wizard_exits_and_changes_nothing():
+    before = None
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        before = load_config().path.read_text()
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await pilot.press("ctrl+x")
+        await pilot.pause()
+    assert app.return_value == 1
+    assert load_config().path.read_text() == before
+    assert not ProfilePaths("default").swarm_pem.exists()
+
+
+async def test_n_creates_a_second_profile_in_a_new_tab(profiles):
+    profiles("main")
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("n")
+        await pilot.pause()
+        scr = app.screen
+        assert isinstance(scr, WizardScreen) and scr.wizard.step == "name"
+        inp = scr.query_one("#name", Input)
+        inp.value = "main"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "already exists" in screen_text(app)
+        inp.value = "gpu1"
+        await pilot.press("enter")
+        await pilot.pause()
+        for _ in range(5):
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert app.profiles == ["main", "gpu1"] and app.profile == "gpu1"
+        assert "2 gpu1" in screen_text(app)
+        await pilot.press("1")
+        await pilot.pause()
+        assert app.profile == "main"
+    assert ProfilePaths("gpu1").swarm_pem.exists()
+
+
+async def test_n_then_cancel_creates_nothing(profiles):
+    profiles("main")
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        await pilot.press("ctrl+x")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert app.profiles == ["main"]
+    assert load_config().profile_names() == ["main"]
