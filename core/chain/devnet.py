@@ -20,6 +20,7 @@ eth_getCode), so rounds, registrations and rewards continue.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import platform
@@ -190,7 +191,7 @@ class LocalChain:
                    "--state-interval", str(max(1, int(self.state_interval))), "--preserve-historical-states"]
             if self.block_time:
                 cmd += ["--block-time", str(self.block_time)]
-            log = open(self.log_file, "ab")
+            log = os.fdopen(os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
             try:
                 # own session: a Ctrl-C in the terminal reaches us, and we stop anvil cleanly
                 proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -205,11 +206,10 @@ class LocalChain:
             self._terminate(proc)
             if self.port:  # a fixed port that failed will not get better
                 break
-        else:
-            pass
         if self.proc is None:
             raise ChainError(f"anvil did not start: {last_err}", where=str(self.log_file),
                              fix="check the log; a fixed port may be in use (choose another or 0 = any)")
+        atexit.register(self.stop)  # an owner that forgets stop() (or raises) still ends anvil cleanly
         try:
             fsutil.atomic_write_json(self.runtime_file, {"rpc_url": self.rpc_url, "pid": self.proc.pid,
                                                          "chain_id": self.chain_id, "started_at": time.time()})
@@ -289,9 +289,12 @@ class LocalChain:
                     self.runtime_file.unlink()
             except (FileNotFoundError, ValueError):
                 pass
+            if self.state_file.exists():
+                os.chmod(self.state_file, 0o600)  # anvil writes it with the umask's mode
         self.proc = None
         self._w3 = None
         self._contract = None
+        atexit.unregister(self.stop)
 
     def __enter__(self) -> "LocalChain":
         return self.start()
@@ -403,6 +406,9 @@ class LocalChain:
     def add_bootnodes(self, addrs: list[str]) -> None:
         self._send(self.bootnode_manager_key, self.contract.functions.addBootnodes(list(addrs)))
 
+    def clear_bootnodes(self) -> None:
+        self._send(self.bootnode_manager_key, self.contract.functions.clearBootnodes())
+
     def start_advancer(self, seconds: float) -> "RoundAdvancer":
         adv = RoundAdvancer(self, seconds)
         self._advancers.append(adv)
@@ -450,3 +456,36 @@ class RoundAdvancer:
             self._thread.join(timeout=self.seconds + 35)
         if self in self.chain._advancers:
             self.chain._advancers.remove(self)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m core.chain.devnet [--network local] [--round-seconds 30]`: run until Ctrl-C/SIGTERM."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m core.chain.devnet", description=main.__doc__)
+    ap.add_argument("--network", default="local")
+    ap.add_argument("--port", type=int, default=0, help="RPC port (0 = any free loopback port)")
+    ap.add_argument("--stage-count", type=int, default=1)
+    ap.add_argument("--round-seconds", type=float, default=0, help="advance rounds every N seconds (0 = never)")
+    a = ap.parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        chain = LocalChain(a.network, port=a.port, stage_count=a.stage_count).start()
+    except ChainError as e:
+        print(f"swarmdeck devnet: {e}", file=sys.stderr)
+        return 1
+    try:
+        print(json.dumps({**chain.info(), "deployed_now": chain.deployed_now}), flush=True)
+        if a.round_seconds > 0:
+            chain.start_advancer(a.round_seconds)
+        stop.wait()
+    finally:
+        chain.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,397 @@
+"""One swarm node: identity + DHT + training + chain, round after round, emitting typed events.
+
+Run as the supervisor's child: `python -m core.node --profile NAME`. Child contract (see
+core/daemon.py): typed events as JSON lines on stdout, human logs on stderr, SIGTERM = finish
+the current phase, checkpoint and exit 0; exit 42 = out of memory (after an `oom` event);
+exit 78 = a user error a restart cannot fix (after an `error` event naming the fix).
+
+One round (DESIGN.md, "How a node works"):
+  follow the round from the chain (or the wall clock on a chain-less swarm) -> draw I questions
+  (seeded by round + peer id) -> G completions each, verifier rewards -> publish to the DHT ->
+  fetch peers' rollouts, drop zero-advantage ones, sample J -> one GRPO update -> queue the
+  reward and winner vote (idempotent, persisted) -> checkpoint (write-then-rename) -> events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Callable
+
+from core import identity
+from core.errors import SwarmdeckError
+from core.events import EventBus
+
+log = logging.getLogger("swarmdeck.node")
+
+EXIT_OOM = 42
+EXIT_CONFIG = 78
+TINY = "tiny"  # model name that selects the locally built tiny Qwen2 model (no hub needed)
+
+
+@dataclass
+class NodeOptions:
+    bootnode: bool = False          # publish this node as the swarm's bootnode (local network)
+    share_wait: float | None = None  # seconds to wait for peers' rollouts (None = from round length)
+    poll: float = 0.5               # round polling period (seconds)
+    max_rounds: int | None = None   # stop after this many trained rounds (tests, benchmarks)
+
+
+class StopRequested(Exception):
+    pass
+
+
+class Node:
+    def __init__(self, profile, bus: EventBus, options: NodeOptions | None = None,
+                 stop_event: threading.Event | None = None):
+        self.profile = profile
+        self.bus = bus
+        self.opts = options or NodeOptions()
+        self.stop_event = stop_event or threading.Event()
+        self.paths = profile.paths
+        self.settings = profile.settings
+        self.net = profile.network
+        self.chain_enabled = bool(getattr(self.settings, "participate", True))
+        self.dht = None
+        self.engine = None
+        self.coordinator = None
+        self.queue = None
+        self.checkpoints = None
+        self.pusher = None
+        self.last_round: int | None = None
+        self.rounds_done = 0
+        self._lock = None
+        self._chain_warned = False
+
+    # ------------------------------------------------------------------ helpers
+    def emit(self, type: str, **data: Any) -> None:
+        self.bus.emit(type, **data)
+
+    def _check_stop(self) -> None:
+        if self.stop_event.is_set():
+            raise StopRequested()
+
+    def _sleep(self, seconds: float) -> None:
+        if self.stop_event.wait(seconds):
+            raise StopRequested()
+
+    def _training_settings(self):
+        """Profile training settings with the supervisor's OOM step-downs applied."""
+        t = self.settings.training
+        quant = self.settings.quant
+        try:
+            ov = json.loads(os.environ.get("SWARMDECK_DOWNSHIFT") or "{}")
+        except ValueError:
+            ov = {}
+        if ov:
+            quant = ov.get("quant", quant)
+            t = replace(t, generations=int(ov.get("generations", t.generations)),
+                        max_new_tokens=int(ov.get("max_new_tokens", t.max_new_tokens)))
+            log.warning("running stepped down after an out-of-memory: %s", ov)
+        return t, quant
+
+    # ------------------------------------------------------------------ start-up
+    def start(self) -> None:
+        p = self.profile
+        self.emit("node.state", state="starting")
+        identity.assert_no_duplicates(p.name)
+        self._lock = identity.NodeLock(self.paths).acquire()
+        ident = identity.load_or_create_swarm_pem(self.paths.swarm_pem)
+        self.peer_id = ident.peer_id
+        self.emit("node.identity", peer_id=ident.peer_id, display_name=ident.display_name)
+        log.info("identity %s (%s)", ident.peer_id, ident.display_name)
+
+        if self.chain_enabled:
+            from core.chain import make_coordinator
+            from core.chain.queue import SubmissionQueue
+
+            self.coordinator = make_coordinator(p)
+            self.queue = SubmissionQueue(self.coordinator, self.paths.queue_dir, bus=self.bus).start()
+        self._start_dht()
+        if self.chain_enabled:
+            self.queue.register(self.peer_id)
+        self._start_training()
+        self.emit("node.state", state="running")
+
+    def _bootnodes(self) -> list[str]:
+        configured = list(getattr(self.net, "bootnodes", ()) or ())
+        if configured or self.opts.bootnode or self.coordinator is None:
+            return configured
+        try:
+            found = self.coordinator.get_bootnodes()
+        except Exception as e:  # RPC down: start alone; peers find us through our heartbeat later
+            log.warning("could not read bootnodes from the chain (%s); starting without", e)
+            return []
+        # Our own old entries (a restarted bootnode) are dead addresses: skip them.
+        return [a for a in found if not a.endswith("/p2p/" + self.peer_id)]
+
+    def _start_dht(self) -> None:
+        from core.swarm.dht import SwarmDHT
+
+        peers = self._bootnodes()
+        self.dht = SwarmDHT.from_profile(self.profile, bootnodes=peers)
+        maddrs = self.dht.multiaddrs
+        log.info("DHT up, %d bootnode(s), listening on %s", len(peers), ", ".join(maddrs[:2]))
+        if (self.opts.bootnode or not peers) and self.net.kind == "local":
+            self._publish_bootnode(maddrs)
+
+    def _publish_bootnode(self, maddrs: list[str]) -> None:
+        """On the local network the first node (or the designated one) is the bootnode: put it on chain."""
+        try:
+            from core.chain.devnet import LocalChain
+
+            chain = LocalChain.attach(self.net.name)
+            if self.opts.bootnode:  # the designated bootnode replaces stale entries of earlier runs
+                chain.clear_bootnodes()
+            chain.add_bootnodes([m for m in maddrs if "/ip4/127.0.0.1/" in m] or maddrs)
+            log.info("published this node as a bootnode on the local chain")
+        except Exception as e:
+            log.warning("could not publish this node as bootnode: %s", e)
+
+    def _start_training(self) -> None:
+        from core.training.checkpoint import CheckpointManager
+        from core.training.grpo import GRPOConfig, GRPOEngine
+        from core.training.model import LoraSettings, load_model
+
+        t, quant = self._training_settings()
+        name = self._model_name()
+        loaded = load_model(name, quant, lora=LoraSettings(r=t.lora_rank, alpha=t.lora_alpha))
+        self.emit("node.mode", **loaded.mode_event())
+        log.info("model %s: %s on %s (%s)", name, loaded.mode, loaded.device, loaded.reason)
+        cfg = GRPOConfig(questions_local=t.questions_local, questions_external=t.questions_external,
+                         num_generations=t.generations, max_new_tokens=t.max_new_tokens,
+                         max_prompt_tokens=t.max_prompt_tokens, learning_rate=t.learning_rate,
+                         epsilon_low=t.epsilon_low, epsilon_high=t.epsilon_high, beta=t.beta,
+                         temperature=t.temperature, seed=t.seed)
+        self.engine = GRPOEngine(loaded, cfg, peer_id=self.peer_id)
+        self.checkpoints = CheckpointManager(self.paths.checkpoints_dir)
+        info = self.checkpoints.load_latest(self.engine.model, self.engine.optimizer)
+        if info is not None:
+            self.last_round = info.round
+            self.emit("log", level="info", message=f"resumed from the checkpoint of round {info.round}")
+        self._setup_hf_push(t)
+
+    def _model_name(self) -> str:
+        name = self.settings.model
+        if name == "auto":
+            from core.system import recommend_for
+
+            rec = recommend_for(tuple(self.settings.gpus))
+            # With no GPU on the local network, the tiny model keeps rounds to seconds.
+            name = TINY if (rec.cpu_mode and self.net.kind == "local") else rec.model
+        if name == TINY:
+            from core.training.tiny import ensure_tiny_model
+
+            return str(ensure_tiny_model())
+        return name
+
+    def _setup_hf_push(self, t) -> None:
+        repo = self.settings.hf_repo
+        token_file = self.paths.secrets_dir / "hf_token"
+        if not repo or not token_file.exists():
+            return
+        from core.training.hf_push import HubPusher
+
+        self.pusher = HubPusher(repo, token_file.read_text().strip(), every=t.hf_push_every)
+
+    # ------------------------------------------------------------------ rounds
+    def current_round(self) -> tuple[int, int]:
+        if self.coordinator is None:
+            rs = float(getattr(self.net, "round_seconds", 60.0) or 60.0)
+            return int(time.time() // rs), 0
+        r, s = self.coordinator.current_round(), self.coordinator.current_stage()
+        self._chain_warned = False
+        return int(r), int(s)
+
+    def _wait_for_new_round(self) -> tuple[int, int]:
+        while True:
+            self._check_stop()
+            try:
+                r, s = self.current_round()
+            except Exception as e:
+                if not self._chain_warned:
+                    self._chain_warned = True
+                    self.emit("error", where=str(getattr(self.net, "rpc_url", "chain")),
+                              what=f"cannot read the current round from the chain: {e}",
+                              fix="check that the chain RPC is up (`swarmdeck doctor`); the node keeps retrying")
+                self._sleep(min(5.0, self.opts.poll * 4))
+                continue
+            if self.last_round is None or r > self.last_round:
+                return r, s
+            self._sleep(self.opts.poll)
+
+    def _share_wait(self) -> float:
+        if self.opts.share_wait is not None:
+            return self.opts.share_wait
+        rs = float(getattr(self.net, "round_seconds", 60.0) or 60.0)
+        return max(2.0, min(30.0, rs * 0.3))
+
+    def run_round(self, r: int, stage: int) -> None:
+        t0 = time.monotonic()
+        self.emit("round.started", round=r, stage=stage)
+        eng = self.engine
+        local = eng.generate(eng.draw_questions(r), r)
+        gen = eng.last_generate
+        self._check_stop()
+        pub = self.dht.publish_rollouts(r, local)
+        self.emit("rollouts.shared", round=r, bytes=pub.bytes, chunks=pub.chunks)
+
+        # Give peers time to publish theirs; stop early once every known peer has.
+        deadline = time.monotonic() + self._share_wait()
+        fetched: dict[str, list] = {}
+        while True:
+            known = {p["peer_id"] for p in self.dht.peers(refresh=True)
+                     if time.time() - p["last_seen"] < 300}
+            fetched = self.dht.fetch_rollouts(r, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
+            if (known and known <= set(fetched)) or time.monotonic() >= deadline:
+                break
+            self._sleep(0.5)
+        candidates = [ro for rs in fetched.values() for ro in rs]
+        external = eng.select_external(candidates, r)
+        self.emit("rollouts.fetched", round=r, peers=len(fetched), n_external=len(external),
+                  n_candidates=len(candidates), rejected=self.dht.rejected.total)
+        if not fetched:
+            log.info("round %d: no peer rollouts arrived; training on local rollouts only", r)
+        self.emit("peers.update", peers=self.dht.peers(refresh=False))
+
+        self._check_stop()
+        m = eng.train(local, external)
+        self.emit("train.step", round=r, loss=float(m.get("loss", 0.0)),
+                  step_seconds=float(m.get("step_seconds", 0.0)),
+                  tokens_per_s=float(gen.get("tokens_per_s", 0.0)), skipped=bool(m.get("skipped", False)))
+
+        reward = float(m.get("reward_local", 0.0))
+        if self.queue is not None:
+            self.queue.reward(r, stage, reward, self.peer_id)
+            self.queue.winners(r, self._winners(local, fetched), self.peer_id)
+        if self.checkpoints is not None and (r % max(1, self.settings.training.checkpoint_every) == 0
+                                             or self.stop_event.is_set()):
+            path = self.checkpoints.save(eng.model, eng.optimizer, r)
+            self.emit("checkpoint.saved", round=r, path=str(path))
+            if self.pusher is not None and self.pusher.due(r):
+                status = self.pusher.maybe_push(r, path)
+                self.emit("hf.push", round=r, status=status)
+        self.last_round = r
+        self.rounds_done += 1
+        self.emit("round.finished", round=r, stage=stage, reward=reward, n_local=len(local),
+                  n_external=len(external), peers=len(fetched), seconds=round(time.monotonic() - t0, 3))
+
+    def _winners(self, local, fetched: dict[str, list]) -> list[str]:
+        """Vote for the peer whose rollouts scored best this round (ourselves included)."""
+        def mean(rs):
+            vals = [x for r in rs for x in r.rewards]
+            return sum(vals) / len(vals) if vals else 0.0
+
+        scores = {self.peer_id: mean(local)}
+        scores.update({p: mean(rs) for p, rs in fetched.items()})
+        return [max(sorted(scores), key=lambda p: scores[p])]
+
+    def run(self) -> None:
+        try:
+            self.start()
+            while self.opts.max_rounds is None or self.rounds_done < self.opts.max_rounds:
+                r, s = self._wait_for_new_round()
+                self.run_round(r, s)
+        except StopRequested:
+            pass
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        self.emit("node.state", state="stopping")
+        if self.queue is not None:
+            self.queue.flush(timeout=10.0)
+            self.queue.stop(timeout=5.0)
+        if self.pusher is not None:
+            self.pusher.wait(timeout=10.0)
+        if self.dht is not None:
+            self.dht.shutdown()
+        if self.coordinator is not None:
+            self.coordinator.close()
+        if self._lock is not None:
+            self._lock.release()
+        self.emit("node.state", state="stopped")
+
+
+# ---------------------------------------------------------------------- entry point
+
+def _is_oom(e: BaseException) -> bool:
+    try:
+        import torch
+
+        if isinstance(e, torch.OutOfMemoryError):
+            return True
+    except Exception:
+        pass
+    return isinstance(e, MemoryError) or "out of memory" in str(e).lower()
+
+
+def main(argv: list[str] | None = None, out=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m core.node", description="Run one swarm node (the supervisor's child).")
+    ap.add_argument("--profile", "-p", default=None, help="profile name (default: the current profile)")
+    ap.add_argument("--bootnode", action="store_true", help="publish this node as the local swarm's bootnode")
+    ap.add_argument("--max-rounds", type=int, default=None, help="stop after N rounds (tests)")
+    ap.add_argument("--share-wait", type=float, default=None, help="seconds to wait for peers' rollouts")
+    args = ap.parse_args(argv)
+
+    out = out or sys.stdout
+    logging.basicConfig(level=os.environ.get("SWARMDECK_LOG_LEVEL", "INFO"), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from core.training.model import quiet_optional_warnings
+
+    quiet_optional_warnings()
+    from core.profiles import load_profile
+
+    write_lock = threading.Lock()
+
+    def to_stdout(ev) -> None:
+        with write_lock:
+            out.write(ev.to_json() + "\n")
+            out.flush()
+
+    stop = threading.Event()
+    bus = EventBus()
+    bus.subscribe(to_stdout)
+
+    def on_term(signum, frame) -> None:
+        log.info("signal %d: finishing the current step, then stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    try:
+        profile = load_profile(args.profile)
+        bus.profile = profile.name
+        node = Node(profile, bus, NodeOptions(bootnode=args.bootnode, max_rounds=args.max_rounds,
+                                              share_wait=args.share_wait), stop)
+        node.run()
+        return 0
+    except SwarmdeckError as e:
+        bus.emit("error", where=e.where or "", what=e.what, fix=e.fix or "")
+        log.error("%s", e)
+        # A config/identity problem survives a restart; a network one may not.
+        from core.errors import ChainError, SwarmError
+
+        transient = isinstance(e, (SwarmError, ChainError)) and getattr(e, "retriable", True)
+        return 1 if transient else EXIT_CONFIG
+    except BaseException as e:  # noqa: BLE001 - the supervisor must learn why
+        if _is_oom(e):
+            bus.emit("oom", kind="cuda" if "cuda" in str(e).lower() else "memory", what=str(e)[:300])
+            log.error("out of memory: %s", e)
+            return EXIT_OOM
+        if isinstance(e, KeyboardInterrupt):
+            return 0
+        bus.emit("error", where="node", what=f"{type(e).__name__}: {e}"[:500], fix="this is a bug; see node.log")
+        log.exception("node crashed")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
