@@ -97,3 +97,33 @@ def test_round_length_must_be_positive():
     with LocalChain() as chain:
         with pytest.raises(ValueError):
             chain.start_advancer(0)
+
+
+def test_devnet_cli_runs_until_sigterm_and_persists():
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    require_anvil()
+    repo = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-m", "core.chain.devnet", "--round-seconds", "0.3"], cwd=repo,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        info = json.loads(proc.stdout.readline())
+        assert info["rpc_url"].startswith("http://127.0.0.1:") and info["deployed_now"] is True
+        runtime = json.loads((network_dir("local") / "runtime.json").read_text())
+        chain = LocalChain.attach("local")
+        deadline = time.monotonic() + 20
+        while chain.current_round() < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert chain.current_round() >= 2
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert proc.returncode == 0
+    assert _no_process(runtime["pid"])
+    state = network_dir("local") / "anvil-state.json"
+    assert state.stat().st_size > 0 and oct(state.stat().st_mode & 0o777) == "0o600"
+    with LocalChain() as again:
+        assert not again.deployed_now and again.current_round() >= 2
