@@ -25,10 +25,11 @@ class MainScreen(Screen):
     BINDINGS = [
         Binding("s", "start", "keys.start"),
         Binding("x", "stop", "keys.stop"),
-        Binding("r", "restart", "keys.restart"),
-        Binding("l", "login", "keys.login"),
-        Binding("b", "backup", "keys.backup"),
-        Binding("n", "new_profile", "keys.new_profile"),
+        # hidden from the 80-column footer (the warnings line names l and b); all are in `?` help
+        Binding("r", "restart", "keys.restart", show=False),
+        Binding("l", "login", "keys.login", show=False),
+        Binding("b", "backup", "keys.backup", show=False),
+        Binding("n", "new_profile", "keys.new_profile", show=False),
         Binding("p", "switcher", "keys.switcher"),
         Binding("left_square_bracket", "prev_tab", "keys.prev_tab", show=False),
         Binding("right_square_bracket", "next_tab", "keys.next_tab", show=False),

@@ -29,7 +29,14 @@ def _bar(pct: float | None, width: int = 10) -> str:
     return "█" * n + "░" * (width - n)
 
 
+def _gib_pair(used: int | None, total: int | None) -> str:
+    if used is None or total is None:
+        return f"{fmt_bytes(used)}/{fmt_bytes(total)}"
+    return f"{used / 1024**3:.1f}/{total / 1024**3:.1f} GiB"
+
+
 def render_system(snap: Snapshot | None, mode_line: str | None) -> Text:
+    """Lines short enough for a 36-column panel (half of an 80-column terminal)."""
     out = Text()
     if snap is None:
         out.append(t("common.na"))
@@ -37,24 +44,20 @@ def render_system(snap: Snapshot | None, mode_line: str | None) -> Text:
     if snap.cpu_mode:
         out.append(t("dash.cpu_mode"), style="bold yellow")
         out.append(" " + t("dash.cpu_mode_reason", reason=snap.cpu_mode_reason or t("common.na")) + "\n")
-    for g in snap.gpus:
+    for g in snap.gpus[:4]:
         mem_pct = (100 * g.mem_used / g.mem_total) if g.mem_used is not None and g.mem_total else None
         out.append(f"GPU{g.index} ", style="bold")
-        out.append(f"{_bar(g.util_pct, 6)} {fmt_num(g.util_pct, '%'):>4} ")
-        out.append(t("dash.vram") + f" {fmt_bytes(g.mem_used)}/{fmt_bytes(g.mem_total)}"
+        out.append(f"{fmt_num(g.util_pct, '%'):>4} {_bar(g.util_pct, 6)} {fmt_num(g.temp_c, '°C')} "
+                   f"{fmt_num(g.power_w, 'W')}\n")
+        out.append(f"  {t('dash.vram')} {_gib_pair(g.mem_used, g.mem_total)}"
                    + (f" {mem_pct:.0f}%" if mem_pct is not None else "") + "\n")
-        out.append(f"     {fmt_num(g.temp_c, '°C')}  {fmt_num(g.power_w, 'W')}/{fmt_num(g.power_limit_w, 'W')}"
-                   f"  {g.name or t('common.na')}\n")
-    ram_pct = (100 * snap.host_ram_used / snap.host_ram_total) if snap.host_ram_total else None
     out.append(t("dash.host") + " ", style="bold")
-    out.append(f"CPU {_bar(snap.host_cpu_pct, 6)} {fmt_num(snap.host_cpu_pct, '%'):>4}  "
-               f"RAM {fmt_bytes(snap.host_ram_used)}/{fmt_bytes(snap.host_ram_total)}"
-               + (f" {ram_pct:.0f}%" if ram_pct is not None else "") + "\n")
+    out.append(f"CPU {fmt_num(snap.host_cpu_pct, '%')} RAM {_gib_pair(snap.host_ram_used, snap.host_ram_total)}\n")
     out.append(t("dash.node") + " ", style="bold")
     if snap.node is None or not snap.node.alive:
         out.append(t("dash.node_not_running"))
     else:
-        out.append(f"CPU {fmt_num(snap.node.cpu_pct, '%')}  RSS {fmt_bytes(snap.node.rss)}")
+        out.append(f"CPU {fmt_num(snap.node.cpu_pct, '%')} RSS {fmt_bytes(snap.node.rss)}")
     if mode_line:
         out.append("\n" + mode_line, style="dim")
     return out
@@ -90,7 +93,7 @@ class ProfileDashboard(Widget):
         yield Log(id="log", classes="panel", max_lines=500, auto_scroll=True)
 
     def on_mount(self) -> None:
-        for pid, key in (("system", "dash.panel_system"), ("training-box", "dash.panel_training"),
+        for pid, key in (("system", "dash.panel_system"), ("training-box", "dash.panel_training_chart"),
                          ("chain", "dash.panel_chain"), ("peers", "dash.panel_peers"), ("log", "dash.panel_log")):
             self.query_one(f"#{pid}").border_title = t(key)
         self.set_warnings([])
@@ -135,20 +138,17 @@ class ProfileDashboard(Widget):
     def _draw_training(self) -> None:
         m = self.model
         txt = Text()
-        txt.append(t("dash.round") + f": {m.round if m.round is not None else '-'}  "
-                   + t("dash.stage") + f": {m.stage if m.stage is not None else '-'}  "
-                   + t("dash.rounds_done", n=m.rounds_finished) + "\n")
-        txt.append(t("dash.speed") + f": {fmt_num(m.tokens_per_s, ' tok/s', 1)}  "
-                   + t("dash.step") + f": {fmt_num(m.step_seconds, ' s', 2)}  "
-                   + t("dash.loss") + f": {fmt_num(m.loss, '', 4)}\n")
-        txt.append(t("dash.reward_chart"), style="dim")
+        txt.append(t("dash.train_line1", round=m.round if m.round is not None else "-",
+                     stage=m.stage if m.stage is not None else "-", n=m.rounds_finished) + "\n")
+        txt.append(t("dash.train_line2", speed=fmt_num(m.tokens_per_s, "", 1), step=fmt_num(m.step_seconds, "", 2),
+                     loss=fmt_num(m.loss, "", 3)))
         self.query_one("#training", Static).update(txt)
         series = m.reward_series(60)
         self.query_one("#rewards", Sparkline).data = series
         last = series[-1] if series else None
-        chain = fmt_num(m.total_reward_chain, "", 2)
         self.query_one("#reward-totals", Static).update(
-            t("dash.reward_totals", last=fmt_num(last, "", 3), local=f"{m.total_reward_local():.2f}", chain=chain,
+            t("dash.reward_totals", last=fmt_num(last, "", 2), local=f"{m.total_reward_local():.2f}",
+              chain=fmt_num(m.total_reward_chain, "", 2),
               wins=m.total_wins_chain if m.total_wins_chain is not None else t("common.na")))
 
     def _draw_chain(self) -> None:
@@ -157,7 +157,7 @@ class ProfileDashboard(Widget):
         txt = Text()
         txt.append(t("dash.registered") + ": " + (t("common.yes") if m.registered else t("common.no")) + "\n")
         txt.append(t("dash.queue", pending=c["pending"], landed=c["landed"], failed=c["failed"]) + "\n")
-        for sub in list(m.failures)[-3:]:
+        for sub in list(m.failures)[-1:]:
             where = f"{sub.kind} r{sub.round}" + (f"/s{sub.stage}" if sub.stage is not None else "")
             txt.append(f"✗ {where}: {sub.reason or t('common.na')}\n", style="red")
         self.query_one("#chain", Static).update(txt)
@@ -166,10 +166,12 @@ class ProfileDashboard(Widget):
         m = self.model
         now = self.now()
         txt = Text(t("dash.peers_count", n=len(m.peers)) + "\n")
-        for p in m.peers[:6]:
-            txt.append(f"{(p.name or short_id(p.peer_id))[:24]:<24} {ago(p.last_seen, now)}\n")
-        if len(m.peers) > 6:
-            txt.append(t("dash.more", n=len(m.peers) - 6), style="dim")
+        self.query_one("#peers").border_subtitle = str(len(m.peers))
+        shown = 1 if len(m.peers) > 2 else 2  # the panel has 2 rows below the count at 80x24
+        for p in m.peers[:shown]:
+            txt.append(f"{(p.name or short_id(p.peer_id))[:22]:<22} {ago(p.last_seen, now)}\n")
+        if len(m.peers) > shown:
+            txt.append(t("dash.more", n=len(m.peers) - shown), style="dim")
         self.query_one("#peers", Static).update(txt)
 
     def _draw_logs(self) -> None:

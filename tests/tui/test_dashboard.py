@@ -1,0 +1,141 @@
+"""Dashboard, tabs, switcher, help, palette: data from real event files, telemetry and clock frozen."""
+
+from __future__ import annotations
+
+from textual.widgets import Sparkline
+
+from tests.tui.conftest import FROZEN_NOW, FrozenTelemetry, assert_snapshot, node_history, screen_text, write_events
+from tui.app import make_app
+from tui.screens.dialogs import HelpScreen, SwitcherScreen
+from tui.screens.main import MainScreen
+
+
+def _app(**kw):
+    kw.setdefault("telemetry", FrozenTelemetry())
+    return make_app(refresh=0, now=lambda: FROZEN_NOW, startup_flows=False, **kw)
+
+
+async def test_dashboard_shows_the_node_from_its_events_snapshot(profiles):
+    profiles("main", "gpu1")
+    write_events("main", node_history(6))
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        main = app.screen
+        assert isinstance(main, MainScreen)
+        d = main.dashboard("main")
+        m = d.model
+        assert (m.round, m.rounds_finished, m.registered) == (7, 6, True)
+        assert m.submission_counts() == {"pending": 1, "landed": 7, "failed": 1, "skipped": 0}
+        assert d.query_one("#rewards", Sparkline).data == [0.1 * r for r in range(1, 7)]
+        text = assert_snapshot(app, "dashboard_80x24")
+        for needle in ("sly shaggy toucan", "round 7 / stage 0", "GPU0", "71°C", "N/A", "2 peers",
+                       "agile tawny owl", "5s ago", "2m ago", "InvalidRoundNumber", "812.5 tok/s",
+                       "chain 2.10", "No verified backup", "? Help"):
+            assert needle in text, needle
+
+
+async def test_dashboard_cpu_mode_explains_why_and_follows_new_events(profiles):
+    profiles("main")
+    write_events("main", node_history(2))
+    app = _app(telemetry=FrozenTelemetry(cpu_mode=True))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        main = app.screen
+        text = screen_text(app)
+        assert "CPU mode: no NVIDIA driver found" in text and "Training runs on" in text
+        write_events("main", [("round.finished", {"round": 3, "stage": 0, "reward": 0.9, "n_local": 4,
+                                                  "n_external": 2}),
+                              ("log", {"level": "warning", "message": "peer QmX timed out"})], t0=FROZEN_NOW)
+        main.tick()
+        await pilot.pause()
+        m = main.dashboard().model
+        assert m.rewards[3] == 0.9 and m.rounds_finished == 3
+        assert "peer QmX timed out" in screen_text(app)
+
+
+async def test_digits_brackets_and_switcher_change_profile(profiles):
+    profiles("main", "gpu1", "gpu2")
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.profile == "main"
+        await pilot.press("3")
+        await pilot.pause()
+        assert app.profile == "gpu2"
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert app.profile == "main"
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        assert app.profile == "gpu2"
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, SwitcherScreen)
+        text = screen_text(app)
+        assert "main" in text and "needs login" in text
+        await pilot.press("home", "down", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen) and app.profile == "gpu1"
+
+
+async def test_help_lists_every_binding_and_q_quits_saying_nodes_keep_running(profiles):
+    profiles("main")
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        main = app.screen
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        body = str(app.screen.query_one("#help-body").render())
+        for desc in ("Start", "Stop", "Restart", "Login", "Backup", "New profile", "Profiles",
+                     "Previous profile", "Next profile", "Switch to profile N", "Help",
+                     "Quit (nodes keep running)", "nodes keep running in the background"):
+            assert desc in body, desc
+        # every binding of the main screen and the app is listed
+        for node in (main, app):
+            for blist in node._bindings.key_to_bindings.values():
+                for b in blist:
+                    if b.description and not b.action.startswith("switch_tab"):
+                        assert b.description in body
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_value == 0
+
+
+async def test_command_palette_offers_the_main_actions(profiles):
+    profiles("main")
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        for want in ("Start node: main", "Stop node: main", "Restart node: main", "Sign in: main",
+                     "Back up identity: main", "New profile", "Switch profile", "Keys", "Quit"):
+            assert want in titles
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"switch prof")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, SwitcherScreen)
+
+
+async def test_russian_interface_from_config(profiles):
+    from core.config import load_config
+
+    profiles("main")
+    cfg = load_config()
+    cfg.set("language", "ru")
+    cfg.save()
+    write_events("main", node_history(2))
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Обучение" in text and "Пиры" in text and "Выход (узлы работают)" in text
+        assert "Training" not in text
