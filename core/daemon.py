@@ -474,6 +474,8 @@ class Supervisor:
             "next_restart_in": round(max(0.0, self.next_restart_at - time.monotonic()), 2) if self.next_restart_at else None,
             "last_exit": self.last_exit,
             "downshift": {"level": ds.get("level", 0), "overrides": ds.get("overrides", {})},
+            "subscribers": len(self._subs),
+            "connections": self._conns,
             "node_cmd": self.node_cmd,
             "log_dir": str(self.paths.log_dir),
             "events_file": str(self.paths.events_file),
@@ -880,17 +882,29 @@ class Supervisor:
         return False
 
     async def _pump(self, sub: "_Subscriber", writer: asyncio.StreamWriter) -> None:
+        async def drain() -> bool:
+            # A reader that stopped reading must not pin us: once it has been cut off it gets
+            # a few seconds to take its backlog and the end marker, then the connection is dropped.
+            while True:
+                try:
+                    await asyncio.wait_for(writer.drain(), 1.0)
+                    return True
+                except asyncio.TimeoutError:
+                    if sub.closed_at is not None and time.monotonic() - sub.closed_at > 5.0:
+                        writer.transport.abort()
+                        return False
+
         try:
             while True:
                 item = await sub.queue.get()
                 if item is None:
                     reason = sub.end_reason or "supervisor ended the stream"
                     writer.write(control.encode({"v": 1, "id": sub.req_id, "end": True, "reason": reason}))
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(writer.drain(), 1.0)
+                    await drain()
                     return
                 writer.write(item)
-                await writer.drain()
+                if not await drain():
+                    return
         except (ConnectionError, OSError):
             return
 
@@ -900,10 +914,13 @@ class Supervisor:
         hist = [d for d in self.ring if (types is None or d["type"] in types) and (since is None or d.get("seq", 0) > since)]
         hist = hist[-req["replay"]:] if req["replay"] else []
         sub = _Subscriber(req["id"], types, max(self.settings.subscriber_queue, len(hist) + 1))
+        with contextlib.suppress(Exception):  # back-pressure shows up in our queue soon, not after MiBs
+            writer.transport.set_write_buffer_limits(high=16 * 1024)
         writer.write(control.encode(control.reply_ok(req["id"], {"replayed": len(hist), "last_seq": self._seq})))
         for d in hist:
             sub.offer({"v": 1, "id": req["id"], "event": d})
         self._subs.add(sub)
+        sub.on_close = lambda: self._subs.discard(sub)
         try:
             await self._pump_until_closed(sub, writer)
         finally:
@@ -917,7 +934,10 @@ class Supervisor:
         if not req.get("follow"):
             return False
         sub = _Subscriber(req["id"], None, self.settings.subscriber_queue)
+        with contextlib.suppress(Exception):
+            writer.transport.set_write_buffer_limits(high=16 * 1024)
         self._log_subs[src].add(sub)
+        sub.on_close = lambda: self._log_subs[src].discard(sub)
         try:
             await self._pump_until_closed(sub, writer)
         finally:
@@ -980,6 +1000,8 @@ class _Subscriber:
         self.queue: asyncio.Queue = asyncio.Queue(maxsize=maxsize)
         self.end_reason: str | None = None
         self.closed = False
+        self.closed_at: float | None = None
+        self.on_close = lambda: None
 
     def offer(self, obj: dict) -> None:
         if self.closed:
@@ -993,7 +1015,9 @@ class _Subscriber:
         if self.closed:
             return
         self.closed = True
+        self.closed_at = time.monotonic()
         self.end_reason = reason
+        self.on_close()  # stop offering it events right away
         while True:  # make room for the end marker
             try:
                 self.queue.put_nowait(None)
