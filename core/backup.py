@@ -341,6 +341,13 @@ def backup_state(profile: str) -> dict:
 
 def restore_backup(archive: Path, passphrase: str, profile: str, *, progress=None) -> BackupInfo:
     """Restore into a NEW profile, or an existing one without identity files. Never overwrites."""
+    from core.config import config_lock
+
+    with config_lock():
+        return _restore(archive, passphrase, profile, progress)
+
+
+def _restore(archive: Path, passphrase: str, profile: str, progress) -> BackupInfo:
     import tomlkit
 
     from core import config as _config

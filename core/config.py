@@ -10,8 +10,11 @@ shows exactly these defaults, so the documentation cannot drift from the code.
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
+import os
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
@@ -731,6 +734,39 @@ def _raise_problems(path: Path, problems: list[Problem]) -> None:
         fix="edit the file and run 'swarmdeck config validate' (or 'swarmdeck config reset' to start from the example)",
         problems=problems,
     )
+
+
+_edit_depth = 0  # re-entrancy: flock on a second fd would block on our own lock
+
+
+@contextmanager
+def config_lock(path: Path | None = None):
+    """Serialise read-modify-write of config.toml between processes (TUI, CLI, localnet).
+
+    Atomic writes already prevent torn files; this prevents lost updates (two processes
+    loading the same version and the second save dropping the first one's change).
+    """
+    global _edit_depth
+    path = Path(path) if path else config_path()
+    if _edit_depth:
+        _edit_depth += 1
+        try:
+            yield
+        finally:
+            _edit_depth -= 1
+        return
+    _paths.ensure_private_dir(path.parent)
+    fd = os.open(path.with_name(".config.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _edit_depth += 1
+        try:
+            yield
+        finally:
+            _edit_depth -= 1
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def load_config(path: Path | None = None, create: bool = True, strict: bool = True) -> Config:

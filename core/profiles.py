@@ -23,6 +23,21 @@ from core.errors import IdentityError, ProfileError
 from core.fsutil import atomic_write_json, create_exclusive
 
 
+def _locked_config(fn):
+    """Run a config-editing function under the config lock with a freshly loaded config,
+    unless the caller passes its own `cfg` (then the caller owns the read-modify-write)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, cfg: _config.Config | None = None, **kwargs):
+        if cfg is not None:
+            return fn(*args, cfg=cfg, **kwargs)
+        with _config.config_lock():
+            return fn(*args, cfg=_config.load_config(), **kwargs)
+
+    return wrapper
+
+
 @dataclass(frozen=True)
 class Profile:
     name: str
@@ -100,6 +115,7 @@ def _check_new_name(cfg: _config.Config, name: str) -> None:
                            fix="pick another name; swarmdeck never reuses a directory that may hold an identity")
 
 
+@_locked_config
 def create_profile(name: str, *, identity: bool = True, make_current: bool | None = None,
                    cfg: _config.Config | None = None, **settings) -> Profile:
     """Create a profile: config table + directory (0700) + a fresh swarm.pem (identity=True).
@@ -111,7 +127,7 @@ def create_profile(name: str, *, identity: bool = True, make_current: bool | Non
     cfg = cfg or _config.load_config()
     _check_new_name(cfg, name)
     cfg.add_profile(name, settings)
-    problems = [p for p in cfg.validate() if p.key.startswith(f"profiles.{name}")]
+    problems = [p for p in cfg.validate() if p.key == f"profiles.{name}" or p.key.startswith(f"profiles.{name}.")]
     if problems:
         raise ProfileError("invalid profile settings:\n" + "\n".join(f"  {p}" for p in problems),
                            fix="fix the values and try again")
@@ -129,6 +145,7 @@ def create_profile(name: str, *, identity: bool = True, make_current: bool | Non
     return load_profile(name, cfg)
 
 
+@_locked_config
 def use_profile(name: str, cfg: _config.Config | None = None) -> Profile:
     cfg = cfg or _config.load_config()
     validate_name(name)
@@ -147,6 +164,7 @@ def _refuse_if_running(name: str) -> None:
                            fix=f"stop it first: 'swarmdeck stop -p {name}'")
 
 
+@_locked_config
 def rename_profile(old: str, new: str, cfg: _config.Config | None = None) -> Profile:
     cfg = cfg or _config.load_config()
     validate_name(old)
@@ -172,6 +190,7 @@ def rename_profile(old: str, new: str, cfg: _config.Config | None = None) -> Pro
     return load_profile(new, cfg)
 
 
+@_locked_config
 def archive_profile(name: str, cfg: _config.Config | None = None) -> Path:
     """Move the profile's directory (identity included) to the archive dir; drop it from config.
 
@@ -247,6 +266,7 @@ def find_rlswarm_files(src: Path) -> dict[str, Path | None]:
     return found
 
 
+@_locked_config
 def import_profile(name: str, src: Path, *, pem_only: bool = False, cfg: _config.Config | None = None,
                    progress=None, **settings) -> Profile:
     """Copy an existing node's identity files into a profile, verified by sha256.
