@@ -59,6 +59,10 @@ class Node:
         self.settings = profile.settings
         self.net = profile.network
         self.chain_enabled = bool(getattr(self.settings, "participate", True))
+        if self.net.kind == "local" and not self.opts.bootnode:
+            from core.localnet import is_designated_bootnode
+
+            self.opts.bootnode = is_designated_bootnode(profile.name)
         self.dht = None
         self.engine = None
         self.coordinator = None
@@ -112,6 +116,12 @@ class Node:
             from core.chain import make_coordinator
             from core.chain.queue import SubmissionQueue
 
+            if self.net.kind == "local" and self.settings.backend == "modal-login":
+                # Writes go through the profile's login service: make sure it runs (it may have
+                # been stopped, or the machine rebooted since the sign-in).
+                from core.login.service import ensure_service
+
+                ensure_service(self.paths, port=self.settings.login_port, network=self.net.name)
             self.coordinator = make_coordinator(p)
             self.queue = SubmissionQueue(self.coordinator, self.paths.queue_dir, bus=self.bus).start()
         self._start_dht()
@@ -249,7 +259,7 @@ class Node:
         while True:
             known = {p["peer_id"] for p in self.dht.peers(refresh=True)
                      if time.time() - p["last_seen"] < 300}
-            fetched = self.dht.fetch_rollouts(r, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
+            fetched = self._fetch_recent(r, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
             if (known and known <= set(fetched)) or time.monotonic() >= deadline:
                 break
             self._sleep(0.5)
@@ -282,6 +292,20 @@ class Node:
         self.rounds_done += 1
         self.emit("round.finished", round=r, stage=stage, reward=reward, n_local=len(local),
                   n_external=len(external), peers=len(fetched), seconds=round(time.monotonic() - t0, 3))
+
+    def _fetch_recent(self, r: int, timeout: float) -> dict[str, list]:
+        """Peers' rollouts of this round, else of the previous one.
+
+        Nodes on slow hardware finish rounds late and skip ahead to the chain's current round,
+        so peers are often one round apart; a finished round's rollouts are still good SAPO
+        data (question, completions, verifier rewards), so a peer missing from round r is
+        taken from round r-1.
+        """
+        got = self.dht.fetch_rollouts(r, timeout=timeout)
+        if r > 0:
+            for peer, rs in self.dht.fetch_rollouts(r - 1, timeout=timeout).items():
+                got.setdefault(peer, rs)
+        return got
 
     def _winners(self, local, fetched: dict[str, list]) -> list[str]:
         """Vote for the peer whose rollouts scored best this round (ourselves included)."""

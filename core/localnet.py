@@ -1,0 +1,228 @@
+"""The embedded local network: one command brings up a whole swarm on this machine.
+
+  chain      anvil + our coordinator (core.chain.devnet.LocalChain), state persisted in
+             network_dir("local"), with a round advancer (stage manager) every round_seconds
+  peers      N demo peers (`local-peer-1..N`), each a real profile with its own identity,
+             signing with its own funded key (web3 backend), run by its own supervisor;
+             local-peer-1 is the bootnode
+  your node  your profile (modal-login backend): sign in at the local login service, then
+             `swarmdeck start` (the TUI does both)
+
+The chain side runs in one small detached process (`python -m core.localnet serve`) so it
+outlives the TUI and the terminal, like the nodes' supervisors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from core import paths as _paths
+from core.errors import ChainError
+
+log = logging.getLogger("swarmdeck.localnet")
+
+NETWORK = "local"
+PEER_PREFIX = "local-peer-"
+DEFAULT_PEERS = 2
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _dir() -> Path:
+    return _paths.network_dir(NETWORK)
+
+
+def pid_file() -> Path:
+    return _dir() / "localnet.pid"
+
+
+def bootnode_file() -> Path:
+    """Names the profile that acts as the local swarm's bootnode (read by core.node)."""
+    return _dir() / "bootnode-profile"
+
+
+def is_designated_bootnode(profile: str) -> bool:
+    try:
+        return bootnode_file().read_text().strip() == profile
+    except FileNotFoundError:
+        return False
+
+
+def peer_names(n: int) -> list[str]:
+    return [f"{PEER_PREFIX}{i}" for i in range(1, n + 1)]
+
+
+def chain_running() -> bool:
+    from core.chain.devnet import LocalChain
+
+    try:
+        LocalChain.attach(NETWORK)
+        return True
+    except (ChainError, OSError, ValueError, KeyError):
+        return False
+
+
+def _serve_pid() -> int | None:
+    try:
+        pid = int(pid_file().read_text().strip())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        return None
+
+
+def serve(round_seconds: float) -> int:
+    """Run the chain + round advancer until SIGTERM (the body of the detached process)."""
+    from core.chain.devnet import LocalChain
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # survive the terminal closing
+    _paths.ensure_private_dir(_dir())
+    from core import fsutil
+
+    fsutil.atomic_write_text(pid_file(), f"{os.getpid()}\n")
+    chain = LocalChain(NETWORK).start()
+    adv = chain.start_advancer(round_seconds)
+    log.info("local chain on %s, coordinator %s, rounds every %gs", chain.rpc_url, chain.coordinator, round_seconds)
+    try:
+        stop.wait()
+    finally:
+        adv.stop()
+        chain.stop()
+        with contextlib.suppress(FileNotFoundError):
+            pid_file().unlink()
+    return 0
+
+
+def ensure_chain(round_seconds: float = 30.0, wait: float = 60.0) -> dict:
+    """Start the detached chain process unless a local chain already runs; return its info."""
+    from core.chain.devnet import LocalChain
+
+    if not chain_running():
+        _paths.ensure_private_dir(_dir())
+        logf = open(_dir() / "localnet.log", "ab")
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
+        try:
+            subprocess.Popen([sys.executable, "-m", "core.localnet", "serve", "--round-seconds", str(round_seconds)],
+                             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=env,
+                             close_fds=True, start_new_session=True)
+        finally:
+            logf.close()
+        deadline = time.monotonic() + wait
+        while not chain_running():
+            if time.monotonic() > deadline:
+                tail = (_dir() / "localnet.log").read_text(errors="replace")[-400:]
+                raise ChainError("the local chain did not come up", where=str(_dir() / "localnet.log"),
+                                 fix=f"see the log: {tail.strip().splitlines()[-1] if tail.strip() else '(empty)'}")
+            time.sleep(0.2)
+    return LocalChain.attach(NETWORK).info()
+
+
+def ensure_peer_profiles(n: int) -> list[str]:
+    """Create the demo peers' profiles (own identity, own funded key, tiny model) if missing."""
+    from core import profiles
+
+    existing = {p.name for p in profiles.list_profiles()}
+    names = peer_names(n)
+    for name in names:
+        if name not in existing:
+            profiles.create_profile(name, make_current=False, network=NETWORK, backend="web3", model="tiny",
+                                    quant="auto", training={"max_new_tokens": 48, "generations": 4})
+    if names:
+        from core import fsutil
+
+        fsutil.atomic_write_text(bootnode_file(), names[0] + "\n")
+    return names
+
+
+def _bootnodes_on_chain() -> list[str]:
+    from core.chain.devnet import LocalChain
+
+    chain = LocalChain.attach(NETWORK)
+    return list(chain.contract.functions.getBootnodes().call())
+
+
+def up(peers: int = DEFAULT_PEERS, round_seconds: float = 30.0, progress=None, wait: float = 180.0) -> dict:
+    """Bring the local network up (idempotent). progress(msg) is told each step."""
+    from core import daemon
+
+    say = progress or (lambda msg: None)
+    say("starting the local chain (anvil + coordinator)")
+    info = ensure_chain(round_seconds)
+    names = ensure_peer_profiles(peers)
+    started = []
+    for i, name in enumerate(names):
+        say(f"starting demo peer {name}")
+        st = daemon.spawn_detached(name)
+        started.append({"profile": name, "state": st.get("state")})
+        if i == 0:
+            # The others bootstrap from the first one: wait until it is on chain.
+            deadline = time.monotonic() + wait
+            say(f"waiting for {name} to publish itself as bootnode (first start builds the tiny model)")
+            while time.monotonic() < deadline and not _bootnodes_on_chain():
+                time.sleep(0.5)
+    info["peers"] = started
+    return info
+
+
+def down(timeout: float = 60.0) -> dict:
+    """Stop the demo peers and the chain process (chain state is kept for the next `up`)."""
+    from core import daemon, profiles
+
+    stopped = []
+    for p in profiles.list_profiles():
+        if p.name.startswith(PEER_PREFIX):
+            if daemon.stop_profile(p.name, timeout=timeout) is not None:
+                stopped.append(p.name)
+    pid = _serve_pid()
+    if pid:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _serve_pid() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    return {"stopped_peers": stopped, "chain_stopped": bool(pid)}
+
+
+def status() -> dict:
+    from core import control, profiles
+
+    out = {"chain": None, "peers": []}
+    if chain_running():
+        from core.chain.devnet import LocalChain
+
+        c = LocalChain.attach(NETWORK)
+        out["chain"] = {**c.info(), "round": c.current_round(), "bootnodes": _bootnodes_on_chain()}
+    for p in profiles.list_profiles():
+        if p.network.kind == "local":
+            st = control.query_status(p.paths, timeout=1.0)
+            out["peers"].append({"profile": p.name, "state": (st or {}).get("state", "stopped"),
+                                 "round": (st or {}).get("round")})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m core.localnet")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("serve")
+    s.add_argument("--round-seconds", type=float, default=30.0)
+    args = ap.parse_args(argv)
+    logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.cmd == "serve":
+        return serve(args.round_seconds)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
