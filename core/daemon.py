@@ -357,6 +357,7 @@ class Supervisor:
         self._subs: set[_Subscriber] = set()
         self._log_subs: dict[str, set[_Subscriber]] = {s: set() for s in control.SOURCES}
         self._conns = 0
+        ensure_private_dir(self.paths.root)
         self.ring, self._seq = _load_history(self.paths.events_file, self.settings.replay)
         self.last_round = None
         self._setup_logs()
@@ -500,6 +501,8 @@ class Supervisor:
         )
         run = _Run(proc, time.monotonic())
         self.run = run
+        with contextlib.suppress(OSError):  # lets a successor clean up if we are ever kill -9'd
+            atomic_write_json(self._node_pid_file, {"pid": proc.pid, "pgid": proc.pid, "started": time.time()})
         self._stopped.clear()
         self._node_line(f"--- swarmdeck: node started (pid {proc.pid}, downshift {ds.get('overrides') or 'none'}) ---")
         self._set_state("starting", pid=proc.pid, downshift=ds.get("overrides") or {})
@@ -551,6 +554,8 @@ class Supervisor:
             run.kill_reason, run.kill_kind = reason, kind
         if run.proc.returncode is not None:
             return
+        if self.state != "stopping":
+            self._set_state("stopping", reason, pid=run.pid)
         if graceful:
             self._note(f"stopping node pid {run.pid} ({reason}): SIGTERM, up to {self.settings.stop_timeout:g} s")
             with contextlib.suppress(ProcessLookupError):
@@ -706,6 +711,8 @@ class Supervisor:
             t.cancel()
         info = self._classify(run)
         info["reaped"] = reaped
+        with contextlib.suppress(OSError):
+            self._node_pid_file.unlink()
         info["mode"] = run.mode
         self.run = None
         self._stopped.set()
@@ -951,8 +958,41 @@ class Supervisor:
         finally:
             self._all_subs.discard(sub)
 
+    @property
+    def _node_pid_file(self) -> Path:
+        return Path(self.paths.run_dir) / "node.pid"
+
+    def _reap_predecessor(self) -> None:
+        """A supervisor killed with -9 leaves its node group behind (holding the identity lock and
+        ports). Before starting a new node, end that group, but only processes that are provably
+        this profile's (their environment says so), never a reused pid."""
+        try:
+            pgid = int(json.loads(self._node_pid_file.read_text())["pgid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        victims = []
+        for p in _group_members(pgid):
+            with contextlib.suppress(psutil.Error, OSError):
+                env = p.environ()
+                if env.get("SWARMDECK_SUPERVISED") == "1" and env.get("SWARMDECK_PROFILE") == self.profile:
+                    victims.append(p)
+        if victims:
+            self._note(f"ending {len(victims)} process(es) left by a previous supervisor: "
+                       + ", ".join(str(p.pid) for p in victims), logging.WARNING)
+            for p in victims:
+                with contextlib.suppress(psutil.Error):
+                    p.terminate()
+            _, alive = psutil.wait_procs(victims, timeout=self.settings.stop_timeout)
+            for p in alive:
+                with contextlib.suppress(psutil.Error):
+                    p.kill()
+            psutil.wait_procs(alive, timeout=5)
+        with contextlib.suppress(OSError):
+            self._node_pid_file.unlink()
+
     # -- main
     async def serve(self, autostart: bool = True) -> int:
+        self._reap_predecessor()
         self._all_subs: set[_Subscriber] = set()
         loop = asyncio.get_running_loop()
         sock = Path(self.paths.control_socket)

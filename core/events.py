@@ -6,6 +6,8 @@ on the wire (JSON lines on the control socket and in events.jsonl).
 
 Event types and their fields (extra fields are allowed; these are the ones consumers rely on):
   node.state          state: starting|running|stopping|stopped|crashed|gave_up, reason?
+                      (from the supervisor: source="supervisor", restarts, pid?, exit? {exit_code, signal,
+                      reason, oom, last_error}, next_restart_in?, fix?)
   node.identity       peer_id, display_name, eoa?
   node.registered     peer_id, eoa?
   node.mode           mode: 4bit|8bit|bf16|fp32, device: cpu|cuda, reason (why this path ran)
@@ -19,7 +21,8 @@ Event types and their fields (extra fields are allowed; these are the ones consu
   chain.totals        total_reward (getTotalRewards for this peer), total_wins? (read from chain, for the dashboard)
   checkpoint.saved    round, path
   hf.push             round, status: ok|failed, reason?
-  oom                 kind: cuda|kernel, step_down?
+  oom                 kind: cuda|kernel, step_down?   (the supervisor also emits kind rss_limit|vram_limit when
+                      it enforced the profile's limit itself; with level, overrides, source="supervisor")
   error               where, what, fix?
   log                 level, message
 """

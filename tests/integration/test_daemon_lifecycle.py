@@ -179,3 +179,60 @@ def _alive(pid: int) -> bool:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def test_foreground_supervisor_stops_node_gracefully_on_sigterm(rig):
+    _make_profile("alpha")
+    fg = subprocess.Popen([sys.executable, "-m", "tui.cli", "start", "--foreground", "-p", "alpha"], cwd=ROOT,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        st = rig.wait_state("running", timeout=30)
+        assert st["supervisor_pid"] == fg.pid  # in this process, not detached
+        fg.send_signal(signal.SIGTERM)  # what systemd sends on `systemctl --user stop`
+        _, err = fg.communicate(timeout=30)
+        assert fg.returncode == 0, err
+    finally:
+        if fg.poll() is None:
+            fg.kill()
+            fg.wait()
+    assert not _alive(st["child_pid"])
+    assert rig.events(["checkpoint.saved"]), "node checkpointed before exiting"
+    states = [e["state"] for e in rig.events(["node.state"]) if e.get("source") == "supervisor"]
+    assert states[-2:] == ["stopping", "stopped"]
+
+
+def test_cli_bare_ssh_hint_and_service_install(rig, monkeypatch, tmp_path):
+    _make_profile("alpha")
+    env = dict(os.environ, SSH_CONNECTION="10.0.0.1 5555 10.0.0.2 22")
+    out = _cli("start", "-p", "alpha", env=env)
+    assert out.returncode == 0, out.stderr
+    assert "keeps running after you log out" in out.stdout and "tmux" in out.stdout
+    inside_tmux = _cli("start", "-p", "alpha", env=dict(env, TMUX="/tmp/tmux-0/default,1,0"))
+    assert "already running" in inside_tmux.stdout and "log out" not in inside_tmux.stdout
+    logs = _cli("logs", "-n", "5", "-p", "alpha")
+    assert logs.returncode == 0 and 1 <= len(logs.stdout.splitlines()) <= 5
+    assert "starting profile=alpha" in logs.stdout
+    sup_logs = _cli("logs", "--supervisor", "-n", "3", "-p", "alpha")
+    assert len(sup_logs.stdout.splitlines()) == 3
+    svc = _cli("service", "install", "-p", "alpha")
+    assert svc.returncode == 0, svc.stderr
+    unit = (os.environ["XDG_CONFIG_HOME"] + "/systemd/user/swarmdeck-alpha.service")
+    text = open(unit).read()
+    assert "start --foreground -p alpha" in text and "KillMode=mixed" in text
+    assert "systemctl --user enable --now swarmdeck-alpha.service" in svc.stdout
+    assert "enable-linger" in svc.stdout or "linger" not in svc.stdout
+
+
+def test_new_supervisor_ends_the_node_group_a_killed_one_left(rig):
+    rig.configure("--grandchild")
+    st = rig.start()
+    st = rig.wait_state("running")
+    gc = wait_for(lambda: [e["grandchild_pid"] for e in rig.events(["log"]) if "grandchild_pid" in e], what="grandchild")[0]
+    os.kill(st["supervisor_pid"], signal.SIGKILL)
+    wait_for(lambda: not _alive(st["supervisor_pid"]), what="supervisor gone")
+    st2 = rig.start()  # stale socket + lock free: a new supervisor takes over
+    assert st2["supervisor_pid"] != st["supervisor_pid"]
+    wait_for(lambda: not _alive(st["child_pid"]) and not _alive(gc), what="old node group ended")
+    st2 = rig.wait_state("running")
+    nodes = [p for p in ours(rig.home) if "fake_node.py" in " ".join(p.cmdline())]
+    assert [p.pid for p in nodes] == [st2["child_pid"]]
