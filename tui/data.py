@@ -382,7 +382,7 @@ def backup_verified_at(name: str) -> str | None:
 
 
 def default_backup_path(name: str) -> str:
-    return str(Path.home() / f"swarmdeck-{name}-identity.sdbk")
+    return f"~/swarmdeck-{name}-identity.sdbk"  # expanded when used; short enough to read in the field
 
 
 def backup(name: str, dest: str, passphrase: str) -> str:
@@ -399,10 +399,11 @@ def verify(name: str, archive: str, passphrase: str) -> Any:
     return verify_backup(Path(archive).expanduser(), passphrase, profile=name)
 
 
-def duplicates() -> list[str]:
+def duplicates() -> list[tuple[str, tuple[str, ...]]]:
+    """(description, profiles involved) for every identity shared by two or more profiles."""
     try:
-        return [str(d) for d in identity.find_duplicates()]
-    except Exception:
+        return [(str(d), tuple(d.profiles)) for d in identity.find_duplicates()]
+    except SwarmdeckError:
         return []
 
 

@@ -50,6 +50,11 @@ def screen_text(app) -> str:
     return "\n".join(line.rstrip() for line in c.export_text().splitlines())
 
 
+def flat_text(app) -> str:
+    """Screen text with wrapping undone (words joined by single spaces), for phrase checks."""
+    return " ".join(screen_text(app).split())
+
+
 def assert_snapshot(app, name: str) -> str:
     """Compare the screen with tests/tui/snapshots/NAME.txt (SWARMDECK_UPDATE_SNAPSHOTS=1 rewrites)."""
     text = screen_text(app)

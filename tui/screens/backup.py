@@ -41,18 +41,21 @@ class BackupScreen(Screen[str]):
             yield Static(t("backup.title", name=self.profile), classes="dialog-title")
             yield Static(t("backup.explain"), id="explain")
             yield Static("", id="backup-state")
+            yield Static("", id="backup-result")
             yield Static("", id="identity-warnings", classes="warnings")
-            yield Label(t("backup.path"))
-            yield Input(value=be.default_backup_path(self.profile), id="path")
-            yield Label(t("backup.passphrase"))
-            yield Input(password=True, id="pass1")
-            yield Label(t("backup.passphrase_again"))
-            yield Input(password=True, id="pass2")
+            with Horizontal(classes="field"):
+                yield Label(t("backup.path"))
+                yield Input(value=be.default_backup_path(self.profile), id="path")
+            with Horizontal(classes="field"):
+                yield Label(t("backup.passphrase"))
+                yield Input(password=True, id="pass1")
+            with Horizontal(classes="field"):
+                yield Label(t("backup.passphrase_again"))
+                yield Input(password=True, id="pass2")
             with Horizontal(classes="buttons"):
                 yield Button(t("backup.do_backup"), id="do-backup", variant="primary")
                 yield Button(t("backup.do_verify"), id="do-verify")
                 yield Button(t("backup.later"), id="later")
-            yield Static("", id="backup-result")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -67,7 +70,7 @@ class BackupScreen(Screen[str]):
             st.update(Text("✔ " + t("backup.verified_at", at=at), style="bold green"))
         else:
             st.update(Text("⚠ " + t("backup.none"), style="bold yellow"))
-        warns = [t("warn.duplicate", what=d) for d in be.duplicates() if self.profile in d]
+        warns = [t("warn.duplicate", what=what) for what, involved in be.duplicates() if self.profile in involved]
         perms = be.permission_problems(self.profile)
         if perms:
             warns.append(t("backup.perms", files="; ".join(perms)))

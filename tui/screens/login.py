@@ -39,16 +39,17 @@ class LoginScreen(Screen[str]):
         be = self.app.backend
         self.url = be.login_url(self.profile)
         self.port = be.login_port(self.profile)
-        with Horizontal(id="login"):
-            yield QRCode(self.url, id="qr")
-            with Vertical(id="login-text"):
-                yield Static(t("login.title", name=self.profile), classes="dialog-title")
-                yield Static(t("login.open"), classes="hint")
-                yield Static(Text(self.url, style="bold underline"), id="url")
-                yield Static(t("login.ssh_hint"), classes="hint", id="ssh-hint")
-                yield Static("", id="ssh-line")
-                yield Static("", id="login-status")
-                yield Static("", id="login-stall", classes="hint")
+        with Vertical(id="login"):
+            with Horizontal(id="login-top"):
+                yield QRCode(self.url, id="qr")
+                with Vertical(id="login-text"):
+                    yield Static(t("login.title", name=self.profile), classes="dialog-title")
+                    yield Static(t("login.open"), classes="hint")
+                    yield Static(Text(self.url, style="bold underline"), id="url")
+                    yield Static("", id="login-status")
+            yield Static(t("login.ssh_hint"), classes="hint", id="ssh-hint")
+            yield Static("", id="ssh-line")
+            yield Static("", id="login-stall", classes="hint")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -97,15 +98,16 @@ class LoginScreen(Screen[str]):
 
     def _draw(self) -> None:
         txt = Text()
-        reached = {"waiting": 0, "signed_in": 0, "activated": 1, "registered": 2}[self.status]
+        # how many steps are done: the next one shows "…" (in progress), later ones nothing
+        done = {"waiting": 0, "signed_in": 0, "activated": 2, "registered": 3}[self.status]
         for i, step in enumerate(STEPS):
-            if i < reached or (i == reached and step == "registered"):
+            if i < done:
                 txt.append("✔ ", style="bold green")
-            elif i == reached:
+            elif i == done:
                 txt.append("… ", style="bold yellow")
             else:
                 txt.append("  ")
-            txt.append(t(f"login.status.{step}") + "\n", style="bold" if i == reached else "dim")
+            txt.append(t(f"login.status.{step}") + "\n", style="bold" if i == done else "")
         if self.status == "signed_in":
             txt.append(t("login.status.signed_in") + "\n", style="yellow")
         self.query_one("#login-status", Static).update(txt)

@@ -96,9 +96,9 @@ class MainScreen(Screen):
                 warns.append(t("warn.needs_login"))
             if be.backup_verified_at(name) is None:
                 warns.append(t("warn.no_backup"))
-            for dup in dups:
-                if f" {name}" in dup or dup.endswith(name):
-                    warns.append(t("warn.duplicate", what=dup))
+            for what, involved in dups:
+                if name in involved:
+                    warns.append(t("warn.duplicate", what=what))
             perms = be.permission_problems(name)
             if perms:
                 warns.append(t("warn.permissions", n=len(perms)))
