@@ -534,16 +534,20 @@ class Supervisor:
     def _signal_group(self, run: _Run, sig: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(run.pid, sig)
-        for pid in list(run.members):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, sig)
+        # descendants that left the group (setsid) are still in our tree; never signal a remembered
+        # pid that may since have been reused by an unrelated process
+        for p in self._track_members(run):
+            with contextlib.suppress(psutil.Error):
+                p.send_signal(sig)
 
-    def _track_members(self, run: _Run) -> list[psutil.Process]:
-        procs = _group_members(run.pid)
+    def _track_members(self, run: _Run, full: bool = False) -> list[psutil.Process]:
+        """The node's processes. We are a subreaper, so every descendant stays in our tree (orphans
+        are reparented to us); `full` also scans the process table for the group (reaping time)."""
+        procs: list[psutil.Process] = []
         with contextlib.suppress(psutil.Error):
-            procs += psutil.Process(run.pid).children(recursive=True)
-        with contextlib.suppress(psutil.Error):  # orphans reparented to us (subreaper)
             procs += psutil.Process().children(recursive=True)
+        if full:
+            procs += _group_members(run.pid)
         uniq = {p.pid: p for p in procs}
         run.members |= set(uniq)
         return list(uniq.values())
@@ -570,7 +574,7 @@ class Supervisor:
 
     async def _reap_group(self, run: _Run) -> int:
         """After the node exits, end whatever it left behind (DHT process, p2pd), then reap zombies."""
-        left = [p for p in self._track_members(run) if p.pid != run.pid and _alive(p)]
+        left = [p for p in self._track_members(run, full=True) if p.pid != run.pid and _alive(p)]
         if left:
             self._note(f"reaping {len(left)} leftover process(es) of node pid {run.pid}: "
                        + ", ".join(f"{p.pid}" for p in left))
