@@ -1,0 +1,83 @@
+"""core.dashboard.DashboardModel folds events into what the dashboard draws (no terminal)."""
+
+from __future__ import annotations
+
+from core.dashboard import MAX_LOG, MAX_ROUNDS, DashboardModel
+from core.events import Event, EventBus
+
+
+def ev(typ, **data):
+    return Event(type=typ, data=data, ts=1000.0)
+
+
+def test_folds_a_node_history():
+    m = DashboardModel(profile="main")
+    v0 = m.version
+    m.apply_all([
+        ev("node.state", state="running"),
+        ev("node.identity", peer_id="QmA", display_name="sly shaggy toucan"),
+        ev("node.mode", mode="4bit", device="cuda", reason="24 GiB"),
+        ev("round.started", round=5, stage=0),
+        ev("train.step", round=5, loss=0.25, step_seconds=1.5, tokens_per_s=900.0),
+        ev("round.finished", round=5, stage=0, reward=0.75, n_local=4, n_external=3),
+        ev("submission", kind="register", status="landed"),
+        ev("submission", kind="reward", round=5, stage=0, status="pending"),
+        ev("submission", kind="reward", round=5, stage=0, status="landed", tx="0x1"),
+        ev("submission", kind="winners", round=5, stage=0, status="failed", reason="InvalidVote"),
+        ev("peers.update", peers=[{"peer_id": "QmB", "name": "b", "last_seen": 10},
+                                  {"peer_id": "QmC", "name": "c", "last_seen": 20}, {"bad": 1}]),
+        ev("chain.totals", total_reward=12.5, total_wins=2),
+        ev("oom", kind="cuda", step_down="4bit"),
+        ev("error", where="chain", what="rpc down", fix="check rpc_url"),
+        ev("log", level="info", message="hello"),
+    ])
+    assert m.version > v0
+    assert (m.state, m.peer_id, m.display_name, m.mode, m.device) == ("running", "QmA", "sly shaggy toucan", "4bit",
+                                                                      "cuda")
+    assert (m.round, m.stage, m.loss, m.tokens_per_s, m.n_external_last) == (5, 0, 0.25, 900.0, 3)
+    assert m.rewards == {5: 0.75} and m.rounds_finished == 1 and m.reward_series() == [0.75]
+    assert m.registered
+    # one entry per (kind, round, stage): the pending reward became landed
+    assert m.submission_counts() == {"pending": 0, "landed": 2, "failed": 1, "skipped": 0}
+    assert [f.reason for f in m.failures] == ["InvalidVote"]
+    assert [p.peer_id for p in m.peers] == ["QmC", "QmB"]  # newest first, malformed entry dropped
+    assert (m.total_reward_chain, m.total_wins_chain) == (12.5, 2)
+    assert m.oom == "cuda -> 4bit"
+    assert m.last_error == "chain: rpc down (check rpc_url)"
+    assert [ln.message for ln in m.logs] == ["chain: rpc down (check rpc_url)", "hello"]
+    m.apply(ev("node.state", state="running"))
+    assert m.oom is None
+
+
+def test_unknown_event_types_do_not_change_the_version():
+    m = DashboardModel()
+    m.apply(ev("checkpoint.saved", round=1, path="/x"))
+    v = m.version
+    m.apply(ev("rollouts.shared", round=1))
+    assert m.version == v
+
+
+def test_memory_stays_bounded_and_new_logs_are_incremental():
+    m = DashboardModel()
+    for r in range(MAX_ROUNDS + 50):
+        m.apply(ev("round.finished", round=r, stage=0, reward=float(r), n_local=4, n_external=4))
+    assert len(m.rewards) == MAX_ROUNDS and next(iter(m.rewards)) == 50
+    for i in range(MAX_LOG + 10):
+        m.apply(ev("log", level="info", message=str(i)))
+    assert len(m.logs) == MAX_LOG
+    seen = m.log_total
+    m.apply(ev("log", level="info", message="new"))
+    assert [ln.message for ln in m.new_logs(seen)] == ["new"]
+    assert len(m.new_logs(0)) == MAX_LOG
+
+
+def test_from_history_reads_the_persisted_events(tmp_path):
+    f = tmp_path / "events.jsonl"
+    bus = EventBus("main", persist_to=f)
+    bus.emit("round.started", round=1, stage=0)
+    bus.emit("round.finished", round=1, stage=0, reward=0.5, n_local=4, n_external=0)
+    bus.close()
+    with open(f, "a") as fh:
+        fh.write('{"type": "round.fin')  # a torn last line (crash mid-write)
+    m = DashboardModel.from_history(f, "main")
+    assert m.rewards == {1: 0.5} and m.round == 1

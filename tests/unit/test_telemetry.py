@@ -1,0 +1,124 @@
+"""core.telemetry: N/A for unsupported NVML fields, CPU mode with a reason, node process tree, cost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+from core.telemetry import Telemetry, fmt_bytes, fmt_num
+
+
+class NVMLError(Exception):
+    pass
+
+
+class FakeNVML:
+    """Stands in for the NVIDIA driver library (there is no GPU here): GPU 1 forbids most fields."""
+
+    NVML_TEMPERATURE_GPU = 0
+
+    def __init__(self, init_error=None, count=2):
+        self.init_error, self.count = init_error, count
+        self.shutdown = False
+
+    def nvmlInit(self):
+        if self.init_error:
+            raise self.init_error
+
+    def nvmlShutdown(self):
+        self.shutdown = True
+
+    def nvmlDeviceGetCount(self):
+        return self.count
+
+    def nvmlDeviceGetHandleByIndex(self, i):
+        return i
+
+    def nvmlDeviceGetName(self, h):
+        return b"NVIDIA RTX 4090" if h == 0 else "NVIDIA A100"
+
+    def nvmlDeviceGetUtilizationRates(self, h):
+        if h == 1:
+            raise NVMLError("Not Supported")
+        return SimpleNamespace(gpu=55, memory=20)
+
+    def nvmlDeviceGetMemoryInfo(self, h):
+        return SimpleNamespace(used=2 * 1024**3, total=24 * 1024**3)
+
+    def nvmlDeviceGetTemperature(self, h, sensor):
+        if h == 1:
+            raise NVMLError("No Permission")
+        return 64
+
+    def nvmlDeviceGetPowerUsage(self, h):
+        if h == 1:
+            raise NVMLError("Not Supported")
+        return 215_000
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, h):
+        raise NVMLError("Not Supported")
+
+
+def test_unsupported_fields_read_na_and_gpu_selection():
+    nv = FakeNVML()
+    tel = Telemetry(nvml=nv)
+    snap = tel.sample()
+    assert not snap.cpu_mode and snap.cpu_mode_reason is None
+    g0, g1 = snap.gpus
+    assert (g0.name, g0.util_pct, g0.temp_c, g0.power_w, g0.power_limit_w) == ("NVIDIA RTX 4090", 55.0, 64.0, 215.0,
+                                                                               None)
+    assert (g1.name, g1.util_pct, g1.temp_c, g1.power_w) == ("NVIDIA A100", None, None, None)
+    assert g1.mem_total == 24 * 1024**3
+    tel.close()
+    assert nv.shutdown
+    assert [g.index for g in Telemetry(gpu_indices=[1], nvml=FakeNVML()).sample().gpus] == [1]
+    assert "none of the selected GPUs" in Telemetry(gpu_indices=[5], nvml=FakeNVML()).cpu_mode_reason
+
+
+def test_cpu_mode_says_why():
+    snap = Telemetry(nvml=FakeNVML(init_error=NVMLError("NVML Shared Library Not Found"))).sample()
+    assert snap.cpu_mode and "no NVIDIA driver" in snap.cpu_mode_reason and "Not Found" in snap.cpu_mode_reason
+    assert "reports no GPU" in Telemetry(nvml=FakeNVML(count=0)).cpu_mode_reason
+    assert "not installed" in Telemetry(nvml=None).cpu_mode_reason
+    # this machine: the real library, whatever it finds, never raises
+    real = Telemetry().sample()
+    assert real.host_ram_total > 0 and (real.gpus or real.cpu_mode_reason)
+
+
+def test_node_process_tree_cpu_and_rss():
+    code = "import subprocess,sys,time; c=subprocess.Popen([sys.executable,'-c','import time; time.sleep(30)']); time.sleep(30)"
+    p = subprocess.Popen([sys.executable, "-c", code])
+    kids = []
+    try:
+        time.sleep(0.5)
+        kids = __import__("psutil").Process(p.pid).children(recursive=True)
+        tel = Telemetry(nvml=None)
+        assert tel.sample().node is None
+        tel.set_node_pid(p.pid)
+        s = tel.sample().node
+        assert s.alive and s.rss > 10 * 1024**2  # two python processes
+        assert s.cpu_pct is not None
+    finally:
+        for k in kids:
+            k.kill()
+        p.kill()
+        p.wait()
+    tel._tree_at = 0  # rescan now
+    assert not tel.sample().node.alive
+
+
+def test_sampling_is_cheap():
+    tel = Telemetry(nvml=FakeNVML())
+    tel.set_node_pid(__import__("os").getpid())
+    t0 = time.process_time()
+    for _ in range(200):
+        tel.sample()
+    per_call = (time.process_time() - t0) / 200
+    assert per_call < 0.005, f"{per_call * 1000:.2f} ms per sample"
+
+
+def test_formats():
+    assert fmt_bytes(None) == "N/A" and fmt_bytes(3 * 1024**3) == "3.0 GiB" and fmt_bytes(5 * 1024**2) == "5.0 MiB"
+    assert fmt_num(None, "W") == "N/A" and fmt_num(71.4, "°C") == "71°C"
