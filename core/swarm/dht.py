@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 12 * 1024            # stored value size; pickled request stays < 16 KiB
 MAX_ACCEPTED_CHUNK = 60 * 1024     # what we accept from peers (they may chunk differently)
+RESTART_SETTLE_S = 1.0            # measured: restarting at once after killing a stuck process can hang bootstrap
 STUCK_AFTER_TIMEOUTS = 3          # consecutive unanswered requests before the process is replaced
 STORE_WINDOW = 4                   # stores in flight: 4 x ~12.5 KiB < 64 KiB pipe buffer
 MAX_MANIFEST_BYTES = 1024
@@ -190,15 +191,28 @@ class SwarmDHT:
             announce = [f"/ip4/{self.announce_host or self.host}/tcp/{a_port}"]
         self._reap_p2pd()
         try:
+            from hivemind.dht.routing import DHTID
+
+            # A fixed node id per peer id: after a restart peers' routing tables still point at us, instead of
+            # holding a stale id for the same peer (hivemind then stores twice and reports False).
             dht = DHT(start=True, initial_peers=self.initial_peers or None, host_maddrs=host_maddrs,
+                      node_id=DHTID.generate(source=f"swarmdeck/{self.peer_id}".encode()),
                       announce_maddrs=announce, identity_path=str(self.identity_path),
                       startup_timeout=self.startup_timeout, await_ready=False, daemon=True)
-            dht.wait_until_ready(timeout=self.startup_timeout + 15)
+            dht.wait_until_ready(timeout=self.startup_timeout + 5)
         except BaseException as e:  # noqa: BLE001 - classify every startup failure for the user
-            try:
-                dht.shutdown()  # type: ignore[possibly-undefined]
-            except Exception:
-                pass
+            dht = locals().get("dht")
+            if dht is not None:
+                # Its p2pd outlives it and would hold the port for the next attempt: reap it too.
+                try:
+                    self._p2pd_pids = [c.pid for c in psutil.Process(dht.pid).children(recursive=True)]
+                except (psutil.Error, TypeError, ValueError):
+                    pass
+                try:
+                    dht.kill()
+                    dht.join(5)
+                except Exception:
+                    pass
             self._reap_p2pd()
             raise self._classify_start_error(e) from None
         self._dht = dht
@@ -262,6 +276,7 @@ class SwarmDHT:
             if self._closed:
                 raise SwarmError("this DHT handle was shut down", fix="create a new SwarmDHT")
             self._stop_process()
+            time.sleep(RESTART_SETTLE_S)
             known = [m for p in self._seen.values() for m in p.maddrs]
             saved = self.initial_peers
             # Rejoin through peers we have heard from, not only the original bootnodes
@@ -362,7 +377,7 @@ class SwarmDHT:
             result = fut.result(timeout=t)
         except (FutureTimeout, TimeoutError):
             fut.cancel()
-            if t >= 1.0:  # a zero-budget wait at a fetch deadline says nothing about the process
+            if t >= 0.5:  # a zero-budget wait at a fetch deadline says nothing about the process
                 self._timeouts += 1
             raise _swarm_error("timeout", f"DHT request timed out after {t:.1f} s",
                                "DHT", "transient: retried next round; if it repeats, check peers and load") from None
@@ -427,17 +442,33 @@ class SwarmDHT:
             drain(STORE_WINDOW - 1)
             pending.append((i, self._store(chunk_key(round, self.peer_id, nonce, i), c, exp)))
         drain(0)
-        for i in failed:  # one retry per chunk: a replica may have been briefly unreachable
-            if not self._wait(self._store(chunk_key(round, self.peer_id, nonce, i), chunks[i], exp)):
-                raise _swarm_error("store", f"could not store rollout chunk {i} of round {round}", "DHT",
-                                   "transient: check that peers are reachable; the next round retries")
+        for i in failed:
+            self._store_retrying(chunk_key(round, self.peer_id, nonce, i), chunks[i], exp, None,
+                                 f"rollout chunk {i} of round {round}")
         manifest = json.dumps({"v": 1, "n": len(chunks), "size": len(blob), "nonce": nonce,
                                "sha256": hashlib.sha256(blob).hexdigest()}, separators=(",", ":")).encode()
-        if not self._wait(self._store(rollout_key(round), manifest, exp, subkey=self.peer_id)):
-            raise _swarm_error("store", f"could not store the rollout manifest of round {round}", "DHT",
-                               "transient: check that peers are reachable; the next round retries")
+        self._store_retrying(rollout_key(round), manifest, exp, self.peer_id, f"rollout manifest of round {round}")
         self._heartbeat_unguarded()
         return PublishResult(round=round, bytes=len(blob), chunks=len(chunks), seconds=time.monotonic() - t0)
+
+    def _store_retrying(self, key: str, value: bytes, exp: float, subkey: str | None, what: str) -> None:
+        # A store can be refused for a moment (e.g. peers still blacklist our previous process after a
+        # restart, for hivemind's 5 s blacklist time): back off briefly rather than lose the round.
+        for delay in (0.0, 0.25, 0.5, 1.0, 2.0):
+            time.sleep(delay)
+            if self._wait(self._store(key, value, exp, subkey=subkey)) or self._stored(key, value, subkey):
+                return
+            exp = max(exp, _dht_time() + self.expiration)  # equal expiration would be refused as "not newer"
+        raise _swarm_error("store", f"could not store the {what} in the DHT", "DHT",
+                           "transient: check that peers are reachable; the next round retries")
+
+    def _stored(self, key: str, value: bytes, subkey: str | None) -> bool:
+        """hivemind's store() says False when one replica already had the record (e.g. reached twice
+        through two routing entries) even though it is stored; ask the DHT what it holds instead."""
+        found = self._wait(self._get(key))
+        if subkey is None:
+            return getattr(found, "value", None) == value
+        return dict(_subkey_items(found)).get(subkey) == value
 
     def fetch_rollouts(self, round: int, timeout: float = 10.0) -> dict[str, list[Rollout]]:
         """Other peers' rollouts for `round` (self excluded), each verified; bad entries rejected and counted.
@@ -499,8 +530,12 @@ class SwarmDHT:
                     f.cancel()
                 stats.missing += 1
                 continue
+            if bad:
+                self.rejected.add("chunk")
+                stats.rejected += 1
+                continue
             blob = b"".join(parts)
-            if bad or len(blob) != m["size"] or hashlib.sha256(blob).hexdigest() != m["sha256"]:
+            if len(blob) != m["size"] or hashlib.sha256(blob).hexdigest() != m["sha256"]:
                 self.rejected.add("checksum")
                 stats.rejected += 1
                 continue

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import zlib
 from collections import Counter
@@ -42,6 +43,7 @@ class Limits:
     max_metadata_bytes: int = 16 * 1024            # JSON of one rollout's metadata
     max_abs_reward: float = 1e6
     max_round: int = 2**63 - 1
+    max_json_depth: int = 32                       # message + metadata nesting
 
 
 DEFAULT_LIMITS = Limits()
@@ -129,7 +131,12 @@ def _decode(data: bytes, limits: Limits) -> list[Rollout]:
     if inflater.unused_data:
         raise WireError("zlib", "trailing bytes after compressed data")
     try:
-        doc = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise WireError("json", f"not valid UTF-8 ({e.reason})") from None
+    _check_nesting(text, limits.max_json_depth)
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise WireError("json", "JSON nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as e:
@@ -140,6 +147,28 @@ def _decode(data: bytes, limits: Limits) -> list[Rollout]:
     if len(items) > limits.max_rollouts:
         raise WireError("count", f"{len(items)} rollouts > limit {limits.max_rollouts}")
     return [_rollout_from_dict(d, i, limits) for i, d in enumerate(items)]
+
+
+_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
+_BRACKET_RE = re.compile(r"[\[\]{}]")
+_MAX_STRUCTURE_CHARS = 1024 * 1024
+
+
+def _check_nesting(text: str, max_depth: int) -> None:
+    """Refuse deep nesting before json.loads sees it: CPython's C scanner recurses per level and a
+    deep enough document overflows the C stack (a segfault, measured here) when the recursion limit is
+    raised, as some libraries do. Outside string literals a real message is small, so the scan is cheap."""
+    structure = _STRING_RE.sub("", text)
+    if len(structure) > _MAX_STRUCTURE_CHARS:
+        raise WireError("json", f"{len(structure)} characters of JSON structure outside strings")
+    depth = 0
+    for m in _BRACKET_RE.finditer(structure):
+        if m.group() in "[{":
+            depth += 1
+            if depth > max_depth:
+                raise WireError("json", f"JSON nested deeper than {max_depth} levels")
+        else:
+            depth -= 1
 
 
 def _reject_constant(name: str):

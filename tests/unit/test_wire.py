@@ -188,3 +188,24 @@ def test_property_random_bytes_never_crash(blob):
             decode_rollouts(data)
         except WireError:
             pass
+
+
+def test_deep_nesting_rejected_without_recursing():
+    # With a raised recursion limit CPython's JSON scanner would overflow the C stack (segfault).
+    import sys
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(10**6)
+    try:
+        for text in ("[" * 200000, '{"a":' * 200000, '{"rollouts":[' + "[{" * 50000):
+            _rejects(MAGIC + bytes([VERSION]) + zlib.compress(text.encode()), "json")
+        deep_meta = _doc(metadata={"a": {"b": {"c": 1}}})
+        assert decode_rollouts(_frame(deep_meta))[0].metadata == {"a": {"b": {"c": 1}}}
+        # Brackets inside strings are text, not structure.
+        assert decode_rollouts(_frame(_doc(question="[" * 5000 + '\\"{')))[0].question == "[" * 5000 + '\\"{'
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def test_structure_flood_rejected():
+    flood = '{"rollouts":[' + ",".join(["1"] * 600000) + "]}"
+    _rejects(MAGIC + bytes([VERSION]) + zlib.compress(flood.encode()), "json")

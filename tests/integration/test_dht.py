@@ -1,0 +1,293 @@
+"""SwarmDHT against real hivemind DHT nodes on 127.0.0.1 (p2pd included). No mocks.
+
+Every test checks afterwards that no DHT process or p2pd it started is left running.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import time
+import zlib
+from pathlib import Path
+
+import psutil
+import pytest
+
+from core import identity
+from core.errors import SwarmError
+from core.rollouts import Rollout
+from core.swarm import dht as dht_mod
+from core.swarm.dht import CHUNK_BYTES, SwarmDHT, chunk_key, rollout_key
+from core.swarm.testing import leftover_processes, make_round
+from core.swarm.wire import MAGIC, VERSION, encode_rollouts
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
+
+
+@pytest.fixture
+def swarm(tmp_path):
+    """Factory for SwarmDHT nodes (each with its own swarm.pem under tmp_path); all shut down at the end."""
+    nodes: list[SwarmDHT] = []
+    pids: set[int] = set()
+
+    def make(name: str, **kw) -> SwarmDHT:
+        kw.setdefault("op_timeout", 15.0)
+        node = SwarmDHT(tmp_path / name / "swarm.pem", **kw)
+        nodes.append(node)
+        pids.update(node.child_pids())
+        return node
+
+    make.nodes = nodes  # type: ignore[attr-defined]
+    make.pids = pids  # type: ignore[attr-defined]
+    yield make
+    for n in nodes:
+        pids.update(n.child_pids())
+        n.shutdown()
+    deadline = time.time() + 10
+    while (left := leftover_processes(tmp_path, pids)) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not left, f"test left processes running: {left}"
+
+
+def _three(swarm):
+    a = swarm("a")
+    b = swarm("b", initial_peers=a.multiaddrs)
+    c = swarm("c", initial_peers=a.multiaddrs)
+    return a, b, c
+
+
+def test_bootstrap_identity_and_peers(swarm, tmp_path):
+    a, b, c = _three(swarm)
+    for n, name in ((a, "a"), (b, "b"), (c, "c")):
+        pem = tmp_path / name / "swarm.pem"
+        # The running libp2p peer id equals the foundation's offline computation from swarm.pem.
+        assert n.peer_id == identity.peer_id_from_pem(pem)
+        assert n.display_name == identity.display_name(n.peer_id)
+        assert oct(pem.stat().st_mode & 0o777) == "0o600"
+    assert len({a.peer_id, b.peer_id, c.peer_id}) == 3
+    assert a.multiaddrs and all(m.startswith("/ip4/127.0.0.1/tcp/") and m.endswith("/p2p/" + a.peer_id)
+                                for m in a.multiaddrs)
+    for n in (a, b, c):
+        n.heartbeat()
+    seen = {p["peer_id"]: p for p in a.peers()}
+    assert set(seen) == {b.peer_id, c.peer_id}  # self excluded
+    assert seen[b.peer_id]["name"] == b.display_name
+    assert abs(seen[c.peer_id]["last_seen"] - time.time()) < 60
+
+
+def test_full_round_three_peers_receive_everything_intact(swarm):
+    a, b, c = _three(swarm)
+    nodes = (a, b, c)
+    sent = {n.peer_id: make_round(n.peer_id, 3) for n in nodes}  # I=4 x G=8 x 512 tokens each
+    for n in nodes:
+        res = n.publish_rollouts(3, sent[n.peer_id])
+        # Several hundred KiB of text per round: must be chunked well below hivemind's pipe limit.
+        raw = sum(len(x) for r in sent[n.peer_id] for x in r.completions)
+        assert raw > 100 * 1024 and res.chunks > 1 and res.bytes <= res.chunks * CHUNK_BYTES
+        print(f"peer {n.peer_id[:10]} published {raw} chars as {res.bytes} B in {res.chunks} chunks "
+              f"({res.seconds * 1000:.0f} ms)")
+    for n in nodes:
+        got = n.fetch_rollouts(3, timeout=30)
+        others = {p: r for p, r in sent.items() if p != n.peer_id}
+        assert set(got) == set(others)
+        for p, rs in others.items():
+            assert got[p] == rs  # every field of every rollout, bit for bit
+        assert n.last_fetch.peers == 2 and n.last_fetch.rejected == 0 and n.rejected.total == 0
+    # A round nobody published is empty, not an error; a republish replaces the earlier one.
+    assert a.fetch_rollouts(4, timeout=5) == {}
+    newer = make_round(b.peer_id, 3, questions=1, seed=9)
+    b.publish_rollouts(3, newer)
+    assert a.fetch_rollouts(3, timeout=30)[b.peer_id] == newer
+
+
+def _hostile_store(h, key, value, subkey=None, ttl=300):
+    from hivemind.utils import get_dht_time
+
+    assert h.store(key, value, get_dht_time() + ttl, subkey=subkey, return_future=True).result(15)
+
+
+def _manifest(blob: bytes, nonce: str = "n0", **override) -> bytes:
+    m = {"v": 1, "n": max(1, -(-len(blob) // CHUNK_BYTES)), "size": len(blob), "nonce": nonce,
+         "sha256": hashlib.sha256(blob).hexdigest()}
+    m.update(override)
+    return json.dumps(m).encode()
+
+
+def _store_blob(h, round, peer, blob, nonce="n0", manifest=None):
+    for i in range(0, max(1, len(blob)), CHUNK_BYTES):
+        _hostile_store(h, chunk_key(round, peer, nonce, i // CHUNK_BYTES), blob[i:i + CHUNK_BYTES])
+    _hostile_store(h, rollout_key(round), manifest if manifest is not None else _manifest(blob, nonce), subkey=peer)
+
+
+def test_hostile_values_rejected_counted_and_node_keeps_working(swarm, tmp_path):
+    from hivemind import DHT
+
+    a = swarm("a")
+    good = swarm("good", initial_peers=a.multiaddrs)
+    hostile = DHT(start=True, initial_peers=a.multiaddrs, host_maddrs=["/ip4/127.0.0.1/tcp/0"],
+                  identity_path=str(tmp_path / "hostile.pem"))
+    swarm.pids.update([hostile.pid] + [c.pid for c in psutil.Process(hostile.pid).children(recursive=True)])
+    try:
+        r = 5
+        good_rs = make_round(good.peer_id, r, questions=2, tokens=64)
+        good.publish_rollouts(r, good_rs)
+
+        def wire(doc) -> bytes:
+            return MAGIC + bytes([VERSION]) + zlib.compress(json.dumps(doc).encode())
+
+        ok_doc = {"task": "t", "question": "q", "answer": "a", "completions": ["x", "y"], "rewards": [0.0, 1.0],
+                  "round": r, "peer_id": "", "metadata": {}}
+        cases = {
+            "QmGarbageManifest": (None, b"\x00not json"),
+            "QmIntManifest": (None, 12345),
+            "QmDictManifest": (None, {"n": 1}),
+            "QmHugeClaim": (None, _manifest(b"x", size=10**9)),
+            "QmFloodClaim": (None, _manifest(b"x" * 2000, n=100000)),
+            "QmWrongVersion": (MAGIC + b"\x09" + zlib.compress(b'{"rollouts":[]}'), None),
+            "QmPickle": (b"\x80\x04\x95" + b"cos\nsystem\n" * 10, None),
+            "QmZipBomb": (MAGIC + bytes([VERSION]) + zlib.compress(b"\0" * (24 * 1024 * 1024), 9), None),
+            "QmBadSchema": (wire({"rollouts": [dict(ok_doc, rewards=[0.0])]}), None),
+            "QmWrongRound": (wire({"rollouts": [dict(ok_doc, round=r + 1)]}), None),
+            "QmImpersonator": (wire({"rollouts": [dict(ok_doc, peer_id=good.peer_id)]}), None),
+        }
+        for peer, (blob, manifest) in cases.items():
+            if blob is None:
+                _hostile_store(hostile, rollout_key(r), manifest, subkey=peer)
+            else:
+                _store_blob(hostile, r, peer, blob)
+        # Tampered chunk: valid manifest, chunk replaced after the fact (checksum mismatch).
+        valid = encode_rollouts([Rollout(**dict(ok_doc, peer_id=""))])
+        _store_blob(hostile, r, "QmTampered", valid)
+        _hostile_store(hostile, chunk_key(r, "QmTampered", "n0", 0), valid[:-1] + b"!")
+        # A chunk that is not bytes, and a subkey that is not a string.
+        _hostile_store(hostile, chunk_key(r, "QmNotBytes", "n0", 0), [1, 2, 3])
+        _hostile_store(hostile, rollout_key(r), _manifest(valid), subkey="QmNotBytes")
+        _hostile_store(hostile, rollout_key(r), _manifest(valid), subkey=12345)
+        # Garbage heartbeats must not break the peer list.
+        _hostile_store(hostile, dht_mod.PEERS_KEY, b"\xff" * 10, subkey="QmBadBeat")
+        n_bad = len(cases) + 3
+
+        got = a.fetch_rollouts(r, timeout=30)
+        assert set(got) == {good.peer_id}
+        assert got[good.peer_id] == good_rs
+        assert a.last_fetch.rejected == n_bad, (a.last_fetch, a.rejected.by_reason())
+        reasons = a.rejected.by_reason()
+        assert a.rejected.total == n_bad
+        for reason in ("manifest", "oversized", "version", "magic", "bomb", "schema", "foreign", "checksum", "chunk"):
+            assert reasons.get(reason), (reason, reasons)
+        peers = {p["peer_id"] for p in a.peers()}
+        assert good.peer_id in peers and "QmBadBeat" not in peers
+        # Still healthy after all that: publish and fetch work.
+        mine = make_round(a.peer_id, r, questions=1, tokens=32)
+        a.publish_rollouts(r, mine)
+        assert good.fetch_rollouts(r, timeout=30)[a.peer_id] == mine
+        assert a.is_alive() and a.restarts == 0
+    finally:
+        hostile.shutdown()
+
+
+def test_dead_dht_process_is_restarted_with_same_identity(swarm):
+    a = swarm("a")
+    b = swarm("b", initial_peers=a.multiaddrs)
+    for n in (a, b):
+        n.heartbeat()
+    b.peers()
+    before = make_round(b.peer_id, 1, questions=1, tokens=32)
+    b.publish_rollouts(1, before)
+    old_pids = b.child_pids()
+    swarm.pids.update(old_pids)
+    port, peer_id, maddrs = b.port, b.peer_id, b.multiaddrs
+    os.kill(old_pids[0], signal.SIGKILL)  # the DHT child process dies; its p2pd survives it
+    time.sleep(0.3)
+    assert not b.is_alive()
+
+    after = make_round(b.peer_id, 2, questions=2, tokens=64)
+    b.publish_rollouts(2, after)  # detects the dead process, restarts it, then publishes
+    assert b.restarts == 1 and b.is_alive()
+    assert b.peer_id == peer_id and b.port == port and b.multiaddrs == maddrs
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+                   for p in old_pids), "old p2pd must be reaped (it holds the port and the identity)"
+    swarm.pids.update(b.child_pids())
+    assert a.fetch_rollouts(2, timeout=30)[b.peer_id] == after
+    mine = make_round(a.peer_id, 2, questions=1, tokens=32)
+    a.publish_rollouts(2, mine)
+    assert b.fetch_rollouts(2, timeout=30)[a.peer_id] == mine
+
+    # Killing the bootnode's process works the same (it rejoins through peers it has seen).
+    a.peers()
+    os.kill(a.child_pids()[0], signal.SIGKILL)
+    time.sleep(0.3)
+    swarm.pids.update(a.child_pids())
+    assert a.fetch_rollouts(2, timeout=30)[b.peer_id] == after
+    assert a.restarts == 1
+
+
+def test_port_busy_is_a_clear_swarm_error(swarm):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen()
+    port = s.getsockname()[1]
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(SwarmError) as ei:
+            swarm("busy", port=port, start_retries=3, backoff=5.0)
+        e = ei.value
+        assert e.cause == "port_busy"
+        assert str(port) in e.what and "already in use" in e.what
+        assert "dht_port" in e.fix and str(port) in e.where
+        assert time.monotonic() - t0 < 5.0  # not retried: retrying cannot free the port
+    finally:
+        s.close()
+
+
+def test_unreachable_bootnodes_retry_with_backoff_then_clear_error(swarm, tmp_path):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    dead = s.getsockname()[1]
+    s.close()
+    fake = f"/ip4/127.0.0.1/tcp/{dead}/p2p/{identity.peer_id_from_pem(_pem(tmp_path / 'x'))}"
+    t0 = time.monotonic()
+    with pytest.raises(SwarmError) as ei:
+        swarm("lonely", initial_peers=[fake], start_retries=3, backoff=0.4)
+    assert ei.value.cause == "bootnodes"
+    assert fake in ei.value.where and "bootnode" in ei.value.fix
+    assert time.monotonic() - t0 >= 0.4 + 0.8  # two backoff sleeps happened
+
+
+def _pem(d: Path) -> Path:
+    return identity.load_or_create_swarm_pem(d / "swarm.pem").path
+
+
+def test_timeouts_are_honoured_on_a_stuck_dht(swarm):
+    a = swarm("a", op_timeout=1.5)
+    b = swarm("b", initial_peers=a.multiaddrs, op_timeout=1.5)
+    rs = make_round(b.peer_id, 1, questions=1, tokens=16)
+    b.publish_rollouts(1, rs)
+    a.peers()  # learn b's address: a is the bootnode and rejoins through the peers it has seen
+    pid = a.child_pids()[0]
+    os.kill(pid, signal.SIGSTOP)  # alive but answering nothing
+    try:
+        t0 = time.monotonic()
+        assert a.fetch_rollouts(1, timeout=1.0) == {}  # gives up on time, trains local-only
+        assert time.monotonic() - t0 < 3.0
+        t0 = time.monotonic()
+        with pytest.raises(SwarmError) as ei:
+            a.publish_rollouts(1, make_round(a.peer_id, 1, questions=1, tokens=16))
+        assert ei.value.cause == "timeout"
+        assert time.monotonic() - t0 < 4.0
+        with pytest.raises(SwarmError):
+            a.heartbeat()
+        # After repeated unanswered requests the stuck process is replaced, and work resumes.
+        got = a.fetch_rollouts(1, timeout=30)
+        assert a.restarts == 1 and got[b.peer_id] == rs
+        swarm.pids.update(a.child_pids())
+    finally:
+        if psutil.pid_exists(pid):
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
