@@ -183,8 +183,7 @@ class GRPOEngine:
             return []
         prompts = [self.prompt_ids(q.question) for q in questions]
         rows = [p for p in prompts for _ in range(G)]
-        seed = int.from_bytes(hashlib.sha256(f"{cfg.seed}/{round_}/{self.peer_id}".encode()).digest()[:4], "big")
-        torch.manual_seed(seed)
+        torch.manual_seed(self.generation_seed(round_))
         batch = cfg.gen_batch if cfg.gen_batch > 0 else len(rows)
         comps: list[list[int]] = []
         t0 = time.perf_counter()
@@ -206,6 +205,10 @@ class GRPOEngine:
         self.last_generate = {"tokens": n_tok, "seconds": gen_s, "tokens_per_s": n_tok / gen_s if gen_s else 0.0,
                               "total_seconds": time.perf_counter() - t0}
         return out
+
+    def generation_seed(self, round_: int) -> int:
+        """The sampling seed of a round: a restart regenerates the same completions."""
+        return int.from_bytes(hashlib.sha256(f"{self.config.seed}/{round_}/{self.peer_id}".encode()).digest()[:4], "big")
 
     def _generate_rows(self, rows: list[list[int]]) -> list[list[int]]:
         import torch
