@@ -1074,7 +1074,7 @@ async def _wait_exit(run: _Run) -> int:
     """The node's exit status. Not proc.wait(): on 3.11 that also waits for the pipes to close,
     which never happens while a grandchild (DHT process, p2pd) still holds them."""
     while run.proc.returncode is None:
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.1)
     return run.proc.returncode
 
 

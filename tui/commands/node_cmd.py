@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from core import control, daemon
-from core.errors import DaemonError, SwarmdeckError
+from core.errors import SwarmdeckError
 
 
 def _profile_name(args) -> str:
