@@ -510,11 +510,21 @@ def identity_facts(identity_dir: Path) -> dict:
     return out
 
 
+def _known_profiles() -> list[str]:
+    """Profiles in the config (those a user can start or archive); profile dirs if it is unreadable."""
+    try:
+        from core.config import load_config
+
+        return [n for n in load_config(strict=False).profile_names() if _paths.PROFILE_NAME_RE.match(n)]
+    except Exception:
+        d = _paths.profiles_dir()
+        return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+
+
 def find_duplicates(profile_names: list[str] | None = None) -> list[Duplicate]:
     """Peer ids / orgIds / session keys shared by two or more profiles (archived ones excluded)."""
     if profile_names is None:
-        d = _paths.profiles_dir()
-        profile_names = sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+        profile_names = _known_profiles()
     seen: dict[tuple[str, str], list[str]] = {}
     for name in profile_names:
         facts = identity_facts(_paths.ProfilePaths(name).identity_dir)

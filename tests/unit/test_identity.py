@@ -189,8 +189,10 @@ def test_node_lock_dies_with_its_process(tmp_path):
 
 
 def _profile_with(name, pem: bytes | None = None, org=None, pub=None):
+    from core import profiles
+
+    profiles.create_profile(name, identity=False)  # in the config, without a key yet
     pp = ProfilePaths(name)
-    pp.identity_dir.mkdir(parents=True, mode=0o700)
     if pem is not None:
         (pp.identity_dir / "swarm.pem").write_bytes(pem)
     if org:
