@@ -145,8 +145,21 @@ class Node:
     def _start_dht(self) -> None:
         from core.swarm.dht import SwarmDHT
 
+        from core.errors import SwarmError
+
         peers = self._bootnodes()
-        self.dht = SwarmDHT.from_profile(self.profile, bootnodes=peers)
+        try:
+            self.dht = SwarmDHT.from_profile(self.profile, bootnodes=peers)
+        except SwarmError as e:
+            if getattr(e, "cause", "") != "bootnodes" or self.net.kind != "local":
+                raise
+            # On the local network a dead bootnode (stopped, or an address from an earlier run)
+            # must not keep the swarm down: start a new swarm here and publish it.
+            self.emit("error", where=", ".join(peers)[:300], what="no local bootnode answers",
+                      fix="none needed: this node starts the local swarm and publishes itself as bootnode")
+            peers = []
+            self.dht = SwarmDHT.from_profile(self.profile, bootnodes=[])
+            self.opts.bootnode = True
         maddrs = self.dht.multiaddrs
         log.info("DHT up, %d bootnode(s), listening on %s", len(peers), ", ".join(maddrs[:2]))
         if (self.opts.bootnode or not peers) and self.net.kind == "local":

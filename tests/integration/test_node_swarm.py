@@ -1,0 +1,147 @@
+"""Three real nodes on 127.0.0.1: local chain (anvil), real hivemind DHT, tiny Qwen2 model.
+
+Each node runs as the supervisor would run it (`python -m core.node`), its events read from
+stdout. Asserts on what crossed the DHT, what changed in the LoRA weights, what landed on
+chain (decoded events, exactly once per (round, stage)), and resuming after a restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from core import localnet, profiles
+from core.chain.devnet import LocalChain
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+ROOT = Path(__file__).resolve().parents[2]
+TRAINING = {"questions_local": 2, "questions_external": 2, "generations": 4, "max_new_tokens": 24,
+            "learning_rate": 1e-3, "checkpoint_every": 1}
+
+
+class NodeProc:
+    def __init__(self, name: str, *args: str):
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self.name = name
+        self.proc = subprocess.Popen([sys.executable, "-m", "core.node", "--profile", name, "--share-wait", "6", *args],
+                                     stdout=subprocess.PIPE, stderr=open(Path(os.environ["HOME"]) / f"{name}.log", "ab"),
+                                     env=env, cwd=ROOT, start_new_session=True, text=True)
+        self.events: list[dict] = []
+        self._t = threading.Thread(target=self._read, daemon=True)
+        self._t.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            try:
+                self.events.append(json.loads(line))
+            except ValueError:
+                pass
+
+    def of(self, type_: str) -> list[dict]:
+        return [e for e in list(self.events) if e["type"] == type_]
+
+    def wait(self, timeout: float) -> int:
+        rc = self.proc.wait(timeout)
+        self._t.join(5)
+        return rc
+
+    def kill_group(self) -> None:
+        try:
+            os.killpg(self.proc.pid, 9)
+        except ProcessLookupError:
+            pass
+
+
+def _lora_b_norm(ckpt_dir: Path) -> float:
+    from safetensors.torch import load_file
+
+    from core.training.checkpoint import CheckpointManager
+
+    latest = CheckpointManager(ckpt_dir).latest()
+    assert latest is not None, f"no checkpoint in {ckpt_dir}"
+    sd = load_file(str(latest.path / "adapter_model.safetensors"))
+    return sum(float(v.float().abs().sum()) for k, v in sd.items() if "lora_B" in k)
+
+
+@pytest.fixture
+def chain():
+    c = LocalChain("local").start()
+    adv = c.start_advancer(6.0)
+    yield c
+    adv.stop()
+    c.stop()
+
+
+def test_three_nodes_share_train_and_land_on_chain_once(chain):
+    names = ["n1", "n2", "n3"]
+    for n in names:
+        profiles.create_profile(n, make_current=False, network="local", backend="web3", model="tiny",
+                                training=TRAINING)
+    localnet.bootnode_file().write_text("n1\n")
+    nodes: list[NodeProc] = []
+    try:
+        nodes.append(NodeProc("n1", "--max-rounds", "3"))
+        deadline = time.monotonic() + 180
+        while not chain.contract.functions.getBootnodes().call():
+            assert time.monotonic() < deadline, "n1 never published itself as bootnode"
+            assert nodes[0].proc.poll() is None, nodes[0].events[-3:]
+            time.sleep(0.5)
+        nodes += [NodeProc("n2", "--max-rounds", "3"), NodeProc("n3", "--max-rounds", "3")]
+        for nd in nodes:
+            assert nd.wait(600) == 0, (nd.name, [e for e in nd.events if e["type"] == "error"])
+    finally:
+        for nd in nodes:
+            nd.kill_group()
+
+    peer_ids = {nd.name: nd.of("node.identity")[0]["peer_id"] for nd in nodes}
+    assert len(set(peer_ids.values())) == 3
+
+    # Rollouts crossed the DHT: every node trained on some of the others' rollouts.
+    for nd in nodes:
+        fetched = nd.of("rollouts.fetched")
+        assert len(nd.of("round.finished")) == 3
+        assert any(e["n_candidates"] > 0 for e in fetched), (nd.name, fetched)
+
+    # LoRA weights changed (LoRA B starts at zero) wherever a step ran with signal.
+    stepped = [nd for nd in nodes if any(not e.get("skipped") for e in nd.of("train.step"))]
+    assert stepped, "no node had any reward signal in 3 rounds"
+    for nd in stepped:
+        assert _lora_b_norm(profiles.load_profile(nd.name).paths.checkpoints_dir) > 0, nd.of("train.step")
+
+    # On chain: one RewardSubmitted per (peer, round, stage), matching the node's rounds; one vote each.
+    c = chain.contract
+    rewards = c.events.RewardSubmitted().get_logs(from_block=0)
+    votes = c.events.WinnerSubmitted().get_logs(from_block=0)
+    for nd in nodes:
+        pid = peer_ids[nd.name]
+        mine = [(e.args.roundNumber, e.args.stageNumber) for e in rewards if e.args.peerId == pid]
+        assert len(mine) == len(set(mine)), f"duplicate reward submission for {nd.name}: {mine}"
+        rounds = {e["round"] for e in nd.of("round.finished")}
+        assert {r for r, _ in mine} == rounds
+        my_votes = [e.args.roundNumber for e in votes if e.args.peerId == pid]
+        assert sorted(my_votes) == sorted(rounds)
+        assert {e["status"] for e in nd.of("submission")} <= {"pending", "landed"}
+
+    # Restart n2: resumes from its checkpoint, next round is later than the last one it did.
+    last = max(e["round"] for e in nodes[1].of("round.finished"))
+    again = NodeProc("n2", "--max-rounds", "1")
+    try:
+        assert again.wait(300) == 0
+    finally:
+        again.kill_group()
+    resumed = [e for e in again.of("log") if "resumed from the checkpoint" in e["message"]]
+    assert resumed and f"round {last}" in resumed[0]["message"]
+    assert again.of("round.started")[0]["round"] > last
+    # No DHT or p2pd process survives the nodes.
+    left = [p for p in psutil.process_iter(["cmdline"]) if "p2pd" in " ".join(p.info["cmdline"] or [])
+            and os.environ["HOME"] in " ".join(p.info["cmdline"] or [])]
+    assert not left
