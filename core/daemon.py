@@ -326,6 +326,7 @@ class _Run:
         self.mode: str | None = None
         self.rss = 0
         self.peak_rss = 0
+        self.recent_rss: collections.deque = collections.deque(maxlen=20)  # last samples, for OOM forensics
         self.oom_kills_before = _oom_kill_count()
         self.healthy = False
         self.members: set[int] = {proc.pid}
@@ -608,8 +609,12 @@ class Supervisor:
                 return
             now = time.monotonic()
             procs = self._track_members(run)
-            run.rss = _rss_of(procs)
-            run.peak_rss = max(run.peak_rss, run.rss)
+            rss = _rss_of(procs)
+            if run.proc.returncode is not None or not _pid_alive(run.pid):
+                return  # died while we sampled: a zombie's RSS reads 0 and would hide a kernel OOM
+            run.rss = rss
+            run.peak_rss = max(run.peak_rss, rss)
+            run.recent_rss.append(rss)
             if not run.healthy and now - run.started >= s.healthy_after:
                 run.healthy = True
                 if self.quick_failures:
@@ -652,10 +657,12 @@ class Supervisor:
         elif sig == signal.SIGKILL and not run.sent_kill:
             before, after = run.oom_kills_before, _oom_kill_count()
             ref = self.settings.rss_limit_mb * 2**20 or psutil.virtual_memory().total
+            # the kernel kills at the top of a climb: judge by the highest of the last samples
+            recent = max(run.recent_rss, default=run.rss)
             if (before is not None and after is not None and after > before) or \
-                    run.rss >= self.settings.kernel_oom_fraction * ref:
+                    recent >= self.settings.kernel_oom_fraction * ref:
                 info["oom"] = "kernel"
-                info["reason"] = f"killed by the kernel's OOM killer (SIGKILL at RSS {run.rss / 2**20:.0f} MiB)"
+                info["reason"] = f"killed by the kernel's OOM killer (SIGKILL at RSS {recent / 2**20:.0f} MiB)"
             else:
                 info["reason"] = "killed by SIGKILL (not sent by swarmdeck)"
         elif sig:
@@ -1076,6 +1083,13 @@ async def _wait_exit(run: _Run) -> int:
     while run.proc.returncode is None:
         await asyncio.sleep(0.1)
     return run.proc.returncode
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        return _alive(psutil.Process(pid))
+    except psutil.Error:
+        return False
 
 
 def _alive(p: psutil.Process) -> bool:
