@@ -158,8 +158,17 @@ def _peer_id_from_key(key: rsa.RSAPrivateKey) -> str:
     return _b58encode(b"\x12\x20" + hashlib.sha256(pub_msg).digest())
 
 
+_PEER_ID_CACHE: dict[bytes, str] = {}  # sha256(file) -> peer id; full RSA key validation costs ~0.1 s
+
+
 def peer_id_from_bytes(raw: bytes, where: str = "swarm.pem") -> str:
-    return _peer_id_from_key(_private_key_from_pem_bytes(raw, where))
+    digest = hashlib.sha256(raw).digest()
+    pid = _PEER_ID_CACHE.get(digest)
+    if pid is None:
+        pid = _peer_id_from_key(_private_key_from_pem_bytes(raw, where))
+        if len(_PEER_ID_CACHE) < 1024:
+            _PEER_ID_CACHE[digest] = pid
+    return pid
 
 
 def peer_id_from_pem(path: Path) -> str:
