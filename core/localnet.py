@@ -178,14 +178,20 @@ def up(peers: int = DEFAULT_PEERS, round_seconds: float = 30.0, progress=None, w
 
 
 def down(timeout: float = 60.0) -> dict:
-    """Stop the demo peers and the chain process (chain state is kept for the next `up`)."""
+    """Stop the demo peers, local login services and the chain process (chain state is kept).
+
+    Your own profiles' nodes keep running: stop them with `swarmdeck stop -p NAME`."""
     from core import daemon, profiles
+
+    from core.login.service import stop_service
 
     stopped = []
     for p in profiles.list_profiles():
         if p.name.startswith(PEER_PREFIX):
             if daemon.stop_profile(p.name, timeout=timeout) is not None:
                 stopped.append(p.name)
+        elif p.network.kind == "local":
+            stop_service(p.paths)  # the login service of a local profile is part of the local network
     pid = _serve_pid()
     if pid:
         os.kill(pid, signal.SIGTERM)
