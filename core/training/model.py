@@ -109,22 +109,18 @@ def _cuda_info() -> tuple[bool, float, bool]:
 
 
 def recommend_mode(vram_gib: float | None) -> tuple[str, str]:
-    """(mode, reason) for "auto". Uses core.system's recommendation when present.
+    """(mode, reason) for "auto": core.system.recommend(vram) (the doctor's recommendation).
 
-    Local rule (used when core.system offers none): no GPU -> fp32 on CPU (bf16 matmuls are
+    Local rule (only when core.system cannot answer): no GPU -> fp32 on CPU (bf16 matmuls are
     slow on most CPUs); < 16 GiB -> 4bit; < 40 GiB -> 8bit; else bf16.
     """
     try:
-        from core import system  # foundation's hardware probe
+        from core import system  # foundation's hardware probe: one source of truth for the TUI and here
 
-        for fn_name in ("recommend_quant", "recommend_mode"):
-            fn = getattr(system, fn_name, None)
-            if fn is not None:
-                rec = fn(vram_gib)
-                mode = rec if isinstance(rec, str) else getattr(rec, "quant", None) or getattr(rec, "mode", None)
-                if mode in ("4bit", "8bit", "bf16", "fp32"):
-                    return mode, f"auto: core.system.{fn_name} recommends {mode} for {vram_gib or 0:.0f} GiB VRAM"
-    except Exception:
+        rec = system.recommend(vram_gib or None)
+        if rec.quant in ("4bit", "8bit", "bf16", "fp32"):
+            return rec.quant, f"auto: {rec.reason}"
+    except Exception:  # core.system missing or changed: the local rule below still gives a safe answer
         pass
     if not vram_gib:
         return "fp32", "auto: no CUDA GPU, CPU mode (fp32 + LoRA)"
@@ -148,12 +144,16 @@ def load_model(
     device: str | None = None,
     gradient_checkpointing: bool | None = None,
     adapter_dir: str | Path | None = None,
+    cpu_threads: int | None = None,
 ) -> LoadedModel:
     """Load `name` in `mode` with LoRA adapters. See module docstring for the fallback rules.
 
     device: "cpu" | "cuda" | None (cuda when available).
     gradient_checkpointing: None = on for CUDA (memory), off on CPU (speed).
     adapter_dir: load existing LoRA weights (a checkpoint) instead of fresh adapters.
+    cpu_threads: on CPU, torch intra-op threads for this process. Set it when several nodes
+        share a machine (cores // nodes): oversubscribed OpenMP threads made steps ~20x slower
+        on a loaded 2-core box (measured: 20 s vs 1 s per tiny round).
     """
     if mode not in MODES:
         raise TrainingError(f"unknown quantization mode {mode!r}", where="profile setting `quant`",
@@ -167,6 +167,8 @@ def load_model(
         device = "cuda" if has_cuda else "cpu"
     if device == "cpu":
         vram, bf16_ok = 0.0, False
+        if cpu_threads:
+            torch.set_num_threads(max(1, int(cpu_threads)))
     path = resolve_path(name)
     requested = mode
     reason = f"{mode} requested"
