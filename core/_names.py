@@ -4,6 +4,8 @@ Interoperability data, not logic: the public RL Swarm shows each peer by a name 
 from md5(peer id) indexing into these two lists, and operators know their node by that
 name (dashboards, leaderboards). Order and length must not change, or every existing
 node would get a new name. The lists are kept as plain words; see identity.display_name.
+Source of the word order: the public gensyn-ai/rl-swarm project (MIT licence); only the
+words are taken (the compatibility contract), no code.
 """
 
 ADJECTIVES = tuple("""
