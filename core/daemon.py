@@ -652,8 +652,10 @@ class Supervisor:
         elif run.kill_reason:
             info["reason"] = run.kill_reason
         elif rc == EXIT_OOM or run.saw_oom == "cuda":
-            info["oom"] = "cuda"
-            info["reason"] = f"CUDA out of memory (exit {rc})"
+            # the node's own oom event names the kind (cuda, or host "memory" for a MemoryError)
+            info["oom"] = run.saw_oom or "cuda"
+            info["reason"] = ("CUDA out of memory" if info["oom"] == "cuda" else f"out of memory ({info['oom']})") \
+                + f" (exit {rc})"
         elif sig == signal.SIGKILL and not run.sent_kill:
             before, after = run.oom_kills_before, _oom_kill_count()
             ref = self.settings.rss_limit_mb * 2**20 or psutil.virtual_memory().total
