@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import json
 import random
 import re
+import sys
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,43 @@ def extract_answer(completion: str) -> str:
     return ""
 
 
+class _ThreadQuietStdout:
+    """sys.stdout stand-in that drops writes from threads inside _quiet_stdout(), passes the rest.
+
+    Some reasoning-gym generators (bf) print to stdout, which is the node's event stream.
+    contextlib.redirect_stdout would swap sys.stdout for EVERY thread, swallowing events other
+    threads write meanwhile; this only silences the calling thread.
+    """
+
+    def __init__(self, real):
+        self._real = real
+        self._local = threading.local()
+
+    def write(self, s):
+        if getattr(self._local, "quiet", 0):
+            return len(s)
+        return self._real.write(s)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+_stdout_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    with _stdout_lock:
+        proxy = sys.stdout
+        if not isinstance(proxy, _ThreadQuietStdout):
+            proxy = sys.stdout = _ThreadQuietStdout(sys.stdout)
+    proxy._local.quiet = getattr(proxy._local, "quiet", 0) + 1
+    try:
+        yield
+    finally:
+        proxy._local.quiet -= 1
+
+
 def _seed_for(round_: int, peer_id: str, salt: str = "") -> int:
     h = hashlib.sha256(f"swarmdeck/{salt}/{int(round_)}/{peer_id}".encode()).digest()
     return int.from_bytes(h[:8], "big")
@@ -105,7 +143,7 @@ class TaskPool:
             seed = rng.randrange(2**31)
             # Some generators (bf) print progress dots to stdout, which is the node's event
             # stream: capture them.
-            with contextlib.redirect_stdout(io.StringIO()):
+            with _quiet_stdout():
                 ds = rg.create_dataset(task, seed=seed, size=1)
                 e = ds[0]
             ans = e.get("answer")
@@ -119,7 +157,7 @@ class TaskPool:
             import reasoning_gym as rg
 
             # score_answer depends on the entry, not on the dataset's seed.
-            with contextlib.redirect_stdout(io.StringIO()):
+            with _quiet_stdout():
                 s = self._scorers[task] = rg.create_dataset(task, seed=0, size=1)
         return s
 
@@ -127,7 +165,7 @@ class TaskPool:
         """Verifier reward in [0, 1] for one completion (a verifier crash scores 0, never propagates)."""
         try:
             scorer = self._scorer(task)
-            with contextlib.redirect_stdout(io.StringIO()):
+            with _quiet_stdout():
                 r = scorer.score_answer(extract_answer(completion), entry)
             return float(r) if r is not None else 0.0
         except Exception:

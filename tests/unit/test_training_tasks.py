@@ -79,3 +79,29 @@ def test_unknown_task_is_a_clear_error():
     with pytest.raises(TrainingError) as ei:
         TaskPool(tasks=["gsm9k"])
     assert "gsm9k" in str(ei.value) and ei.value.fix
+
+
+def test_quiet_stdout_only_silences_the_drawing_thread(pool, capfd):
+    import sys
+    import threading
+
+    from core.training.tasks import _quiet_stdout
+
+    seen = threading.Event()
+    go = threading.Event()
+
+    def other():
+        go.wait(5)
+        sys.stdout.write('{"type":"log"}\n')  # another thread's event while a draw is silenced
+        sys.stdout.flush()
+        seen.set()
+
+    t = threading.Thread(target=other)
+    t.start()
+    with _quiet_stdout():
+        print("noise from a generator")
+        go.set()
+        assert seen.wait(5)
+    t.join()
+    out = capfd.readouterr().out
+    assert '{"type":"log"}' in out and "noise" not in out
