@@ -18,12 +18,22 @@ from core.paths import ProfilePaths
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = ROOT / "tests" / "helpers" / "fake_node.py"
+# Run the fake-independent tests against another node command (e.g. the real node, once a local
+# network is up under the test's SWARMDECK_HOME): shell words, {profile} substituted.
+REAL_NODE_CMD = os.environ.get("SWARMDECK_TEST_NODE_CMD")
+TIME_SCALE = float(os.environ.get("SWARMDECK_TEST_TIME_SCALE", "20" if REAL_NODE_CMD else "1"))
 FAST = {"backoff_base": 0.1, "backoff_max": 1.0, "backoff_jitter": 0.2, "poll_interval": 0.1,
         "stop_timeout": 3.0, "group_grace": 1.0, "healthy_after": 30.0, "stall_timeout": 0,
         "round_stall_timeout": 0}
 
 
+def needs_fake() -> None:
+    if REAL_NODE_CMD:
+        pytest.skip("scripts a failure through the fake node's flags")
+
+
 def wait_for(pred, timeout: float = 15.0, interval: float = 0.05, what: str = "condition"):
+    timeout *= TIME_SCALE
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
@@ -51,6 +61,18 @@ def ours(home: str) -> list[psutil.Process]:
     return out
 
 
+def node_procs(home: str) -> list[psutil.Process]:
+    """Node children: group leaders the supervisor started (grandchildren are not leaders)."""
+    out = []
+    for p in ours(home):
+        try:
+            if p.environ().get("SWARMDECK_SUPERVISED") == "1" and os.getpgid(p.pid) == p.pid:
+                out.append(p)
+        except (psutil.Error, OSError):
+            continue
+    return out
+
+
 class Rig:
     """One profile on the fake node, configured through the environment the supervisor inherits."""
 
@@ -63,7 +85,12 @@ class Rig:
 
     def configure(self, *fake_args: str, **settings) -> None:
         cmd = [sys.executable, str(FAKE), "--profile", "{profile}", *fake_args]
-        self.monkeypatch.setenv("SWARMDECK_NODE_CMD", shlex.join(cmd))
+        if fake_args:
+            needs_fake()
+        line = REAL_NODE_CMD or shlex.join(cmd)
+        if REAL_NODE_CMD:
+            settings.setdefault("stop_timeout", 60.0)
+        self.monkeypatch.setenv("SWARMDECK_NODE_CMD", line)
         self.monkeypatch.setenv("SWARMDECK_DAEMON_SETTINGS", json.dumps({**FAST, **settings}))
 
     @property

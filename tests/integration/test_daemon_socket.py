@@ -10,7 +10,7 @@ import time
 import pytest
 
 from core import control, daemon
-from daemon_support import rig, wait_for  # noqa: F401
+from daemon_support import needs_fake, rig, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -154,6 +154,7 @@ def test_replay_gives_history_at_once_and_survives_supervisor_restart(rig):
 
 
 def test_logs_tail_and_follow(rig):
+    needs_fake()  # matches the fake node's log lines
     rig.start()
     pid = rig.wait_state("running")["child_pid"]
     lines = list(rig.client.logs(n=2))
