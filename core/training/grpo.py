@@ -102,6 +102,13 @@ def group_advantages(rewards: Sequence[float]) -> list[float]:
     return [(r - mean) / (std + 1e-4) for r in rewards]
 
 
+def _finite(xs) -> bool:
+    try:
+        return all(math.isfinite(float(x)) for x in xs)
+    except (TypeError, ValueError):
+        return False
+
+
 def select_external(candidates: Iterable[Rollout], j: int, seed: int | str = 0,
                     exclude_peer: str | None = None) -> list[Rollout]:
     """SAPO selection: drop zero-advantage rollouts (all rewards equal), then sample J uniformly.
@@ -109,7 +116,8 @@ def select_external(candidates: Iterable[Rollout], j: int, seed: int | str = 0,
     Deterministic for a given seed and candidate order (candidates are sorted by producer and
     question first, so the order peers' values arrived in does not matter).
     """
-    pool = [r for r in candidates if r.has_signal() and (exclude_peer is None or r.peer_id != exclude_peer)]
+    pool = [r for r in candidates if _finite(r.rewards) and r.has_signal()
+            and (exclude_peer is None or r.peer_id != exclude_peer)]
     pool.sort(key=lambda r: (r.peer_id, r.round, r.task, r.question))
     if j <= 0 or not pool:
         return []
@@ -242,8 +250,9 @@ class GRPOEngine:
 
     # ---------------------------------------------------------------- training
     def _to_group(self, r: Rollout, external: bool) -> TokenGroup | None:
-        if len(r.completions) != len(r.rewards) or len(r.completions) < 2:
-            return None
+        if (len(r.completions) != len(r.rewards) or len(r.completions) < 2 or not _finite(r.rewards)
+                or not isinstance(r.question, str) or not all(isinstance(c, str) for c in r.completions)):
+            return None  # malformed (a hostile or buggy peer): NaN/inf would poison the weights
         ids = getattr(r, "_completion_ids", None)
         if ids is None or len(ids) != len(r.completions):
             # A peer's rollout: re-tokenise its text; shared completions are finished answers, so
@@ -267,7 +276,7 @@ class GRPOEngine:
         dropped = 0
         for rs, ext in ((local, False), (external, True)):
             for r in rs:
-                if not (r.has_signal() or keep_flat):
+                if not _finite(r.rewards) or not (r.has_signal() or keep_flat):
                     dropped += 1
                     continue
                 g = self._to_group(r, ext)
@@ -325,6 +334,15 @@ class GRPOEngine:
                 n_tok += int(mask.sum())
             params = [p for grp in self.optimizer.param_groups for p in grp["params"]]
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
+            if not (math.isfinite(total_loss) and math.isfinite(grad_norm)):
+                # Never step on a non-finite gradient: the adapter would be lost for good.
+                self.optimizer.zero_grad(set_to_none=True)
+                log.warning("GRPO step skipped: non-finite loss/gradient (loss=%s, grad_norm=%s)",
+                            total_loss, grad_norm)
+                return {"loss": total_loss, "step_seconds": time.perf_counter() - t0, "tokens_per_s": 0.0,
+                        "tokens": n_tok, "n_groups": len(groups), "n_sequences": n_seq, "grad_norm": grad_norm,
+                        "clip_frac": 0.0, "skipped": True, "reason": "non-finite loss or gradient",
+                        "step": self.steps}
             self.optimizer.step()
             self.steps += 1
         self.optimizer.zero_grad(set_to_none=True)

@@ -103,8 +103,10 @@ def test_malformed_external_rollout_is_dropped(tiny):
     eng = _engine(tiny)
     bad = _ext("QmEvil", 1, [1.0, 0.0, 1.0, 0.0])
     bad.completions = bad.completions[:2]  # rewards and completions disagree
-    m = eng.train([], [bad, _ext("QmPeerB", 2, [1.0, 0.0, 0.0, 0.0])])
-    assert m["n_dropped"] == 1 and m["n_groups"] == 1
+    typed = _ext("QmEvil", 3, [1.0, 0.0, 1.0, 0.0])
+    typed.completions = [1, 2, 3, 4]  # not text
+    m = eng.train([], [bad, typed, _ext("QmPeerB", 2, [1.0, 0.0, 0.0, 0.0])])
+    assert m["n_dropped"] == 2 and m["n_groups"] == 1
 
 
 def test_iterations_beta_and_clipping(tiny):
@@ -120,3 +122,15 @@ def test_config_from_profile_mapping():
     c = GRPOConfig.from_mapping({"questions_local": 3, "J": 5, "generations": 6, "lr": 1e-4, "unknown": 1})
     assert (c.questions_local, c.questions_external, c.num_generations, c.learning_rate) == (3, 5, 6, 1e-4)
     assert (c.epsilon_low, c.epsilon_high, c.beta) == (0.2, 0.28, 0.0)
+
+
+def test_non_finite_rewards_never_reach_the_weights(tiny):
+    eng = _engine(tiny)
+    evil = [_ext("QmEvil", 1, [float("nan"), 0.0, 1.0, 0.0]), _ext("QmEvil", 2, [float("inf"), 0.0, 0.0, 0.0])]
+    assert select_external(evil, 4, seed=0) == []
+    before = eng.lora_state()
+    m = eng.train([], evil + [_ext("QmPeerB", 3, [1.0, 0.0, 0.0, 0.0])])
+    assert m["n_dropped"] == 2 and m["n_groups"] == 1 and math.isfinite(m["loss"])
+    after = eng.lora_state()
+    assert all(torch.isfinite(v).all() for v in after.values())
+    assert any(not torch.equal(before[k], after[k]) for k in before)
