@@ -195,7 +195,7 @@ def node_state(name: str) -> str:
         return "running"
     # no supervisor: the last state the node recorded
     last = None
-    for ev in _tail_events(paths.ProfilePaths(name).events_file, 200):
+    for ev in _tail_events(paths.ProfilePaths(name).events_file, 200, ("node.state",)):
         if ev.type == "node.state":
             last = ev["state"]
     return "crashed" if last in ("crashed", "gave_up") else "stopped"
@@ -243,17 +243,20 @@ def profile_state(name: str) -> str:
 
 # --- events ---------------------------------------------------------------------------------
 
-def _tail_events(path: Path, n: int) -> list[Event]:
+def _tail_events(path: Path, n: int, types: tuple[str, ...] = ()) -> list[Event]:
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
             size = f.tell()
-            f.seek(max(0, size - 256 * 1024))
+            f.seek(max(0, size - 64 * 1024))
             lines = f.read().splitlines()[-n:]
     except FileNotFoundError:
         return []
     out = []
+    wanted = [f'"type":{sp}"{x}"'.encode() for x in types for sp in ("", " ")]
     for line in lines:
+        if wanted and not any(w in line for w in wanted):  # skip parsing lines we would drop
+            continue
         try:
             out.append(Event.from_dict(json.loads(line)))
         except (ValueError, KeyError, TypeError):
@@ -353,7 +356,7 @@ def login_status(name: str, registered: bool = False) -> str:
 
 
 def registered_from_events(name: str) -> bool:
-    for ev in _tail_events(paths.ProfilePaths(name).events_file, 500):
+    for ev in _tail_events(paths.ProfilePaths(name).events_file, 500, ("node.registered", "submission")):
         if ev.type == "node.registered" or (ev.type == "submission" and ev.get("kind") == "register"
                                             and ev.get("status") in ("landed", "skipped")):
             return True
@@ -399,12 +402,34 @@ def verify(name: str, archive: str, passphrase: str) -> Any:
     return verify_backup(Path(archive).expanduser(), passphrase, profile=name)
 
 
+_dup_cache: tuple[tuple, list] = ((), [])
+
+
 def duplicates() -> list[tuple[str, tuple[str, ...]]]:
-    """(description, profiles involved) for every identity shared by two or more profiles."""
+    """(description, profiles involved) for every identity shared by two or more profiles.
+
+    Parsing each swarm.pem costs tens of ms (RSA key load), so the answer is cached until an
+    identity file of some profile changes (checked by stat: size and mtime).
+    """
+    global _dup_cache
+    sig = []
+    d = paths.profiles_dir()
+    for p in sorted(d.iterdir()) if d.is_dir() else []:
+        for f in ("swarm.pem", "userData.json", "userApiKey.json"):
+            try:
+                st = (p / "identity" / f).stat()
+                sig.append((p.name, f, st.st_size, st.st_mtime_ns))
+            except OSError:
+                continue
+    key = tuple(sig)
+    if key and key == _dup_cache[0]:
+        return _dup_cache[1]
     try:
-        return [(str(d), tuple(d.profiles)) for d in identity.find_duplicates()]
+        out = [(str(x), tuple(x.profiles)) for x in identity.find_duplicates()]
     except SwarmdeckError:
-        return []
+        out = []
+    _dup_cache = (key, out)
+    return out
 
 
 def permission_problems(name: str) -> list[str]:

@@ -42,6 +42,7 @@ class MainScreen(Screen):
         self._ticks = 0
         self.states: dict[str, str] = {}
         self.sources: dict = {}
+        self._labels: dict[str, str] = {}
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -84,10 +85,13 @@ class MainScreen(Screen):
         for i, name in enumerate(self.app.profiles, 1):
             st = be.profile_state(name)
             self.states[name] = st
-            try:
-                self.query_one("#tabs", TabbedContent).get_tab(pane_id(name)).label = self._label(i, name, st)
-            except Exception:
-                pass
+            label = self._label(i, name, st)
+            if self._labels.get(name) != label:  # setting a label re-lays out the screen: only on change
+                self._labels[name] = label
+                try:
+                    self.query_one("#tabs", TabbedContent).get_tab(pane_id(name)).label = label
+                except Exception:
+                    pass
             d = self.dashboard(name)
             if d is None:
                 continue

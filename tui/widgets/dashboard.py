@@ -8,13 +8,14 @@ refresh costs one small Static update (the system panel).
 from __future__ import annotations
 
 import time
+from collections import deque
 from typing import Callable
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
-from textual.widgets import Log, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from core.dashboard import DashboardModel
 from core.i18n import t
@@ -63,6 +64,26 @@ def render_system(snap: Snapshot | None, mode_line: str | None) -> Text:
     return out
 
 
+class LogPane(Widget):
+    """The newest log lines that fit, newest at the bottom.
+
+    Not a scrolling Log: a growing scrollable widget changes its virtual size on every write,
+    which costs a full-screen layout each second. Scrollback is `swarmdeck logs -f`.
+    """
+
+    def __init__(self, max_lines: int = 200, **kw):
+        super().__init__(**kw)
+        self.lines: deque[str] = deque(maxlen=max_lines)
+
+    def write_lines(self, lines: list[str]) -> None:
+        self.lines.extend(lines)
+        self.refresh()
+
+    def render(self) -> Text:
+        h = max(1, self.content_region.height)
+        return Text("\n".join(list(self.lines)[-h:]), no_wrap=True, overflow="ellipsis")
+
+
 class ProfileDashboard(Widget):
     """The panels of one profile. The app feeds it; it never polls by itself."""
 
@@ -77,6 +98,15 @@ class ProfileDashboard(Widget):
         self._logs_drawn = 0
         self.warnings: list[str] = []
         self._warn_drawn: tuple = ()
+        self._drawn: dict[str, object] = {}
+
+    def _set(self, wid: str, content) -> None:
+        """Update a fixed-size Static only when its content changed, without a layout pass
+        (a full-screen reflow costs ~10x the render; panel sizes come from CSS, not content)."""
+        if self._drawn.get(wid) == content:
+            return
+        self._drawn[wid] = content
+        self.query_one("#" + wid, Static).update(content, layout=False)
 
     def compose(self) -> ComposeResult:
         yield Static("", id="warnings", classes="warnings")
@@ -90,7 +120,7 @@ class ProfileDashboard(Widget):
         with Horizontal(classes="row mid"):
             yield Static("", id="chain", classes="panel")
             yield Static("", id="peers", classes="panel")
-        yield Log(id="log", classes="panel", max_lines=500, auto_scroll=True)
+        yield LogPane(id="log", classes="panel")
 
     def on_mount(self) -> None:
         for pid, key in (("system", "dash.panel_system"), ("training-box", "dash.panel_training_chart"),
@@ -113,7 +143,7 @@ class ProfileDashboard(Widget):
         mode_line = None
         if m.mode:
             mode_line = t("dash.mode_line", mode=m.mode, device=m.device or "?", reason=m.mode_reason or "")
-        self.query_one("#system", Static).update(render_system(snap, mode_line))
+        self._set("system", render_system(snap, mode_line))
         self._draw_status(state)
         if m.version == self._drawn_version:
             return
@@ -133,7 +163,7 @@ class ProfileDashboard(Widget):
             s.append("  " + t("dash.round_stage", round=m.round, stage=m.stage if m.stage is not None else "-"))
         if m.oom:
             s.append("  " + t("dash.oom", what=m.oom), style="bold red")
-        self.query_one("#status-line", Static).update(s)
+        self._set("status-line", s)
 
     def _draw_training(self) -> None:
         m = self.model
@@ -142,11 +172,13 @@ class ProfileDashboard(Widget):
                      stage=m.stage if m.stage is not None else "-", n=m.rounds_finished) + "\n")
         txt.append(t("dash.train_line2", speed=fmt_num(m.tokens_per_s, "", 1), step=fmt_num(m.step_seconds, "", 2),
                      loss=fmt_num(m.loss, "", 3)))
-        self.query_one("#training", Static).update(txt)
+        self._set("training", txt)
         series = m.reward_series(60)
-        self.query_one("#rewards", Sparkline).data = series
+        spark = self.query_one("#rewards", Sparkline)
+        if spark.data != series:
+            spark.data = series
         last = series[-1] if series else None
-        self.query_one("#reward-totals", Static).update(
+        self._set("reward-totals",
             t("dash.reward_totals", last=fmt_num(last, "", 2), local=f"{m.total_reward_local():.2f}",
               chain=fmt_num(m.total_reward_chain, "", 2),
               wins=m.total_wins_chain if m.total_wins_chain is not None else t("common.na")))
@@ -160,7 +192,7 @@ class ProfileDashboard(Widget):
         for sub in list(m.failures)[-1:]:
             where = f"{sub.kind} r{sub.round}" + (f"/s{sub.stage}" if sub.stage is not None else "")
             txt.append(f"✗ {where}: {sub.reason or t('common.na')}\n", style="red")
-        self.query_one("#chain", Static).update(txt)
+        self._set("chain", txt)
 
     def _draw_peers(self) -> None:
         m = self.model
@@ -172,11 +204,11 @@ class ProfileDashboard(Widget):
             txt.append(f"{(p.name or short_id(p.peer_id))[:22]:<22} {ago(p.last_seen, now)}\n")
         if len(m.peers) > shown:
             txt.append(t("dash.more", n=len(m.peers) - shown), style="dim")
-        self.query_one("#peers", Static).update(txt)
+        self._set("peers", txt)
 
     def _draw_logs(self) -> None:
         new = self.model.new_logs(self._logs_drawn)
         self._logs_drawn = self.model.log_total
         if new:
-            self.query_one("#log", Log).write_lines(
+            self.query_one("#log", LogPane).write_lines(
                 [f"{time.strftime('%H:%M:%S', time.localtime(ln.ts))} {ln.level[:4]:<4} {ln.message}" for ln in new])
