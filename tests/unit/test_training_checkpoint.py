@@ -104,3 +104,14 @@ def test_keeps_last_n(tiny, tmp_path):
     mgr.save(eng.model, eng.optimizer, 4)  # re-saving a round replaces it atomically
     assert [i.round for i in mgr.list()] == [3, 4]
     assert CheckpointManager(tmp_path / "empty").load_latest(eng.model) is None
+
+
+def test_checkpoint_dir_is_a_peft_adapter(tiny, tmp_path):
+    # the same directory is what hf_push uploads and what load_model(adapter_dir=...) reads
+    eng, _ = _trained_engine(tiny, steps=1)
+    path = CheckpointManager(tmp_path / "ck").save(eng.model, eng.optimizer, 9)
+    lm = load_model(tiny, "fp32", adapter_dir=path)
+    a = eng.lora_state()
+    b = {n: p.detach().float() for n, p in lm.model.named_parameters() if "lora_" in n}
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert all(p.requires_grad for n, p in lm.model.named_parameters() if "lora_" in n)
