@@ -15,6 +15,10 @@ at most STORE_WINDOW stores are in flight (so queued requests never fill the 64 
 every future has a timeout, and all pipe writes go through one lock (Connection.send is not
 thread-safe). Replies travel through a separate blocking pipe and may be large.
 
+Each process should own one SwarmDHT (the node does): before each DHT process is forked we reset
+hivemind's result-pipe backend (see _start_once), so several SwarmDHTs in one process (tests) must
+not be started while another one has requests in flight from a different thread.
+
 Each chunk lives under its own key so every DHT reply (and every libp2p message) stays one
 chunk long, however many peers share a round.
 """
@@ -52,6 +56,7 @@ MAX_PEERS_PER_FETCH = 128          # bound on work a subkey flood can cause
 ROLLOUT_KEY = "swarmdeck/rollouts/{round}"
 CHUNK_KEY = "swarmdeck/chunk/{round}/{peer}/{nonce}/{i}"
 PEERS_KEY = "swarmdeck/peers"
+_FORK_LOCK = threading.Lock()
 
 
 def rollout_key(round: int) -> str:
@@ -195,10 +200,18 @@ class SwarmDHT:
 
             # A fixed node id per peer id: after a restart peers' routing tables still point at us, instead of
             # holding a stale id for the same peer (hivemind then stores twice and reports False).
-            dht = DHT(start=True, initial_peers=self.initial_peers or None, host_maddrs=host_maddrs,
-                      node_id=DHTID.generate(source=f"swarmdeck/{self.peer_id}".encode()),
-                      announce_maddrs=announce, identity_path=str(self.identity_path),
-                      startup_timeout=self.startup_timeout, await_ready=False, daemon=True)
+            from hivemind.utils.mpfuture import MPFuture
+
+            with _FORK_LOCK:
+                # hivemind's DHT processes send every result under one multiprocessing lock inherited at
+                # fork. A DHT process killed while holding it (measured: ~1 in 4 SIGKILLs here) blocks
+                # every later result forever, the restarted DHT's "ready" included. Fresh locks and
+                # result pipe before each fork keep a dead process from poisoning its successor.
+                MPFuture.reset_backend()
+                dht = DHT(start=True, initial_peers=self.initial_peers or None, host_maddrs=host_maddrs,
+                          node_id=DHTID.generate(source=f"swarmdeck/{self.peer_id}".encode()),
+                          announce_maddrs=announce, identity_path=str(self.identity_path),
+                          startup_timeout=self.startup_timeout, await_ready=False, daemon=True)
             dht.wait_until_ready(timeout=self.startup_timeout + 5)
         except BaseException as e:  # noqa: BLE001 - classify every startup failure for the user
             dht = locals().get("dht")
