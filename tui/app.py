@@ -48,6 +48,12 @@ class SwarmdeckApp(App[int]):
         self.lang = lang
         self.now = now
         self.refresh_s = self.backend.refresh_seconds() if refresh is None else refresh
+        try:
+            ts = self.backend.tui_settings()
+            self.chart_rounds, self.log_lines = int(ts.chart_rounds), int(ts.log_lines)
+            self.backup_warning = bool(ts.backup_warning)
+        except Exception:  # a test backend without settings
+            self.chart_rounds, self.log_lines, self.backup_warning = 100, 500, True
         self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.profiles: list[str] = self.backend.list_profiles()
         if profile is not None and profile not in self.profiles:
@@ -79,9 +85,9 @@ class SwarmdeckApp(App[int]):
     def run_flows(self, name: str) -> None:
         """Login first, then the backup warning (before the first registration), then the dashboard."""
         be = self.backend
-        if be.login_status(name) in ("waiting", "signed_in"):
+        if be.needs_login(name):
             self.open_login(name, then_backup=True)
-        elif be.backup_verified_at(name) is None and name not in self.backup_reminded:
+        elif self.backup_warning and be.backup_verified_at(name) is None and name not in self.backup_reminded:
             self.open_backup(name)
 
     def main_screen(self) -> MainScreen | None:
@@ -136,7 +142,7 @@ class SwarmdeckApp(App[int]):
             main = self.main_screen()
             if main:
                 main.refresh_states()
-            if then_backup and self.backend.backup_verified_at(name) is None:
+            if then_backup and self.backup_warning and self.backend.backup_verified_at(name) is None:
                 self.open_backup(name)
 
         self.push_screen(LoginScreen(name), done)
@@ -195,6 +201,13 @@ def make_app(profile: str | None = None, **kw) -> SwarmdeckApp:
 
 
 def run_tui(profile: str | None = None) -> int:
+    import os
+
+    try:
+        if default_backend.tui_settings().color == "mono":
+            os.environ["NO_COLOR"] = "1"  # Textual drops all colour when NO_COLOR is set
+    except Exception:
+        pass
     app = make_app(profile)
     try:
         rc = app.run()

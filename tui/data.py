@@ -45,6 +45,16 @@ def refresh_seconds(default: float = 1.0) -> float:
     return max(0.2, v)  # a floor, like nvitop's minimum interval: never spin
 
 
+def tui_settings():
+    """[tui] settings (refresh_seconds, chart_rounds, log_lines, color, backup_warning)."""
+    from core.config import TuiSettings
+
+    try:
+        return _cfg().tui
+    except SwarmdeckError:
+        return TuiSettings()
+
+
 def backup_warning_enabled() -> bool:
     try:
         return bool(_cfg().tui.backup_warning)
@@ -227,6 +237,15 @@ def control(name: str, action: str) -> None:
         raise ValueError(action)
 
 
+def needs_login(name: str) -> bool:
+    """Not signed in, unless the profile chose N to testnet participation (no chain identity then)."""
+    from core.profiles import read_state
+
+    if read_state(name).get("testnet_participation") is False:
+        return False
+    return login_status(name) in ("waiting", "signed_in")
+
+
 def profile_state(name: str) -> str:
     """The switcher's state: running / stopped / crashed / needs_login / needs_backup."""
     st = node_state(name)
@@ -234,7 +253,7 @@ def profile_state(name: str) -> str:
         return "running"
     if st in ("crashed", "gave_up"):
         return "crashed"
-    if login_status(name) in ("waiting", "signed_in"):
+    if needs_login(name):
         return "needs_login"
     if backup_verified_at(name) is None:
         return "needs_backup"

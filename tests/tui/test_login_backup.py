@@ -207,3 +207,15 @@ async def test_duplicate_identity_and_loose_permissions_are_warned_and_fixed(pro
         await pilot.pause()
         assert stat.S_IMODE(a.swarm_pem.stat().st_mode) == 0o600
         assert "Loose permissions" not in flat_text(app)
+
+
+async def test_participation_n_skips_the_login(profiles):
+    from core.profiles import write_state
+
+    profiles("main", network="gensyn-testnet")
+    write_state("main", {"testnet_participation": False})
+    app = make_app(refresh=0, telemetry=FrozenTelemetry(), now=Clock())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, BackupScreen)  # no login screen: N trains without the chain
+        assert data.profile_state("main") == "needs_backup"

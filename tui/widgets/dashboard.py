@@ -120,7 +120,7 @@ class ProfileDashboard(Widget):
         with Horizontal(classes="row mid"):
             yield Static("", id="chain", classes="panel")
             yield Static("", id="peers", classes="panel")
-        yield LogPane(id="log", classes="panel")
+        yield LogPane(max_lines=getattr(self.app, "log_lines", 500), id="log", classes="panel")
 
     def on_mount(self) -> None:
         for pid, key in (("system", "dash.panel_system"), ("training-box", "dash.panel_training_chart"),
@@ -173,7 +173,7 @@ class ProfileDashboard(Widget):
         txt.append(t("dash.train_line2", speed=fmt_num(m.tokens_per_s, "", 1), step=fmt_num(m.step_seconds, "", 2),
                      loss=fmt_num(m.loss, "", 3)))
         self._set("training", txt)
-        series = m.reward_series(60)
+        series = m.reward_series(getattr(self.app, "chart_rounds", 100))
         spark = self.query_one("#rewards", Sparkline)
         if spark.data != series:
             spark.data = series
