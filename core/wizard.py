@@ -219,9 +219,13 @@ class Wizard:
         if not _HEX_ADDR.match(v["coordinator"]):
             raise WizardError("coordinator", f"coordinator {v['coordinator']!r} is not a 0x address",
                               "paste the 0x… contract address (42 characters)")
+        from core.config import multiaddr_problem  # the config's own check, so what we accept it saves
+
         for addr in filter(None, (b.strip() for b in v["bootnodes"].split(","))):
-            if not addr.startswith("/") or "/p2p/" not in addr:
-                raise WizardError("bootnodes", f"bootnode {addr!r} is not a multiaddr with /p2p/<peer id>",
+            problem = multiaddr_problem(addr) if addr.startswith("/") else "it does not start with /"
+            if problem or "/p2p/" not in addr:
+                raise WizardError("bootnodes", f"bootnode {addr!r} is not a multiaddr with /p2p/<peer id>"
+                                  + (f" ({problem})" if problem else ""),
                                   "e.g. /ip4/10.0.0.5/tcp/38331/p2p/Qm…; separate several with commas")
         self.values.update(v)
 

@@ -83,9 +83,10 @@ def test_custom_network_validates_every_field():
     w.answer({"network": "custom"})
     assert w.step == "custom"
     good = {"custom_name": "lab", "rpc_url": "http://10.0.0.5:8545", "chain_id": "31337",
-            "coordinator": "0x" + "ab" * 20, "bootnodes": "/ip4/10.0.0.5/tcp/38331/p2p/QmBoot"}
+            "coordinator": "0x" + "ab" * 20, "bootnodes": "/ip4/10.0.0.5/tcp/38331/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"}
     for key, bad in (("custom_name", "../x"), ("custom_name", "local"), ("rpc_url", "ftp://x"),
-                     ("chain_id", "-1"), ("coordinator", "0x12"), ("bootnodes", "10.0.0.5:38331")):
+                     ("chain_id", "-1"), ("coordinator", "0x12"), ("bootnodes", "10.0.0.5:38331"),
+                     ("bootnodes", "/ip4/10.0.0.5/tcp/38331/p2p/QmNotAPeerId")):
         with pytest.raises(WizardError) as e:
             w.answer({**good, key: bad})
         assert e.value.field == key
@@ -95,7 +96,7 @@ def test_custom_network_validates_every_field():
     r = w.result()
     assert r.settings["network"] == "lab" and r.settings["backend"] == "web3"
     assert r.custom_network == {"rpc_url": "http://10.0.0.5:8545", "chain_id": 31337,
-                                "coordinator": "0x" + "ab" * 20, "bootnodes": ["/ip4/10.0.0.5/tcp/38331/p2p/QmBoot"]}
+                                "coordinator": "0x" + "ab" * 20, "bootnodes": ["/ip4/10.0.0.5/tcp/38331/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"]}
 
 
 def test_hf_token_is_validated_kept_secret_and_optional():
