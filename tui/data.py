@@ -152,6 +152,14 @@ def _profile(name: str):
     return load_profile(name)
 
 
+def profile_gpus(name: str) -> list[int]:
+    """The GPU indexes a profile is pinned to ([] = all)."""
+    try:
+        return list(_profile(name).settings.gpus)
+    except SwarmdeckError:
+        return []
+
+
 def login_port(name: str) -> int:
     try:
         return int(_profile(name).settings.login_port)

@@ -152,3 +152,36 @@ async def test_n_then_cancel_creates_nothing(profiles):
         assert isinstance(app.screen, MainScreen)
         assert app.profiles == ["main"]
     assert load_config().profile_names() == ["main"]
+
+
+async def test_wizard_hardware_and_summary_snapshots(profiles):
+    from core.wizard import Hardware
+    from tests.tui.conftest import assert_snapshot
+    from tui import data
+
+    profiles("main")
+
+    class FixedHardware:  # the hardware report differs per machine; the snapshot needs one
+        def __getattr__(self, name):
+            return getattr(data, name)
+
+        @staticmethod
+        def hardware():
+            return Hardware(gpus=[{"index": 0, "name": "NVIDIA GeForce RTX 4090", "vram_gib": 24.0}], ram_gib=62.7,
+                            recommended_model="Qwen/Qwen2.5-1.5B-Instruct", recommended_quant="4bit",
+                            notes=["24 GiB of GPU memory: Qwen2.5-1.5B-Instruct in 4bit"])
+
+    app = _app(backend=FixedHardware())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        await pilot.pause()
+        app.screen.query_one("#name", Input).value = "gpu1"
+        await pilot.press("enter", "ctrl+n")
+        await pilot.pause()
+        assert app.screen.wizard.step == "hardware"
+        assert_snapshot(app, "wizard_hardware_80x24")
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n")
+        await pilot.pause()
+        assert app.screen.wizard.step == "confirm"
+        assert_snapshot(app, "wizard_confirm_80x24")

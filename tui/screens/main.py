@@ -43,6 +43,7 @@ class MainScreen(Screen):
         self.states: dict[str, str] = {}
         self.sources: dict = {}
         self._labels: dict[str, str] = {}
+        self._gpus: dict[str, list[int]] = {}
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -127,6 +128,14 @@ class MainScreen(Screen):
         if events:
             d.model.apply_all(events)
         snap = self.app.telemetry.sample()
+        pinned = self._gpus.get(name)
+        if pinned is None:
+            try:
+                pinned = self._gpus[name] = list(self.app.backend.profile_gpus(name))
+            except Exception:
+                pinned = self._gpus[name] = []
+        if pinned and snap.gpus:  # two GPUs, two profiles: each dashboard shows its own GPU(s)
+            snap.gpus = [g for g in snap.gpus if g.index in pinned] or snap.gpus
         d.update_view(snap, self.states.get(name, "stopped"))
 
     # -- tabs --------------------------------------------------------------------------

@@ -124,7 +124,7 @@ class WizardScreen(Screen[str | None]):
         if hw.ram_gib:
             txt.append(t("wizard.ram", gib=hw.ram_gib) + "\n")
         for note in hw.notes:
-            txt.append("⚠ " + note + "\n", style="yellow")
+            txt.append("· " + note + "\n", style="dim")
         txt.append(t("wizard.recommended", model=hw.recommended_model, quant=hw.recommended_quant), style="bold")
         return txt
 
