@@ -11,6 +11,7 @@ Results are printed and written to the "## DHT" section of tests/bench/RESULTS.m
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import statistics
@@ -95,13 +96,13 @@ def test_bench_dht_publish_fetch_vs_hivemind(tmp_path):
 
         ours, base = [], []
         # warm-up (connections, routing tables) for both paths
-        _ours(nodes[1], nodes[2], 1000, rounds[nodes[1].peer_id])
+        _ours(nodes[1], nodes[2], 1000, _at(rounds[nodes[1].peer_id], 1000))
         _baseline(nodes[1], nodes[2], 1001, encode_rollouts(rounds[nodes[1].peer_id]))
         for s in range(SAMPLES):
             pub, sub = nodes[s % PEERS], nodes[(s * 3 + 1) % PEERS]
             if sub is pub:
                 sub = nodes[(s + 1) % PEERS]
-            rs = [type(r)(**{**r.__dict__, "round": 10 + s}) for r in rounds[pub.peer_id]]
+            rs = _at(rounds[pub.peer_id], 10 + s)
             enc = encode_rollouts(rs)
             if s % 2:  # alternate order so neither path always runs on a warmer cache
                 base.append(_baseline(pub, sub, 5000 + s, enc))
@@ -113,7 +114,7 @@ def test_bench_dht_publish_fetch_vs_hivemind(tmp_path):
         # A full round: all 8 publish, then each fetches the other 7.
         pub_t, fetch_t = [], []
         for n in nodes:
-            rs = [type(r)(**{**r.__dict__, "round": 99}) for r in rounds[n.peer_id]]
+            rs = _at(rounds[n.peer_id], 99)
             t = time.perf_counter()
             n.publish_rollouts(99, rs)
             pub_t.append(time.perf_counter() - t)
@@ -156,6 +157,10 @@ p50 {statistics.median(fetch_t) * 1000:.0f} ms (max {max(fetch_t) * 1000:.0f} ms
         while (left := leftover_processes(tmp_path, pids)) and time.time() < deadline:
             time.sleep(0.2)
         assert not left, left
+
+
+def _at(rollouts, round: int):
+    return [dataclasses.replace(r, round=round) for r in rollouts]
 
 
 def _p90(xs: list[float]) -> float:
