@@ -19,7 +19,6 @@ profile and stores the token.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,9 +250,7 @@ class Wizard:
         quant = str(d.get("quant", self.values["quant"]))
         if quant not in QUANTS:
             raise WizardError("quant", f"quant mode {quant!r} is unknown", "choose one of " + ", ".join(QUANTS))
-        if quant in ("4bit", "8bit") and not self.hardware.gpus:
-            # bitsandbytes runs on CPU too (slowly); allowed, but keep the user's explicit choice.
-            pass
+        # 4/8-bit without a GPU is allowed: bitsandbytes runs on CPU too (slowly); the user chose it.
         gpus = d.get("gpus", self.values["gpus"])
         if isinstance(gpus, str):
             try:
