@@ -25,6 +25,8 @@ chunk long, however many peers share a round.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import hashlib
 import json
 import logging
@@ -52,6 +54,7 @@ RESTART_SETTLE_S = 1.0            # measured: restarting at once after killing a
 STUCK_AFTER_TIMEOUTS = 3          # consecutive unanswered requests before the process is replaced
 STORE_WINDOW = 4                   # stores in flight: 4 x ~12.5 KiB < 64 KiB pipe buffer
 MAX_MANIFEST_BYTES = 1024
+CACHE_ENTRIES = 512                # verified (round, peer) entries kept; ~ a few rounds of a big swarm
 MAX_PEERS_PER_FETCH = 128          # bound on work a subkey flood can cause
 ROLLOUT_KEY = "swarmdeck/rollouts/{round}"
 CHUNK_KEY = "swarmdeck/chunk/{round}/{peer}/{nonce}/{i}"
@@ -82,6 +85,7 @@ class FetchStats:
     rollouts: int = 0
     rejected: int = 0              # entries rejected as malformed/oversized/tampered this fetch
     missing: int = 0               # peers whose chunks did not arrive in time
+    cached: int = 0                # peers served from the verified-rollouts cache (same manifest checksum)
     seconds: float = 0.0
 
 
@@ -141,6 +145,7 @@ class SwarmDHT:
         self._p2pd_pids: list[int] = []
         self._maddrs: list[str] = []
         self._seen: dict[str, _PeerSeen] = {}
+        self._cache: dict[tuple[int, str, str], list[Rollout]] = {}  # (round, peer, sha256) -> verified
         self._send_lock = threading.Lock()    # one writer on hivemind's request pipe
         self._life_lock = threading.RLock()   # start / restart / shutdown
         self._closed = False
@@ -513,10 +518,19 @@ class SwarmDHT:
         stats.rejected += max(0, len(entries) - MAX_PEERS_PER_FETCH)
         if len(entries) > MAX_PEERS_PER_FETCH:
             self.rejected.add("too_many_peers", len(entries) - MAX_PEERS_PER_FETCH)
+        out: dict[str, list[Rollout]] = {}
+        # Callers poll a round until every peer has published: reuse what we already verified.
+        for peer in list(manifests):
+            hit = self._cache.get((round, peer, manifests[peer]["sha256"]))
+            if hit is not None:
+                del manifests[peer]
+                out[peer] = [_copy(r) for r in hit]
+                stats.peers += 1
+                stats.cached += 1
+                stats.rollouts += len(hit)
         # Pipeline every chunk get (requests are tiny), then collect with the remaining time.
         futs = {peer: [self._get(chunk_key(round, peer, m["nonce"], i)) for i in range(m["n"])]
                 for peer, m in manifests.items()}
-        out: dict[str, list[Rollout]] = {}
         for peer, fl in futs.items():
             m = manifests[peer]
             parts: list[bytes] = []
@@ -564,7 +578,10 @@ class SwarmDHT:
                 continue
             for r in rollouts:
                 r.peer_id = peer
-            out[peer] = rollouts
+            self._cache[(round, peer, m["sha256"])] = rollouts
+            while len(self._cache) > CACHE_ENTRIES:
+                self._cache.pop(next(iter(self._cache)))
+            out[peer] = [_copy(r) for r in rollouts]
             self._saw(peer)
             stats.peers += 1
             stats.rollouts += len(rollouts)
@@ -649,6 +666,12 @@ async def _get_peer_id(_dht, node):
 
 async def _get_maddrs(_dht, node):
     return [str(m) for m in await node.get_visible_maddrs()]
+
+
+def _copy(r: Rollout) -> Rollout:
+    """A copy the caller may mutate without touching the cache (strings are shared, being immutable)."""
+    return dataclasses.replace(r, completions=list(r.completions), rewards=list(r.rewards),
+                               metadata=copy.deepcopy(r.metadata))
 
 
 def _subkey_items(found: Any) -> list[tuple[Any, Any]]:

@@ -97,6 +97,8 @@ def test_full_round_three_peers_receive_everything_intact(swarm):
         for p, rs in others.items():
             assert got[p] == rs  # every field of every rollout, bit for bit
         assert n.last_fetch.peers == 2 and n.last_fetch.rejected == 0 and n.rejected.total == 0
+        # Polling the same round again is served from the verified cache, still equal.
+        assert n.fetch_rollouts(3, timeout=30) == got and n.last_fetch.cached == 2
     # A round nobody published is empty, not an error; a republish replaces the earlier one.
     assert a.fetch_rollouts(4, timeout=5) == {}
     newer = make_round(b.peer_id, 3, questions=1, seed=9)
