@@ -546,6 +546,9 @@ def validate_text(text: str, file: str = "config.toml") -> tuple[tomlkit.TOMLDoc
         msg = str(e).split(" at line ")[0]
         return None, [Problem(file, e.line, "", f"not valid TOML: {msg} (column {e.col})",
                               "fix the syntax at that line, or restore the default with 'swarmdeck config reset'")]
+    except tomlkit.exceptions.TOMLKitError as e:  # e.g. KeyAlreadyPresent: a key or table defined twice
+        return None, [Problem(file, None, "", f"not valid TOML: {e}",
+                              "remove the duplicate key or table, or restore the default with 'swarmdeck config reset'")]
     return doc, validate_data(doc.unwrap(), text, file)
 
 

@@ -262,6 +262,10 @@ def _read_json_file(path: Path):
                             fix="check the file's permissions, or restore it from your backup") from None
     try:
         return json.loads(text)
+    except RecursionError:  # nested past the interpreter's limit: damaged or hostile, never ours
+        raise IdentityError(f"{path.name} is not valid JSON (nested too deeply).", where=str(path),
+                            fix=f"restore {path.name} from your backup ('swarmdeck identity restore'), or move it away "
+                            "and sign in again with 'swarmdeck login'") from None
     except json.JSONDecodeError as e:
         raise IdentityError(
             f"{path.name} is not valid JSON ({e.msg}).",
