@@ -293,3 +293,19 @@ def test_timeouts_are_honoured_on_a_stuck_dht(swarm):
                 os.kill(pid, signal.SIGCONT)
             except ProcessLookupError:
                 pass
+
+
+def test_from_profile_uses_the_profiles_identity_and_port(swarm):
+    from core.profiles import create_profile
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    prof = create_profile("dhtnode", dht_port=port)
+    node = SwarmDHT.from_profile(prof, bootnodes=[], op_timeout=15)
+    swarm.nodes.append(node)  # shut down (and checked for leftovers) by the fixture
+    swarm.pids.update(node.child_pids())
+    assert node.identity_path == prof.paths.swarm_pem
+    assert node.peer_id == identity.peer_id_from_pem(prof.paths.swarm_pem)
+    assert node.port == port and all(f"/tcp/{port}/" in m for m in node.multiaddrs)
