@@ -58,7 +58,11 @@ class Node:
         self.paths = profile.paths
         self.settings = profile.settings
         self.net = profile.network
-        self.chain_enabled = bool(getattr(self.settings, "participate", True))
+        # The seed's "testnet participation" answer (N = train in the swarm, nothing on chain),
+        # recorded by the setup wizard in the profile state.
+        from core.profiles import read_state
+
+        self.chain_enabled = bool(read_state(profile.name).get("testnet_participation", True))
         if self.net.kind == "local" and not self.opts.bootnode:
             from core.localnet import is_designated_bootnode
 
@@ -185,7 +189,8 @@ class Node:
 
         t, quant = self._training_settings()
         name = self._model_name()
-        loaded = load_model(name, quant, lora=LoraSettings(r=t.lora_rank, alpha=t.lora_alpha))
+        loaded = load_model(name, quant, lora=LoraSettings(r=t.lora_rank, alpha=t.lora_alpha),
+                            cpu_threads=self._cpu_threads())
         self.emit("node.mode", **loaded.mode_event())
         log.info("model %s: %s on %s (%s)", name, loaded.mode, loaded.device, loaded.reason)
         cfg = GRPOConfig(questions_local=t.questions_local, questions_external=t.questions_external,
@@ -200,6 +205,16 @@ class Node:
             self.last_round = info.round
             self.emit("log", level="info", message=f"resumed from the checkpoint of round {info.round}")
         self._setup_hf_push(t)
+
+    def _cpu_threads(self) -> int | None:
+        """Torch threads on CPU. A local network runs several nodes on one machine: torch's default
+        (all cores each) makes them fight, ~20x slower rounds measured on 2 cores."""
+        env = os.environ.get("SWARMDECK_CPU_THREADS")
+        if env and env.isdigit() and int(env) > 0:
+            return int(env)
+        if self.net.kind == "local":
+            return max(1, (os.cpu_count() or 2) // 2)
+        return None
 
     def _model_name(self) -> str:
         name = self.settings.model
@@ -222,7 +237,9 @@ class Node:
             return
         from core.training.hf_push import HubPusher
 
-        self.pusher = HubPusher(repo, token_file.read_text().strip(), every=t.hf_push_every)
+        self.pusher = HubPusher(repo, token_file.read_text().strip(), every=t.hf_push_every,
+                                on_result=lambda r, status, reason=None: self.emit(
+                                    "hf.push", round=r, status=status, reason=reason or ""))
 
     # ------------------------------------------------------------------ rounds
     def current_round(self) -> tuple[int, int]:
@@ -299,8 +316,7 @@ class Node:
             path = self.checkpoints.save(eng.model, eng.optimizer, r)
             self.emit("checkpoint.saved", round=r, path=str(path))
             if self.pusher is not None and self.pusher.due(r):
-                status = self.pusher.maybe_push(r, path)
-                self.emit("hf.push", round=r, status=status)
+                self.pusher.maybe_push(r, path)  # background; the result arrives as an hf.push event
         self.last_round = r
         self.rounds_done += 1
         self.emit("round.finished", round=r, stage=stage, reward=reward, n_local=len(local),
