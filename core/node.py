@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from core import identity
-from core.errors import SwarmdeckError
+from core.errors import SwarmdeckError, SwarmError
 from core.events import EventBus
 
 log = logging.getLogger("swarmdeck.node")
@@ -148,8 +148,6 @@ class Node:
 
     def _start_dht(self) -> None:
         from core.swarm.dht import SwarmDHT
-
-        from core.errors import SwarmError
 
         peers = self._bootnodes()
         try:
@@ -280,8 +278,12 @@ class Node:
         local = eng.generate(eng.draw_questions(r), r)
         gen = eng.last_generate
         self._check_stop()
-        pub = self.dht.publish_rollouts(r, local)
-        self.emit("rollouts.shared", round=r, bytes=pub.bytes, chunks=pub.chunks)
+        try:
+            pub = self.dht.publish_rollouts(r, local)
+            self.emit("rollouts.shared", round=r, bytes=pub.bytes, chunks=pub.chunks)
+        except SwarmError as e:  # peers miss our rollouts this round; we still train and report
+            self.emit("error", where="DHT", what=f"could not share this round's rollouts: {e.what}",
+                      fix=e.fix or "transient; the next round retries")
 
         # Give peers time to publish theirs; stop early once every known peer has.
         deadline = time.monotonic() + self._share_wait()
@@ -330,10 +332,15 @@ class Node:
         data (question, completions, verifier rewards), so a peer missing from round r is
         taken from round r-1.
         """
-        got = self.dht.fetch_rollouts(r, timeout=timeout)
-        if r > 0:
-            for peer, rs in self.dht.fetch_rollouts(r - 1, timeout=timeout).items():
-                got.setdefault(peer, rs)
+        try:
+            got = self.dht.fetch_rollouts(r, timeout=timeout)
+            if r > 0:
+                for peer, rs in self.dht.fetch_rollouts(r - 1, timeout=timeout).items():
+                    got.setdefault(peer, rs)
+        except SwarmError as e:
+            self.emit("error", where="DHT", what=f"could not fetch peers' rollouts: {e.what}",
+                      fix=e.fix or "transient; this round trains on local rollouts")
+            return {}
         return got
 
     def _winners(self, local, fetched: dict[str, list]) -> list[str]:
@@ -430,7 +437,7 @@ def main(argv: list[str] | None = None, out=None) -> int:
         bus.emit("error", where=e.where or "", what=e.what, fix=e.fix or "")
         log.error("%s", e)
         # A config/identity problem survives a restart; a network one may not.
-        from core.errors import ChainError, SwarmError
+        from core.errors import ChainError
 
         transient = isinstance(e, (SwarmError, ChainError)) and getattr(e, "retriable", True)
         return 1 if transient else EXIT_CONFIG
