@@ -163,6 +163,8 @@ class ProfileDashboard(Widget):
             s.append("  " + t("dash.round_stage", round=m.round, stage=m.stage if m.stage is not None else "-"))
         if m.oom:
             s.append("  " + t("dash.oom", what=m.oom), style="bold red")
+        if state in ("stopped", "crashed", "needs_login", "needs_backup"):
+            s.append("  " + t("dash.press_start"), style="dim")
         self._set("status-line", s)
 
     def _draw_training(self) -> None:
