@@ -95,6 +95,16 @@ class CheckpointManager:
             raise TrainingError(f"could not write checkpoint for round {round_}: {e.strerror or e}",
                                 where=str(self.dir),
                                 fix="free disk space or fix permissions; the previous checkpoint is intact") from None
+        except Exception as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            # safetensors (SafetensorError) and torch.save (RuntimeError) report a full disk as their
+            # own error types, not OSError: name it like one instead of crashing the node.
+            msg = str(e)
+            if any(s in msg for s in ("No space left", "I/O error", "failed writing file", "Disk quota")):
+                raise TrainingError(f"could not write checkpoint for round {round_}: {msg[:200]}",
+                                    where=str(self.dir),
+                                    fix="free disk space or fix permissions; the previous checkpoint is intact") from None
+            raise
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
