@@ -319,10 +319,24 @@ class Node:
             self.emit("checkpoint.saved", round=r, path=str(path))
             if self.pusher is not None and self.pusher.due(r):
                 self.pusher.maybe_push(r, path)  # background; the result arrives as an hf.push event
+        self._emit_chain_totals()
         self.last_round = r
         self.rounds_done += 1
         self.emit("round.finished", round=r, stage=stage, reward=reward, n_local=len(local),
                   n_external=len(external), peers=len(fetched), seconds=round(time.monotonic() - t0, 3))
+
+    def _emit_chain_totals(self) -> None:
+        """This peer's totals as the chain has them (what leaderboards show), for the dashboard."""
+        if self.coordinator is None:
+            return
+        from core.chain import reward_from_chain
+
+        try:
+            total = self.coordinator.get_total_rewards([self.peer_id])[0]
+            wins = self.coordinator.get_total_wins(self.peer_id)
+        except Exception:  # RPC down: the next round tries again
+            return
+        self.emit("chain.totals", total_reward=reward_from_chain(total), total_wins=int(wins))
 
     def _fetch_recent(self, r: int, timeout: float) -> dict[str, list]:
         """Peers' rollouts of this round, else of the previous one.

@@ -130,6 +130,12 @@ def test_three_nodes_share_train_and_land_on_chain_once(chain):
         my_votes = [e.args.roundNumber for e in votes if e.args.peerId == pid]
         assert sorted(my_votes) == sorted(rounds)
         assert {e["status"] for e in nd.of("submission")} <= {"pending", "landed"}
+        # The chain's total for the peer is the sum of its rounds' rewards (milli-units).
+        from core.chain import reward_to_chain
+
+        expected = sum(reward_to_chain(e["reward"]) for e in nd.of("round.finished"))
+        assert c.functions.getTotalRewards([pid]).call()[0] == expected
+        assert nd.of("chain.totals"), "the dashboard's chain totals were never reported"
 
     # Restart n2: resumes from its checkpoint, next round is later than the last one it did.
     last = max(e["round"] for e in nodes[1].of("round.finished"))
