@@ -8,12 +8,8 @@ import tempfile
 from pathlib import Path
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write to a temp file in the same dir, fsync, then rename over `path`.
-
-    A crash or a full disk leaves either the old file or the new one, never half of one.
-    """
-    path = Path(path)
+def _write_temp(path: Path, data: bytes, mode: int) -> str:
+    """Write `data` to a fresh temp file beside `path` (same filesystem), fsynced; return its name."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -22,12 +18,30 @@ def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    return tmp
+
+
+def _unlink_quietly(p: str) -> None:
+    try:
+        os.unlink(p)
+    except FileNotFoundError:
+        pass
+
+
+def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Write to a temp file in the same dir, fsync, then rename over `path`.
+
+    A crash or a full disk leaves either the old file or the new one, never half of one.
+    """
+    path = Path(path)
+    tmp = _write_temp(path, data, mode)
+    try:
         os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _unlink_quietly(tmp)
         raise
     try:
         dfd = os.open(path.parent, os.O_RDONLY)
@@ -50,17 +64,8 @@ def atomic_write_json(path: Path, obj, mode: int = 0o600) -> None:
 def create_exclusive(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Create `path` with `data`; raise FileExistsError if it exists (never overwrite)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = _write_temp(path, data, mode)
     try:
-        os.fchmod(tmp_fd, mode)
-        with os.fdopen(tmp_fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
         os.link(tmp, path)  # atomic, fails with FileExistsError if path exists
     finally:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        _unlink_quietly(tmp)
