@@ -39,7 +39,7 @@ class SwarmdeckApp(App[int]):
 
     def __init__(self, profile: str | None = None, *, backend=None, telemetry=None,
                  refresh: float | None = None, language: str | None = None,
-                 now: Callable[[], float] = time.time, startup_flows: bool = True):
+                 now: Callable[[], float] = time.time, startup_flows: bool = True, orchestrate: bool = False):
         self.backend = backend or default_backend
         lang = i18n.detect_language(language or self._configured_language())
         i18n.set_language(lang)
@@ -63,6 +63,11 @@ class SwarmdeckApp(App[int]):
         self.profile: str | None = profile or self.backend.current_profile()
         self.startup_flows = startup_flows
         self.backup_reminded: set[str] = set()  # "remind later" lasts for this TUI session
+        # orchestrate: bring the local network up and auto-start nodes (core.session decides what);
+        # `swarmdeck` turns it on, tests of single screens leave it off
+        self.orchestrate = orchestrate
+        self.net_status: tuple[str, dict, str] | None = None  # (i18n key, params, progress|error)
+        self._flows_pending: set[str] = set()  # profiles whose first screens (wizard/login/backup) are open
 
     def _configured_language(self) -> str | None:
         try:
@@ -78,17 +83,102 @@ class SwarmdeckApp(App[int]):
             self.open_wizard(first_run=True)
         elif self.profile and self.backend.needs_setup(self.profile):
             # first run: the example config's profile, never set up: the wizard sets it up in place
+            self._flows_pending.add(self.profile)
             self.open_wizard(first_run=True, configure=self.profile)
         elif self.startup_flows and self.profile:
             self.run_flows(self.profile)
+        elif self.profile:
+            self.profile_opened(self.profile)
 
     def run_flows(self, name: str) -> None:
-        """Login first, then the backup warning (before the first registration), then the dashboard."""
+        """Login first, then the backup warning (before the first registration), then the dashboard;
+        the local network comes up meanwhile, and the node starts when the flows are done."""
         be = self.backend
+        self._flows_pending.add(name)
+        self.bring_up(name)
         if be.needs_login(name):
             self.open_login(name, then_backup=True)
         elif self.backup_warning and be.backup_verified_at(name) is None and name not in self.backup_reminded:
-            self.open_backup(name)
+            self.open_backup(name, then_start=True)
+        else:
+            self.flows_finished(name)
+
+    def flows_finished(self, name: str) -> None:
+        self._flows_pending.discard(name)
+        self.start_if_wanted(name)
+
+    def profile_opened(self, name: str) -> None:
+        """The TUI shows this profile (start-up or tab switch): network up; node started if wanted."""
+        if not self.orchestrate or self.backend.needs_setup(name):
+            return
+        self.bring_up(name)
+        if name not in self._flows_pending:
+            self.start_if_wanted(name)
+
+    # -- orchestration (workers: never block the UI) -------------------------------------
+    def bring_up(self, name: str) -> None:
+        if not self.orchestrate:
+            return
+        self.run_worker(lambda: self._bring_up(name), thread=True, group="localnet", exit_on_error=False)
+
+    def start_if_wanted(self, name: str) -> None:
+        if not self.orchestrate:
+            return
+        self.run_worker(lambda: self._autostart(name), thread=True, group="autostart", exit_on_error=False)
+
+    def _from_thread(self, fn, *args) -> None:
+        try:
+            self.call_from_thread(fn, *args)
+        except RuntimeError:  # the app is closing
+            pass
+
+    def _step(self, key: str, **params) -> None:
+        self._from_thread(self.set_net_status, (key, params, "progress"))
+
+    def _bring_up(self, name: str) -> None:
+        try:
+            if not self.backend.is_local(name):
+                return
+            res = self.backend.ensure_network(name, self._step)
+        except Exception as e:  # SwarmdeckError says what/where/fix: shown until the next try
+            self._from_thread(self.set_net_status, ("net.failed", {"error": str(e)}, "error"))
+            self._from_thread(lambda: self.notify(t("net.failed", error=str(e)), title=t("net.failed_title"),
+                                                  severity="error", timeout=20))
+            return
+        self._from_thread(self.set_net_status, None)
+        if res and res.get("started"):
+            self._from_thread(lambda: self.notify(t("net.up"), title=t("net.failed_title")))
+
+    def _autostart(self, name: str) -> None:
+        try:
+            decision = self.backend.autostart(name, self._step)
+        except Exception as e:
+            self._from_thread(self.set_net_status, None)
+            self._from_thread(lambda: self.notify(t("net.autostart_failed", name=name, error=str(e)),
+                                                  severity="error", timeout=20))
+            return
+        if decision == "start":
+            self._from_thread(self.set_net_status, None)
+            self._from_thread(lambda: self.notify(t("net.autostarted", name=name), timeout=8))
+            main = self.main_screen()
+            if main is not None:
+                self._from_thread(main.refresh_states)
+
+    def set_net_status(self, status: tuple[str, dict, str] | None) -> None:
+        self.net_status = status
+        main = self.main_screen()
+        if main is not None:
+            main.refresh_states()
+        for s in self.screen_stack:
+            if isinstance(s, LoginScreen):
+                s.poll()
+
+    def net_line(self) -> str:
+        """The local network's progress or error for the status panels ("" when nothing to say)."""
+        if not self.net_status:
+            return ""
+        key, params, kind = self.net_status
+        return ("✗ " if kind == "error" else "… ") + t("net.label") + ": " + t(key, **params)
 
     def main_screen(self) -> MainScreen | None:
         for s in self.screen_stack:
@@ -118,6 +208,8 @@ class SwarmdeckApp(App[int]):
                 main.refresh_states()
             if self.startup_flows:
                 self.run_flows(name)
+            else:
+                self._flows_pending.discard(name)
 
         self.push_screen(WizardScreen(wiz, first_run=first_run, configure_existing=configure is not None), done)
 
@@ -143,11 +235,13 @@ class SwarmdeckApp(App[int]):
             if main:
                 main.refresh_states()
             if then_backup and self.backup_warning and self.backend.backup_verified_at(name) is None:
-                self.open_backup(name)
+                self.open_backup(name, then_start=True)
+            else:
+                self.flows_finished(name)  # signed in now: the node may start
 
         self.push_screen(LoginScreen(name), done)
 
-    def open_backup(self, name: str) -> None:
+    def open_backup(self, name: str, then_start: bool = False) -> None:
         def done(result: str | None) -> None:
             if result != "verified":
                 self.backup_reminded.add(name)
@@ -155,6 +249,8 @@ class SwarmdeckApp(App[int]):
             main = self.main_screen()
             if main:
                 main.refresh_states()
+            if then_start:
+                self.flows_finished(name)
 
         self.push_screen(BackupScreen(name), done)
 
@@ -208,7 +304,8 @@ def run_tui(profile: str | None = None) -> int:
             os.environ["NO_COLOR"] = "1"  # Textual drops all colour when NO_COLOR is set
     except Exception:
         pass
-    app = make_app(profile)
+    # SWARMDECK_TUI_AUTO=0: a bare dashboard (no local network bring-up, no node auto-start)
+    app = make_app(profile, orchestrate=os.environ.get("SWARMDECK_TUI_AUTO", "1") != "0")
     try:
         rc = app.run()
     finally:

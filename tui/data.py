@@ -230,6 +230,9 @@ def control(name: str, action: str) -> None:
     from core import daemon
     from core.control import ControlClient, NotRunning
 
+    from core import session
+
+    session.record_user_action(name, action)  # a stop stays stopped on later opens; a start re-enables
     if action == "start":
         st = daemon.spawn_detached(name)
         if st.get("already_running") and st.get("state") not in ("running", "starting"):
@@ -251,6 +254,12 @@ def needs_login(name: str) -> bool:
 
     if read_state(name).get("testnet_participation") is False:
         return False
+    try:
+        prof = _profile(name)
+        if prof.settings.backend == "web3" and prof.network.kind == "local":
+            return False  # signs with its own key funded by the local chain (the demo peers): no sign-in
+    except SwarmdeckError:
+        pass
     return login_status(name) in ("waiting", "signed_in")
 
 
@@ -339,6 +348,29 @@ class EventSource:
         return out
 
 
+# --- what the TUI brings up on its own (rules in core.session) -------------------------------
+
+def is_local(name: str) -> bool:
+    from core import session
+
+    return session.is_local(name)
+
+
+def ensure_network(name: str, step=None) -> dict | None:
+    """Bring the local network up for a local profile (blocking: call from a worker thread).
+    step(key, **params) is told each step actually taken (keys under net.)."""
+    from core import session
+
+    return session.ensure_network(name, step)
+
+
+def autostart(name: str, step=None) -> str:
+    """Start the profile's node unless the user stopped it or it cannot run yet (blocking)."""
+    from core import session
+
+    return session.autostart(name, step)
+
+
 # --- login -----------------------------------------------------------------------------------
 
 def login_url(name: str) -> str:
@@ -360,13 +392,10 @@ def ssh_tunnel_line(port: int, environ: dict | None = None) -> str | None:
 
 def ensure_login_service(name: str) -> tuple[str, int] | None:
     """Start the profile's local login service if needed: (url, port), or None on non-local networks."""
-    from core.login.service import ensure_service
+    from core import session
 
-    netname, kind, _ = network_kind(name)
-    if kind != "local":
-        return None
-    info = ensure_service(paths.ProfilePaths(name), port=login_port(name), network=netname)
-    return info.url, info.port
+    info = session.ensure_login_service(name)
+    return None if info is None else (info.url, info.port)
 
 
 def login_status(name: str, registered: bool = False) -> str:

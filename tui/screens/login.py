@@ -121,6 +121,9 @@ class LoginScreen(Screen[str]):
             hint = t("login.stall.waiting", port=self.app.backend.login_port(self.profile))
         if self.service_note:
             hint = self.service_note + ("\n" + hint if hint else "")
+        net = self.app.net_line() if hasattr(self.app, "net_line") else ""
+        if net:
+            hint = net + ("\n" + hint if hint else "")
         self.query_one("#login-stall", Static).update(hint)
 
     def action_retry(self) -> None:

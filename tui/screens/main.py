@@ -97,6 +97,9 @@ class MainScreen(Screen):
             if d is None:
                 continue
             warns = []
+            net = self.app.net_line() if name == self.current and hasattr(self.app, "net_line") else ""
+            if net:
+                warns.append(net)
             if st == "needs_login":
                 warns.append(t("warn.needs_login"))
             if be.backup_verified_at(name) is None:
@@ -146,6 +149,7 @@ class MainScreen(Screen):
             self.app.sub_title = self.app.profile
             self.refresh_states()
             self.tick()
+            self.app.profile_opened(self.app.profile)
 
     def select(self, name: str) -> None:
         if name in self.app.profiles:

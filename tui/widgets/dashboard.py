@@ -135,7 +135,8 @@ class ProfileDashboard(Widget):
             return
         self._warn_drawn = tuple(warnings)
         w = self.query_one("#warnings", Static)
-        w.update("\n".join("⚠ " + x for x in warnings))
+        # progress/error lines (the local network) carry their own mark
+        w.update("\n".join(x if x[:1] in "…✗✔" else "⚠ " + x for x in warnings))
         w.display = bool(warnings)
 
     def update_view(self, snap: Snapshot | None, state: str) -> None:

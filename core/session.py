@@ -1,0 +1,177 @@
+"""What the TUI brings up on its own, and when: the local network and the profile's node.
+
+The TUI only calls these (through tui/data.py) from background threads; this module decides.
+
+Rules (README "Terminal UI"):
+  * Opening (or switching to) a profile on the local network brings the local network up:
+    chain + round advancer, the demo peers (as many as already exist, else localnet's
+    default), each under its own supervisor. Idempotent; steps are reported only when
+    something is actually started.
+  * A profile's node is started automatically once its setup is done (signed in, or a
+    profile that needs no sign-in) unless the user stopped it: a stop (TUI `x` or
+    `swarmdeck stop`) writes "autostart": false into the profile's state.json, a start
+    (`s`, `r`, `swarmdeck start|restart`) writes true. A node whose supervisor runs (even
+    one that gave up) is left to the supervisor.
+  * Nothing here stops anything: quitting the TUI leaves the network and nodes running.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+from core import localnet, paths as _paths
+from core.errors import SwarmdeckError
+
+# One bring-up at a time: a second caller (tab switch, autostart) waits for the running one
+# and then finds everything up, instead of racing it to start a second chain.
+_up_lock = threading.Lock()
+_login_lock = threading.Lock()
+
+Step = Callable[..., None]  # step(key, **params): an i18n key under "net." and its parameters
+
+
+def _profile(name: str):
+    from core.profiles import load_profile
+
+    return load_profile(name)
+
+
+def is_local(name: str) -> bool:
+    try:
+        return _profile(name).network.kind == "local"
+    except SwarmdeckError:
+        return False
+
+
+def local_round_seconds() -> float:
+    """Round length of the local network: `[networks.local] round_seconds` when the user set it,
+    else what `swarmdeck network up` uses."""
+    from core.config import load_config
+
+    try:
+        user = (load_config().data.get("networks") or {}).get(localnet.NETWORK) or {}
+        v = user.get("round_seconds")
+        return float(v) if v else 30.0
+    except (SwarmdeckError, TypeError, ValueError):
+        return 30.0
+
+
+def local_peer_count() -> int:
+    """Demo peers to run: those that exist (a network brought up with --peers N keeps N), else the default."""
+    from core.profiles import list_profiles
+
+    n = sum(1 for p in list_profiles() if p.name.startswith(localnet.PEER_PREFIX))
+    return n or localnet.DEFAULT_PEERS
+
+
+def ensure_network(name: str, step: Step | None = None, bootnode_wait: float = 180.0) -> dict | None:
+    """Bring the local network up for profile `name` (no-op for other networks: returns None).
+
+    Returns {"chain": info, "started": [what was started]}. Raises SwarmdeckError (what/where/fix)."""
+    from core import control, daemon
+
+    if not is_local(name):
+        return None
+    say = step or (lambda key, **kw: None)
+    started: list[str] = []
+    with _up_lock:
+        if not localnet.chain_running():
+            say("net.chain", seconds=f"{local_round_seconds():g}")
+            started.append("chain")
+        info = localnet.ensure_chain(local_round_seconds())
+        names = localnet.ensure_peer_profiles(local_peer_count())
+        for i, peer in enumerate(names):
+            if control.query_status(_paths.ProfilePaths(peer), timeout=1.0) is None:
+                say("net.peer", name=peer)
+                daemon.spawn_detached(peer)
+                started.append(peer)
+            if i == 0 and not localnet._bootnodes_on_chain():
+                # the others (and the user's node) bootstrap from the first: wait until it is on chain
+                say("net.bootnode", name=peer)
+                deadline = time.monotonic() + bootnode_wait
+                while not localnet._bootnodes_on_chain():
+                    if time.monotonic() > deadline:
+                        raise SwarmdeckError(f"demo peer {peer} did not publish itself as bootnode "
+                                             f"within {bootnode_wait:.0f} s",
+                                             where=str(_paths.ProfilePaths(peer).log_dir),
+                                             fix=f"see `swarmdeck logs -p {peer}`; then `swarmdeck network down` "
+                                                 "and open swarmdeck again")
+                    time.sleep(0.5)
+    return {"chain": info, "started": started}
+
+
+def ensure_login_service(name: str):
+    """The profile's local login service (started if needed); None on non-local networks."""
+    from core.login.service import ensure_service
+
+    prof = _profile(name)
+    if prof.network.kind != "local":
+        return None
+    with _login_lock:  # the login screen and the autostart may both ask at once: one process per port
+        return ensure_service(prof.paths, port=int(prof.settings.login_port), network=prof.network.name)
+
+
+def needs_sign_in(name: str) -> bool:
+    """Whether the node cannot run until the user signs in (modal-login backend, not activated)."""
+    from core import identity
+    from core.profiles import read_state
+
+    prof = _profile(name)
+    if (prof.settings.backend == "web3" and prof.network.kind == "local") or read_state(name).get("testnet_participation") is False:
+        return False
+    try:
+        login = identity.read_login(prof.paths.identity_dir)
+    except SwarmdeckError:
+        return True
+    return login is None or not login.activated
+
+
+def autostart_enabled(name: str) -> bool:
+    from core.profiles import read_state
+
+    return read_state(name).get("autostart", True) is not False
+
+
+def record_user_action(name: str, action: str) -> None:
+    """Remember the user's last verb: a stop keeps the node stopped on later opens; a start re-enables it."""
+    from core.profiles import write_state
+
+    if action == "stop":
+        write_state(name, {"autostart": False})
+    elif action in ("start", "restart"):
+        write_state(name, {"autostart": True})
+
+
+def autostart_decision(name: str) -> str:
+    """Why the node would or would not be started now: start | running | user_stopped | needs_sign_in."""
+    from core import control
+
+    if control.query_status(_paths.ProfilePaths(name), timeout=1.0) is not None:
+        return "running"  # a supervisor runs (whatever its child's state): it owns the node
+    if not autostart_enabled(name):
+        return "user_stopped"
+    if needs_sign_in(name):
+        return "needs_sign_in"
+    return "start"
+
+
+def autostart(name: str, step: Step | None = None) -> str:
+    """Start the profile's node under its supervisor when autostart_decision says so.
+
+    On the local network the network (and the profile's login service) is brought up first.
+    Returns the decision ("start" means it was started)."""
+    from core import daemon
+
+    decision = autostart_decision(name)
+    if decision != "start":
+        return decision
+    say = step or (lambda key, **kw: None)
+    if is_local(name):
+        ensure_network(name, step)
+        if _profile(name).settings.backend != "web3":
+            ensure_login_service(name)  # the node's chain writes go through it
+    say("net.node", name=name)
+    daemon.spawn_detached(name)
+    return "start"
