@@ -107,6 +107,23 @@ def _add_custom_network(cfg, name: str, net: dict) -> None:
     nets[name] = tbl
 
 
+def _local_auto_model(res: WizardResult) -> WizardResult:
+    """On the local network a kept recommendation is stored as "auto": the node then picks the
+    tiny local model in CPU mode (rounds in seconds, no download) and the recommended one on a GPU."""
+    st = dict(res.settings)
+    if st.get("network") != "local" or st.get("model") in (None, "auto"):
+        return res
+    try:
+        from core import system
+
+        if st["model"] != system.recommend_for(tuple(st.get("gpus") or ())).model:
+            return res
+    except Exception:
+        return res
+    st["model"] = "auto"
+    return WizardResult(res.name, st, res.custom_network, res.participate, res.hf_token)
+
+
 def create_profile(res: WizardResult, configure_existing: bool = False) -> Any:
     """Apply a finished wizard: a new profile, or (first run) the example's profile set up in place."""
     from datetime import datetime, timezone
@@ -115,6 +132,7 @@ def create_profile(res: WizardResult, configure_existing: bool = False) -> Any:
     from core.wizard import store_hf_token
 
     cfg = _cfg()
+    res = _local_auto_model(res)
     if res.custom_network is not None:
         _add_custom_network(cfg, res.settings["network"], res.custom_network)
         cfg.save()

@@ -2,8 +2,12 @@
 `s` starts the profile's node under a real supervisor and the pane shows its peer and finished
 rounds; `q` closes the TUI, says the node keeps running, and it does.
 
-The node child is tests/helpers/fake_node.py (the supervisor's test stand-in that speaks the
-node's event contract), so this runs in seconds without a model.
+The first test's node child is tests/helpers/fake_node.py (the supervisor's test stand-in that
+speaks the node's event contract), so it runs in seconds without a model. The second runs on the
+REAL local network (chain, a demo peer, the login service, a real node with the tiny model)
+that swarmdeck brings up on its own: sign in over HTTP while the pane shows the login screen,
+"remind later" on the backup warning, the node starts by itself, its peer and a finished round
+show at 80x24; `q` leaves it running; then everything is stopped and checked gone.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ def test_swarmdeck_in_tmux_dashboard_start_and_quit(rig):
     env = {k: v for k, v in os.environ.items()}
     env["TERM"] = "xterm-256color"
     env.pop("COLORTERM", None)  # no truecolor: tmux's default
+    env["SWARMDECK_TUI_AUTO"] = "0"  # this one starts the (fake) node itself with `s`; no local network
     try:
         subprocess.run(tmux + ["-f", "/dev/null", "new-session", "-d", "-x", "80", "-y", "24", "-s", "sd",
                                f"{sys.executable} -m tui"], cwd=ROOT, env=env, check=True)
@@ -90,3 +95,81 @@ def test_swarmdeck_in_tmux_dashboard_start_and_quit(rig):
         assert st["state"] == "running", st  # the node outlived the TUI
     finally:
         subprocess.run(tmux + ["kill-server"], capture_output=True)
+
+
+def _tmux_session(sock: str, env: dict) -> tuple[list[str], callable]:
+    tmux = ["tmux", "-L", sock]
+    subprocess.run(tmux + ["-f", "/dev/null", "new-session", "-d", "-x", "80", "-y", "24", "-s", "sd",
+                           f"{sys.executable} -m tui"], cwd=ROOT, env=env, check=True)
+    subprocess.run(tmux + ["set-option", "-t", "sd", "remain-on-exit", "on"], check=True)
+
+    def capture() -> str:
+        return subprocess.run(tmux + ["capture-pane", "-p", "-t", "sd"], capture_output=True, text=True).stdout
+
+    return tmux, capture
+
+
+@pytest.mark.timeout(300)
+def test_swarmdeck_in_tmux_on_the_real_local_network():
+    from core import control, profiles
+    from core.chain.devnet import free_port
+    from core.config import load_config
+    from core.login.service import running_service
+    from tests.helpers.journey import TRAINING, small_local_network, stop_everything
+    from tests.integration._chain_helpers import sign_in
+
+    cfg = load_config()
+    cfg.remove_profile("default")
+    cfg.set_current_profile("")
+    cfg.save()
+    profiles.create_profile("main", network="local", model="tiny", login_port=free_port(), training=TRAINING)
+    small_local_network(None)
+    paths = ProfilePaths("main")
+    ident = identity.load_or_create_swarm_pem(paths.swarm_pem)
+    env = dict(os.environ, TERM="xterm-256color")
+    env.pop("COLORTERM", None)
+    env.pop("SWARMDECK_TUI_AUTO", None)
+    sock = "sd-" + uuid.uuid4().hex[:8]
+    tmux = None
+    capture = None
+
+    def wait_for(pred, timeout=40.0, what=""):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = capture()
+            if pred(text):
+                return text
+            time.sleep(0.3)
+        raise AssertionError(f"timed out waiting for {what}; pane:\n{capture()}")
+
+    try:
+        tmux, capture = _tmux_session(sock, env)
+        wait_for(lambda s: "Sign in: main" in s, what="login screen")
+        deadline = time.monotonic() + 30
+        while running_service(paths) is None:
+            assert time.monotonic() < deadline, "the login service never started"
+            time.sleep(0.3)
+        url = running_service(paths).url
+        wait_for(lambda s: url in s, what="login URL on screen")
+        sign_in(url, "ada@example.org")
+        wait_for(lambda s: "Session key activated" in s, what="activated")
+        subprocess.run(tmux + ["send-keys", "-t", "sd", "Enter"], check=True)
+        wait_for(lambda s: "Back up the identity of 'main'" in s, what="backup warning")
+        subprocess.run(tmux + ["send-keys", "-t", "sd", "Escape"], check=True)
+        # the node starts by itself once the local network is up; its peer and finished rounds show
+        text = wait_for(lambda s: ident.display_name in s and "running" in s
+                        and any(f"{n} done" in s for n in range(1, 200)), timeout=220,
+                        what="the node's display name and a finished round")
+        assert "Round" in text
+        st = control.query_status(paths, timeout=2.0)
+        assert st and st["state"] == "running", st
+        subprocess.run(tmux + ["send-keys", "-t", "sd", "q"], check=True)
+        wait_for(lambda s: "Nodes keep running" in s, what="quit note")
+        time.sleep(1.0)
+        st = control.query_status(paths, timeout=2.0)
+        assert st and st["state"] == "running", st  # the node outlived the TUI
+    finally:
+        if tmux:
+            subprocess.run(tmux + ["kill-server"], capture_output=True)
+        leftovers = stop_everything(["main"])
+    assert not leftovers, f"processes survived the test: {leftovers}"

@@ -44,6 +44,9 @@ def _describe(st: dict) -> str:
 
 def cmd_start(args) -> int:
     name = _profile_name(args)
+    from core import session
+
+    session.record_user_action(name, "start")  # the TUI may auto-start it again on later opens
     if args.foreground:
         if args.reset_downshift:
             daemon._state_update(daemon.ProfilePaths(name), "downshift",
@@ -69,6 +72,9 @@ def cmd_start(args) -> int:
 
 def cmd_stop(args) -> int:
     name = _profile_name(args)
+    from core import session
+
+    session.record_user_action(name, "stop")  # the TUI does not auto-start a node the user stopped
     res = daemon.stop_profile(name, now=args.now)
     if res is None:
         print(f"profile {name}: not running.")

@@ -1,0 +1,71 @@
+"""core.session: what the TUI brings up on its own, and when (no processes started here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core import identity, localnet, profiles, session
+from core.config import load_config
+from core.errors import SwarmdeckError
+from core.paths import ProfilePaths
+
+
+def _sign_in(name: str, activated: bool = True) -> None:
+    idir = ProfilePaths(name).identity_dir
+    identity.write_user_data(idir, "org-1", "0x" + "1" * 40, "user-1", "ada@example.org")
+    identity.append_user_api_key(idir, "org-1", {"publicKey": "0x" + "2" * 40, "privateKey": "0x" + "3" * 64,
+                                                 "createdAt": "2026-01-01T00:00:00Z", "activated": activated})
+
+
+def test_autostart_waits_for_sign_in_then_follows_the_users_last_verb():
+    profiles.create_profile("me", network="local")
+    assert session.is_local("me")
+    assert session.autostart_decision("me") == "needs_sign_in"
+    _sign_in("me", activated=False)
+    assert session.autostart_decision("me") == "needs_sign_in"  # the session key is not active yet
+    _sign_in("me")
+    assert session.autostart_decision("me") == "start"  # default: a set-up profile's node runs
+    session.record_user_action("me", "stop")
+    assert profiles.read_state("me")["autostart"] is False
+    assert session.autostart_decision("me") == "user_stopped"
+    assert session.autostart("me") == "user_stopped"  # and nothing was started
+    session.record_user_action("me", "start")
+    assert session.autostart_decision("me") == "start"
+    session.record_user_action("me", "stop")
+    session.record_user_action("me", "restart")
+    assert session.autostart_enabled("me")
+
+
+def test_no_sign_in_needed_for_local_web3_or_participation_n():
+    profiles.create_profile("peerish", network="local", backend="web3")
+    assert not session.needs_sign_in("peerish")
+    profiles.create_profile("solo", network="gensyn-testnet")
+    assert session.needs_sign_in("solo")
+    profiles.write_state("solo", {"testnet_participation": False})
+    assert not session.needs_sign_in("solo")
+
+
+def test_other_networks_bring_nothing_up():
+    profiles.create_profile("tn", network="gensyn-testnet")
+    steps = []
+    assert not session.is_local("tn")
+    assert session.ensure_network("tn", lambda k, **kw: steps.append(k)) is None
+    assert session.ensure_login_service("tn") is None
+    assert steps == []
+    assert not localnet.chain_running()
+
+
+def test_round_seconds_and_peer_count_follow_config_and_existing_peers():
+    assert session.local_round_seconds() == 30.0  # what `swarmdeck network up` uses
+    cfg = load_config()
+    cfg.doc["networks"] = {"local": {"round_seconds": 8.0}}
+    cfg.save()
+    assert session.local_round_seconds() == 8.0
+    assert session.local_peer_count() == localnet.DEFAULT_PEERS
+    profiles.create_profile("local-peer-1", network="local", backend="web3", model="tiny")
+    assert session.local_peer_count() == 1  # a network brought up with --peers 1 stays at 1
+
+
+def test_unknown_profile_is_a_readable_error():
+    with pytest.raises(SwarmdeckError):
+        session.autostart_decision("nope")
