@@ -17,6 +17,7 @@ Rules (README "Terminal UI"):
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Callable
@@ -175,3 +176,9 @@ def autostart(name: str, step: Step | None = None) -> str:
     say("net.node", name=name)
     daemon.spawn_detached(name)
     return "start"
+
+
+def bare_ssh(environ: dict | None = None) -> bool:
+    """A plain SSH session (no tmux/screen): the TUI says that nodes outlive it and how to come back."""
+    env = os.environ if environ is None else environ
+    return bool(env.get("SSH_CONNECTION")) and not (env.get("TMUX") or env.get("STY"))

@@ -79,6 +79,8 @@ class SwarmdeckApp(App[int]):
     def on_mount(self) -> None:
         self.sub_title = self.profile or ""
         self.push_screen(MainScreen())
+        if self.orchestrate and self.backend.bare_ssh():
+            self.notify(t("app.ssh_note"), timeout=20)
         if not self.profiles:
             self.open_wizard(first_run=True)
         elif self.profile and self.backend.needs_setup(self.profile):

@@ -382,6 +382,12 @@ def ensure_network(name: str, step=None) -> dict | None:
     return session.ensure_network(name, step)
 
 
+def bare_ssh() -> bool:
+    from core import session
+
+    return session.bare_ssh()
+
+
 def autostart(name: str, step=None) -> str:
     """Start the profile's node unless the user stopped it or it cannot run yet (blocking)."""
     from core import session

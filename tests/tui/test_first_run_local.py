@@ -108,8 +108,9 @@ async def test_first_run_on_the_real_local_network_ends_in_a_running_node():
     assert not leftovers, f"processes survived the test: {leftovers}"
 
 
-async def test_network_failure_is_shown_with_its_fix(profiles):
+async def test_network_failure_is_shown_with_its_fix(profiles, monkeypatch):
     profiles("me", network="local")
+    monkeypatch.setenv("SSH_CONNECTION", "198.51.100.7 50123 192.0.2.10 22")  # a plain SSH session
 
     class Broken:  # the real backend, except the network bring-up, which fails as a missing anvil would
         def __getattr__(self, name):
@@ -133,4 +134,7 @@ async def test_network_failure_is_shown_with_its_fix(profiles):
         text = flat_text(app)
         assert "✗ Local network: the local network did not come up: the local chain did not come up" in text
         assert app.net_status[2] == "error" and "just setup" in app.net_status[1]["error"]
+        notes = [n.message for n in app._notifications]
+        assert any("keep running after you log out" in n and "tmux" in n for n in notes), notes
+        assert any("just setup" in n for n in notes), notes  # the fix, in the error toast too
         assert not our_processes()

@@ -69,3 +69,10 @@ def test_round_seconds_and_peer_count_follow_config_and_existing_peers():
 def test_unknown_profile_is_a_readable_error():
     with pytest.raises(SwarmdeckError):
         session.autostart_decision("nope")
+
+
+def test_bare_ssh_session():
+    assert session.bare_ssh({"SSH_CONNECTION": "1.2.3.4 5 6.7.8.9 22"})
+    assert not session.bare_ssh({"SSH_CONNECTION": "1.2.3.4 5 6.7.8.9 22", "TMUX": "/tmp/tmux-0/default,1,0"})
+    assert not session.bare_ssh({"SSH_CONNECTION": "1.2.3.4 5 6.7.8.9 22", "STY": "123.pts-0"})
+    assert not session.bare_ssh({})
