@@ -41,7 +41,7 @@ from aiohttp import web
 
 from core import fsutil, identity
 from core.errors import ChainError, IdentityError, SwarmdeckError
-from core.login.accounts import AccountStore, valid_email
+from core.login.accounts import AccountStore, normalize_email, valid_email
 from core.paths import ensure_private_dir
 
 log = logging.getLogger("swarmdeck.login")
@@ -192,8 +192,14 @@ class LoginService:
         email = body["email"]
         if not valid_email(email):
             return _err(400, "that does not look like an email address")
-        acct, created = self.accounts.get_or_create(email)
         existing = identity.read_user_data(self.identity_dir) or {}
+        # Refuse another account before get_or_create: a refused sign-in must not leave a new
+        # account (and its EOA key) behind in the account store.
+        known_emails = {normalize_email(str(v.get("email") or "")) for v in existing.values()}
+        if existing and all(v.get("email") for v in existing.values()) and normalize_email(email) not in known_emails:
+            return _err(409, "this profile is already signed in with another account; "
+                             "create a new profile for this email (swarmdeck profile new NAME)")
+        acct, created = self.accounts.get_or_create(email)
         if existing and acct.org_id not in existing:
             return _err(409, "this profile is already signed in with another account; "
                              "create a new profile for this email (swarmdeck profile new NAME)")

@@ -276,3 +276,19 @@ def test_config_duplicate_key_is_a_problem_not_a_crash(tmp_path):
     defined twice in one table, and the config loader let it escape as a traceback."""
     problems = check_config_text('[profiles.main]\nmodel = "auto"\nmodel = "tiny"\n', tmp_path)
     assert problems and "not valid TOML" in problems[0].message
+
+
+def test_refused_second_account_sign_in_writes_nothing(tmp_path):
+    """Found by `just fuzz`: a sign-in with another email on an already signed-in profile was refused
+    (409) but had already created that account, with a fresh EOA key, in the account store."""
+    from _hostile import post
+
+    paths = ProfilePaths("twice")
+    with ServiceThread(LoginService(paths.identity_dir, port=free_port())) as svc:
+        assert post(f"{svc.url}/api/login", b'{"email": "first@example.com"}')[0] == 200
+        watched = [paths.identity_dir, AccountStore("local").dir]
+        before = snapshot(*watched)
+        st, body = post(f"{svc.url}/api/login", b'{"email": "second@example.com"}')
+        assert st == 409 and "another account" in body["error"]
+        assert snapshot(*watched) == before
+        assert post(f"{svc.url}/api/login", b'{"email": "First@Example.com"}')[0] == 200  # same account again: fine
