@@ -5,8 +5,8 @@ The TUI only calls these (through tui/data.py) from background threads; this mod
 Rules (README "Terminal UI"):
   * Opening (or switching to) a profile on the local network brings the local network up:
     chain + round advancer, the demo peers (as many as already exist, else localnet's
-    default), each under its own supervisor. Idempotent; steps are reported only when
-    something is actually started.
+    default), each under its own supervisor, except a demo peer the user stopped. Idempotent;
+    steps are reported only when something is actually started.
   * A profile's node is started automatically once its setup is done (signed in, or a
     profile that needs no sign-in) unless the user stopped it: a stop (TUI `x` or
     `swarmdeck stop`) writes "autostart": false into the profile's state.json, a start
@@ -29,6 +29,7 @@ from core.errors import SwarmdeckError
 # and then finds everything up, instead of racing it to start a second chain.
 _up_lock = threading.Lock()
 _login_lock = threading.Lock()
+_start_lock = threading.Lock()  # decide-then-spawn is one step (start-up and a tab switch may both ask)
 
 Step = Callable[..., None]  # step(key, **params): an i18n key under "net." and its parameters
 
@@ -84,7 +85,10 @@ def ensure_network(name: str, step: Step | None = None, bootnode_wait: float = 1
         info = localnet.ensure_chain(local_round_seconds())
         names = localnet.ensure_peer_profiles(local_peer_count())
         for i, peer in enumerate(names):
-            if control.query_status(_paths.ProfilePaths(peer), timeout=1.0) is None:
+            running = control.query_status(_paths.ProfilePaths(peer), timeout=1.0) is not None
+            if not running and not autostart_enabled(peer):
+                continue  # a demo peer the user stopped stays stopped (a live node becomes bootnode then)
+            if not running:
                 say("net.peer", name=peer)
                 daemon.spawn_detached(peer)
                 started.append(peer)
@@ -165,16 +169,19 @@ def autostart(name: str, step: Step | None = None) -> str:
     Returns the decision ("start" means it was started)."""
     from core import daemon
 
-    decision = autostart_decision(name)
-    if decision != "start":
-        return decision
+    if autostart_decision(name) != "start":
+        return autostart_decision(name)
     say = step or (lambda key, **kw: None)
     if is_local(name):
         ensure_network(name, step)
         if _profile(name).settings.backend != "web3":
             ensure_login_service(name)  # the node's chain writes go through it
-    say("net.node", name=name)
-    daemon.spawn_detached(name)
+    with _start_lock:
+        decision = autostart_decision(name)  # again: the network bring-up may have taken minutes
+        if decision != "start":
+            return decision
+        say("net.node", name=name)
+        daemon.spawn_detached(name)
     return "start"
 
 

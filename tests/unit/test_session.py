@@ -76,3 +76,23 @@ def test_bare_ssh_session():
     assert not session.bare_ssh({"SSH_CONNECTION": "1.2.3.4 5 6.7.8.9 22", "TMUX": "/tmp/tmux-0/default,1,0"})
     assert not session.bare_ssh({"SSH_CONNECTION": "1.2.3.4 5 6.7.8.9 22", "STY": "123.pts-0"})
     assert not session.bare_ssh({})
+
+
+def test_a_demo_peer_the_user_stopped_is_not_started_again(monkeypatch):
+    """ensure_network skips it (and so starts nothing here: the chain is faked as running)."""
+    from core import daemon
+
+    profiles.create_profile("me", network="local")
+    profiles.create_profile("local-peer-1", network="local", backend="web3", model="tiny")
+    session.record_user_action("local-peer-1", "stop")
+    spawned = []
+    monkeypatch.setattr(localnet, "chain_running", lambda: True)
+    monkeypatch.setattr(localnet, "ensure_chain", lambda rs: {"rpc_url": "http://127.0.0.1:1"})
+    monkeypatch.setattr(localnet, "_bootnodes_on_chain", lambda: ["/ip4/127.0.0.1/tcp/1/p2p/QmX"])
+    monkeypatch.setattr(daemon, "spawn_detached", lambda name: spawned.append(name) or {})
+    steps = []
+    res = session.ensure_network("me", lambda k, **kw: steps.append((k, kw)))
+    assert res["started"] == [] and spawned == [] and steps == []
+    session.record_user_action("local-peer-1", "start")
+    res = session.ensure_network("me", lambda k, **kw: steps.append((k, kw)))
+    assert spawned == ["local-peer-1"] and steps == [("net.peer", {"name": "local-peer-1"})]
