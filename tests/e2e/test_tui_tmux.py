@@ -160,6 +160,7 @@ def test_swarmdeck_in_tmux_on_the_real_local_network():
         text = wait_for(lambda s: ident.display_name in s and "running" in s
                         and any(f"{n} done" in s for n in range(1, 200)), timeout=220,
                         what="the node's display name and a finished round")
+        print(text)  # the pane, for the log
         assert "Round" in text
         st = control.query_status(paths, timeout=2.0)
         assert st and st["state"] == "running", st

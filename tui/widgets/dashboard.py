@@ -177,9 +177,11 @@ class ProfileDashboard(Widget):
                      loss=fmt_num(m.loss, "", 3)))
         self._set("training", txt)
         series = m.reward_series(getattr(self.app, "chart_rounds", 100))
+        # one point: Textual draws a single value as a full block; two equal ones as a baseline
+        chart = series * 2 if len(series) == 1 else series
         spark = self.query_one("#rewards", Sparkline)
-        if spark.data != series:
-            spark.data = series
+        if spark.data != chart:
+            spark.data = chart
         last = series[-1] if series else None
         self._set("reward-totals",
             t("dash.reward_totals", last=fmt_num(last, "", 2), local=f"{m.total_reward_local():.2f}",
