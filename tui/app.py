@@ -154,8 +154,8 @@ class SwarmdeckApp(App[int]):
     def _autostart(self, name: str) -> None:
         try:
             decision = self.backend.autostart(name, self._step)
-        except Exception as e:
-            self._from_thread(self.set_net_status, None)
+        except Exception as e:  # stays on the dashboard with its fix until the next try
+            self._from_thread(self.set_net_status, ("net.autostart_failed", {"name": name, "error": str(e)}, "error"))
             self._from_thread(lambda: self.notify(t("net.autostart_failed", name=name, error=str(e)),
                                                   severity="error", timeout=20))
             return
@@ -180,7 +180,8 @@ class SwarmdeckApp(App[int]):
         if not self.net_status:
             return ""
         key, params, kind = self.net_status
-        return ("✗ " if kind == "error" else "… ") + t("net.label") + ": " + t(key, **params)
+        label = "" if key in ("net.node", "net.autostart_failed") else t("net.label") + ": "  # the node's own
+        return ("✗ " if kind == "error" else "… ") + label + t(key, **params)
 
     def main_screen(self) -> MainScreen | None:
         for s in self.screen_stack:

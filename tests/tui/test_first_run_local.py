@@ -138,3 +138,30 @@ async def test_network_failure_is_shown_with_its_fix(profiles, monkeypatch):
         assert any("keep running after you log out" in n and "tmux" in n for n in notes), notes
         assert any("just setup" in n for n in notes), notes  # the fix, in the error toast too
         assert not our_processes()
+
+
+async def test_autostart_failure_is_shown_with_its_fix(profiles):
+    from core.errors import IdentityError
+
+    profiles("me", network="gensyn-testnet")
+
+    class Refuses:  # the real backend; the start is refused as a duplicate identity would be
+        def __getattr__(self, name):
+            return getattr(data, name)
+
+        @staticmethod
+        def autostart(name, step=None):
+            step("net.node", name=name)
+            raise IdentityError("profile 'me' shares its swarm.pem with profile 'old'", where="swarm.pem",
+                                fix="archive one of them: swarmdeck profile archive old")
+
+    app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False, orchestrate=True, backend=Refuses())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        text = flat_text(app)
+        assert "✗ Could not start the node of me: profile 'me' shares its swarm.pem" in text
+        assert "Local network" not in text  # a testnet profile: no local network talk
+        assert any("swarmdeck profile archive old" in n.message for n in app._notifications)
+        assert not our_processes()
