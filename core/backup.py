@@ -37,6 +37,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from core import safejson
 from core import identity as _identity
 from core import paths as _paths
 from core.errors import IdentityError
@@ -242,7 +243,7 @@ def _read_archive(archive: Path, passphrase: str) -> tuple[dict, dict[str, bytes
         if hlen > _MAX_HEADER or 12 + hlen > len(blob):
             raise ValueError
         header_bytes = blob[12 : 12 + hlen]
-        header = json.loads(header_bytes)
+        header = safejson.loads(header_bytes)
         kdf = header["kdf"]
         n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
         # bound the KDF cost an archive can ask for (a hostile file must not eat all RAM)

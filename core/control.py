@@ -34,6 +34,7 @@ import socket
 from pathlib import Path
 from typing import Any, Iterator
 
+from core import safejson
 from core.errors import DaemonError
 from core.events import Event
 from core.paths import ProfilePaths
@@ -89,7 +90,7 @@ def parse_request(line: bytes | str) -> dict:
         except UnicodeDecodeError:
             raise ProtocolError("bad_json", "request is not UTF-8") from None
     try:
-        obj = json.loads(line)
+        obj = safejson.loads(line)
     except (ValueError, RecursionError):
         raise ProtocolError("bad_json", "request is not one JSON object per line") from None
     if not isinstance(obj, dict):
@@ -182,7 +183,7 @@ class ControlClient:
             if nl >= 0:
                 line, buf = buf[:nl], buf[nl + 1:]
                 if line.strip():
-                    yield json.loads(line)
+                    yield safejson.loads(line)
                 continue
             if len(buf) > MAX_REPLY:
                 raise DaemonError("supervisor sent an oversized line", where="control socket")

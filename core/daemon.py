@@ -40,6 +40,7 @@ from typing import Any
 
 import psutil
 
+from core import safejson
 from core import control
 from core.errors import DaemonError
 from core.events import EventBus, Event
@@ -427,7 +428,7 @@ class Supervisor:
         if not text.strip():
             return
         try:
-            d = json.loads(text)
+            d = safejson.loads(text)
             if not isinstance(d, dict) or "type" not in d:
                 raise ValueError
             ev = Event.from_dict(d)

@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
+from core import safejson
+
 PROTOCOL_VERSION = 1
 
 EVENT_TYPES: dict[str, tuple[str, ...]] = {
@@ -163,7 +165,7 @@ def read_events(path: Path, types: Iterable[str] | None = None) -> Iterator[Even
     with f:
         for line in f:
             try:
-                d = json.loads(line)
+                d = safejson.loads(line)
                 if wanted and d.get("type") not in wanted:
                     continue
                 yield Event.from_dict(d)

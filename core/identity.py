@@ -27,6 +27,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from core import safejson
 from core import paths as _paths
 from core._names import ADJECTIVES, ANIMALS
 from core.errors import IdentityError
@@ -261,8 +262,8 @@ def _read_json_file(path: Path):
         raise IdentityError(f"cannot read {path.name}: {e}.", where=str(path),
                             fix="check the file's permissions, or restore it from your backup") from None
     try:
-        return json.loads(text)
-    except RecursionError:  # nested past the interpreter's limit: damaged or hostile, never ours
+        return safejson.loads(text)
+    except (RecursionError, safejson.TooDeep):  # nested past the interpreter's limit: damaged or hostile, never ours
         raise IdentityError(f"{path.name} is not valid JSON (nested too deeply).", where=str(path),
                             fix=f"restore {path.name} from your backup ('swarmdeck identity restore'), or move it away "
                             "and sign in again with 'swarmdeck login'") from None

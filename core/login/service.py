@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from core import safejson
 from core import fsutil, identity
 from core.errors import ChainError, IdentityError, SwarmdeckError
 from core.login.accounts import AccountStore, normalize_email, valid_email
@@ -144,7 +145,7 @@ class LoginService:
             except web.HTTPRequestEntityTooLarge:
                 return _err(413, f"request body too large (limit {MAX_BODY} bytes)")
             try:
-                body = json.loads(raw)
+                body = safejson.loads(raw)
             except (ValueError, UnicodeDecodeError):
                 return _err(400, "malformed JSON body")
             if not isinstance(body, dict):

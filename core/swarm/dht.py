@@ -41,6 +41,7 @@ from typing import Any, Iterable, Sequence
 
 import psutil
 
+from core import safejson
 from core import identity
 from core.errors import SwarmError
 from core.rollouts import Rollout
@@ -595,7 +596,7 @@ class SwarmDHT:
         try:
             if not isinstance(raw, bytes) or len(raw) > MAX_MANIFEST_BYTES:
                 raise ValueError("not small bytes")
-            m = json.loads(raw.decode("utf-8"))
+            m = safejson.loads(raw.decode("utf-8"))
             ok = (isinstance(m, dict) and m.get("v") == 1
                   and all(isinstance(m.get(k), int) and not isinstance(m.get(k), bool) for k in ("n", "size"))
                   and isinstance(m.get("sha256"), str) and len(m["sha256"]) == 64
@@ -638,7 +639,7 @@ class SwarmDHT:
                 if not isinstance(peer, str) or peer == self.peer_id or not 0 < len(peer) <= 128:
                     continue
                 try:
-                    hb = json.loads(raw.decode("utf-8")) if isinstance(raw, bytes) and len(raw) <= 1024 else None
+                    hb = safejson.loads(raw.decode("utf-8")) if isinstance(raw, bytes) and len(raw) <= 1024 else None
                     t = float(hb["t"])
                     maddrs = [str(m) for m in hb.get("maddrs", [])[:8] if isinstance(m, str) and len(m) < 256]
                 except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):

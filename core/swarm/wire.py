@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import threading
 import zlib
 from collections import Counter
 from dataclasses import dataclass
 
+from core import safejson
 from core.errors import SwarmError
 from core.rollouts import Rollout
 
@@ -149,26 +149,18 @@ def _decode(data: bytes, limits: Limits) -> list[Rollout]:
     return [_rollout_from_dict(d, i, limits) for i, d in enumerate(items)]
 
 
-_STRING_RE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"')
-_BRACKET_RE = re.compile(r"[\[\]{}]")
 _MAX_STRUCTURE_CHARS = 1024 * 1024
 
 
 def _check_nesting(text: str, max_depth: int) -> None:
-    """Refuse deep nesting before json.loads sees it: CPython's C scanner recurses per level and a
-    deep enough document overflows the C stack (a segfault, measured here) when the recursion limit is
-    raised, as some libraries do. Outside string literals a real message is small, so the scan is cheap."""
-    structure = _STRING_RE.sub("", text)
-    if len(structure) > _MAX_STRUCTURE_CHARS:
-        raise WireError("json", f"{len(structure)} characters of JSON structure outside strings")
-    depth = 0
-    for m in _BRACKET_RE.finditer(structure):
-        if m.group() in "[{":
-            depth += 1
-            if depth > max_depth:
-                raise WireError("json", f"JSON nested deeper than {max_depth} levels")
-        else:
-            depth -= 1
+    """Refuse deep nesting before json.loads sees it (see core.safejson: a deep document segfaults
+    CPython's C scanner once a library has raised the recursion limit)."""
+    if len(text) > _MAX_STRUCTURE_CHARS and len(safejson.without_strings(text)) > _MAX_STRUCTURE_CHARS:
+        raise WireError("json", "more than 1 MiB of JSON structure outside strings")
+    try:
+        safejson.check_depth(text, max_depth)
+    except safejson.TooDeep as e:
+        raise WireError("json", str(e)) from None
 
 
 def _reject_constant(name: str):
