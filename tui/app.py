@@ -121,17 +121,26 @@ class SwarmdeckApp(App[int]):
     def bring_up(self, name: str) -> None:
         if not self.orchestrate:
             return
-        self.run_worker(lambda: self._bring_up(name), thread=True, group="localnet", exit_on_error=False)
+        self._background(self._bring_up, name)
 
     def start_if_wanted(self, name: str) -> None:
         if not self.orchestrate:
             return
-        self.run_worker(lambda: self._autostart(name), thread=True, group="autostart", exit_on_error=False)
+        self._background(self._autostart, name)
+
+    def _background(self, fn, *args) -> None:
+        """A daemon thread, not a Textual worker: the app waits for its workers on exit, and `q`
+        must not wait minutes for a bring-up (what it started runs detached and keeps going)."""
+        import threading
+
+        threading.Thread(target=fn, args=args, daemon=True, name=f"swarmdeck-{fn.__name__}").start()
 
     def _from_thread(self, fn, *args) -> None:
+        if not self.is_running:
+            return
         try:
             self.call_from_thread(fn, *args)
-        except RuntimeError:  # the app is closing
+        except Exception:  # the app is closing or closed: nothing left to show it on
             pass
 
     def _step(self, key: str, **params) -> None:

@@ -128,8 +128,7 @@ async def test_network_failure_is_shown_with_its_fix(profiles, monkeypatch):
 
     app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False, orchestrate=True, backend=Broken())
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        await app.workers.wait_for_complete()
+        await _until(pilot, lambda: app.net_status and app.net_status[2] == "error", 10, "the error", app)
         await pilot.pause()
         text = flat_text(app)
         assert "✗ Local network: the local network did not come up: the local chain did not come up" in text
@@ -157,11 +156,41 @@ async def test_autostart_failure_is_shown_with_its_fix(profiles):
 
     app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False, orchestrate=True, backend=Refuses())
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        await app.workers.wait_for_complete()
+        await _until(pilot, lambda: app.net_status and app.net_status[2] == "error", 10, "the error", app)
         await pilot.pause()
         text = flat_text(app)
         assert "✗ Could not start the node of me: profile 'me' shares its swarm.pem" in text
         assert "Local network" not in text  # a testnet profile: no local network talk
         assert any("swarmdeck profile archive old" in n.message for n in app._notifications)
         assert not our_processes()
+
+
+async def test_quit_does_not_wait_for_a_slow_bring_up(profiles):
+    import threading
+
+    profiles("me", network="local")
+    release = threading.Event()
+
+    class Slow:
+        def __getattr__(self, name):
+            return getattr(data, name)
+
+        @staticmethod
+        def ensure_network(name, step=None):
+            step("net.bootnode", name="local-peer-1")
+            release.wait(60)  # a first start building the model on a slow machine
+
+        @staticmethod
+        def autostart(name, step=None):
+            return "needs_sign_in"
+
+    app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False, orchestrate=True, backend=Slow())
+    t0 = time.monotonic()
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await _until(pilot, lambda: "waiting for local-peer-1 to become the bootnode" in flat_text(app), 10,
+                         "progress", app)
+            await pilot.press("q")
+        assert time.monotonic() - t0 < 20
+    finally:
+        release.set()
