@@ -117,7 +117,7 @@ class SwarmdeckApp(App[int]):
         if name not in self._flows_pending:
             self.start_if_wanted(name)
 
-    # -- orchestration (workers: never block the UI) -------------------------------------
+    # -- orchestration (daemon threads: never block the UI) ---------------------------------
     def bring_up(self, name: str) -> None:
         if not self.orchestrate:
             return
@@ -168,12 +168,16 @@ class SwarmdeckApp(App[int]):
             self._from_thread(lambda: self.notify(t("net.autostart_failed", name=name, error=str(e)),
                                                   severity="error", timeout=20))
             return
+        self._from_thread(self._clear_progress)  # e.g. a peer started on the way, then nothing to do
         if decision == "start":
-            self._from_thread(self.set_net_status, None)
             self._from_thread(lambda: self.notify(t("net.autostarted", name=name), timeout=8))
             main = self.main_screen()
             if main is not None:
                 self._from_thread(main.refresh_states)
+
+    def _clear_progress(self) -> None:
+        if self.net_status and self.net_status[2] == "progress":
+            self.set_net_status(None)
 
     def set_net_status(self, status: tuple[str, dict, str] | None) -> None:
         self.net_status = status
