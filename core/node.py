@@ -77,6 +77,7 @@ class Node:
         self.rounds_done = 0
         self._lock = None
         self._chain_warned = False
+        self._boot_used: list[str] = []
 
     # ------------------------------------------------------------------ helpers
     def emit(self, type: str, **data: Any) -> None:
@@ -162,6 +163,7 @@ class Node:
             peers = []
             self.dht = SwarmDHT.from_profile(self.profile, bootnodes=[])
             self.opts.bootnode = True
+        self._boot_used = list(peers)
         maddrs = self.dht.multiaddrs
         log.info("DHT up, %d bootnode(s), listening on %s", len(peers), ", ".join(maddrs[:2]))
         if (self.opts.bootnode or not peers) and self.net.kind == "local":
@@ -264,6 +266,34 @@ class Node:
             if self.last_round is None or r > self.last_round:
                 return r, s
             self._sleep(self.opts.poll)
+
+    def _maybe_rejoin(self) -> None:
+        """Join the swarm's new entry point when the chain's bootnode list changed under us.
+
+        A restarted bootnode (new port) starts a fresh DHT and republishes itself; peers that
+        kept running are still connected to each other but not to it, and would stay two
+        swarms for good. One chain read per round notices the change; the DHT process is
+        restarted with the new bootnodes (same identity, caller state kept).
+        """
+        if self.coordinator is None or self.dht is None or getattr(self.net, "bootnodes", ()):
+            return
+        try:
+            current = [a for a in self.coordinator.get_bootnodes() if not a.endswith("/p2p/" + self.peer_id)]
+        except Exception:
+            return
+        if not current or set(current) == set(self._boot_used):
+            return
+        self._boot_used = current
+        self.emit("log", level="info", message="the swarm's bootnode changed on chain: rejoining through it")
+        try:
+            self.dht.initial_peers = list(current)
+            self.dht.restart()
+        except SwarmError as e:
+            self.emit("error", where=", ".join(current)[:300], what=f"could not rejoin the swarm: {e.what}",
+                      fix=e.fix or "transient; the next round tries again")
+            if not self.dht.is_alive():  # nothing reachable: keep a DHT of our own rather than none
+                self.dht.initial_peers = []
+                self.dht.restart()
 
     def _share_wait(self) -> float:
         if self.opts.share_wait is not None:
@@ -372,6 +402,7 @@ class Node:
             self.start()
             while self.opts.max_rounds is None or self.rounds_done < self.opts.max_rounds:
                 r, s = self._wait_for_new_round()
+                self._maybe_rejoin()
                 self.run_round(r, s)
         except StopRequested:
             pass
