@@ -465,7 +465,10 @@ def main(argv: list[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(prog="python -m core.chain.devnet", description=main.__doc__)
     ap.add_argument("--network", default="local")
-    ap.add_argument("--port", type=int, default=0, help="RPC port (0 = any free loopback port)")
+    ap.add_argument("--port", type=int, default=0, help="RPC port (0 = any free port)")
+    ap.add_argument("--host", default="127.0.0.1",
+                    help="listen address; 0.0.0.0 serves a private swarm's machines (anyone who reaches it can "
+                         "send transactions: use it on a trusted network only)")
     ap.add_argument("--stage-count", type=int, default=1)
     ap.add_argument("--round-seconds", type=float, default=0, help="advance rounds every N seconds (0 = never)")
     a = ap.parse_args(argv)
@@ -473,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        chain = LocalChain(a.network, port=a.port, stage_count=a.stage_count).start()
+        chain = LocalChain(a.network, host=a.host, port=a.port, stage_count=a.stage_count).start()
     except ChainError as e:
         print(f"swarmdeck devnet: {e}", file=sys.stderr)
         return 1
