@@ -253,6 +253,10 @@ class Node:
     def _wait_for_new_round(self) -> tuple[int, int]:
         while True:
             self._check_stop()
+            if self.queue is not None and self.queue.identity_error is not None:
+                # Our peer id belongs to another account on chain: nothing this node does would
+                # count. Stop loudly (exit 78: the supervisor does not retry) instead of training on.
+                raise self.queue.identity_error
             try:
                 r, s = self.current_round()
             except Exception as e:
