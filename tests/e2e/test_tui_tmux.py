@@ -41,6 +41,17 @@ def rig(monkeypatch):
     assert not leftovers, f"processes survived the test: {leftovers}"
 
 
+def _wait_pane(capture, pred, timeout: float, what: str) -> str:
+    """Poll the tmux pane until pred(text) holds; fail with the pane's text."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = capture()
+        if pred(text):
+            return text
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}; pane:\n{capture()}")
+
+
 def _profile():
     from core import profiles
     from core.config import load_config
@@ -65,13 +76,7 @@ def test_swarmdeck_in_tmux_dashboard_start_and_quit(rig):
         return subprocess.run(tmux + ["capture-pane", "-p", "-t", "sd"], capture_output=True, text=True).stdout
 
     def wait_for(pred, timeout=40.0, what=""):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = capture()
-            if pred(text):
-                return text
-            time.sleep(0.3)
-        raise AssertionError(f"timed out waiting for {what}; pane:\n{capture()}")
+        return _wait_pane(capture, pred, timeout, what)
 
     env = {k: v for k, v in os.environ.items()}
     env["TERM"] = "xterm-256color"
@@ -134,13 +139,7 @@ def test_swarmdeck_in_tmux_on_the_real_local_network():
     capture = None
 
     def wait_for(pred, timeout=40.0, what=""):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            text = capture()
-            if pred(text):
-                return text
-            time.sleep(0.3)
-        raise AssertionError(f"timed out waiting for {what}; pane:\n{capture()}")
+        return _wait_pane(capture, pred, timeout, what)
 
     try:
         tmux, capture = _tmux_session(sock, env)
