@@ -356,8 +356,14 @@ class Node:
         self._emit_chain_totals()
         self.last_round = r
         self.rounds_done += 1
+        secs = round(time.monotonic() - t0, 3)
         self.emit("round.finished", round=r, stage=stage, reward=reward, n_local=len(local),
-                  n_external=len(external), peers=len(fetched), seconds=round(time.monotonic() - t0, 3))
+                  n_external=len(external), peers=len(fetched), seconds=secs)
+        # One human line per round for the dashboard's log pane (the numbers above, in words).
+        self.emit("log", level="info", message=(
+            f"round {r}: reward {reward:.3f}, {len(local)} local + {len(external)} peer rollouts "
+            f"from {len(fetched)} peer(s), " + ("no training signal" if m.get("skipped") else
+                                                 f"loss {float(m.get('loss', 0.0)):.4f}") + f", {secs:.1f} s"))
 
     def _emit_chain_totals(self) -> None:
         """This peer's totals as the chain has them (what leaderboards show), for the dashboard."""

@@ -136,6 +136,8 @@ def test_three_nodes_share_train_and_land_on_chain_once(chain):
         expected = sum(reward_to_chain(e["reward"]) for e in nd.of("round.finished"))
         assert c.functions.getTotalRewards([pid]).call()[0] == expected
         assert nd.of("chain.totals"), "the dashboard's chain totals were never reported"
+        logged = " | ".join(e["message"] for e in nd.of("log"))
+        assert all(f"round {r}: reward" in logged for r in rounds), logged  # the log pane's round lines
 
     # Restart n2: resumes from its checkpoint, next round is later than the last one it did.
     last = max(e["round"] for e in nodes[1].of("round.finished"))
