@@ -60,7 +60,7 @@ class WizardScreen(Screen[str | None]):
         (focusable[0] if focusable else self.query_one("#next", Button)).focus()
 
     def _radio(self, id: str, options: list[tuple[str, str]], current: str) -> RadioSet:
-        return RadioSet(*[RadioButton(label, value=(key == current), name=key) for key, label in options], id=id)
+        return StepRadioSet(*[RadioButton(label, value=(key == current), name=key) for key, label in options], id=id)
 
     def _widgets(self, step: str):
         v = self.wizard.values
@@ -141,9 +141,9 @@ class WizardScreen(Screen[str | None]):
         for sel in self.query("#step-body Select").results(Select):
             out[sel.id] = sel.value
         for rs in self.query("#step-body RadioSet").results(RadioSet):
-            btn = rs.pressed_button
-            if btn is not None:
-                out[rs.id] = btn.name
+            name = rs.chosen() if isinstance(rs, StepRadioSet) else getattr(rs.pressed_button, "name", None)
+            if name is not None:
+                out[rs.id] = name
         if step == "participation" and "participate" in out:
             out["participate"] = out["participate"] == "Y"
         return out
@@ -196,3 +196,33 @@ class WizardScreen(Screen[str | None]):
 
     async def on_input_submitted(self, ev: Input.Submitted) -> None:
         await self.action_next()
+
+
+class StepRadioSet(RadioSet):
+    """A wizard choice where Enter picks the highlighted option and goes on, as the Next button
+    ("Next (Enter)") promises; Space only picks. A new user's first key on the first screen is
+    Enter: it must not look like nothing happened."""
+
+    BINDINGS = [Binding("enter", "pick_and_next", show=False)]
+
+    _picked: str | None = None
+
+    def chosen(self) -> str | None:
+        """The picked option's name. RadioSet learns of a press through a message, so right
+        after a keyboard pick `pressed_button` may still be the old one: ours is immediate."""
+        if self._picked is not None:
+            return self._picked
+        return getattr(self.pressed_button, "name", None)
+
+    def on_radio_set_changed(self, ev: RadioSet.Changed) -> None:
+        self._picked = ev.pressed.name
+
+    async def action_pick_and_next(self) -> None:
+        idx = self._selected
+        if idx is not None:
+            btn = self._nodes[idx]
+            if isinstance(btn, RadioButton):
+                self._picked = btn.name
+                if not btn.value:
+                    btn.value = True
+        await self.screen.run_action("next")
