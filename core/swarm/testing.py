@@ -43,3 +43,16 @@ def make_round(peer_id: str, round: int, questions: int = 4, generations: int = 
                     rewards=[rng.choice([0.0, 0.5, 1.0]) for _ in range(generations)],
                     round=round, peer_id=peer_id, metadata={"source_idx": i, "seed": seed})
             for i in range(questions)]
+
+
+def shutdown_and_wait(nodes, root: Path, pids: set[int], timeout: float = 10.0) -> list[str]:
+    """Shut every SwarmDHT down and wait for its processes to go; return what is still running."""
+    import time
+
+    for n in nodes:
+        pids.update(n.child_pids())
+        n.shutdown()
+    deadline = time.time() + timeout
+    while (left := leftover_processes(root, pids)) and time.time() < deadline:
+        time.sleep(0.2)
+    return left

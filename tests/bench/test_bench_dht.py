@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from core.swarm.dht import CHUNK_BYTES, SwarmDHT, chunk_key
-from core.swarm.testing import leftover_processes, make_round
+from core.swarm.testing import shutdown_and_wait, leftover_processes, make_round
 from core.swarm.wire import decode_rollouts, encode_rollouts
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
@@ -150,12 +150,7 @@ p50 {statistics.median(fetch_t) * 1000:.0f} ms (max {max(fetch_t) * 1000:.0f} ms
         print(body)
         write_section("DHT", body)
     finally:
-        for n in nodes:
-            pids.update(n.child_pids())
-            n.shutdown()
-        deadline = time.time() + 10
-        while (left := leftover_processes(tmp_path, pids)) and time.time() < deadline:
-            time.sleep(0.2)
+        left = shutdown_and_wait(nodes, tmp_path, pids)
         assert not left, left
 
 

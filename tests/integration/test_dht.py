@@ -22,7 +22,7 @@ from core.errors import SwarmError
 from core.rollouts import Rollout
 from core.swarm import dht as dht_mod
 from core.swarm.dht import CHUNK_BYTES, SwarmDHT, chunk_key, rollout_key
-from core.swarm.testing import leftover_processes, make_round
+from core.swarm.testing import shutdown_and_wait, leftover_processes, make_round
 from core.swarm.wire import MAGIC, VERSION, encode_rollouts
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -44,12 +44,7 @@ def swarm(tmp_path):
     make.nodes = nodes  # type: ignore[attr-defined]
     make.pids = pids  # type: ignore[attr-defined]
     yield make
-    for n in nodes:
-        pids.update(n.child_pids())
-        n.shutdown()
-    deadline = time.time() + 10
-    while (left := leftover_processes(tmp_path, pids)) and time.time() < deadline:
-        time.sleep(0.2)
+    left = shutdown_and_wait(nodes, tmp_path, pids)
     assert not left, f"test left processes running: {left}"
 
 

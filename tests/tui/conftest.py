@@ -138,3 +138,13 @@ def node_history(rounds: int = 6) -> list[tuple[str, dict]]:
            ("round.started", {"round": rounds + 1, "stage": 0}),
            ("log", {"level": "info", "message": f"round {rounds} done: reward {0.1 * rounds:.2f}"})]
     return ev
+
+
+async def until(pilot, pred, timeout: float = 30.0, what: str = "condition", app=None) -> None:
+    """Let the app run until pred() holds; fail naming what was awaited (and the screen, given app)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError(f"timed out waiting for {what}" + (f"; screen:\n{flat_text(app)}" if app else ""))

@@ -19,7 +19,7 @@ from core.login.service import running_service
 from core.paths import ProfilePaths
 from tests.integration._chain_helpers import sign_in
 from tests.helpers.journey import our_processes, small_local_network, stop_everything
-from tests.tui.conftest import FrozenTelemetry, flat_text
+from tests.tui.conftest import FrozenTelemetry, flat_text, until
 from tui import data
 from tui.app import make_app
 from tui.screens.backup import BackupScreen
@@ -27,13 +27,6 @@ from tui.screens.login import LoginScreen
 from tui.screens.main import MainScreen
 from tui.screens.wizard import WizardScreen
 
-async def _until(pilot, pred, timeout: float, what: str, app=None):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        await pilot.pause(0.2)
-    raise AssertionError(f"timed out waiting for {what}" + (f"; screen:\n{flat_text(app)}" if app else ""))
 
 
 @pytest.mark.timeout(300)
@@ -48,21 +41,21 @@ async def test_first_run_on_the_real_local_network_ends_in_a_running_node():
             scr = app.screen
             assert isinstance(scr, WizardScreen) and scr.wizard.values["network"] == "local"
             await pilot.press("ctrl+n")  # local network
-            await _until(pilot, lambda: scr.wizard.step == "hardware", 10, "hardware step")
+            await until(pilot, lambda: scr.wizard.step == "hardware", 10, "hardware step")
             await pilot.press("ctrl+n")
-            await _until(pilot, lambda: scr.wizard.step == "hf", 10, "hf step")
+            await until(pilot, lambda: scr.wizard.step == "hf", 10, "hf step")
             await pilot.press("ctrl+n")
-            await _until(pilot, lambda: scr.wizard.step == "ports", 10, "ports step")
+            await until(pilot, lambda: scr.wizard.step == "ports", 10, "ports step")
             scr.query_one("#login_port", Input).value = str(login_port)
             await pilot.press("ctrl+n")
-            await _until(pilot, lambda: scr.wizard.step == "confirm", 10, "confirm step")
+            await until(pilot, lambda: scr.wizard.step == "confirm", 10, "confirm step")
             await pilot.press("ctrl+n")
-            await _until(pilot, lambda: isinstance(app.screen, LoginScreen), 20, "login screen", app)
+            await until(pilot, lambda: isinstance(app.screen, LoginScreen), 20, "login screen", app)
             assert profiles.load_profile("default").settings.model == "auto"  # tiny model in CPU mode
 
             # the page's sign-in, over HTTP against the real login service the screen started
             paths = ProfilePaths("default")
-            await _until(pilot, lambda: running_service(paths) is not None, 30, "login service", app)
+            await until(pilot, lambda: running_service(paths) is not None, 30, "login service", app)
             url = running_service(paths).url
             assert str(login_port) in url and url in flat_text(app)
             sign_in(url, "ada@example.org")
@@ -73,12 +66,12 @@ async def test_first_run_on_the_real_local_network_ends_in_a_running_node():
                     seen_progress.append(text)
                 return app.screen.status == "activated" and "Session key activated" in text
 
-            await _until(pilot, activated, 20, "activated on the login screen", app)
+            await until(pilot, activated, 20, "activated on the login screen", app)
             await pilot.press("enter")
-            await _until(pilot, lambda: isinstance(app.screen, BackupScreen), 10, "backup warning", app)
+            await until(pilot, lambda: isinstance(app.screen, BackupScreen), 10, "backup warning", app)
             assert daemon.supervisor_pid(paths) is None  # nothing runs before the flows are done
             await pilot.press("escape")  # remind me later
-            await _until(pilot, lambda: isinstance(app.screen, MainScreen), 10, "dashboard", app)
+            await until(pilot, lambda: isinstance(app.screen, MainScreen), 10, "dashboard", app)
 
             def progress() -> bool:
                 text = flat_text(app)
@@ -87,7 +80,7 @@ async def test_first_run_on_the_real_local_network_ends_in_a_running_node():
                 return False
 
             dash = app.screen.dashboard("default")
-            await _until(pilot, lambda: progress() or (dash.model.rounds_finished >= 1 and dash.model.peer_id
+            await until(pilot, lambda: progress() or (dash.model.rounds_finished >= 1 and dash.model.peer_id
                                                       and dash.model.peers), 240, "a finished round", app)
             m = dash.model
             text = flat_text(app)
@@ -128,7 +121,7 @@ async def test_network_failure_is_shown_with_its_fix(profiles, monkeypatch):
 
     app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False, orchestrate=True, backend=Broken())
     async with app.run_test(size=(80, 24)) as pilot:
-        await _until(pilot, lambda: app.net_status and app.net_status[2] == "error", 10, "the error", app)
+        await until(pilot, lambda: app.net_status and app.net_status[2] == "error", 10, "the error", app)
         await pilot.pause()
         text = flat_text(app)
         assert "✗ Local network: the local network did not come up: the local chain did not come up" in text
@@ -156,7 +149,7 @@ async def test_autostart_failure_is_shown_with_its_fix(profiles):
 
     app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False, orchestrate=True, backend=Refuses())
     async with app.run_test(size=(80, 24)) as pilot:
-        await _until(pilot, lambda: app.net_status and app.net_status[2] == "error", 10, "the error", app)
+        await until(pilot, lambda: app.net_status and app.net_status[2] == "error", 10, "the error", app)
         await pilot.pause()
         text = flat_text(app)
         assert "✗ Could not start the node of me: profile 'me' shares its swarm.pem" in text
@@ -188,7 +181,7 @@ async def test_quit_does_not_wait_for_a_slow_bring_up(profiles):
     t0 = time.monotonic()
     try:
         async with app.run_test(size=(80, 24)) as pilot:
-            await _until(pilot, lambda: "waiting for local-peer-1 to become the bootnode" in flat_text(app), 10,
+            await until(pilot, lambda: "waiting for local-peer-1 to become the bootnode" in flat_text(app), 10,
                          "progress", app)
             await pilot.press("q")
         assert time.monotonic() - t0 < 20

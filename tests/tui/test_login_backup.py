@@ -14,7 +14,7 @@ from textual.widgets import Input
 from core.chain.devnet import free_port
 from core.login.service import running_service, stop_service
 from core.paths import ProfilePaths
-from tests.tui.conftest import FrozenTelemetry, assert_snapshot, flat_text, screen_text, write_events
+from tests.tui.conftest import FrozenTelemetry, assert_snapshot, flat_text, screen_text, write_events, until
 from tui import data
 from tui.app import make_app
 from tui.screens.backup import BackupScreen
@@ -37,13 +37,6 @@ def _post(url: str, body: dict) -> dict:
         return json.loads(r.read())
 
 
-async def _until(pilot, pred, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_login_screen_follows_a_real_sign_in_to_registration(profiles, monkeypatch):
@@ -59,7 +52,7 @@ async def test_login_screen_follows_a_real_sign_in_to_registration(profiles, mon
             await pilot.pause()
             scr = app.screen
             assert isinstance(scr, LoginScreen)  # first: not signed in
-            await _until(pilot, lambda: running_service(paths) is not None and scr.port == port, what="service")
+            await until(pilot, lambda: running_service(paths) is not None and scr.port == port, what="service")
             url = f"http://localhost:{port}"
             text = screen_text(app)
             assert url in text and f"ssh -L {port}:localhost:{port} alice@192.0.2.10" in text

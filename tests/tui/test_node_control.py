@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.tui.conftest import FrozenTelemetry, flat_text
+from tests.tui.conftest import FrozenTelemetry, flat_text, until
 from tui import data
 from tui.app import make_app
 from tui.screens.dialogs import ConfirmScreen
@@ -27,13 +27,6 @@ def rig(monkeypatch):
     assert not leftovers, f"processes survived the test: {leftovers}"
 
 
-async def _until(pilot, pred, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 async def test_start_then_stop_with_confirmation(profiles, rig):
@@ -43,7 +36,7 @@ async def test_start_then_stop_with_confirmation(profiles, rig):
         await pilot.pause()
         main = app.screen
         await pilot.press("s")  # start needs no confirmation
-        await _until(pilot, lambda: data.node_state("main") == "running", what="node running")
+        await until(pilot, lambda: data.node_state("main") == "running", what="node running")
         main.refresh_states()
         assert main.states["main"] == "running"
 
@@ -51,7 +44,7 @@ async def test_start_then_stop_with_confirmation(profiles, rig):
             main.tick()
             return (main.dashboard().model.round or 0) >= 2
 
-        await _until(pilot, dash_round, what="rounds on the dashboard")
+        await until(pilot, dash_round, what="rounds on the dashboard")
         assert "running" in flat_text(app)
 
         await pilot.press("x")
@@ -72,6 +65,6 @@ async def test_start_then_stop_with_confirmation(profiles, rig):
         await pilot.pause()
         await pilot.press("y")
         await app.workers.wait_for_complete()
-        await _until(pilot, lambda: data.node_state("main") == "stopped", what="node stopped")
+        await until(pilot, lambda: data.node_state("main") == "stopped", what="node stopped")
         main.refresh_states()
         assert main.states["main"] in ("needs_login", "stopped")
