@@ -18,6 +18,10 @@ Event types and their fields (extra fields are allowed; these are the ones consu
   train.step          round, loss, step_seconds, tokens_per_s
   peers.update        peers: [{peer_id, name, last_seen}]
   submission          kind: register|reward|winners, round?, stage?, status: pending|landed|failed|skipped, tx?, reason?
+  login.required      reason, fix (the command: swarmdeck login -p NAME), where? (the login app's URL):
+                      the login app refused this profile's session key (stale / not activated / unknown
+                      account); writes wait, training goes on. One per episode (core.chain.queue, core.signin)
+  login.ok            kind (the write that got through again), waited (seconds): the episode is over
   chain.totals        total_reward (getTotalRewards for this peer), total_wins? (read from chain, for the dashboard)
   checkpoint.saved    round, path
   hf.push             round, status: ok|failed, reason?
@@ -53,6 +57,8 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "train.step": ("round", "loss"),
     "peers.update": ("peers",),
     "submission": ("kind", "status"),
+    "login.required": ("reason", "fix"),
+    "login.ok": ("kind",),
     "chain.totals": ("total_reward",),
     "checkpoint.saved": ("round", "path"),
     "hf.push": ("round", "status"),

@@ -127,13 +127,34 @@ class Node:
                 from core.login.service import ensure_service
 
                 ensure_service(self.paths, port=self.settings.login_port, network=self.net.name)
+            from core import signin
+
             self.coordinator = make_coordinator(p)
-            self.queue = SubmissionQueue(self.coordinator, self.paths.queue_dir, bus=self.bus).start()
+            if hasattr(self.coordinator, "profile"):
+                self.coordinator.profile = p.name  # names the profile in "sign in again" texts
+            # A stale session key ("signin" replies) makes the queue wait for a new sign-in while
+            # this node keeps training and sharing rollouts; the profile state says "sign in again".
+            self.queue = SubmissionQueue(self.coordinator, self.paths.queue_dir, bus=self.bus,
+                                         identity_dir=self.paths.identity_dir, on_signin=self._on_signin,
+                                         signin_required=signin.required(p.name), profile=p.name).start()
         self._start_dht()
         if self.chain_enabled:
             self.queue.register(self.peer_id)
         self._start_training()
         self.emit("node.state", state="running")
+
+    def _on_signin(self, info: dict | None) -> None:
+        """The queue's sign-in hook: record (or clear) the profile's "sign in again" state."""
+        from core import signin
+
+        name = self.profile.name
+        signin.record(name, info)
+        if info is None:
+            self.emit("log", level="info", message="the login app accepts this profile's session key again; "
+                                                   "pending chain writes are being sent")
+            return
+        self.emit("log", level="warning", message=f"chain writes wait for a new sign-in ({info['reason']}): "
+                                                  f"run `{signin.command(name)}`; training goes on")
 
     def _bootnodes(self) -> list[str]:
         configured = list(getattr(self.net, "bootnodes", ()) or ())

@@ -23,6 +23,11 @@ class WriteResult:
             "already" (RewardAlreadySubmitted / PeerIdAlreadyRegistered / WinnerAlreadyVoted by OUR EOA: success),
             "rejected" (a permanent contract error: InvalidRoundNumber, PeerIdAlreadyRegistered by ANOTHER EOA, ...),
             "retry"   (transient: RPC/login service down, timeout; the queue retries with backoff)
+            "signin"  (the login app refused this profile's session key: 404 "user not found", 500 "api key
+                       not found", or an account-abstraction signature error such as "AA24 signature error"
+                       from a stale key. Not transient and not permanent: the queue keeps the item pending,
+                       records "sign in again" (core.signin) and waits for a new sign-in instead of retrying
+                       fast; `error` says what happened and the `swarmdeck login` command)
     """
 
     status: str

@@ -15,6 +15,14 @@ Rules:
 - transient failures (RPC or login service down) retry with exponential backoff + jitter, forever
   (a reward is worth landing late); permanent ones (InvalidRoundNumber ...) are marked failed.
 - the peer id registered to ANOTHER EOA raises IdentityError out of process(): loud, never retried.
+- "signin" (the login app refused the session key: stale, missing or not activated) starts a sign-in
+  episode: the item stays pending (nothing is lost), one `login.required` event is emitted for the
+  episode, `on_signin({"reason", "where"})` is called (the node records core.signin.mark_required),
+  and the queue stops writing: it probes with one item every `signin_retry` seconds (60), or at once
+  when the identity files (userData.json / userApiKey.json in `identity_dir`) change, i.e. a new
+  sign-in. The first write that gets through again (landed / already / a contract error, all of
+  which prove the key was accepted) ends the episode: `login.ok`, `on_signin(None)`, and every
+  pending item is tried again at once.
 Each status change emits a `submission` event (kind, round?, stage?, status, tx?, reason?).
 """
 
@@ -27,8 +35,9 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
-from core import fsutil
+from core import fsutil, signin
 from core.chain import reward_to_chain
 from core.chain.coordinator import Coordinator, WriteResult
 from core.errors import IdentityError
@@ -57,7 +66,13 @@ class Submission:
 
 class SubmissionQueue:
     def __init__(self, coordinator: Coordinator, queue_dir: Path, *, bus=None, base_delay: float = 1.0,
-                 max_delay: float = 60.0, jitter: float = 0.2):
+                 max_delay: float = 60.0, jitter: float = 0.2, identity_dir: Path | None = None,
+                 on_signin: Callable[[dict | None], None] | None = None, signin_retry: float = 60.0,
+                 signin_required: dict | None = None, profile: str | None = None):
+        """identity_dir: where userData.json / userApiKey.json live (a change there = a new sign-in).
+        on_signin: called with {"reason", "where"} when a sign-in episode starts and None when it ends.
+        signin_required: the episode recorded by an earlier run (core.signin.required): resumed,
+        probed at once, and ended (login.ok) when the first write gets through."""
         self.coordinator = coordinator
         self.dir = Path(queue_dir)
         ensure_private_dir(self.dir)
@@ -70,6 +85,15 @@ class SubmissionQueue:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.identity_error: IdentityError | None = None  # set when the background thread hit one
+        self.identity_dir = Path(identity_dir) if identity_dir is not None else None
+        self.on_signin = on_signin
+        self.signin_retry = signin_retry
+        self.profile = profile
+        # the current sign-in episode ({"reason", "where", "since"}) or None
+        self.signin: dict | None = dict(signin_required) if signin_required else None
+        self._signin_announced = False  # login.required emitted for this episode (by this process)
+        self._signin_next = 0.0         # wall time of the next probe
+        self._signin_sig = self._identity_sig()
         self._items: dict[str, Submission] = {}
         for p in sorted(self.dir.glob("*.json")):
             try:
@@ -151,11 +175,78 @@ class SubmissionQueue:
             return c.submit_winners(s.round, s.winners or [], s.peer_id)
         return WriteResult("rejected", error=f"unknown kind {s.kind}")
 
+    # ------------------------------------------------------------------ sign-in episodes
+    def _identity_sig(self) -> tuple:
+        if self.identity_dir is None:
+            return ()
+        out = []
+        for f in ("userData.json", "userApiKey.json"):
+            try:
+                st = (self.identity_dir / f).stat()
+                out.append((f, st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                out.append((f, None))
+        return tuple(out)
+
+    def _signin_due(self) -> bool:
+        """In an episode: time for the next probe, or the identity files changed (a new sign-in)."""
+        if time.time() >= self._signin_next:
+            return True
+        return self._identity_sig() != self._signin_sig
+
+    def _hook(self, info: dict | None) -> None:
+        if self.on_signin is None:
+            return
+        try:
+            self.on_signin(info)
+        except Exception:  # recording the state must never stop the queue
+            pass
+
+    def _enter_signin(self, error: str | None) -> None:
+        """A write answered "signin": start (or continue) the episode and schedule the next probe."""
+        what = (error or "the login app refused this profile's session key").partition("; sign in again:")[0]
+        where = getattr(self.coordinator, "login_url", None)
+        changed = self.signin is None or self.signin.get("reason") != what or not self._signin_announced
+        since = (self.signin or {}).get("since") or time.time()
+        self.signin = {"reason": what, "where": where, "since": since}
+        self._signin_next = time.time() + self.signin_retry
+        self._signin_sig = self._identity_sig()
+        if not self._signin_announced:  # one event per episode
+            self._signin_announced = True
+            if self.bus is not None:
+                self.bus.emit("login.required", reason=what, fix=signin.command(self._profile_name()),
+                              where=where or "")
+        if changed:
+            self._hook({"reason": what, "where": where})
+
+    def _leave_signin(self, s: "Submission") -> None:
+        """A write got through again: end the episode, retry everything pending at once."""
+        episode, self.signin = self.signin, None
+        self._signin_announced = False
+        for other in self._items.values():
+            if other.status == "pending":
+                other.next_try = 0.0
+        if self.bus is not None:
+            since = float((episode or {}).get("since") or time.time())
+            self.bus.emit("login.ok", kind=s.kind, waited=round(time.time() - since, 1))
+        self._hook(None)
+
+    def _profile_name(self) -> str | None:
+        return self.profile or getattr(self.coordinator, "profile", None)
+
+    # ------------------------------------------------------------------ processing
     def process(self, now: float | None = None) -> int:
-        """Try every due pending item once. Returns how many are still pending."""
+        """Try every due pending item once. Returns how many are still pending.
+
+        During a sign-in episode only one item is tried, and only when a probe is due (real time,
+        whatever `now` says): a stale key must not hammer the login app."""
         now = time.time() if now is None else now
+        with self._lock:
+            probing = self.signin is not None
+            if probing and not self._signin_due():
+                return len(self.pending())
         for s in self.pending():
-            if s.next_try > now:
+            if not probing and s.next_try > now:
                 continue
             with self._lock:
                 if s.status != "pending":
@@ -170,7 +261,11 @@ class SubmissionQueue:
                     raise
                 except Exception as e:  # a bug or an unexpected reply: keep the item, retry later
                     res = WriteResult("retry", error=f"{type(e).__name__}: {e}")
-                if res.status in ("landed", "already"):
+                if res.status == "signin":
+                    self._enter_signin(res.error)
+                    s.reason = (res.error or "sign in again")[:300]
+                    s.next_try = self._signin_next
+                elif res.status in ("landed", "already"):
                     s.status, s.tx = "landed", res.tx
                     s.reason = None if res.status == "landed" else f"already on chain ({res.error})"
                 elif res.status == "rejected":
@@ -181,18 +276,28 @@ class SubmissionQueue:
                     s.next_try = time.time() + delay
                     s.reason = res.error
                 self._save(s)
+                if probing and res.status in ("landed", "already", "rejected"):
+                    self._leave_signin(s)  # the app took a write: the key is good again
+                    probing = False
+                elif probing and res.status != "signin":  # could not tell (app down): probe again later
+                    self._signin_next = time.time() + self.signin_retry
+                    self._signin_sig = self._identity_sig()
             if s.status != "pending" or s.attempts == 1:
                 self._emit(s)
+            if probing or res.status == "signin":
+                break
         return len(self.pending())
 
     def flush(self, timeout: float = 30.0) -> bool:
-        """Process until nothing is pending or `timeout` passes (ignores backoff). True when empty."""
+        """Process until nothing is pending or `timeout` passes (ignores backoff). True when empty.
+
+        Returns False at once while a sign-in episode waits (nothing lands before a new sign-in)."""
         deadline = time.monotonic() + timeout
         while True:
             left = self.process(now=float("inf"))
             if left == 0:
                 return True
-            if time.monotonic() > deadline:
+            if self.signin is not None or time.monotonic() > deadline:
                 return False
             time.sleep(0.1)
 
