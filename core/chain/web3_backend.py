@@ -1,13 +1,20 @@
 """Direct web3 backend: coordinator writes are transactions signed with a local key.
 
-Reads (round, stage, bootnodes, totals) go to the RPC in both backends; RpcCoordinator holds
-them, and ModalLoginCoordinator reuses it. ChainWriter is the one place that signs, sends and
-decodes custom errors; the login service uses it too, for its accounts' EOAs.
+Reads (round, stage, bootnodes, totals) go to the RPC in both backends; ChainReader holds
+them (RpcCoordinator = ChainReader + the Coordinator interface), and ModalLoginCoordinator reuses
+it. A read that fails for a transient reason (connection refused/reset, timeout, HTTP 429/5xx,
+a JSON-RPC rate limit) is tried READ_ATTEMPTS times with READ_BACKOFF pauses, then raises a
+ChainError naming the RPC URL, the call, the reason and the fix. Reverts and ABI mismatches are
+not retried. Writes are not retried here: ChainWriter reports `transient` and the
+SubmissionQueue retries. ChainWriter is the one place that signs, sends and decodes custom
+errors; the login service uses it too, for its accounts' EOAs.
 """
 
 from __future__ import annotations
 
+import re
 import threading
+import time
 from dataclasses import dataclass
 
 from eth_utils import keccak
@@ -131,26 +138,132 @@ class ChainWriter:
         return TxOutcome(tx="0x" + bytes(rcpt["transactionHash"]).hex().removeprefix("0x"))
 
 
-class RpcCoordinator(Coordinator):
-    """Reads from the RPC; writes are left to subclasses."""
+READ_ATTEMPTS = 3
+READ_BACKOFF = (0.5, 1.0)  # pause after the 1st, 2nd, ... failed attempt (the last value repeats)
 
-    def __init__(self, rpc_url: str, coordinator: str, *, timeout: float = 10.0):
+_RATE_LIMIT = re.compile(r"rate.?limit|too many requests|compute units per second", re.IGNORECASE)
+
+
+def _connection_reason(e: BaseException) -> str:
+    """A short human reason for a connection-level failure ("connection refused", ...)."""
+    text = f"{e} {getattr(e, '__context__', '') or ''}".lower()
+    for needle, reason in (
+        ("refused", "connection refused"),
+        ("reset by peer", "connection reset"),
+        ("connection reset", "connection reset"),
+        ("connection aborted", "connection reset"),
+        ("remotedisconnected", "the server closed the connection"),
+        ("name or service not known", "host name not found (DNS)"),
+        ("nodename nor servname", "host name not found (DNS)"),
+        ("temporary failure in name resolution", "host name not found (DNS)"),
+        ("failed to resolve", "host name not found (DNS)"),
+        ("getaddrinfo failed", "host name not found (DNS)"),
+        ("network is unreachable", "network unreachable"),
+        ("no route to host", "no route to host"),
+    ):
+        if needle in text:
+            return reason
+    return f"connection failed ({type(e).__name__})"
+
+
+def read_failure(e: BaseException, timeout: float | None = None) -> tuple[str, bool] | None:
+    """(reason, transient) when `e` is a failure to talk to the RPC; None for anything else.
+
+    transient: worth another attempt (refused/reset, timeout, HTTP 429/5xx, JSON-RPC rate limit).
+    A revert, an ABI mismatch (BadFunctionCallOutput) or a bug is None: it is raised as it is.
+    """
+    import requests
+    from web3.exceptions import BadFunctionCallOutput, ContractLogicError, TimeExhausted, Web3RPCError
+
+    if isinstance(e, (ContractLogicError, BadFunctionCallOutput)):
+        return None
+    after = f" after {timeout:g} s" if timeout else ""
+    if isinstance(e, (requests.exceptions.Timeout, TimeoutError, TimeExhausted)):
+        return f"no answer{after} (timeout)", True
+    if isinstance(e, requests.exceptions.SSLError):
+        return f"TLS/SSL error ({str(e)[:160]})", False  # a certificate problem does not go away by retrying
+    if isinstance(e, requests.exceptions.HTTPError):
+        resp = getattr(e, "response", None)
+        code = getattr(resp, "status_code", None)
+        label = f"HTTP {code} {getattr(resp, 'reason', '') or ''}".strip() if code else "HTTP error"
+        if code == 429:
+            return f"{label}, rate limited", True
+        return label, code is None or code >= 500
+    if isinstance(e, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                      requests.exceptions.InvalidSchema)):
+        return f"invalid RPC URL ({e})", False
+    if isinstance(e, (requests.exceptions.RequestException, ConnectionError, OSError)):
+        return _connection_reason(e), True
+    if isinstance(e, Web3RPCError):
+        err = (getattr(e, "rpc_response", None) or {}).get("error") or {}
+        code = err.get("code") if isinstance(err, dict) else None
+        if code in (429, -32005) or _RATE_LIMIT.search(str(e)):
+            return f"the RPC is rate limiting ({str(e)[:120]})", True
+    return None
+
+
+class ChainReader:
+    """Reads from one RPC + coordinator contract, with bounded retries of transient failures.
+
+    network: the config's network name, only to name [networks.NAME] in the fix of errors.
+    Each attempt waits at most `timeout` seconds; one read takes at most about
+    attempts * timeout + sum(backoff).
+    """
+
+    def __init__(self, rpc_url: str, coordinator: str, *, timeout: float = 10.0, attempts: int = READ_ATTEMPTS,
+                 backoff: tuple[float, ...] = READ_BACKOFF, network: str | None = None):
         from web3 import Web3
 
         self.rpc_url = rpc_url
+        self.network = network
+        self.timeout = float(timeout)
+        self.attempts = max(1, int(attempts))
+        self.backoff = tuple(backoff) or (0.0,)
         self.coordinator_address = Web3.to_checksum_address(coordinator)
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout}))
+        # web3's own retry is off: this class's retry is the one bound on how long a read takes
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout},
+                                         exception_retry_configuration=None))
         self.contract = self.w3.eth.contract(address=self.coordinator_address, abi=_abi())
 
+    def _retrying(self, call: str, fn):
+        reason, tries = "", 0
+        for i in range(self.attempts):
+            tries = i + 1
+            try:
+                return fn()
+            except Exception as e:
+                failure = read_failure(e, self.timeout)
+                if failure is None:
+                    raise
+                reason, transient = failure
+                if not transient or tries == self.attempts:
+                    break
+                time.sleep(self.backoff[min(i, len(self.backoff) - 1)])
+        table = f"[networks.{self.network}]" if self.network else "[networks.NAME]"
+        doctor = f"`swarmdeck doctor --network {self.network}`" if self.network else "`swarmdeck doctor --network NAME`"
+        err = ChainError(
+            f"cannot reach the chain RPC at {self.rpc_url}: {call} failed: {reason}"
+            + (f" ({tries} attempts)" if tries > 1 else ""),
+            where=self.rpc_url,
+            fix=f"check that the chain is up and this machine can reach it (local network: `swarmdeck network up`; "
+                f"{doctor} checks it); or set rpc_url under {table} in config.toml (`swarmdeck config path`) "
+                f"to another RPC")
+        err.reason, err.call, err.attempts = reason, call, tries  # for doctor and callers that word it themselves
+        raise err from None
+
     def _read(self, fn_name: str, *args):
-        try:
-            return getattr(self.contract.functions, fn_name)(*args).call()
-        except Exception as e:
-            if _is_transport_error(e):
-                raise ChainError(f"cannot reach the chain RPC ({type(e).__name__})", where=self.rpc_url,
-                                 fix="check that the chain is running (local: `swarmdeck network up`) "
-                                     "and the rpc_url in config.toml") from None
-            raise
+        return self._retrying(f"{fn_name}()", lambda: getattr(self.contract.functions, fn_name)(*args).call())
+
+    def chain_id(self) -> int:
+        """eth_chainId of the RPC (asked each time, never cached)."""
+        return int(self._retrying("eth_chainId", lambda: self.w3.eth.chain_id))
+
+    def code_size(self, address: str | None = None) -> int:
+        """Bytes of contract code at `address` (default: the coordinator); 0 = no contract there."""
+        from web3 import Web3
+
+        addr = Web3.to_checksum_address(address or self.coordinator_address)
+        return len(self._retrying("eth_getCode", lambda: self.w3.eth.get_code(addr)))
 
     def current_round(self) -> int:
         return int(self._read("currentRound"))
@@ -187,6 +300,10 @@ class RpcCoordinator(Coordinator):
     def winner_leaderboard(self, start: int = 0, end: int = 100) -> list[tuple[str, int]]:
         ids, wins = self._read("winnerLeaderboard", int(start), int(end))
         return list(zip(ids, (int(w) for w in wins)))
+
+
+class RpcCoordinator(ChainReader, Coordinator):
+    """Reads from the RPC (ChainReader); writes are left to subclasses."""
 
     # ---- the shared rule for "already" vs "someone else's identity" ----
     def _owner_of(self, peer_id: str) -> str | None:

@@ -1,4 +1,6 @@
-"""`swarmdeck doctor [--json]`: system check against the seed's requirements, each failure with its fix."""
+"""`swarmdeck doctor [--json] [--network NAME]`: system check against the seed's requirements, each failure
+with its fix; with a network (given, or the profile's when it is not "local"), also that network's RPC,
+chain id, coordinator contract, bootnodes and round."""
 
 from __future__ import annotations
 
@@ -15,6 +17,9 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument("--no-torch", action="store_true", help="skip importing torch (faster; no CUDA check)")
     p.add_argument("-p", "--profile", dest="profile", default=argparse.SUPPRESS, help="profile whose ports/GPUs to check")
+    p.add_argument("--network", metavar="NAME", default=None,
+                   help="also check this network's RPC, chain id, coordinator and bootnodes (e.g. gensyn-testnet); "
+                        "default: the profile's network unless it is 'local'")
     p.set_defaults(func=run)
 
 
@@ -23,16 +28,19 @@ def run(args) -> int:
     from core.system import run_doctor
 
     login_port, gpus, name = 3000, (), getattr(args, "profile", None)
+    network = getattr(args, "network", None)
     try:
         from core.profiles import load_profile
 
         prof = load_profile(name)
         login_port, gpus, name = prof.settings.login_port, prof.settings.gpus, prof.name
+        if network is None and prof.settings.network != "local":
+            network = prof.settings.network
     except SwarmdeckError:
         pass  # doctor must run even with a broken config; the config check reports it
     progress = None if args.json else (lambda m: print(f"... {m}", file=sys.stderr, flush=True))
     rep = run_doctor(login_port=login_port, profile=name, gpus=gpus, include_torch=not args.no_torch,
-                     progress=progress)
+                     progress=progress, network=network)
     if args.json:
         print(json.dumps(rep.to_dict(), indent=2))
         return 0 if rep.ok else 1
