@@ -12,6 +12,7 @@ from core import backup as _backup
 from core import config as _config
 from core import identity as _identity
 from core import paths as _paths
+from core import signin as _signin
 from core.errors import SwarmdeckError
 
 
@@ -47,6 +48,8 @@ def profile_status(cfg: _config.Config, name: str) -> dict:
         d["error"] = e.to_dict()
     d["running"] = _identity.is_locked(pp)
     d["identity"] = identity_status(name)
+    req = _signin.required(name)  # the login app refused the session key: {reason, since, where} + the fix
+    d["sign_in_required"] = {**req, "fix": _signin.command(name)} if req else None
     return d
 
 

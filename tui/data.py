@@ -278,7 +278,19 @@ def needs_login(name: str) -> bool:
             return False  # signs with its own key funded by the local chain (the demo peers): no sign-in
     except SwarmdeckError:
         pass
-    return login_status(name) in ("waiting", "signed_in")
+    return signin_required(name) is not None or login_status(name) in ("waiting", "signed_in")
+
+
+def signin_required(name: str) -> dict | None:
+    """{"reason", "since", "where", "fix"} when the login app refused this profile's session key
+    (stale or not activated: the node's chain writes wait for a new sign-in), else None."""
+    from core import signin
+
+    try:
+        req = signin.required(name)
+    except (SwarmdeckError, OSError, ValueError):
+        return None
+    return {**req, "fix": signin.command(name)} if req else None
 
 
 def profile_state(name: str) -> str:

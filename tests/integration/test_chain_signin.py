@@ -137,7 +137,7 @@ def test_stale_key_waits_for_a_new_sign_in_then_the_write_lands(chain):
         assert len(evs) == 1 and evs[0]["args"]["reward"] == 1500
         assert len(_of(seen, "login.ok")) == 1 and _of(seen, "login.ok")[0]["kind"] == "reward"
         assert signin.required("stale") is None
-        assert build_status()["profiles"][0]["sign_in_required"] is None
+        assert next(x for x in build_status()["profiles"] if x["name"] == "stale")["sign_in_required"] is None
         assert len(coord.requests) <= 4
     finally:
         if q is not None:

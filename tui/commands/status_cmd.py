@@ -33,6 +33,10 @@ def render_text(st: dict) -> str:
         run = "running" if p.get("running") else "stopped"
         lines.append(f"{mark} {p['name']:<16} {p.get('network', '?'):<15} {run:<8} {who}")
         lines.append(f"    {signed}; {backup}")
+        again = p.get("sign_in_required")
+        if again:
+            lines.append(f"    SIGN IN AGAIN: {again.get('reason')}")
+            lines.append(f"      chain writes wait (training goes on) -> {again.get('fix')}")
         for e in ident["errors"]:
             lines.append(f"    ERROR: {e['what']} ({e.get('where')})")
         for pp in ident["permission_problems"]:

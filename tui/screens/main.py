@@ -100,8 +100,14 @@ class MainScreen(Screen):
             net = self.app.net_line() if name == self.current and hasattr(self.app, "net_line") else ""
             if net:
                 warns.append(net)
-            if st == "needs_login":
+            # The login app refused the session key (stale / not activated): writes wait, training
+            # goes on; l opens the sign-in screen. First, so the key stays on screen.
+            again = getattr(be, "signin_required", lambda _n: None)(name)
+            if again:
+                warns.insert(0, t("signin.banner", reason=again.get("reason") or ""))
+            elif st == "needs_login":
                 warns.append(t("warn.needs_login"))
+            d.set_signin(again)
             if be.backup_verified_at(name) is None:
                 warns.append(t("warn.no_backup"))
             for what, involved in dups:

@@ -99,6 +99,7 @@ class ProfileDashboard(Widget):
         self.warnings: list[str] = []
         self._warn_drawn: tuple = ()
         self._drawn: dict[str, object] = {}
+        self.signin: dict | None = None  # the profile must sign in again (tui.data.signin_required)
 
     def _set(self, wid: str, content) -> None:
         """Update a fixed-size Static only when its content changed, without a layout pass
@@ -138,6 +139,15 @@ class ProfileDashboard(Widget):
         # progress/error lines (the local network) carry their own mark
         w.update("\n".join(x if x[:1] in "…✗✔" else "⚠ " + x for x in warnings))
         w.display = bool(warnings)
+
+    def set_signin(self, info: dict | None) -> None:
+        """The chain panel says writes wait for a new sign-in (the banner above says how)."""
+        if bool(info) == bool(self.signin):
+            self.signin = info
+            return
+        self.signin = info
+        if self._drawn_version >= 0:
+            self._draw_chain()
 
     def update_view(self, snap: Snapshot | None, state: str) -> None:
         m = self.model
@@ -194,7 +204,9 @@ class ProfileDashboard(Widget):
         txt = Text()
         txt.append(t("dash.registered") + ": " + (t("common.yes") if m.registered else t("common.no")) + "\n")
         txt.append(t("dash.queue", pending=c["pending"], landed=c["landed"], failed=c["failed"]) + "\n")
-        for sub in list(m.failures)[-1:]:
+        if self.signin:
+            txt.append("⏸ " + t("signin.chain") + "\n", style="bold yellow")
+        for sub in list(m.failures)[-1:] if not self.signin else []:
             where = f"{sub.kind} r{sub.round}" + (f"/s{sub.stage}" if sub.stage is not None else "")
             txt.append(f"✗ {where}: {sub.reason or t('common.na')}\n", style="red")
         self._set("chain", txt)
