@@ -24,7 +24,6 @@ from core.chain.modal_login_backend import ModalLoginCoordinator, signature_erro
 from core.chain.queue import SubmissionQueue
 from core.events import EventBus
 from core.login.service import LoginService, ServiceThread
-from core.paths import ProfilePaths
 from core.profiles import create_profile, read_state
 
 from _chain_helpers import events, http, require_anvil, sign_in
