@@ -16,7 +16,7 @@ setup:
         {{py}} -m pip install -q "torch==2.13.0"
         echo "==> installing swarmdeck and its dependencies (a few minutes on first run)"
         {{py}} -m pip install -q -e ".[dev]"
-        if [ -f package.json ]; then echo "==> npm parts (anvil, solc)"; npm ci --no-audit --no-fund --silent; fi
+        if [ -f package.json ]; then echo "==> npm parts (anvil, solc, yarn)"; npm ci --no-audit --no-fund --silent; fi
         touch "$stamp"
     fi
     if ! command -v chromium >/dev/null 2>&1; then

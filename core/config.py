@@ -112,6 +112,7 @@ PROFILE_FIELDS: dict[str, Field] = {
     "login_port": Field("int", 3000, min=1, max=65535, fix=PORT_FIX),
     "backend": Field("str", "modal-login", choices=("modal-login", "web3")),
     "hf_repo": Field("str", "", check=_check_hf_repo),
+    "login_app": Field("str", ""),
 }
 
 TRAINING_FIELDS: dict[str, Field] = {
@@ -222,6 +223,7 @@ class ProfileSettings:
     login_port: int = 3000
     backend: str = "modal-login"
     hf_repo: str = ""
+    login_app: str = ""  # the official modal-login app's directory (testnet sign-in), "" = none
     training: TrainingSettings = field(default_factory=TrainingSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
 

@@ -281,8 +281,13 @@ class LoginService:
             w = ChainWriter(rpc_url, coord, self.accounts.private_key(org_id))
             self._writers = {k: v for k, v in self._writers.items() if not k.startswith(org_id + "|")}
             self._writers[cache_key] = w
-        if self.fund_gas and chain is not None and w.w3.eth.get_balance(w.address) < 10**18:
-            chain.fund(w.address)
+        if self.fund_gas and w.w3.eth.get_balance(w.address) < 10**18:
+            if chain is not None:
+                chain.fund(w.address)
+            else:  # an explicit RPC that is an anvil (a private swarm or the testnet stand-in)
+                from core.chain.devnet import rpc_call
+
+                rpc_call(rpc_url, "anvil_setBalance", [w.address, hex(1000 * 10**18)])
         return w
 
     async def _write(self, request: web.Request, spec: dict, fn: str, args) -> web.Response:
@@ -541,5 +546,40 @@ def serve_forever(profile_paths, *, port: int, network: str, host: str) -> int:
         asyncio.run(main())
     except SwarmdeckError as e:
         print(f"swarmdeck login service: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def serve_app_mode(app_dir: Path, *, port: int, network: str, rpc_url: str, fund_gas: bool) -> int:
+    """Behave like the official modal-login app's `next start` (for the testnet stand-in):
+    credentials in ./temp-data/, the contract from .env's SWARM_CONTRACT_ADDRESS, the port from
+    -p/PORT (taken = exit 1 with EADDRINUSE, as Next.js does) and Next's "- Local: URL" line."""
+    import signal
+
+    from core.login.modal_app import CONTRACT_ENV_KEY, TEMP_DATA, read_env
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    coordinator = read_env(app_dir).get(CONTRACT_ENV_KEY, "")
+    if not coordinator or not rpc_url:
+        print(f"app mode needs {CONTRACT_ENV_KEY} in {app_dir / '.env'} and an RPC URL", file=sys.stderr)
+        return 1
+
+    async def main() -> None:
+        svc = LoginService(app_dir / TEMP_DATA, network=network, port=port, strict_port=True, rpc_url=rpc_url,
+                           coordinator=coordinator, fund_gas=fund_gas)
+        await svc.start()
+        print(f"  - Local:        {svc.url}\n  - Contract:     {coordinator}\n ✓ Ready", flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for s in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(s, stop.set)
+        await stop.wait()
+        await svc.stop()
+
+    try:
+        asyncio.run(main())
+    except LoginError as e:
+        print(f"Error: listen EADDRINUSE: address already in use :::{port}" if "in use" in e.what else str(e),
+              file=sys.stderr)
         return 1
     return 0

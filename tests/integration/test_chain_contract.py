@@ -45,4 +45,6 @@ def test_anvil_is_the_pinned_npm_binary():
     out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30).stdout
     assert "1.7.1" in out
     pkg = json.loads((cc.REPO_ROOT / "package.json").read_text())
-    assert pkg["dependencies"] == {"@foundry-rs/anvil": "1.7.1", "solc": "0.8.37"}
+    deps = pkg["dependencies"]
+    assert (deps["@foundry-rs/anvil"], deps["solc"]) == ("1.7.1", "0.8.37")
+    assert all(v[0].isdigit() for v in deps.values()), f"npm parts must be exact pins: {deps}"

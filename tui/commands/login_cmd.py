@@ -1,5 +1,11 @@
-"""`swarmdeck login [-p NAME]`: start the profile's login service if needed, show the URL,
-a QR code and (over SSH) the exact tunnel command, then wait until the session key is activated."""
+"""`swarmdeck login [-p NAME]`: start the profile's sign-in page if needed, show the URL, a QR code
+and (over SSH) the exact tunnel command, then wait until the session key is activated.
+
+On the local network the page is swarmdeck's own login service. On the public testnet it is the
+official modal-login app: give its directory once with --app (an rl-swarm checkout or its
+modal-login/ dir), or let swarmdeck clone the pinned public version with --clone. swarmdeck then
+sets its .env, runs yarn install/build when needed and yarn start on a free port, copies the two
+credential files it writes into the profile (and keeps them), and waits for activation."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import sys
 import time
 
 from core.errors import SwarmdeckError
+from core.i18n import t
 
 
 def register(sub) -> None:
@@ -17,6 +24,11 @@ def register(sub) -> None:
     p.add_argument("--no-wait", action="store_true", help="print the URL and return without waiting")
     p.add_argument("--timeout", type=float, default=0, help="give up waiting after SECONDS (0 = wait until Ctrl-C)")
     p.add_argument("--no-qr", action="store_true", help="do not print the QR code")
+    p.add_argument("--app", metavar="PATH", help="testnet: the official modal-login app's directory (remembered)")
+    p.add_argument("--clone", action="store_true",
+                   help="testnet: clone the official app (rl-swarm at a pinned commit) for this profile")
+    p.add_argument("-y", "--yes", action="store_true", help="agree to --clone without asking")
+    p.add_argument("--again", action="store_true", help="sign in again even when signed in (a new session key)")
     p.set_defaults(func=run)
 
 
@@ -26,18 +38,22 @@ def run(args) -> int:
     from core.login.service import ensure_service
     from core.profiles import load_profile
 
+    from core import signin
+
     prof = load_profile(getattr(args, "profile", None))
     info = identity.read_login(prof.paths.identity_dir)
-    if info is not None and info.activated:
+    stale = signin.required(prof.name)
+    if info is not None and info.activated and not stale and not args.again:
         print(f"Profile {prof.name!r} is already signed in as {info.email or info.org_id} "
               f"(account {info.address}); session key activated.")
         return 0
+    if stale:
+        print(t("login.app.again", reason=stale["reason"]))
     net = prof.network
     if net.kind != "local":
-        print(f"Network {net.name!r} uses the official login app at {net.login_url}.")
-        print("Run it, sign in there, then import its temp-data files: "
-              f"swarmdeck profile import PATH -p {prof.name}")
-        return 0
+        old_key = info.api_public_key if info is not None and (stale or args.again) else None
+        return _official_app(prof, args, old_key)
+    stale_key = info.api_public_key if info is not None and (stale or args.again) else None
     port = int(prof.settings.login_port)
     svc = ensure_service(prof.paths, port=port, network=net.name)
     print(f"Login service for profile {prof.name!r}: {svc.url}")
@@ -64,7 +80,8 @@ def run(args) -> int:
             info = identity.read_login(prof.paths.identity_dir)
         except SwarmdeckError:
             info = None  # a file being written right now: look again
-        if info is not None and info.activated:
+        if info is not None and info.activated and not (stale_key and info.api_public_key == stale_key):
+            signin.clear(prof.name)
             print(f"Signed in as {info.email or info.org_id} (account {info.address}). Session key activated.")
             return 0
         if deadline is not None and time.monotonic() > deadline:
@@ -72,3 +89,80 @@ def run(args) -> int:
                   file=sys.stderr)
             return 1
         time.sleep(0.5)
+
+
+class _Progress:
+    """Prints each step once; build output lines overwrite one status line on a terminal."""
+
+    def __init__(self):
+        self.tty = sys.stdout.isatty()
+        self._line = False
+
+    def __call__(self, step: str, **kw) -> None:
+        if "line" in kw:
+            if self.tty:
+                print("\r\033[K  " + kw["line"][:100], end="", flush=True)
+                self._line = True
+            return
+        if self._line:
+            print("\r\033[K", end="")
+            self._line = False
+        print(t(f"login.app.{step}", **kw), flush=True)
+
+
+def _official_app(prof, args, old_key: str | None) -> int:
+    """The public-testnet sign-in through the official modal-login app."""
+    from core.login import hints, modal_app
+
+    say = _Progress()
+    app_dir = None
+    if args.app:
+        app_dir = modal_app.resolve_app_dir(args.app)
+    elif prof.settings.login_app:
+        app_dir = modal_app.resolve_app_dir(prof.settings.login_app)
+    elif args.clone:
+        dest = modal_app.default_clone_dir(prof.name)
+        if not dest.exists():
+            question = t("login.app.consent", repo=modal_app.REPO_URL, commit=modal_app.PINNED_COMMIT[:8], dest=dest)
+            if not args.yes:
+                if not sys.stdin.isatty():
+                    raise SwarmdeckError("cloning the sign-in app needs your consent.", where=str(dest),
+                                         fix=f"run `swarmdeck login -p {prof.name} --clone --yes`")
+                if input(question + " [y/N] ").strip().lower() not in ("y", "yes", "д", "да"):
+                    print("Nothing cloned.")
+                    return 1
+        app_dir = modal_app.clone_app(dest, progress=say, log_path=modal_app.log_file(prof.paths))
+    else:
+        print(t("login.app.none", network=prof.network.name, name=prof.name))
+        print(f"(Or run the app yourself, sign in, and import its files: "
+              f"swarmdeck profile import ~/rl-swarm -p {prof.name})")
+        return 1
+    if str(app_dir) != prof.settings.login_app:
+        modal_app.set_app_dir(prof.name, app_dir)
+        from core.profiles import load_profile
+
+        prof = load_profile(prof.name)
+    app = modal_app.ensure_running(prof, progress=say)
+    say("url", url=app.url)
+    if app.port != int(prof.settings.login_port):
+        print(f"(port {prof.settings.login_port} is in use, so the app listens on port {app.port})")
+    if not args.no_qr:
+        print()
+        print(hints.qr_text(app.url), end="")
+    tunnel = hints.ssh_tunnel_command(app.port)
+    if tunnel:
+        print("You are on SSH: the page only listens on this machine. On your own computer run:")
+        print(f"  {tunnel}")
+        print(f"then open {app.url} in your browser there.")
+    else:
+        print(f"Open {app.url} in a browser on this machine and sign in.")
+    print(f"(the app keeps running for the node; its log: {modal_app.log_file(prof.paths)})")
+    if args.no_wait:
+        return 0
+    print("Waiting for sign-in… (Ctrl-C stops waiting; the app keeps running)", flush=True)
+    login = modal_app.wait_for_sign_in(prof, app, progress=say, timeout=args.timeout or None, stale_key=old_key)
+    if login is None:
+        print(f"No sign-in within {args.timeout:g} s. Run `swarmdeck login -p {prof.name}` again to keep waiting.",
+              file=sys.stderr)
+        return 1
+    return 0
