@@ -127,11 +127,16 @@ class Node:
                 from core.login.service import ensure_service
 
                 ensure_service(self.paths, port=self.settings.login_port, network=self.net.name)
+            elif self.settings.backend == "modal-login" and self.settings.login_app:
+                # The official sign-in app signs this node's writes: (re)start it with the profile's
+                # credentials put back into its temp-data/ (no new browser sign-in after a restart).
+                from core.login import modal_app
+
+                app = modal_app.ensure_running(p, progress=self._app_progress, stop=self.stop_event)
+                log.info("sign-in app at %s (%s)", app.url, "started" if app.started else "already running")
             from core import signin
 
             self.coordinator = make_coordinator(p)
-            if hasattr(self.coordinator, "profile"):
-                self.coordinator.profile = p.name  # names the profile in "sign in again" texts
             # A stale session key ("signin" replies) makes the queue wait for a new sign-in while
             # this node keeps training and sharing rollouts; the profile state says "sign in again".
             self.queue = SubmissionQueue(self.coordinator, self.paths.queue_dir, bus=self.bus,
@@ -142,6 +147,12 @@ class Node:
             self.queue.register(self.peer_id)
         self._start_training()
         self.emit("node.state", state="running")
+
+    def _app_progress(self, step: str, **kw) -> None:
+        if "line" in kw:
+            log.debug("sign-in app %s: %s", step, kw["line"])
+        else:
+            log.info("sign-in app: %s %s", step, " ".join(f"{k}={v}" for k, v in kw.items()))
 
     def _on_signin(self, info: dict | None) -> None:
         """The queue's sign-in hook: record (or clear) the profile's "sign in again" state."""

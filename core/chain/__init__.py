@@ -111,13 +111,19 @@ def make_coordinator(profile, *, backend: str | None = None, rpc_url: str | None
             raise IdentityError("this profile is not signed in yet (no userData.json)",
                                 where=str(profile.paths.identity_dir),
                                 fix=f"run `swarmdeck login -p {profile.name}` and sign in in the browser")
-        if login_url is None:
-            login_url = _get(net, "login_url") if net_kind != "local" else None
+        if login_url is None and net_kind != "local":
+            # The official app swarmdeck runs for this profile (its port may not be the default),
+            # else wherever the network says the user runs it.
+            from core.login.modal_app import running_app
+
+            app = running_app(profile.paths)
+            login_url = app.url if app is not None else _get(net, "login_url")
         if login_url is None:
             from core.login.service import service_url
 
             login_url = service_url(profile.paths, default_port=_get(settings, "login_port") or 3000)
-        return ModalLoginCoordinator(login_url, info.org_id, rpc_url, coordinator, eoa=info.address)
+        return ModalLoginCoordinator(login_url, info.org_id, rpc_url, coordinator, eoa=info.address,
+                                     profile=_get(profile, "name"))
     from core.errors import ConfigError
 
     raise ConfigError(f"unknown coordinator backend {backend!r}", where=f"config.toml [profiles.{profile.name}] backend",

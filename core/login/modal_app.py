@@ -107,12 +107,21 @@ def default_clone_dir(profile: str) -> Path:
     return data_dir() / "apps" / f"rl-swarm-{profile}"
 
 
-def clone_app(dest: Path, *, repo: str = REPO_URL, commit: str = PINNED_COMMIT,
+def pinned_source() -> tuple[str, str]:
+    """(repository, commit) to clone: the public one, or a mirror named by SWARMDECK_RLSWARM_REPO /
+    SWARMDECK_RLSWARM_COMMIT (machines without GitHub access, and the tests)."""
+    return (os.environ.get("SWARMDECK_RLSWARM_REPO") or REPO_URL,
+            os.environ.get("SWARMDECK_RLSWARM_COMMIT") or PINNED_COMMIT)
+
+
+def clone_app(dest: Path, *, repo: str | None = None, commit: str | None = None,
               progress: Progress = _nop, log_path: Path | None = None) -> Path:
     """Clone `repo` at `commit` into `dest` (which must not exist yet); return its modal-login dir.
 
     Only called after the user agreed (CLI --clone / a TUI confirmation). A half-done clone is
     removed (it is ours and holds nothing of the user's)."""
+    pr, pc = pinned_source()
+    repo, commit = repo or pr, commit or pc
     dest = Path(dest)
     if dest.exists() and any(dest.iterdir()):
         return resolve_app_dir(dest)  # cloned before: reuse it
@@ -272,28 +281,36 @@ def _killpg(pid: int, sig: int = signal.SIGTERM) -> None:
         pass
 
 
-def _build_inputs(app_dir: Path) -> str:
+def _inputs(app_dir: Path, names: tuple[str, ...]) -> str:
     h = hashlib.sha256()
-    for name in ("package.json", "yarn.lock", ".env"):
+    for name in names:
         p = app_dir / name
         h.update(name.encode() + b"\0" + (p.read_bytes() if p.exists() else b"<none>") + b"\0")
     return h.hexdigest()
 
 
+_INSTALL_INPUTS = ("package.json",)  # yarn.lock is an output of a first install, so not an input here
+_BUILD_INPUTS = ("package.json", "yarn.lock", ".env")
+
+
+def _stamp(app_dir: Path) -> dict:
+    try:
+        v = json.loads((app_dir / BUILD_STAMP).read_text())
+        return v if isinstance(v, dict) else {}
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
 def needs_install(app_dir: Path) -> bool:
-    marker = app_dir / "node_modules" / ".yarn-integrity"
-    if not marker.exists():
-        return True
-    newest = max((app_dir / n).stat().st_mtime for n in ("package.json", "yarn.lock") if (app_dir / n).exists())
-    return marker.stat().st_mtime < newest
+    return not (app_dir / "node_modules").is_dir() or _stamp(app_dir).get("install") != _inputs(app_dir, _INSTALL_INPUTS)
 
 
 def needs_build(app_dir: Path) -> bool:
-    try:
-        stamp = json.loads((app_dir / BUILD_STAMP).read_text())
-    except (FileNotFoundError, ValueError):
-        return True
-    return stamp.get("inputs") != _build_inputs(app_dir) or not (app_dir / ".next").exists()
+    return not (app_dir / ".next").exists() or _stamp(app_dir).get("build") != _inputs(app_dir, _BUILD_INPUTS)
+
+
+def _write_stamp(app_dir: Path, **updates: str) -> None:
+    fsutil.atomic_write_json(app_dir / BUILD_STAMP, {**_stamp(app_dir), **updates, "at": time.time()}, mode=0o644)
 
 
 def prepare(app_dir: Path, log_path: Path, *, progress: Progress = _nop, stop: threading.Event | None = None,
@@ -306,12 +323,12 @@ def prepare(app_dir: Path, log_path: Path, *, progress: Progress = _nop, stop: t
         args = ["install", "--frozen-lockfile"] if (app_dir / "yarn.lock").exists() else ["install"]
         _run_streamed(yarn + args + ["--non-interactive"], app_dir, log_path, progress, "install",
                       install_timeout, stop)
+        _write_stamp(app_dir, install=_inputs(app_dir, _INSTALL_INPUTS))
         done["installed"] = True
     if needs_build(app_dir):
         progress("build")
         _run_streamed(yarn + ["build"], app_dir, log_path, progress, "build", build_timeout, stop)
-        fsutil.atomic_write_json(app_dir / BUILD_STAMP, {"inputs": _build_inputs(app_dir), "at": time.time()},
-                                 mode=0o644)
+        _write_stamp(app_dir, build=_inputs(app_dir, _BUILD_INPUTS))
         done["built"] = True
     return done
 
@@ -429,13 +446,31 @@ def start_app(profile_paths, app_dir: Path, *, port: int, progress: Progress = _
                    where=str(logp), fix="read the log; a first start of Next.js on a slow disk can take long: try again")
 
 
+def _group_alive(pgid: int) -> bool:
+    try:  # reap our own child first: a zombie leader still counts as a group member
+        os.waitpid(pgid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _stop_pid(pid: int, timeout: float = 10.0) -> None:
+    """SIGTERM the app's whole process group (yarn, sh, node), wait until all of it is gone, else SIGKILL."""
     _killpg(pid)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _pid_alive(pid):
+    while time.monotonic() < deadline and _group_alive(pid):
         time.sleep(0.05)
-    if _pid_alive(pid):
+    if _group_alive(pid):
         _killpg(pid, signal.SIGKILL)
+        end = time.monotonic() + 5
+        while time.monotonic() < end and _group_alive(pid):
+            time.sleep(0.05)
 
 
 def stop_app(profile_paths, timeout: float = 10.0) -> bool:
@@ -446,7 +481,7 @@ def stop_app(profile_paths, timeout: float = 10.0) -> bool:
     except (FileNotFoundError, ValueError):
         return False
     pid = int(info.get("pid", 0))
-    alive = pid > 0 and _pid_alive(pid)
+    alive = pid > 0 and _group_alive(pid)
     if alive:
         _stop_pid(pid, timeout)
     rt.unlink(missing_ok=True)

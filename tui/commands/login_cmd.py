@@ -29,6 +29,9 @@ def register(sub) -> None:
                    help="testnet: clone the official app (rl-swarm at a pinned commit) for this profile")
     p.add_argument("-y", "--yes", action="store_true", help="agree to --clone without asking")
     p.add_argument("--again", action="store_true", help="sign in again even when signed in (a new session key)")
+    p.add_argument("--stop", action="store_true",
+                   help="stop this profile's sign-in page (the official app or the local login service) and exit; "
+                        "the node needs it for its chain writes, so stop the node first")
     p.set_defaults(func=run)
 
 
@@ -41,6 +44,15 @@ def run(args) -> int:
     from core import signin
 
     prof = load_profile(getattr(args, "profile", None))
+    if args.stop:
+        from core.login import modal_app
+        from core.login.service import stop_service
+
+        stopped = [what for what, fn in (("sign-in app", modal_app.stop_app), ("login service", stop_service))
+                   if fn(prof.paths)]
+        print(f"Stopped the {' and the '.join(stopped)} of profile {prof.name!r}." if stopped
+              else f"No sign-in page of profile {prof.name!r} was running.")
+        return 0
     info = identity.read_login(prof.paths.identity_dir)
     stale = signin.required(prof.name)
     if info is not None and info.activated and not stale and not args.again:
@@ -123,7 +135,8 @@ def _official_app(prof, args, old_key: str | None) -> int:
     elif args.clone:
         dest = modal_app.default_clone_dir(prof.name)
         if not dest.exists():
-            question = t("login.app.consent", repo=modal_app.REPO_URL, commit=modal_app.PINNED_COMMIT[:8], dest=dest)
+            repo, commit = modal_app.pinned_source()
+            question = t("login.app.consent", repo=repo, commit=commit[:8], dest=dest)
             if not args.yes:
                 if not sys.stdin.isatty():
                     raise SwarmdeckError("cloning the sign-in app needs your consent.", where=str(dest),
