@@ -1,0 +1,91 @@
+"""core.login.modal_app's pure parts: .env by key, the port read-back, key merging, app dir checks."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from core.login import modal_app
+from core.login.modal_app import AppError, _merge_keys, _port_from_log, read_env, resolve_app_dir, write_env
+
+OFFICIAL_ENV = ("NEXT_PUBLIC_ALCHEMY_API_KEY=abc\nNEXT_PUBLIC_PAYMASTER_POLICY_ID=4c37\n"
+                "SWARM_CONTRACT_ADDRESS=0x7745a8FE4b8D2D2c3BB103F8dCae822746F35Da0\n\n\n")
+
+
+def test_env_value_is_replaced_by_key_wherever_the_line_is(tmp_path):
+    (tmp_path / ".env").write_text("# my note\n" + OFFICIAL_ENV)  # a line-number edit ("3s/…/") would hit line 3
+    os.chmod(tmp_path / ".env", 0o640)
+    assert write_env(tmp_path, {"SWARM_CONTRACT_ADDRESS": "0x2fC68a233EF9E9509f034DD551FF90A79a0B8F82"})
+    lines = (tmp_path / ".env").read_text().splitlines()
+    assert lines[:3] == ["# my note", "NEXT_PUBLIC_ALCHEMY_API_KEY=abc", "NEXT_PUBLIC_PAYMASTER_POLICY_ID=4c37"]
+    assert lines[3] == "SWARM_CONTRACT_ADDRESS=0x2fC68a233EF9E9509f034DD551FF90A79a0B8F82"
+    assert stat.S_IMODE((tmp_path / ".env").stat().st_mode) == 0o640  # the file keeps its mode
+    assert not write_env(tmp_path, {"SWARM_CONTRACT_ADDRESS": "0x2fC68a233EF9E9509f034DD551FF90A79a0B8F82"})
+
+
+def test_env_missing_key_is_appended_export_prefix_kept_and_new_file_private(tmp_path):
+    (tmp_path / ".env").write_text("export FOO = 1\nBAR=2")
+    write_env(tmp_path, {"FOO": "9", "SWARM_CONTRACT_ADDRESS": "0xabc"})
+    assert (tmp_path / ".env").read_text() == "export FOO = 9\nBAR=2\nSWARM_CONTRACT_ADDRESS=0xabc\n"
+    assert read_env(tmp_path) == {"FOO": "9", "BAR": "2", "SWARM_CONTRACT_ADDRESS": "0xabc"}
+    new = tmp_path / "new"
+    new.mkdir()
+    write_env(new, {"A": "1"})
+    assert stat.S_IMODE((new / ".env").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("output, port", [
+    ("  ▲ Next.js 14.2.35\n  - Local:        http://localhost:3001\n\n ✓ Starting...\n ✓ Ready in 312ms\n", 3001),
+    ("ready - started server on 0.0.0.0:3002, url: http://localhost:3002\n", 3002),
+    ("  - Local:        http://127.0.0.1:40123\n", 40123),
+    ("yarn run v1.22.22\n$ next start -p 3000\n", None),  # the command line is not the answer
+])
+def test_port_is_read_back_from_the_apps_own_output(tmp_path, output, port):
+    log = tmp_path / "app.log"
+    log.write_text("- Local:        http://localhost:9999 (an earlier run)\n")
+    offset = log.stat().st_size
+    with open(log, "a") as f:
+        f.write(output)
+    assert _port_from_log(log, offset) == port
+
+
+def test_key_merge_keeps_every_key_updates_activation_and_puts_new_ones_last():
+    ours = [{"publicKey": "0xA", "activated": True}, {"publicKey": "0xB", "activated": False}]
+    theirs = [{"publicKey": "0xb", "activated": True, "accountAddress": "0x1"}, {"publicKey": "0xC", "activated": False}]
+    assert _merge_keys(ours, theirs) == [{"publicKey": "0xA", "activated": True},
+                                         {"publicKey": "0xb", "activated": True, "accountAddress": "0x1"},
+                                         {"publicKey": "0xC", "activated": False}]
+    assert _merge_keys(ours, []) == ours  # the app forgetting its keys (deleted temp-data) loses nothing
+
+
+def test_app_dir_accepts_the_checkout_or_the_app_and_explains_anything_else(tmp_path):
+    app = tmp_path / "rl-swarm" / "modal-login"
+    app.mkdir(parents=True)
+    (app / "package.json").write_text(json.dumps({"scripts": {"build": "next build", "start": "next start"}}))
+    assert resolve_app_dir(tmp_path / "rl-swarm") == app.resolve()
+    assert resolve_app_dir(app) == app.resolve()
+    with pytest.raises(AppError) as e:
+        resolve_app_dir(tmp_path / "nope")
+    assert "does not exist" in e.value.what and "--clone" in e.value.fix
+    with pytest.raises(AppError) as e:
+        resolve_app_dir(tmp_path)
+    assert "no package.json" in e.value.what
+    (tmp_path / "package.json").write_text(json.dumps({"scripts": {"dev": "x"}}))
+    with pytest.raises(AppError) as e:
+        resolve_app_dir(tmp_path)
+    assert "build / start" in e.value.what
+    (tmp_path / "package.json").write_text("{not json")
+    with pytest.raises(AppError) as e:
+        resolve_app_dir(tmp_path)
+    assert "cannot read" in e.value.what
+
+
+def test_missing_yarn_says_how_to_get_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(modal_app, "__file__", str(tmp_path / "core" / "login" / "modal_app.py"))
+    with pytest.raises(AppError) as e:
+        modal_app.find_yarn()
+    assert "npm install -g yarn" in e.value.fix
