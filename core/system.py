@@ -538,6 +538,52 @@ def check_network(name: str, *, timeout: float = NETWORK_TIMEOUT, deadline: floa
     return out
 
 
+def check_signin_app(profile: str) -> list[Check]:
+    """A profile on a public network signing in through the official modal-login app: yarn, the
+    app directory, whether it runs, and whether the profile is signed in (or must sign in again)."""
+    from core import identity, signin
+    from core.errors import SwarmdeckError
+    from core.login import modal_app
+    from core.profiles import load_profile
+
+    try:
+        prof = load_profile(profile)
+    except SwarmdeckError:
+        return []  # the config check reports it
+    if prof.network.kind == "local" or prof.settings.backend != "modal-login":
+        return []
+    out: list[Check] = []
+    try:
+        out.append(Check("yarn", "yarn (sign-in app)", "ok", " ".join(modal_app.find_yarn())))
+    except SwarmdeckError as e:
+        out.append(Check("yarn", "yarn (sign-in app)", "fail", e.what, e.fix))
+    login_cmd = f"swarmdeck login -p {prof.name}"
+    if not prof.settings.login_app:
+        out.append(Check("signin_app", "Sign-in app", "warn", "no modal-login app configured for this profile",
+                         f"`{login_cmd} --app ~/rl-swarm` (an rl-swarm checkout) or `{login_cmd} --clone`"))
+    else:
+        try:
+            app_dir = modal_app.resolve_app_dir(prof.settings.login_app)
+            running = modal_app.running_app(prof.paths)
+            state = f"running at {running.url}" if running else "not running (the node and `swarmdeck login` start it)"
+            out.append(Check("signin_app", "Sign-in app", "ok", f"{app_dir}: {state}"))
+        except SwarmdeckError as e:
+            out.append(Check("signin_app", "Sign-in app", "fail", f"login_app: {e.what}", e.fix))
+    try:
+        login = identity.read_login(prof.paths.identity_dir)
+    except SwarmdeckError as e:
+        out.append(Check("signed_in", "Signed in", "fail", e.what, e.fix))
+        return out
+    stale = signin.required(prof.name)
+    if stale:
+        out.append(Check("signed_in", "Signed in", "fail", f"sign in again: {stale['reason']}", login_cmd))
+    elif login is None or not login.activated:
+        out.append(Check("signed_in", "Signed in", "warn", "not signed in yet", login_cmd))
+    else:
+        out.append(Check("signed_in", "Signed in", "ok", f"{login.email or login.org_id} (account {login.address})"))
+    return out
+
+
 @dataclass
 class Report:
     checks: list[Check]
@@ -570,6 +616,8 @@ def run_doctor(login_port: int = 3000, profile: str | None = None, gpus=(), incl
     checks += check_config()
     if network:
         checks += check_network(network, timeout=network_timeout, progress=say)
+    if profile:
+        checks += check_signin_app(profile)
     rec = recommend_for(gpus, probe)
     plat = {"system": platform.system(), "release": platform.release(), "machine": platform.machine(),
             "python": platform.python_version()}

@@ -89,3 +89,44 @@ def test_missing_yarn_says_how_to_get_it(monkeypatch, tmp_path):
     with pytest.raises(AppError) as e:
         modal_app.find_yarn()
     assert "npm install -g yarn" in e.value.fix
+
+
+def test_doctor_reports_the_sign_in_app_and_sign_in_state(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from core import identity, signin
+    from core.config import config_lock, load_config
+    from core.profiles import create_profile
+    from core.system import check_signin_app
+
+    def checks():
+        return {c.id: c for c in check_signin_app("tn")}
+
+    def set_app(v):
+        with config_lock():
+            cfg = load_config()
+            cfg.set_profile_value("tn", "login_app", v)
+            cfg.save()
+
+    create_profile("tn", network="gensyn-testnet")
+    create_profile("home", network="local")
+    assert check_signin_app("home") == []  # the local network signs in at swarmdeck's own page
+    c = checks()
+    assert c["yarn"].status == "ok"
+    assert c["signin_app"].status == "warn" and "--clone" in c["signin_app"].fix
+    assert c["signed_in"].status == "warn" and c["signed_in"].fix == "swarmdeck login -p tn"
+    set_app(str(tmp_path / "gone"))
+    assert checks()["signin_app"].status == "fail" and "does not exist" in checks()["signin_app"].detail
+    app = tmp_path / "modal-login"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "modal-login-standin", app)
+    set_app(str(app))
+    assert checks()["signin_app"].status == "ok" and "not running" in checks()["signin_app"].detail
+    from core.profiles import load_profile
+
+    ident = load_profile("tn").paths.identity_dir
+    identity.write_user_data(ident, "org-1", "0x" + "ab" * 20, "u1", "zoe@example.org")
+    identity.append_user_api_key(ident, "org-1", {"publicKey": "0x01", "privateKey": "0x02", "activated": True})
+    assert checks()["signed_in"].status == "ok" and "zoe@example.org" in checks()["signed_in"].detail
+    signin.mark_required("tn", "500 api key not found")
+    assert checks()["signed_in"].status == "fail" and "sign in again" in checks()["signed_in"].detail
