@@ -78,6 +78,7 @@ class Node:
         self._lock = None
         self._chain_warned = False
         self._boot_used: list[str] = []
+        self._uses_app = False  # writes go through the official sign-in app this node started
 
     # ------------------------------------------------------------------ helpers
     def emit(self, type: str, **data: Any) -> None:
@@ -134,6 +135,7 @@ class Node:
 
                 app = modal_app.ensure_running(p, progress=self._app_progress, stop=self.stop_event)
                 log.info("sign-in app at %s (%s)", app.url, "started" if app.started else "already running")
+                self._uses_app = True
             from core import signin
 
             self.coordinator = make_coordinator(p)
@@ -147,6 +149,26 @@ class Node:
             self.queue.register(self.peer_id)
         self._start_training()
         self.emit("node.state", state="running")
+
+    def _keep_app_up(self) -> None:
+        """Start the sign-in app again when it died (killed, out of memory): the writes need it.
+        Its port may change, so the coordinator follows the new URL."""
+        if not self._uses_app:
+            return
+        from core.login import modal_app
+
+        if modal_app.running_app(self.paths) is not None:
+            return
+        self.emit("log", level="warning", message="the sign-in app is not running; starting it again")
+        try:
+            app = modal_app.ensure_running(self.profile, progress=self._app_progress, stop=self.stop_event)
+        except SwarmdeckError as e:
+            self.emit("error", where=e.where or "sign-in app", what=e.what,
+                      fix=e.fix or f"see {modal_app.log_file(self.paths)}")
+            return
+        if hasattr(self.coordinator, "login_url"):
+            self.coordinator.login_url = app.url
+        self.emit("log", level="info", message=f"sign-in app running again at {app.url}")
 
     def _app_progress(self, step: str, **kw) -> None:
         if "line" in kw:
@@ -445,6 +467,7 @@ class Node:
             while self.opts.max_rounds is None or self.rounds_done < self.opts.max_rounds:
                 r, s = self._wait_for_new_round()
                 self._maybe_rejoin()
+                self._keep_app_up()
                 self.run_round(r, s)
         except StopRequested:
             pass

@@ -28,11 +28,13 @@ def main(argv: list[str] | None = None) -> int:
                     "(default $LOGIN_RPC_URL)")
     ap.add_argument("--fund-gas", action="store_true", help="app mode: top up accounts with anvil_setBalance")
     ap.add_argument("--network", default="local")
-    ap.add_argument("--host", default="127.0.0.1", help="listen address (loopback by default; use ssh -L to reach it)")
+    ap.add_argument("-H", "--host", "--hostname", dest="host", default="127.0.0.1",
+                    help="listen address (loopback by default; use ssh -L to reach it)")
     a = ap.parse_args(argv)
     if a.app_mode:
         port = a.port if a.port is not None else int(os.environ.get("PORT") or DEFAULT_PORT)
-        return serve_app_mode(Path.cwd(), port=port, network=a.network, rpc_url=a.rpc_url, fund_gas=a.fund_gas)
+        return serve_app_mode(Path.cwd(), port=port, network=a.network, rpc_url=a.rpc_url, fund_gas=a.fund_gas,
+                              host=a.host)
     if not a.profile:
         ap.error("--profile is required (or --app-mode)")
     if not PROFILE_NAME_RE.match(a.profile):

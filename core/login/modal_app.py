@@ -9,8 +9,8 @@ swarmdeck drives the same app differently:
   * `.env` values are set by key (comments, order and other keys kept; written atomically).
   * `yarn install` / `yarn build` run only when package.json, yarn.lock or .env changed since
     the last build, with progress; their output goes to the profile's log dir (login-app.log).
-  * `yarn start -p PORT` on a free port (the profile's login_port, else the next free one);
-    the port is read back from the app's own output ("- Local: http://localhost:PORT").
+  * `yarn start -p PORT -H 127.0.0.1` (loopback only) on a free port (the profile's
+    login_port, else the next free one); the port is read back from the app's own output ("- Local: http://localhost:PORT").
   * When the two files appear in `temp-data/` they are copied into the profile's identity
     dir (0600). They stay there: on every later start they are put back into `temp-data/`,
     so the app can sign the node's writes after a restart without a new browser sign-in.
@@ -411,11 +411,13 @@ def start_app(profile_paths, app_dir: Path, *, port: int, progress: Progress = _
     logp = log_file(profile_paths)
     ensure_private_dir(logp.parent)
     ensure_private_dir(Path(profile_paths.run_dir))
-    _append_log(logp, f"--- yarn start -p {chosen} (in {app_dir}) at {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    _append_log(logp, f"--- yarn start -p {chosen} -H 127.0.0.1 (in {app_dir}) at {time.strftime('%Y-%m-%d %H:%M:%S')}")
     offset = logp.stat().st_size
     logf = open(logp, "ab")
     try:
-        proc = subprocess.Popen(find_yarn() + ["start", "-p", str(chosen)], cwd=str(app_dir),
+        # -H 127.0.0.1: Next.js listens on every interface by default, and this app signs chain
+        # writes for whoever reaches it; from another machine use the ssh -L line.
+        proc = subprocess.Popen(find_yarn() + ["start", "-p", str(chosen), "-H", "127.0.0.1"], cwd=str(app_dir),
                                 env={**os.environ, "PORT": str(chosen)}, stdout=logf, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     finally:

@@ -550,7 +550,8 @@ def serve_forever(profile_paths, *, port: int, network: str, host: str) -> int:
     return 0
 
 
-def serve_app_mode(app_dir: Path, *, port: int, network: str, rpc_url: str, fund_gas: bool) -> int:
+def serve_app_mode(app_dir: Path, *, port: int, network: str, rpc_url: str, fund_gas: bool,
+                   host: str = "127.0.0.1") -> int:
     """Behave like the official modal-login app's `next start` (for the testnet stand-in):
     credentials in ./temp-data/, the contract from .env's SWARM_CONTRACT_ADDRESS, the port from
     -p/PORT (taken = exit 1 with EADDRINUSE, as Next.js does) and Next's "- Local: URL" line."""
@@ -565,7 +566,7 @@ def serve_app_mode(app_dir: Path, *, port: int, network: str, rpc_url: str, fund
         return 1
 
     async def main() -> None:
-        svc = LoginService(app_dir / TEMP_DATA, network=network, port=port, strict_port=True, rpc_url=rpc_url,
+        svc = LoginService(app_dir / TEMP_DATA, network=network, host=host, port=port, strict_port=True, rpc_url=rpc_url,
                            coordinator=coordinator, fund_gas=fund_gas)
         await svc.start()
         print(f"  - Local:        {svc.url}\n  - Contract:     {coordinator}\n ✓ Ready", flush=True)
