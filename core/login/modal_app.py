@@ -54,6 +54,7 @@ TEMP_DATA = "temp-data"
 FILES = ("userData.json", "userApiKey.json")
 BUILD_STAMP = ".swarmdeck-build.json"
 RUNTIME = "login-app.json"
+UNREADABLE_GRACE_S = 10.0  # how long the app's files may stay unparseable before we say so
 LOG = "login-app.log"
 
 # What Next.js (and our stand-in) print once the server listens: "- Local: http://localhost:3001",
@@ -67,6 +68,11 @@ Progress = Callable[..., None]  # progress(step, **params): step is an i18n key 
 
 class AppError(SwarmdeckError):
     pass
+
+
+class AppFilesUnreadable(IdentityError):
+    """The app's temp-data files do not parse: usually caught mid-write (the app does not write
+    atomically), so callers look again before they believe it."""
 
 
 def _nop(step: str, **kw) -> None:
@@ -511,7 +517,11 @@ def pick_up(profile_paths, app_dir: Path) -> identity.LoginInfo | None:
     Refuses (IdentityError) when the app signed in a different account than the profile's:
     the profile's files are never replaced by another account's."""
     tmp = Path(app_dir) / TEMP_DATA
-    ud, keys = _login_files(tmp)
+    try:
+        ud, keys = _login_files(tmp)
+    except IdentityError as e:
+        raise AppFilesUnreadable(e.what, where=e.where, fix="wait a moment (the app may be writing it); if it "
+                                 "stays broken, move temp-data/ aside and sign in again") from None
     if not ud:
         return None
     org_id = next(iter(ud))
@@ -628,14 +638,18 @@ def wait_for_sign_in(profile, app: AppInfo, *, progress: Progress = _nop, stop: 
     deadline = None if timeout is None else time.monotonic() + timeout
     app_dir = Path(app.app_dir)
     seen_org = None
+    unreadable_since: float | None = None
     progress("wait_files", dir=str(app_dir / TEMP_DATA))
     while True:
         try:
             login = pick_up(profile.paths, app_dir)
-        except IdentityError:
-            raise
-        except SwarmdeckError:
-            login = None  # a file half-written by the app right now: look again
+            unreadable_since = None
+        except AppFilesUnreadable:
+            # half-written by the app right now: look again, but not forever
+            unreadable_since = unreadable_since or time.monotonic()
+            if time.monotonic() - unreadable_since > UNREADABLE_GRACE_S:
+                raise
+            login = None
         if login is not None and stale_key and str(login.api_public_key).lower() == stale_key.lower():
             login = None  # still the refused key: the browser sign-in has not happened yet
         if login is not None:

@@ -130,3 +130,29 @@ def test_doctor_reports_the_sign_in_app_and_sign_in_state(tmp_path):
     assert checks()["signed_in"].status == "ok" and "zoe@example.org" in checks()["signed_in"].detail
     signin.mark_required("tn", "500 api key not found")
     assert checks()["signed_in"].status == "fail" and "sign in again" in checks()["signed_in"].detail
+
+
+def test_a_half_written_app_file_is_looked_at_again_then_reported(tmp_path, monkeypatch):
+    import threading
+
+    from core.login.modal_app import AppFilesUnreadable, AppInfo, wait_for_sign_in
+    from core.profiles import create_profile
+
+    prof = create_profile("tn", network="gensyn-testnet")
+    tmp = tmp_path / "temp-data"
+    tmp.mkdir()
+    (tmp / "userData.json").write_text('{"org-1": {"orgId": "org-1", "addr')  # the app is mid-write
+    app = AppInfo("http://127.0.0.1:9", 9, 0, str(tmp_path), False)
+    monkeypatch.setattr(modal_app, "UNREADABLE_GRACE_S", 0.5)
+    with pytest.raises(AppFilesUnreadable) as e:
+        wait_for_sign_in(prof, app, poll=0.1, timeout=30)
+    assert e.value.where.endswith("temp-data/userData.json:1:30") and "move temp-data/ aside" in e.value.fix
+    assert not (prof.paths.identity_dir / "userData.json").exists()  # nothing half-read was copied
+    # finished writing in time: no error, the sign-in goes on (here: stopped by the caller)
+    monkeypatch.setattr(modal_app, "UNREADABLE_GRACE_S", 30)
+    stop = threading.Event()
+    threading.Timer(0.5, lambda: (tmp / "userData.json").write_text(
+        json.dumps({"org-1": {"orgId": "org-1", "address": "0x" + "ab" * 20, "userId": "u"}}))).start()
+    threading.Timer(1.5, stop.set).start()
+    assert wait_for_sign_in(prof, app, poll=0.1, stop=stop) is None
+    assert (prof.paths.identity_dir / "userData.json").exists()
