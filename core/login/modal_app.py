@@ -687,3 +687,17 @@ def set_app_dir(profile_name: str, app_dir: Path) -> None:
         cfg = _config.load_config()
         cfg.set_profile_value(profile_name, "login_app", str(app_dir))
         cfg.save()
+
+
+def adopt_checkout(profile, src: Path) -> Path | None:
+    """After `profile import` of an rl-swarm checkout: use its modal-login/ as the profile's sign-in
+    app when the profile is on a public network and has none yet. Returns the dir, or None."""
+    if profile.network.kind == "local" or getattr(profile.settings, "login_app", ""):
+        return None
+    try:
+        app_dir = resolve_app_dir(Path(src) / APP_SUBDIR)
+        _check_not_shared(profile.name, app_dir)
+    except AppError:
+        return None  # not a checkout with the app, or another profile uses it: leave it to `swarmdeck login`
+    set_app_dir(profile.name, app_dir)
+    return app_dir

@@ -178,3 +178,30 @@ def test_console_entry_point_runs(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tui", "profile", "new", "../x"], cwd=REPO, env=env,
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "Traceback" not in r.stderr and "not a valid profile name" in r.stderr
+
+
+def test_profile_import_on_the_testnet_adopts_the_checkouts_sign_in_app(capsys, tmp_path):
+    import shutil
+
+    from core.profiles import load_profile
+
+    src = tmp_path / "rl-swarm"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "modal-login-standin", src / "modal-login")
+    (src / "swarm.pem").write_bytes(identity.new_swarm_pem_bytes())
+    identity.write_user_data(src / "modal-login" / "temp-data", "org", "0xA", "u")
+    identity.append_user_api_key(src / "modal-login" / "temp-data", "org", {"publicKey": "0xP", "privateKey": SECRET})
+    rc, out, err = run(capsys, "profile", "import", str(src), "-p", "tn", "--network", "gensyn-testnet")
+    assert rc == 0, err
+    assert f"sign-in app: {(src / 'modal-login').resolve()}" in out
+    assert load_profile("tn").settings.login_app == str((src / "modal-login").resolve())
+    # the local network signs in at swarmdeck's own page: nothing adopted there
+    src2 = tmp_path / "other"
+    shutil.copytree(src, src2)
+    (src2 / "swarm.pem").write_bytes(identity.new_swarm_pem_bytes())
+    for f in ("userData.json", "userApiKey.json"):
+        (src2 / "modal-login" / "temp-data" / f).unlink()
+    identity.write_user_data(src2 / "modal-login" / "temp-data", "org2", "0xB", "u2")
+    identity.append_user_api_key(src2 / "modal-login" / "temp-data", "org2", {"publicKey": "0xQ", "privateKey": SECRET})
+    rc, out, err = run(capsys, "profile", "import", str(src2), "-p", "home", "--network", "local")
+    assert rc == 0, err
+    assert "sign-in app" not in out and load_profile("home").settings.login_app == ""

@@ -160,5 +160,10 @@ def cmd_import(args) -> int:
     pid = peer_id_from_pem(prof.paths.swarm_pem)
     print(f"imported into profile {prof.name!r}: peer id {pid} ({display_name(pid)})")
     print(f"originals in {args.path} were only read, not changed")
+    from core.login.modal_app import adopt_checkout
+
+    app_dir = adopt_checkout(prof, Path(args.path))
+    if app_dir is not None:
+        print(f"sign-in app: {app_dir} (`swarmdeck login` and the node run it; its temp-data/ files are kept)")
     print(_backup_hint(prof.name))
     return 0
