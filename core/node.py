@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 from core import identity
 from core.errors import SwarmdeckError, SwarmError

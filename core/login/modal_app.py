@@ -267,19 +267,6 @@ def _run_streamed(cmd: list[str], cwd: Path, log_path: Path, progress: Progress,
                        where=str(log_path), fix="read the log for the full output; fix what it says and sign in again")
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # our own exited child is a zombie until reaped: count it as gone
-        return os.waitpid(pid, os.WNOHANG) == (0, 0)
-    except ChildProcessError:
-        return True
-
-
 def _killpg(pid: int, sig: int = signal.SIGTERM) -> None:
     try:
         os.killpg(pid, sig)
@@ -383,7 +370,7 @@ def running_app(profile_paths) -> AppInfo | None:
         info = json.loads(runtime_file(profile_paths).read_text())
     except (FileNotFoundError, ValueError):
         return None
-    if not _pid_alive(int(info.get("pid", 0))) or not _answers(info["url"]):
+    if not _group_alive(int(info.get("pid", 0))) or not _answers(info["url"]):
         return None
     return AppInfo(info["url"], int(info["port"]), int(info["pid"]), info.get("app_dir", ""), False)
 
@@ -455,6 +442,8 @@ def start_app(profile_paths, app_dir: Path, *, port: int, progress: Progress = _
 
 
 def _group_alive(pgid: int) -> bool:
+    if pgid <= 0:  # killpg(0) would mean our own group
+        return False
     try:  # reap our own child first: a zombie leader still counts as a group member
         os.waitpid(pgid, os.WNOHANG)
     except ChildProcessError:

@@ -519,9 +519,20 @@ def stop_service(profile_paths, timeout: float = 10.0) -> bool:
     return True
 
 
+async def _until_signalled(svc: "LoginService") -> None:
+    """Serve until SIGTERM/SIGINT, then stop the service cleanly."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for s in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(s, stop.set)
+    await stop.wait()
+    await svc.stop()
+
+
 def serve_forever(profile_paths, *, port: int, network: str, host: str) -> int:
     """The body of `python -m core.login`: run until SIGTERM/SIGINT, keep login.json current."""
-    import signal
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -530,12 +541,7 @@ def serve_forever(profile_paths, *, port: int, network: str, host: str) -> int:
         rt = runtime_file(profile_paths)
         fsutil.atomic_write_json(rt, {"url": svc.url, "port": svc.port, "pid": os.getpid(), "host": host})
         print(f"login service: {svc.url} (port {svc.port})", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for s in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(s, stop.set)
-        await stop.wait()
-        await svc.stop()
+        await _until_signalled(svc)
         try:
             if json.loads(rt.read_text()).get("pid") == os.getpid():
                 rt.unlink()
@@ -555,7 +561,6 @@ def serve_app_mode(app_dir: Path, *, port: int, network: str, rpc_url: str, fund
     """Behave like the official modal-login app's `next start` (for the testnet stand-in):
     credentials in ./temp-data/, the contract from .env's SWARM_CONTRACT_ADDRESS, the port from
     -p/PORT (taken = exit 1 with EADDRINUSE, as Next.js does) and Next's "- Local: URL" line."""
-    import signal
 
     from core.login.modal_app import CONTRACT_ENV_KEY, TEMP_DATA, read_env
 
@@ -570,12 +575,7 @@ def serve_app_mode(app_dir: Path, *, port: int, network: str, rpc_url: str, fund
                            coordinator=coordinator, fund_gas=fund_gas)
         await svc.start()
         print(f"  - Local:        {svc.url}\n  - Contract:     {coordinator}\n ✓ Ready", flush=True)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for s in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(s, stop.set)
-        await stop.wait()
-        await svc.stop()
+        await _until_signalled(svc)
 
     try:
         asyncio.run(main())

@@ -35,7 +35,7 @@ def cmd_path(args) -> int:
 def cmd_validate(args) -> int:
     from pathlib import Path
 
-    from core.config import Problem, config_path, ensure_config, validate_text
+    from core.config import Problem, ensure_config, validate_text
     from core.errors import ConfigError
 
     if args.file:

@@ -37,11 +37,9 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from core import identity
-    from core.login import hints
+    from core import signin
     from core.login.service import ensure_service
     from core.profiles import load_profile
-
-    from core import signin
 
     prof = load_profile(getattr(args, "profile", None))
     if args.stop:
@@ -73,16 +71,7 @@ def run(args) -> int:
         print(f"(port {port} is in use, so it listens on port {svc.port}; set login_port in config.toml to pin one)")
     if not svc.started:
         print(f"(already running, pid {svc.pid})")
-    if not args.no_qr:
-        print()
-        print(hints.qr_text(svc.url), end="")
-    tunnel = hints.ssh_tunnel_command(svc.port)
-    if tunnel:
-        print("You are on SSH: the page only listens on this machine. On your own computer run:")
-        print(f"  {tunnel}")
-        print(f"then open {svc.url} in your browser there.")
-    else:
-        print(f"Open {svc.url} in a browser on this machine and sign in with your email.")
+    _show_page(svc.url, svc.port, qr=not args.no_qr, how="sign in with your email")
     if args.no_wait:
         return 0
     print("Waiting for sign-in… (Ctrl-C stops waiting; the login service keeps running)", flush=True)
@@ -101,6 +90,22 @@ def run(args) -> int:
                   file=sys.stderr)
             return 1
         time.sleep(0.5)
+
+
+def _show_page(url: str, port: int, *, qr: bool, how: str) -> None:
+    """The sign-in page's URL, its QR code, and over SSH the tunnel line to run on the laptop."""
+    from core.login import hints
+
+    if qr:
+        print()
+        print(hints.qr_text(url), end="")
+    tunnel = hints.ssh_tunnel_command(port)
+    if tunnel:
+        print("You are on SSH: the page only listens on this machine. On your own computer run:")
+        print(f"  {tunnel}")
+        print(f"then open {url} in your browser there.")
+    else:
+        print(f"Open {url} in a browser on this machine and {how}.")
 
 
 class _Progress:
@@ -124,7 +129,7 @@ class _Progress:
 
 def _official_app(prof, args, old_key: str | None) -> int:
     """The public-testnet sign-in through the official modal-login app."""
-    from core.login import hints, modal_app
+    from core.login import modal_app
 
     say = _Progress()
     app_dir = None
@@ -159,16 +164,7 @@ def _official_app(prof, args, old_key: str | None) -> int:
     say("url", url=app.url)
     if app.port != int(prof.settings.login_port):
         print(f"(port {prof.settings.login_port} is in use, so the app listens on port {app.port})")
-    if not args.no_qr:
-        print()
-        print(hints.qr_text(app.url), end="")
-    tunnel = hints.ssh_tunnel_command(app.port)
-    if tunnel:
-        print("You are on SSH: the page only listens on this machine. On your own computer run:")
-        print(f"  {tunnel}")
-        print(f"then open {app.url} in your browser there.")
-    else:
-        print(f"Open {app.url} in a browser on this machine and sign in.")
+    _show_page(app.url, app.port, qr=not args.no_qr, how="sign in")
     print(f"(the app keeps running for the node; its log: {modal_app.log_file(prof.paths)})")
     if args.no_wait:
         return 0
