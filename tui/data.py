@@ -455,6 +455,91 @@ def registered_from_events(name: str) -> bool:
     return False
 
 
+# --- the official sign-in app (public testnet: core.login.modal_app) ---------------------------
+
+def _nop_progress(step: str, **kw) -> None:
+    pass
+
+
+def login_app_dir(name: str) -> str | None:
+    """The profile's configured modal-login directory, or None when none is set. Raises AppError
+    (what/where/fix) when the configured one is gone or is not the app."""
+    from core.login import modal_app
+
+    d = modal_app.app_dir_for(_profile(name))
+    return None if d is None else str(d)
+
+
+def use_login_app(name: str, path: str) -> str:
+    """Check that `path` is the modal-login app (or an rl-swarm checkout holding it), that no other
+    profile uses it, and remember it for the profile (config login_app). Returns the app dir."""
+    from core.login import modal_app
+
+    d = modal_app.resolve_app_dir(path)
+    modal_app._check_not_shared(name, d)
+    modal_app.set_app_dir(name, d)
+    return str(d)
+
+
+def login_app_clone_plan(name: str) -> dict:
+    """What cloning would do, for the consent question: {repo, commit, dest, exists}."""
+    from core.login import modal_app
+
+    dest = modal_app.default_clone_dir(name)
+    return {"repo": modal_app.REPO_URL, "commit": modal_app.PINNED_COMMIT, "dest": str(dest),
+            "exists": dest.exists()}
+
+
+def clone_login_app(name: str, progress=None) -> str:
+    """Clone the official app at the pinned commit into the profile's default place (only after
+    the user agreed) and remember it. Blocking: call from a worker thread. Returns the app dir."""
+    from core.login import modal_app
+
+    d = modal_app.clone_app(modal_app.default_clone_dir(name), repo=modal_app.REPO_URL,
+                            commit=modal_app.PINNED_COMMIT, progress=progress or _nop_progress,
+                            log_path=modal_app.log_file(paths.ProfilePaths(name)))
+    modal_app.set_app_dir(name, d)
+    return str(d)
+
+
+def start_login_app(name: str, progress=None, stop=None):
+    """Configure, build (when needed) and start the profile's app (blocking: a worker thread).
+    progress(step, **params): steps env / install / build / start, and `line=` build output.
+    Returns core.login.modal_app.AppInfo (url, port read back from the app, pid, app_dir)."""
+    from core.login import modal_app
+
+    info = modal_app.ensure_running(_profile(name), progress=progress or _nop_progress, stop=stop)
+    if info is None:
+        raise modal_app.AppError("no sign-in app is set for this profile.",
+                                 where=f"config.toml [profiles.{name}] login_app",
+                                 fix=f"give its directory: `swarmdeck login -p {name} --app PATH`")
+    return info
+
+
+def wait_login_app(name: str, app, progress=None, stop=None):
+    """Wait for the browser sign-in through the running app, copy its files into the profile and
+    wait for activation (blocking). When the profile must sign in again, its current session key
+    does not count. Returns the LoginInfo, or None when stopped."""
+    from core.login import modal_app
+
+    prof = _profile(name)
+    stale_key = None
+    if signin_required(name) is not None:
+        try:
+            old = identity.read_login(prof.paths.identity_dir)
+        except SwarmdeckError:
+            old = None
+        stale_key = old.api_public_key if old is not None else None
+    return modal_app.wait_for_sign_in(prof, app, progress=progress or _nop_progress, stop=stop,
+                                      stale_key=stale_key)
+
+
+def login_app_log(name: str) -> str:
+    from core.login import modal_app
+
+    return str(modal_app.log_file(paths.ProfilePaths(name)))
+
+
 # --- identity and backups ------------------------------------------------------------------
 
 def peer(name: str) -> tuple[str | None, str | None]:
