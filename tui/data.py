@@ -476,7 +476,7 @@ def use_login_app(name: str, path: str) -> str:
     from core.login import modal_app
 
     d = modal_app.resolve_app_dir(path)
-    modal_app._check_not_shared(name, d)
+    modal_app.check_not_shared(name, d)
     modal_app.set_app_dir(name, d)
     return str(d)
 

@@ -89,7 +89,8 @@ def resolve_app_dir(path: str | Path) -> Path:
     if not p.exists():
         raise AppError(f"{p} does not exist.", where=str(p),
                        fix="give the modal-login directory of an rl-swarm checkout "
-                           "(e.g. ~/rl-swarm/modal-login), or let swarmdeck clone it: `swarmdeck login --clone`")
+                           "(e.g. ~/rl-swarm/modal-login), or let swarmdeck clone it "
+                           "(`swarmdeck login --clone`, or c on the sign-in screen)")
     if (p / APP_SUBDIR / "package.json").is_file():
         p = p / APP_SUBDIR
     pkg = p / "package.json"
@@ -584,7 +585,7 @@ def ensure_running(profile, *, progress: Progress = _nop, stop: threading.Event 
     app_dir = app_dir_for(profile)
     if app_dir is None:
         return None
-    _check_not_shared(profile.name, app_dir)
+    check_not_shared(profile.name, app_dir)
     if profile.network.coordinator:
         if write_env(app_dir, {CONTRACT_ENV_KEY: profile.network.coordinator}):
             progress("env", var=CONTRACT_ENV_KEY, value=profile.network.coordinator)
@@ -597,7 +598,7 @@ def ensure_running(profile, *, progress: Progress = _nop, stop: threading.Event 
     return start_app(profile.paths, app_dir, port=int(profile.settings.login_port), progress=progress, stop=stop)
 
 
-def _check_not_shared(name: str, app_dir: Path) -> None:
+def check_not_shared(name: str, app_dir: Path) -> None:
     from core.profiles import list_profiles
 
     for p in list_profiles():
@@ -685,7 +686,7 @@ def adopt_checkout(profile, src: Path) -> Path | None:
         return None
     try:
         app_dir = resolve_app_dir(Path(src) / APP_SUBDIR)
-        _check_not_shared(profile.name, app_dir)
+        check_not_shared(profile.name, app_dir)
     except AppError:
         return None  # not a checkout with the app, or another profile uses it: leave it to `swarmdeck login`
     set_app_dir(profile.name, app_dir)

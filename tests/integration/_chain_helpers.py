@@ -79,3 +79,17 @@ def sign_in(url: str, email: str) -> dict:
                                                          "initCode": ""})
     assert st == 200 and act == {"activated": True}, act
     return {**user, "publicKey": key["publicKey"]}
+
+
+def browser_sign_in(url: str, email: str) -> dict:
+    """What the sign-in page does in the browser, as its API calls: log in, get a session key,
+    activate it. Returns the account ({orgId, address, userId, ...}) plus the key's publicKey."""
+    st, user = http(f"{url}/api/login", {"email": email})
+    assert st == 200, user
+    st, key = http(f"{url}/api/get-api-key", {"orgId": user["orgId"]})
+    assert st == 200, key
+    st, act = http(f"{url}/api/set-api-key-activated", {
+        "orgId": user["orgId"], "apiKey": key["publicKey"], "deferredActionDigest": "0x00",
+        "accountAddress": "0x" + "11" * 20, "initCode": "0x"})
+    assert st == 200 and act == {"activated": True}, act
+    return {**user, "publicKey": key["publicKey"]}

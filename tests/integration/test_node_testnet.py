@@ -30,8 +30,8 @@ from core.profiles import create_profile, load_profile
 from core.swarm.dht import SwarmDHT
 from core.swarm.testing import shutdown_and_wait
 
-from _chain_helpers import events
-from test_testnet_signin import _checkout, browser_sign_in, stopper, testnet  # noqa: F401 (fixtures)
+from _chain_helpers import browser_sign_in, events
+from test_testnet_signin import _checkout, stopper, testnet  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -33,7 +33,7 @@ from core.errors import IdentityError
 from core.login import modal_app
 from core.profiles import create_profile, load_profile
 
-from _chain_helpers import events, http, require_anvil
+from _chain_helpers import browser_sign_in, events, require_anvil
 
 REPO = Path(__file__).resolve().parents[2]
 STANDIN = REPO / "tests" / "fixtures" / "modal-login-standin"
@@ -91,19 +91,6 @@ def _checkout(tmp_path: Path) -> Path:
     return root
 
 
-def browser_sign_in(url: str, email: str) -> tuple[str, str]:
-    """What the sign-in page does: log in, get a session key, activate it. Returns (orgId, publicKey)."""
-    st, user = http(f"{url}/api/login", {"email": email})
-    assert st == 200, user
-    st, key = http(f"{url}/api/get-api-key", {"orgId": user["orgId"]})
-    assert st == 200, key
-    st, act = http(f"{url}/api/set-api-key-activated", {
-        "orgId": user["orgId"], "apiKey": key["publicKey"], "deferredActionDigest": "0x00",
-        "accountAddress": "0x" + "11" * 20, "initCode": "0x"})
-    assert st == 200 and act == {"activated": True}, act
-    return user["orgId"], key["publicKey"]
-
-
 def swarmdeck(*args: str, **kw) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "tui", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, text=True, cwd=str(REPO), **kw)
@@ -120,7 +107,8 @@ def login_with_browser(args: list[str], email: str, timeout: float = 120) -> tup
             if line.startswith("Sign-in app running at "):
                 url = line.split()[-1]
             if line.startswith("Waiting for sign-in") and url:
-                who = browser_sign_in(url, email)
+                user = browser_sign_in(url, email)
+                who = (user["orgId"], user["publicKey"])
             assert time.monotonic() < deadline, "\n".join(lines)
         return p.wait(30), lines, url, who
     finally:
@@ -243,7 +231,7 @@ def test_stale_key_sign_in_again_then_the_pending_write_lands(testnet, tmp_path,
             if line.startswith("Waiting for sign-in"):
                 time.sleep(2)  # still waiting: the old activated key in the profile does not count
                 assert p.poll() is None, "\n".join(lines)
-                _, new_key = browser_sign_in(url, "bo@example.org")
+                new_key = browser_sign_in(url, "bo@example.org")["publicKey"]
         assert p.wait(30) == 0, "\n".join(lines)
         assert any("refused this profile's session key" in x for x in lines), lines
         login = identity.read_login(prof.paths.identity_dir)

@@ -30,7 +30,7 @@ from core import identity, signin
 from core.config import load_config
 from core.login import modal_app
 from core.paths import ProfilePaths
-from tests.integration._chain_helpers import chain_in, http
+from tests.integration._chain_helpers import browser_sign_in, chain_in
 from tests.tui.conftest import FrozenTelemetry, flat_text, screen_text, until
 from tui.app import make_app
 from tui.screens.backup import BackupScreen
@@ -124,19 +124,6 @@ def _slow_build(app_dir: Path) -> None:
     (app_dir / "package.json").write_text(json.dumps(pkg, indent=2))
 
 
-def _browser_sign_in(url: str, email: str) -> dict:
-    """What the official page does in the browser, as its API calls."""
-    st, user = http(f"{url}/api/login", {"email": email})
-    assert st == 200, user
-    st, key = http(f"{url}/api/get-api-key", {"orgId": user["orgId"]})
-    assert st == 200, key
-    st, act = http(f"{url}/api/set-api-key-activated", {
-        "orgId": user["orgId"], "apiKey": key["publicKey"], "deferredActionDigest": "0x00",
-        "accountAddress": "0x" + "11" * 20, "initCode": "0x"})
-    assert st == 200 and act == {"activated": True}, act
-    return {**user, "publicKey": key["publicKey"]}
-
-
 def _private_keys(paths: ProfilePaths) -> list[str]:
     keys = identity.read_user_api_keys(paths.identity_dir) or {}
     return [e["privateKey"] for entries in keys.values() for e in entries if e.get("privateKey")]
@@ -173,7 +160,7 @@ async def test_testnet_app_is_built_started_and_followed_to_activation(tn):
         assert (app_dir / ".env").read_text().count(tn["chain"].coordinator) == 1
 
         # the browser sign-in: files picked up into the profile (0600), then activated
-        user = _browser_sign_in(info.url, "ada@example.org")
+        user = browser_sign_in(info.url, "ada@example.org")
         await until(pilot, lambda: scr.phase == "done" and "Done. Press Enter to continue." in flat_text(app), 30,
                     "activation on the screen", app)
         text = screen_text(app)
@@ -199,7 +186,7 @@ async def test_testnet_app_is_built_started_and_followed_to_activation(tn):
         assert scr2.port == info.port and "build" not in scr2.seen_steps  # same app, nothing rebuilt
         await pilot.pause(2.0)
         assert scr2.phase == "wait" and "files" not in scr2.seen_steps, "the refused key counted as a sign-in"
-        again = _browser_sign_in(info.url, "ada@example.org")
+        again = browser_sign_in(info.url, "ada@example.org")
         assert again["orgId"] == user["orgId"] and again["publicKey"] != user["publicKey"]
         await until(pilot, lambda: scr2.phase == "done", 30, "activation of the new key", app)
         assert identity.read_login(paths.identity_dir).api_public_key == again["publicKey"]
