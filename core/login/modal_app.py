@@ -54,6 +54,8 @@ TEMP_DATA = "temp-data"
 FILES = ("userData.json", "userApiKey.json")
 BUILD_STAMP = ".swarmdeck-build.json"
 RUNTIME = "login-app.json"
+# yarn's own lines around a script's output (never the reason a start failed)
+_YARN_NOISE = ("yarn run v", "$ ", "info Visit https://yarnpkg.com", "error Command failed with exit code")
 UNREADABLE_GRACE_S = 10.0  # how long the app's files may stay unparseable before we say so
 LOG = "login-app.log"
 
@@ -258,6 +260,9 @@ def _run_streamed(cmd: list[str], cwd: Path, log_path: Path, progress: Progress,
                     tail = (tail + [line])[-15:]
                     progress(step, line=line[:200])
         rc = proc.wait()
+    except BaseException:  # Ctrl-C: the build runs in its own session, so it would not see the signal
+        _stop_pid(proc.pid)
+        raise
     finally:
         killer.cancel()
     if stop is not None and stop.is_set():
@@ -416,15 +421,25 @@ def start_app(profile_paths, app_dir: Path, *, port: int, progress: Progress = _
                                 stdin=subprocess.DEVNULL, start_new_session=True)
     finally:
         logf.close()
+    try:
+        return _await_app(profile_paths, proc, app_dir, logp, offset, timeout, stop)
+    except BaseException:  # not up (error, Ctrl-C, cancelled): never leave an app we do not know about
+        _stop_pid(proc.pid)
+        raise
+
+
+def _await_app(profile_paths, proc: subprocess.Popen, app_dir: Path, logp: Path, offset: int, timeout: float,
+               stop: threading.Event | None) -> AppInfo:
+    """Wait until the app prints its port and answers there; then record it in the runtime file."""
     deadline = time.monotonic() + timeout
     seen: int | None = None
     while time.monotonic() < deadline:
         if stop is not None and stop.is_set():
-            _stop_pid(proc.pid)
             raise AppError("starting the sign-in app was cancelled.", fix="start the sign-in again")
         if proc.poll() is not None:
             text = logp.read_bytes()[offset:].decode("utf-8", "replace").strip()
-            last = text.splitlines()[-1] if text else f"exit code {proc.returncode}"
+            said = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith(_YARN_NOISE)]
+            last = said[-1] if said else f"exit code {proc.returncode}"
             fix = ("another program took the port; try again (swarmdeck picks the next free one)"
                    if "EADDRINUSE" in text else "read the log; fix what it says and sign in again")
             raise AppError(f"the sign-in app exited at start: {last}", where=str(logp), fix=fix)
@@ -436,7 +451,6 @@ def start_app(profile_paths, app_dir: Path, *, port: int, progress: Progress = _
                     "url": url, "port": seen, "pid": proc.pid, "app_dir": str(app_dir), "started_at": time.time()})
                 return AppInfo(url, seen, proc.pid, str(app_dir), True)
         time.sleep(0.2)
-    _stop_pid(proc.pid)
     raise AppError(f"the sign-in app did not answer within {timeout:.0f} s"
                    + (f" (it said it listens on port {seen})" if seen else " (it never printed the port it listens on)"),
                    where=str(logp), fix="read the log; a first start of Next.js on a slow disk can take long: try again")

@@ -322,3 +322,26 @@ def test_a_failing_build_says_what_and_where(tmp_path):
     # package.json changed, so install runs again (its inputs changed); then nothing is left to do
     assert modal_app.prepare(app_dir, log) == {"installed": True, "built": True}
     assert modal_app.prepare(app_dir, log) == {"installed": False, "built": False}
+
+
+@pytest.mark.parametrize("start, said", [
+    ("echo 'Error: listen EADDRINUSE: address already in use :::3000' && exit 1", "another program took the port"),
+    ("sh -c 'echo starting; sleep 60' --", "never printed the port"),  # yarn appends -p PORT -H HOST
+])
+def test_an_app_that_does_not_come_up_is_reported_and_not_left_running(tmp_path, start, said):
+    create_profile("tn", network="gensyn-testnet")
+    prof = load_profile("tn")
+    app_dir = tmp_path / "modal-login"
+    shutil.copytree(STANDIN, app_dir)
+    pkg = json.loads((app_dir / "package.json").read_text())
+    pkg["scripts"]["start"] = start
+    (app_dir / "package.json").write_text(json.dumps(pkg))
+    t0 = time.monotonic()
+    with pytest.raises(modal_app.AppError) as ei:
+        modal_app.start_app(prof.paths, app_dir, port=3000, timeout=4)
+    assert said in (ei.value.what + ei.value.fix) and ei.value.where == str(modal_app.log_file(prof.paths))
+    assert "yarnpkg.com" not in ei.value.what  # the app's own words, not yarn's footer
+    assert time.monotonic() - t0 < 20
+    assert modal_app.running_app(prof.paths) is None
+    left = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True).stdout.split()
+    assert not [p for p in left if str(app_dir) in os.readlink(f"/proc/{p}/cwd")], "the app was left running"
