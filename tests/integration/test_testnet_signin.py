@@ -208,7 +208,7 @@ def test_stale_key_sign_in_again_then_the_pending_write_lands(testnet, tmp_path,
     data[org].append({"publicKey": "0x" + "22" * 20, "privateKey": "0x" + "33" * 32,
                       "createdAt": "2026-11-27T00:00:00Z", "activated": False})
     tmp_keys.write_text(json.dumps(data))
-    bus = EventBus(prof.paths.events_file)
+    bus = EventBus("tn", persist_to=prof.paths.events_file)
     q = SubmissionQueue(make_coordinator(prof), prof.paths.queue_dir, bus=bus, identity_dir=prof.paths.identity_dir,
                         on_signin=lambda info: signin.record("tn", info), profile="tn").start()
     try:
