@@ -144,6 +144,7 @@ DAEMON_FIELDS: dict[str, Field] = {
     "vram_limit_mb": Field("int", 0, min=0, max=2**40),
     "log_max_mb": Field("int", 20, min=1, max=10000),
     "log_backups": Field("int", 5, min=0, max=1000),
+    "events_max_mb": Field("int", 20, min=0, max=100000),
     "event_replay": Field("int", 2000, min=0, max=10**7),
 }
 
@@ -209,6 +210,7 @@ class DaemonSettings:
     vram_limit_mb: int = 0
     log_max_mb: int = 20
     log_backups: int = 5
+    events_max_mb: int = 20
     event_replay: int = 2000
 
 

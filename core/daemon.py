@@ -76,6 +76,7 @@ class DaemonSettings:
     subscriber_queue: int = 10000       # per-subscriber backlog before a slow one is dropped
     log_max_bytes: int = 10 * 1024 * 1024
     log_backups: int = 5
+    events_max_bytes: int = 20 * 1024 * 1024  # events.jsonl is compacted past this (core.events); 0 = never
     max_connections: int = 64
 
     @classmethod
@@ -99,7 +100,8 @@ class DaemonSettings:
 
 # config.toml's [profiles.NAME.daemon] keys (core.config.DaemonSettings) → ours
 _CONFIG_KEYS = {"restart_backoff_initial": ("backoff_base", 1), "restart_backoff_max": ("backoff_max", 1),
-                "log_max_mb": ("log_max_bytes", 2**20), "event_replay": ("replay", 1)}
+                "log_max_mb": ("log_max_bytes", 2**20), "event_replay": ("replay", 1),
+                "events_max_mb": ("events_max_bytes", 2**20)}
 
 
 def load_settings(profile: str) -> DaemonSettings:
@@ -294,7 +296,7 @@ def _load_history(path: Path, keep: int) -> tuple[collections.deque, int]:
             f.seek(max(0, size - max(1, keep) * 4096))
             data = f.read()
     except OSError:
-        return ring, 0
+        size, data = 0, b""
     lines = data.splitlines()
     if size > len(data) and lines:
         lines = lines[1:]  # first line may be cut
@@ -304,6 +306,9 @@ def _load_history(path: Path, keep: int) -> tuple[collections.deque, int]:
             if isinstance(d, dict) and "type" in d:
                 ring.append(d)
                 last_seq = max(last_seq, int(d.get("seq", 0)))
+    if not last_seq and path.with_name(path.name + ".1").exists():
+        # events.jsonl lost or emptied by hand: seq goes on from the compaction backup, never back to 1
+        last_seq = _load_history(path.with_name(path.name + ".1"), min(keep, 16))[1]
     return ring, last_seq
 
 
@@ -363,7 +368,8 @@ class Supervisor:
         self.ring, self._seq = _load_history(self.paths.events_file, self.settings.replay)
         self.last_round = None
         self._setup_logs()
-        self.bus = EventBus(profile, persist_to=self.paths.events_file)
+        self.bus = EventBus(profile, persist_to=self.paths.events_file,
+                            max_bytes=self.settings.events_max_bytes, on_compact=self._compacted)
         self.bus.subscribe(self._fanout)
 
     # -- logs
@@ -407,6 +413,13 @@ class Supervisor:
             sub.offer({"v": 1, "id": sub.req_id, "line": line, "source": source})
 
     # -- events
+    def _compacted(self, info: dict) -> None:
+        if info.get("error"):
+            self._note(f"could not compact {self.paths.events_file}: {info['error']}", logging.WARNING)
+        else:
+            self._note(f"compacted {self.paths.events_file}: {info['before']} -> {info['after']} bytes "
+                       f"({info['dropped']} older events dropped; the full file is {self.paths.events_file}.1)")
+
     def _fanout(self, ev: Event) -> None:
         d = ev.to_dict()
         self.ring.append(d)

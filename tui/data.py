@@ -344,6 +344,9 @@ class EventSource:
         self._partial = b""
         self._history_bytes = history_bytes
         self._first = True
+        self._ino: int | None = None
+        self._last_seq = 0       # newest seq handed out
+        self._resume_after = 0   # after a compaction: skip what was handed out already
 
     def poll(self) -> list[Event]:
         try:
@@ -351,9 +354,13 @@ class EventSource:
         except FileNotFoundError:
             return []
         with f:
-            size = os.fstat(f.fileno()).st_size
-            if size < self._pos:  # rotated or truncated: start over
-                self._pos, self._partial = 0, b""
+            st = os.fstat(f.fileno())
+            size = st.st_size
+            if not self._first and (st.st_ino != self._ino or size < self._pos):
+                # compacted (core.events.compact_events: a new file), rotated or truncated: read its newest
+                # part again as on the first poll
+                self._first, self._partial, self._resume_after = True, b"", self._last_seq
+            self._ino = st.st_ino
             if self._first:
                 self._first = False
                 self._pos = max(0, size - self._history_bytes)
@@ -375,6 +382,13 @@ class EventSource:
                 out.append(Event.from_dict(json.loads(line)))
             except (ValueError, KeyError, TypeError):
                 continue
+        if self._resume_after:
+            # the same stream compacted (it still holds the last event we handed out): only newer ones
+            if any(ev.seq == self._resume_after for ev in out):
+                out = [ev for ev in out if ev.seq > self._resume_after]
+            self._resume_after = 0
+        if out:
+            self._last_seq = max(self._last_seq, max(ev.seq for ev in out))
         return out
 
 
