@@ -63,7 +63,8 @@ class DashboardModel:
     total_reward_chain: float | None = None   # from chain.totals events
     total_wins_chain: int | None = None
     rounds_finished: int = 0
-    peers: list[Peer] = field(default_factory=list)
+    peers: list[Peer] = field(default_factory=list)  # the newest ones (peers.update lists at most 50)
+    peer_total: int = 0  # every peer heard from (the event's "total")
     submissions: "OrderedDict[tuple, Submission]" = field(default_factory=OrderedDict)
     failures: deque = field(default_factory=lambda: deque(maxlen=MAX_FAILURES))
     loss: float | None = None
@@ -141,6 +142,8 @@ class DashboardModel:
                 peers.append(Peer(str(p["peer_id"]), str(p.get("name") or ""), p.get("last_seen")))
         peers.sort(key=lambda p: -(p.last_seen or 0))
         self.peers = peers
+        total = ev.get("total")
+        self.peer_total = int(total) if isinstance(total, int) and total >= len(peers) else len(peers)
 
     def _on_submission(self, ev: Event) -> None:
         key = (ev["kind"], ev.get("round"), ev.get("stage"))

@@ -16,7 +16,7 @@ Event types and their fields (extra fields are allowed; these are the ones consu
   rollouts.shared     round, bytes, chunks
   rollouts.fetched    round, peers: int, n_external, rejected: int
   train.step          round, loss, step_seconds, tokens_per_s
-  peers.update        peers: [{peer_id, name, last_seen}]
+  peers.update        peers: [{peer_id, name, last_seen}] (newest first, at most 50), total (all peers heard from)
   submission          kind: register|reward|winners, round?, stage?, status: pending|landed|failed|skipped, tx?, reason?
   login.required      reason, fix (the command: swarmdeck login -p NAME), where? (the login app's URL):
                       the login app refused this profile's session key (stale / not activated / unknown

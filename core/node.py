@@ -31,6 +31,7 @@ from core.events import EventBus
 
 log = logging.getLogger("swarmdeck.node")
 
+PEERS_IN_EVENT = 50  # peers listed in a peers.update event (all are counted in its "total")
 EXIT_OOM = 42
 EXIT_CONFIG = 78
 TINY = "tiny"  # model name that selects the locally built tiny Qwen2 model (no hub needed)
@@ -389,7 +390,10 @@ class Node:
                   n_candidates=len(candidates), rejected=self.dht.rejected.total)
         if not fetched:
             log.info("round %d: no peer rollouts arrived; training on local rollouts only", r)
-        self.emit("peers.update", peers=self.dht.peers(refresh=False))
+        peers = self.dht.peers(refresh=False)
+        # the newest ones in full (the dashboard shows a few), the count of all: keeps each
+        # event small in a swarm of thousands
+        self.emit("peers.update", peers=peers[:PEERS_IN_EVENT], total=len(peers))
 
         self._check_stop()
         m = eng.train(local, external)

@@ -60,6 +60,10 @@ MAX_PEERS_PER_FETCH = 128          # bound on work a subkey flood can cause
 ROLLOUT_KEY = "swarmdeck/rollouts/{round}"
 CHUNK_KEY = "swarmdeck/chunk/{round}/{peer}/{nonce}/{i}"
 PEERS_KEY = "swarmdeck/peers"
+# Peers we have heard from are remembered for rejoining and the dashboard, but not forever: a
+# node running for weeks in a churning public swarm would otherwise keep every peer it ever saw.
+PEER_FORGET_S = 24 * 3600.0
+MAX_KNOWN_PEERS = 2000
 _FORK_LOCK = threading.Lock()
 
 
@@ -647,8 +651,19 @@ class SwarmDHT:
                     continue
                 # Trust our own clock over theirs, but never report a peer as seen in the future.
                 self._saw(peer, min(t, time.time()), maddrs)
+        self._forget_old_peers()
         return sorted(({"peer_id": p, "name": identity.display_name(p), "last_seen": s.last_seen}
                        for p, s in self._seen.items()), key=lambda d: -d["last_seen"])
+
+    def _forget_old_peers(self, now: float | None = None) -> None:
+        """Drop peers not heard from for PEER_FORGET_S, and beyond MAX_KNOWN_PEERS the longest silent."""
+        cutoff = (time.time() if now is None else now) - PEER_FORGET_S
+        stale = [p for p, s in self._seen.items() if s.last_seen < cutoff]
+        if len(self._seen) - len(stale) > MAX_KNOWN_PEERS:
+            by_age = sorted((p for p in self._seen if p not in set(stale)), key=lambda p: self._seen[p].last_seen)
+            stale += by_age[:len(self._seen) - len(stale) - MAX_KNOWN_PEERS]
+        for p in stale:
+            del self._seen[p]
 
     def _saw(self, peer: str, t: float | None = None, maddrs: list[str] | None = None) -> None:
         s = self._seen.get(peer)

@@ -81,3 +81,29 @@ def test_from_history_reads_the_persisted_events(tmp_path):
         fh.write('{"type": "round.fin')  # a torn last line (crash mid-write)
     m = DashboardModel.from_history(f, "main")
     assert m.rewards == {1: 0.5} and m.round == 1
+
+
+def test_peer_count_is_the_events_total_not_the_listed_few():
+    m = DashboardModel()
+    listed = [{"peer_id": f"Qm{i}", "name": f"p{i}", "last_seen": 100.0 + i} for i in range(3)]
+    m.apply(ev("peers.update", peers=listed, total=1234))
+    assert (m.peer_total, [p.peer_id for p in m.peers]) == (1234, ["Qm2", "Qm1", "Qm0"])
+    m.apply(ev("peers.update", peers=listed))  # an event written before "total" existed
+    assert m.peer_total == 3
+    m.apply(ev("peers.update", peers=listed, total=1))  # nonsense total: never fewer than listed
+    assert m.peer_total == 3
+
+
+def test_dht_forgets_peers_silent_for_a_day_and_caps_how_many_it_keeps(monkeypatch):
+    from core.swarm import dht as dht_mod
+    from core.swarm.dht import SwarmDHT, _PeerSeen
+
+    d = object.__new__(SwarmDHT)  # only the bookkeeping is under test (no DHT process)
+    now = 1_000_000.0
+    d._seen = {"old": _PeerSeen(now - dht_mod.PEER_FORGET_S - 1), "fresh": _PeerSeen(now - 60)}
+    d._forget_old_peers(now)
+    assert list(d._seen) == ["fresh"]
+    monkeypatch.setattr(dht_mod, "MAX_KNOWN_PEERS", 3)
+    d._seen = {f"p{i}": _PeerSeen(now - i) for i in range(6)}  # p0 newest ... p5 oldest
+    d._forget_old_peers(now)
+    assert sorted(d._seen) == ["p0", "p1", "p2"]

@@ -214,13 +214,14 @@ class ProfileDashboard(Widget):
     def _draw_peers(self) -> None:
         m = self.model
         now = self.now()
-        txt = Text(t("dash.peers_count", n=len(m.peers)) + "\n")
-        self.query_one("#peers").border_subtitle = str(len(m.peers))
-        shown = 1 if len(m.peers) > 2 else 2  # the panel has 2 rows below the count at 80x24
+        total = max(m.peer_total, len(m.peers))
+        txt = Text(t("dash.peers_count", n=total) + "\n")
+        self.query_one("#peers").border_subtitle = str(total)
+        shown = 1 if total > 2 else 2  # the panel has 2 rows below the count at 80x24
         for p in m.peers[:shown]:
             txt.append(f"{(p.name or short_id(p.peer_id))[:22]:<22} {ago(p.last_seen, now)}\n")
-        if len(m.peers) > shown:
-            txt.append(t("dash.more", n=len(m.peers) - shown), style="dim")
+        if total > shown:
+            txt.append(t("dash.more", n=total - shown), style="dim")
         self._set("peers", txt)
 
     def _draw_logs(self) -> None:
