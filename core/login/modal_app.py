@@ -562,7 +562,9 @@ def seed_temp_data(profile_paths, app_dir: Path) -> bool:
     org_id = next(iter(mine))
     try:
         theirs = identity.read_user_data(tmp)
-    except IdentityError:
+        if theirs and org_id in theirs:
+            pick_up(profile_paths, app_dir)  # the app's own newer keys for this account first
+    except IdentityError:  # unreadable (AppFilesUnreadable included): kept aside, like another account's
         theirs = {"<unreadable>": {}}
     if theirs and org_id not in theirs:
         aside = tmp / f"replaced-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -570,8 +572,6 @@ def seed_temp_data(profile_paths, app_dir: Path) -> bool:
         for f in FILES:
             if (tmp / f).exists():
                 os.replace(tmp / f, aside / f)
-    elif theirs:
-        pick_up(profile_paths, app_dir)
     tmp.mkdir(parents=True, exist_ok=True)
     for f in FILES:
         src = ident_dir / f

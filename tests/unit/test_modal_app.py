@@ -156,3 +156,22 @@ def test_a_half_written_app_file_is_looked_at_again_then_reported(tmp_path, monk
     threading.Timer(1.5, stop.set).start()
     assert wait_for_sign_in(prof, app, poll=0.1, stop=stop) is None
     assert (prof.paths.identity_dir / "userData.json").exists()
+
+
+def test_seeding_moves_an_unreadable_app_file_aside_and_puts_the_profiles_back(tmp_path):
+    from core import identity
+    from core.profiles import create_profile
+
+    prof = create_profile("tn", network="gensyn-testnet")
+    identity.write_user_data(prof.paths.identity_dir, "org-1", "0x" + "ab" * 20, "u1")
+    identity.append_user_api_key(prof.paths.identity_dir, "org-1", {"publicKey": "0x01", "privateKey": "0x02",
+                                                                     "activated": True})
+    tmp = tmp_path / "temp-data"
+    tmp.mkdir()
+    (tmp / "userData.json").write_text(json.dumps({"org-1": {"orgId": "org-1", "address": "0x", "userId": "u1"}}))
+    (tmp / "userApiKey.json").write_text("{broken")
+    assert modal_app.seed_temp_data(prof.paths, tmp_path)
+    aside = list(tmp.glob("replaced-*/userApiKey.json"))
+    assert len(aside) == 1 and aside[0].read_text() == "{broken"  # kept, never deleted
+    for f in modal_app.FILES:
+        assert (tmp / f).read_bytes() == (prof.paths.identity_dir / f).read_bytes()
