@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
@@ -93,3 +94,15 @@ def browser_sign_in(url: str, email: str) -> dict:
         "accountAddress": "0x" + "11" * 20, "initCode": "0x"})
     assert st == 200 and act == {"activated": True}, act
     return {**user, "publicKey": key["publicKey"]}
+
+
+@contextmanager
+def hung_rpc():
+    """The URL of a port that accepts TCP connections (kernel backlog) and never answers: a hung RPC."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    try:
+        yield f"http://127.0.0.1:{s.getsockname()[1]}"
+    finally:
+        s.close()

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 import urllib.request
@@ -24,7 +23,7 @@ from core.chain.devnet import free_port
 from core.chain.web3_backend import READ_ATTEMPTS, READ_BACKOFF, ChainReader, Web3Coordinator
 from core.errors import ChainError
 
-from _chain_helpers import chain_in
+from _chain_helpers import chain_in, hung_rpc
 
 NO_CODE = "0x" + "11" * 20
 
@@ -168,12 +167,7 @@ def test_http_429_is_retried_and_404_is_not(chain):
 
 @pytest.mark.timeout(60)
 def test_a_silent_rpc_times_out_within_the_bound():
-    # a socket that accepts connections (kernel backlog) but never answers: a hung RPC
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(16)
-    try:
-        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    with hung_rpc() as url:
         reader = ChainReader(url, NO_CODE, timeout=0.5, attempts=2, backoff=(0.2,))
         t0 = time.monotonic()
         with pytest.raises(ChainError) as ei:
@@ -181,6 +175,4 @@ def test_a_silent_rpc_times_out_within_the_bound():
         took = time.monotonic() - t0
         assert "timeout" in ei.value.what and "eth_chainId" in ei.value.what and ei.value.attempts == 2
         assert 1.0 <= took < 4.0
-    finally:
-        s.close()
     json.dumps(ei.value.to_dict())  # the error stays serialisable for status --json / events

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import pytest
 from core import paths, system
 from core.chain.devnet import free_port
 
-from _chain_helpers import chain_in
+from _chain_helpers import chain_in, hung_rpc
 
 REPO = Path(__file__).resolve().parents[2]
 NO_CODE = "0x" + "11" * 20
@@ -140,18 +139,11 @@ def test_coordinator_without_code_is_reported(testnet):
 
 @pytest.mark.timeout(60)
 def test_a_hung_rpc_is_bounded():
-    # accepts TCP connections (kernel backlog) and never answers: a hung RPC, in process for speed
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(16)
-    try:
-        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    with hung_rpc() as url:  # in process for speed
         write_config(url, NO_CODE)
         t0 = time.monotonic()
         checks = system.check_network("gensyn-testnet", timeout=1.0)
         took = time.monotonic() - t0
-    finally:
-        s.close()
     assert [c.id for c in checks] == ["net_rpc"] and checks[0].status == "fail"
     assert "no answer after 1 s (timeout)" in checks[0].detail
     assert took < 3 * 1.0 + 1.5 + 2, took  # attempts * timeout + backoff, with slack
