@@ -158,7 +158,7 @@ class Node:
             return
         from core.login import modal_app
 
-        if modal_app.running_app(self.paths) is not None:
+        if modal_app.running_app(self.paths, timeout=10.0) is not None:  # busy is not dead
             return
         self.emit("log", level="warning", message="the sign-in app is not running; starting it again")
         try:

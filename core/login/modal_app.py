@@ -365,18 +365,19 @@ def key_status(url: str, org_id: str, timeout: float = 5.0) -> str | None:
         return None
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, timeout: float = 2.0) -> bool:
     """The app is up when its API answers HTTP at all (the official app says "pending" for an
     unknown orgId; swarmdeck's own service says 404 "user not found")."""
-    return key_status(url, "swarmdeck-probe", timeout=2.0) is not None
+    return key_status(url, "swarmdeck-probe", timeout=timeout) is not None
 
 
-def running_app(profile_paths) -> AppInfo | None:
+def running_app(profile_paths, timeout: float = 2.0) -> AppInfo | None:
+    """The profile's app when its process runs and its API answers within `timeout`, else None."""
     try:
         info = json.loads(runtime_file(profile_paths).read_text())
     except (FileNotFoundError, ValueError):
         return None
-    if not _group_alive(int(info.get("pid", 0))) or not _answers(info["url"]):
+    if not _group_alive(int(info.get("pid", 0))) or not _answers(info["url"], timeout):
         return None
     return AppInfo(info["url"], int(info["port"]), int(info["pid"]), info.get("app_dir", ""), False)
 
@@ -400,10 +401,12 @@ def start_app(profile_paths, app_dir: Path, *, port: int, progress: Progress = _
 
     app_dir = Path(app_dir)
     info = running_app(profile_paths)
-    if info is not None:
-        if Path(info.app_dir) == app_dir:
-            return info
-        stop_app(profile_paths)  # the profile was pointed at another copy of the app
+    if info is not None and Path(info.app_dir) == app_dir:
+        return info
+    # Whatever the runtime file still names (another copy of the app, or one that stopped
+    # answering) goes first: two apps of one profile would share one temp-data/ and one would be
+    # left running unknown to us.
+    stop_app(profile_paths)
     seed_temp_data(profile_paths, app_dir)
     chosen = pick_port("127.0.0.1", int(port))
     progress("start", port=chosen)
@@ -475,6 +478,7 @@ def _group_alive(pgid: int) -> bool:
 def _stop_pid(pid: int, timeout: float = 10.0) -> None:
     """SIGTERM the app's whole process group (yarn, sh, node), wait until all of it is gone, else SIGKILL."""
     _killpg(pid)
+    _killpg(pid, signal.SIGCONT)  # a stopped (Ctrl-Z'd, SIGSTOPped) app only acts on SIGTERM once continued
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and _group_alive(pid):
         time.sleep(0.05)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -345,3 +346,29 @@ def test_an_app_that_does_not_come_up_is_reported_and_not_left_running(tmp_path,
     assert modal_app.running_app(prof.paths) is None
     left = subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True, text=True).stdout.split()
     assert not [p for p in left if str(app_dir) in os.readlink(f"/proc/{p}/cwd")], "the app was left running"
+
+
+def test_an_app_that_stopped_answering_is_replaced_not_left_beside_the_new_one(tmp_path, monkeypatch):
+    from core.chain.devnet import free_port
+
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    monkeypatch.setenv("LOGIN_RPC_URL", "http://127.0.0.1:9")  # never called: no writes here
+    create_profile("tn", network="gensyn-testnet")
+    prof = load_profile("tn")
+    app_dir = tmp_path / "modal-login"
+    shutil.copytree(STANDIN, app_dir)
+    first = modal_app.start_app(prof.paths, app_dir, port=free_port())
+    try:
+        os.killpg(first.pid, signal.SIGSTOP)  # alive but silent (swapped out, stuck, Ctrl-Z'd)
+        assert modal_app.running_app(prof.paths, timeout=1.0) is None
+        second = modal_app.start_app(prof.paths, app_dir, port=free_port())
+        assert second.started and second.pid != first.pid
+        with pytest.raises(ProcessLookupError):
+            os.killpg(first.pid, 0)  # the silent one is gone, not left beside the new one
+        assert modal_app.running_app(prof.paths).pid == second.pid
+    finally:
+        try:
+            os.killpg(first.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        modal_app.stop_app(prof.paths)
