@@ -5,7 +5,7 @@ Kept in the profile's state.json under "sign_in_required" ({reason, since, where
 account-abstraction signature error such as "AA24 signature error"), `swarmdeck status`, the TUI
 and `swarmdeck login` all see the same thing, across restarts.
 
-    required(name)                       -> {"reason", "since", "where"} or None
+    required(name)                       -> {"reason", "since", "where", "key"} or None
     mark_required(name, reason, where=None)  (the node, when a write needs a new sign-in)
     clear(name)                          (a write landed again, or a browser sign-in finished)
     record(name, info)                   SubmissionQueue's on_signin hook: mark ({reason, where}) or clear (None)
@@ -34,9 +34,11 @@ def required(name: str) -> dict | None:
     if not isinstance(v, dict):
         return None
     since = v.get("since")
+    key = v.get("key")
     return {"reason": str(v.get("reason") or "the login app refused this profile's session key")[:_MAX],
             "since": float(since) if isinstance(since, (int, float)) and not isinstance(since, bool) else None,
-            "where": str(v["where"])[:_MAX] if v.get("where") else None}
+            "where": str(v["where"])[:_MAX] if v.get("where") else None,
+            "key": key if isinstance(key, str) and len(key) <= 200 else None}
 
 
 def mark_required(name: str, reason: str, where: str | None = None) -> dict:
@@ -45,9 +47,23 @@ def mark_required(name: str, reason: str, where: str | None = None) -> dict:
 
     old = required(name)
     entry = {"reason": str(reason or "")[:_MAX] or "the login app refused this profile's session key",
-             "since": (old or {}).get("since") or time.time(), "where": str(where)[:_MAX] if where else None}
+             "since": (old or {}).get("since") or time.time(), "where": str(where)[:_MAX] if where else None,
+             # the refused key (its public half, not a secret): a new sign-in must bring another one
+             "key": (old or {}).get("key") or _current_key(name)}
     write_state(name, {KEY: entry})
     return entry
+
+
+def _current_key(name: str) -> str | None:
+    from core import identity
+    from core.errors import SwarmdeckError
+    from core.paths import ProfilePaths
+
+    try:
+        login = identity.read_login(ProfilePaths(name).identity_dir)
+    except SwarmdeckError:
+        return None
+    return login.api_public_key if login is not None else None
 
 
 def clear(name: str) -> None:

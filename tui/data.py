@@ -500,8 +500,8 @@ def login_app_clone_plan(name: str) -> dict:
     from core.login import modal_app
 
     dest = modal_app.default_clone_dir(name)
-    return {"repo": modal_app.REPO_URL, "commit": modal_app.PINNED_COMMIT, "dest": str(dest),
-            "exists": dest.exists()}
+    repo, commit = modal_app.pinned_source()
+    return {"repo": repo, "commit": commit, "dest": str(dest), "exists": dest.exists()}
 
 
 def clone_login_app(name: str, progress=None) -> str:
@@ -509,8 +509,7 @@ def clone_login_app(name: str, progress=None) -> str:
     the user agreed) and remember it. Blocking: call from a worker thread. Returns the app dir."""
     from core.login import modal_app
 
-    d = modal_app.clone_app(modal_app.default_clone_dir(name), repo=modal_app.REPO_URL,
-                            commit=modal_app.PINNED_COMMIT, progress=progress or _nop_progress,
+    d = modal_app.clone_app(modal_app.default_clone_dir(name), progress=progress or _nop_progress,
                             log_path=modal_app.log_file(paths.ProfilePaths(name)))
     modal_app.set_app_dir(name, d)
     return str(d)
@@ -537,15 +536,8 @@ def wait_login_app(name: str, app, progress=None, stop=None):
     from core.login import modal_app
 
     prof = _profile(name)
-    stale_key = None
-    if signin_required(name) is not None:
-        try:
-            old = identity.read_login(prof.paths.identity_dir)
-        except SwarmdeckError:
-            old = None
-        stale_key = old.api_public_key if old is not None else None
     return modal_app.wait_for_sign_in(prof, app, progress=progress or _nop_progress, stop=stop,
-                                      stale_key=stale_key)
+                                      stale_key=modal_app.refused_key(prof))
 
 
 def login_app_log(name: str) -> str:

@@ -61,9 +61,10 @@ def run(args) -> int:
         print(t("login.app.again", reason=stale["reason"]))
     net = prof.network
     if net.kind != "local":
-        old_key = info.api_public_key if info is not None and (stale or args.again) else None
-        return _official_app(prof, args, old_key)
-    stale_key = info.api_public_key if info is not None and (stale or args.again) else None
+        return _official_app(prof, args)
+    from core.login.modal_app import refused_key
+
+    stale_key = refused_key(prof, again=args.again)
     port = int(prof.settings.login_port)
     svc = ensure_service(prof.paths, port=port, network=net.name)
     print(f"Login service for profile {prof.name!r}: {svc.url}")
@@ -127,7 +128,7 @@ class _Progress:
         print(t(f"login.app.{step}", **kw), flush=True)
 
 
-def _official_app(prof, args, old_key: str | None) -> int:
+def _official_app(prof, args) -> int:
     """The public-testnet sign-in through the official modal-login app."""
     from core.login import modal_app
 
@@ -169,7 +170,8 @@ def _official_app(prof, args, old_key: str | None) -> int:
     if args.no_wait:
         return 0
     print("Waiting for sign-in… (Ctrl-C stops waiting; the app keeps running)", flush=True)
-    login = modal_app.wait_for_sign_in(prof, app, progress=say, timeout=args.timeout or None, stale_key=old_key)
+    login = modal_app.wait_for_sign_in(prof, app, progress=say, timeout=args.timeout or None,
+                                       stale_key=modal_app.refused_key(prof, again=args.again))
     if login is None:
         print(f"No sign-in within {args.timeout:g} s. Run `swarmdeck login -p {prof.name}` again to keep waiting.",
               file=sys.stderr)
