@@ -80,3 +80,14 @@ def record(name: str, info: dict | None) -> None:
         clear(name)
     else:
         mark_required(name, info.get("reason") or "", info.get("where"))
+
+
+def refused_key(name: str, again: bool = False) -> str | None:
+    """The session key a new sign-in must replace: the one recorded when the chain refused it, or
+    (no record, or `swarmdeck login --again`) the current one; None when any activated key will do."""
+    req = required(name)
+    if req is not None and req.get("key"):
+        return req["key"]  # recorded at refusal time: later merges of the app's files cannot shift it
+    if not again and req is None:
+        return None
+    return _current_key(name)

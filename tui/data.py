@@ -535,9 +535,11 @@ def wait_login_app(name: str, app, progress=None, stop=None):
     does not count. Returns the LoginInfo, or None when stopped."""
     from core.login import modal_app
 
+    from core import signin
+
     prof = _profile(name)
     return modal_app.wait_for_sign_in(prof, app, progress=progress or _nop_progress, stop=stop,
-                                      stale_key=modal_app.refused_key(prof))
+                                      stale_key=signin.refused_key(name))
 
 
 def login_app_log(name: str) -> str:

@@ -679,23 +679,6 @@ def wait_for_sign_in(profile, app: AppInfo, *, progress: Progress = _nop, stop: 
             return None
 
 
-def refused_key(profile, again: bool = False) -> str | None:
-    """The session key a new sign-in must replace: the current one when the chain refused it
-    (core.signin says "sign in again") or the user asked to sign in again; else None."""
-    from core import signin
-
-    req = signin.required(profile.name)
-    if req is not None and req.get("key"):
-        return req["key"]  # recorded when the chain refused it (later merges cannot shift it)
-    if not again and req is None:
-        return None
-    try:
-        login = identity.read_login(profile.paths.identity_dir)
-    except SwarmdeckError:
-        return None
-    return login.api_public_key if login is not None else None
-
-
 def _clear_sign_in_flag(name: str) -> None:
     try:
         from core import signin

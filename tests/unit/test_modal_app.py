@@ -185,12 +185,12 @@ def test_the_refused_key_is_the_one_recorded_when_the_chain_refused_it():
     d = prof.paths.identity_dir
     identity.write_user_data(d, "org-1", "0x" + "ab" * 20, "u1")
     identity.append_user_api_key(d, "org-1", {"publicKey": "0xOLD", "privateKey": "0x02", "activated": True})
-    assert modal_app.refused_key(prof) is None  # nothing refused: any activated key counts
-    assert modal_app.refused_key(prof, again=True) == "0xOLD"  # `login --again`: the current one
+    assert signin.refused_key("tn") is None  # nothing refused: any activated key counts
+    assert signin.refused_key("tn", again=True) == "0xOLD"  # `login --again`: the current one
     signin.mark_required("tn", "500 api key not found")
     # later the app's half-finished sign-in is merged in: the newest entry is not the refused one
     identity.append_user_api_key(d, "org-1", {"publicKey": "0xHALF", "privateKey": "0x03", "activated": False})
-    assert modal_app.refused_key(prof) == "0xOLD"
+    assert signin.refused_key("tn") == "0xOLD"
     assert signin.required("tn")["key"] == "0xOLD"
     signin.mark_required("tn", "AA24")  # the same episode again keeps what was refused first
     assert signin.required("tn")["key"] == "0xOLD"

@@ -36,8 +36,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from core import identity
-    from core import signin
+    from core import identity, signin
     from core.login.service import ensure_service
     from core.profiles import load_profile
 
@@ -62,9 +61,7 @@ def run(args) -> int:
     net = prof.network
     if net.kind != "local":
         return _official_app(prof, args)
-    from core.login.modal_app import refused_key
-
-    stale_key = refused_key(prof, again=args.again)
+    stale_key = signin.refused_key(prof.name, again=args.again)
     port = int(prof.settings.login_port)
     svc = ensure_service(prof.paths, port=port, network=net.name)
     print(f"Login service for profile {prof.name!r}: {svc.url}")
@@ -130,6 +127,7 @@ class _Progress:
 
 def _official_app(prof, args) -> int:
     """The public-testnet sign-in through the official modal-login app."""
+    from core import signin
     from core.login import modal_app
 
     say = _Progress()
@@ -171,7 +169,7 @@ def _official_app(prof, args) -> int:
         return 0
     print("Waiting for sign-in… (Ctrl-C stops waiting; the app keeps running)", flush=True)
     login = modal_app.wait_for_sign_in(prof, app, progress=say, timeout=args.timeout or None,
-                                       stale_key=modal_app.refused_key(prof, again=args.again))
+                                       stale_key=signin.refused_key(prof.name, again=args.again))
     if login is None:
         print(f"No sign-in within {args.timeout:g} s. Run `swarmdeck login -p {prof.name}` again to keep waiting.",
               file=sys.stderr)
