@@ -617,22 +617,24 @@ def ensure_running(profile, *, progress: Progress = _nop, stop: threading.Event 
 
 
 def check_not_shared(name: str, app_dir: Path) -> None:
+    """Refuse an app directory another profile already uses (the app keeps one account)."""
     from core.profiles import list_profiles
 
     for p in list_profiles():
         other = getattr(p.settings, "login_app", "") or ""
-        if p.name != name and other:
-            try:
-                if resolve_app_dir(other) == app_dir:
-                    raise AppError(
-                        f"profile {p.name!r} already uses the sign-in app in {app_dir}; the app keeps one "
-                        "account in its temp-data/, so two profiles cannot share it.",
-                        where=f"config.toml [profiles.{name}] login_app",
-                        fix=f"give this profile its own copy: `swarmdeck login -p {name} --clone`, "
-                            f"or `cp -r {app_dir} {app_dir}-{name}` and `--app` that")
-            except AppError as e:
-                if "already uses" in e.what:
-                    raise
+        if p.name == name or not other:
+            continue
+        try:
+            theirs = resolve_app_dir(other)
+        except AppError:
+            continue  # that profile's own setting is broken: its doctor/login says so, not ours
+        if theirs == app_dir:
+            raise AppError(
+                f"profile {p.name!r} already uses the sign-in app in {app_dir}; the app keeps one "
+                "account in its temp-data/, so two profiles cannot share it.",
+                where=f"config.toml [profiles.{name}] login_app",
+                fix=f"give this profile its own copy: `swarmdeck login -p {name} --clone`, "
+                    f"or `cp -r {app_dir} {app_dir}-{name}` and `--app` that")
 
 
 def wait_for_sign_in(profile, app: AppInfo, *, progress: Progress = _nop, stop: threading.Event | None = None,

@@ -194,3 +194,23 @@ def test_the_refused_key_is_the_one_recorded_when_the_chain_refused_it():
     assert signin.required("tn")["key"] == "0xOLD"
     signin.mark_required("tn", "AA24")  # the same episode again keeps what was refused first
     assert signin.required("tn")["key"] == "0xOLD"
+
+
+def test_two_profiles_cannot_share_one_app_dir(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from core.profiles import create_profile
+
+    app = tmp_path / "rl-swarm" / "modal-login"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "modal-login-standin", app)
+    create_profile("a", network="gensyn-testnet")
+    create_profile("b", network="gensyn-testnet")
+    create_profile("c", network="gensyn-testnet")
+    modal_app.set_app_dir("a", app.resolve())
+    modal_app.set_app_dir("c", tmp_path / "gone")  # a broken setting elsewhere is not our error
+    modal_app.check_not_shared("a", app.resolve())  # its own dir: fine
+    with pytest.raises(AppError) as e:
+        modal_app.check_not_shared("b", resolve_app_dir(tmp_path / "rl-swarm"))
+    assert "profile 'a' already uses" in e.value.what and "login -p b --clone" in e.value.fix
+    assert e.value.where == "config.toml [profiles.b] login_app"
