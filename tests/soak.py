@@ -86,9 +86,11 @@ def main(argv: list[str] | None = None) -> int:
 
     home = _isolate()
     sys.path.insert(0, str(ROOT / "tests" / "reliability"))
-    from core import control, daemon, localnet
+    from core.supervisor import control
+    from core.supervisor import supervisor as daemon
+    from core.localnet import network as localnet
     from core.chain.devnet import LocalChain
-    from core.paths import ProfilePaths
+    from core.base.paths import ProfilePaths
 
     from _rel_support import FAST_DAEMON, create_node_profile, kill_leftovers, node_cmd, read_events
 

@@ -15,10 +15,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import TabbedContent, TabPane
 
-from core import i18n
-from core.i18n import t
-from core.telemetry import Telemetry
-from core.wizard import Wizard
+from tui.model import i18n
+from tui.model.i18n import t
+from core.hardware.telemetry import Telemetry
+from tui.model.wizard import Wizard
 from tui import data as default_backend
 from tui.screens.backup import BackupScreen
 from tui.screens.dialogs import HelpScreen
@@ -57,13 +57,13 @@ class SwarmdeckApp(App[int]):
         self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.profiles: list[str] = self.backend.list_profiles()
         if profile is not None and profile not in self.profiles:
-            from core.errors import ProfileError
+            from core.base.errors import ProfileError
             raise ProfileError(f"no profile named {profile!r}", where="-p/--profile",
                                fix="see 'swarmdeck profile list', or run 'swarmdeck' to create one")
         self.profile: str | None = profile or self.backend.current_profile()
         self.startup_flows = startup_flows
         self.backup_reminded: set[str] = set()  # "remind later" lasts for this TUI session
-        # orchestrate: bring the local network up and auto-start nodes (core.session decides what);
+        # orchestrate: bring the local network up and auto-start nodes (core.usecases.node_control decides what);
         # `swarmdeck` turns it on, tests of single screens leave it off
         self.orchestrate = orchestrate
         self.net_status: tuple[str, dict, str] | None = None  # (i18n key, params, progress|error)

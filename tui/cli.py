@@ -12,7 +12,7 @@ import importlib
 import sys
 
 from core import __version__
-from core.errors import SwarmdeckError
+from core.base.errors import SwarmdeckError
 
 # Order here is the order in --help.
 COMMAND_MODULES = [

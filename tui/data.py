@@ -12,10 +12,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from core import identity, paths
-from core.errors import SwarmdeckError
-from core.events import Event
-from core.wizard import Hardware, WizardResult, apply_result
+from core.identity import files as identity
+from core.base import paths
+from core.base.errors import SwarmdeckError
+from core.events.log import Event
+from tui.model.wizard import Hardware, WizardResult, apply_result
 
 STATES = ("running", "stopped", "crashed", "needs_login", "needs_backup")
 
@@ -23,7 +24,7 @@ STATES = ("running", "stopped", "crashed", "needs_login", "needs_backup")
 # --- config ---------------------------------------------------------------------------------
 
 def _cfg():
-    from core.config import load_config
+    from core.config.settings import load_config
 
     return load_config()
 
@@ -47,7 +48,7 @@ def refresh_seconds(default: float = 1.0) -> float:
 
 def tui_settings():
     """[tui] settings (refresh_seconds, chart_rounds, log_lines, color, backup_warning)."""
-    from core.config import TuiSettings
+    from core.config.settings import TuiSettings
 
     try:
         return _cfg().tui
@@ -65,13 +66,13 @@ def backup_warning_enabled() -> bool:
 # --- profiles -------------------------------------------------------------------------------
 
 def list_profiles() -> list[str]:
-    from core.profiles import list_profiles as _list
+    from core.identity.profiles import list_profiles as _list
 
     return [p.name for p in _list()]
 
 
 def current_profile() -> str | None:
-    from core.profiles import current_profile_name
+    from core.identity.profiles import current_profile_name
 
     cur = current_profile_name()
     names = list_profiles()
@@ -83,7 +84,7 @@ def current_profile() -> str | None:
 def needs_setup(name: str) -> bool:
     """First run: the profile came from the example config and was never set up (no identity,
     no record of a wizard or of creation)."""
-    from core.profiles import read_state
+    from core.identity.profiles import read_state
 
     st = read_state(name)
     pp = paths.ProfilePaths(name)
@@ -114,7 +115,7 @@ def _local_auto_model(res: WizardResult) -> WizardResult:
     if st.get("network") != "local" or st.get("model") in (None, "auto"):
         return res
     try:
-        from core import system
+        from core.hardware import system
 
         if st["model"] != system.recommend_for(tuple(st.get("gpus") or ())).model:
             return res
@@ -128,8 +129,8 @@ def create_profile(res: WizardResult, configure_existing: bool = False) -> Any:
     """Apply a finished wizard: a new profile, or (first run) the example's profile set up in place."""
     from datetime import datetime, timezone
 
-    from core import profiles
-    from core.wizard import store_hf_token
+    from core.identity import profiles
+    from tui.model.wizard import store_hf_token
 
     cfg = _cfg()
     res = _local_auto_model(res)
@@ -159,13 +160,13 @@ def create_profile(res: WizardResult, configure_existing: bool = False) -> Any:
 
 
 def use_profile(name: str) -> None:
-    from core.profiles import use_profile as _use
+    from core.identity.profiles import use_profile as _use
 
     _use(name)
 
 
 def _profile(name: str):
-    from core.profiles import load_profile
+    from core.identity.profiles import load_profile
 
     return load_profile(name)
 
@@ -194,8 +195,8 @@ def network_kind(name: str) -> tuple[str, str, str]:
 # --- hardware (setup wizard) ---------------------------------------------------------------
 
 def hardware() -> Hardware:
-    """The wizard's hardware step: core.system's GPU probe, RAM check and recommendation."""
-    from core import system
+    """The wizard's hardware step: core.hardware.system's GPU probe, RAM check and recommendation."""
+    from core.hardware import system
 
     probe = system.probe_gpus()
     rec = system.recommend_for((), probe)
@@ -217,7 +218,7 @@ def hardware() -> Hardware:
 # --- node control -----------------------------------------------------------------------------
 
 def _status(name: str) -> dict | None:
-    from core.control import query_status
+    from core.supervisor.control import query_status
 
     return query_status(paths.ProfilePaths(name), timeout=1.0)
 
@@ -245,10 +246,10 @@ def node_pid(name: str) -> int | None:
 
 def control(name: str, action: str) -> None:
     """start / stop / restart: start spawns the profile's detached supervisor when none runs."""
-    from core import daemon
-    from core.control import ControlClient, NotRunning
+    from core.supervisor import supervisor as daemon
+    from core.supervisor.control import ControlClient, NotRunning
 
-    from core import session
+    from core.usecases import node_control as session
 
     session.record_user_action(name, action)  # a stop stays stopped on later opens; a start re-enables
     if action == "start":
@@ -268,7 +269,7 @@ def control(name: str, action: str) -> None:
 
 def needs_login(name: str) -> bool:
     """Not signed in, unless the profile chose N to testnet participation (no chain identity then)."""
-    from core.profiles import read_state
+    from core.identity.profiles import read_state
 
     if read_state(name).get("testnet_participation") is False:
         return False
@@ -284,7 +285,7 @@ def needs_login(name: str) -> bool:
 def signin_required(name: str) -> dict | None:
     """{"reason", "since", "where", "fix"} when the login app refused this profile's session key
     (stale or not activated: the node's chain writes wait for a new sign-in), else None."""
-    from core import signin
+    from core.identity import signin
 
     try:
         req = signin.required(name)
@@ -335,7 +336,7 @@ class EventSource:
 
     Reads the profile's events.jsonl by byte offset: the supervisor persists every event
     there, so this works with or without a running supervisor and replays the history on
-    first poll. (core.control's subscribe stream can replace this in one place: poll().)
+    first poll. (core.supervisor.control's subscribe stream can replace this in one place: poll().)
     """
 
     def __init__(self, name: str, history_bytes: int = 4 * 1024 * 1024):
@@ -357,7 +358,7 @@ class EventSource:
             st = os.fstat(f.fileno())
             size = st.st_size
             if not self._first and (st.st_ino != self._ino or size < self._pos):
-                # compacted (core.events.compact_events: a new file), rotated or truncated: read its newest
+                # compacted (core.events.log.compact_events: a new file), rotated or truncated: read its newest
                 # part again as on the first poll
                 self._first, self._partial, self._resume_after = True, b"", self._last_seq
             self._ino = st.st_ino
@@ -392,10 +393,10 @@ class EventSource:
         return out
 
 
-# --- what the TUI brings up on its own (rules in core.session) -------------------------------
+# --- what the TUI brings up on its own (rules in core.usecases.node_control) -------------------------------
 
 def is_local(name: str) -> bool:
-    from core import session
+    from core.usecases import node_control as session
 
     return session.is_local(name)
 
@@ -403,20 +404,20 @@ def is_local(name: str) -> bool:
 def ensure_network(name: str, step=None) -> dict | None:
     """Bring the local network up for a local profile (blocking: call from a worker thread).
     step(key, **params) is told each step actually taken (keys under net.)."""
-    from core import session
+    from core.usecases import node_control as session
 
     return session.ensure_network(name, step)
 
 
 def bare_ssh() -> bool:
-    from core import session
+    from core.usecases import node_control as session
 
     return session.bare_ssh()
 
 
 def autostart(name: str, step=None) -> str:
     """Start the profile's node unless the user stopped it or it cannot run yet (blocking)."""
-    from core import session
+    from core.usecases import node_control as session
 
     return session.autostart(name, step)
 
@@ -442,7 +443,7 @@ def ssh_tunnel_line(port: int, environ: dict | None = None) -> str | None:
 
 def ensure_login_service(name: str) -> tuple[str, int] | None:
     """Start the profile's local login service if needed: (url, port), or None on non-local networks."""
-    from core import session
+    from core.usecases import node_control as session
 
     info = session.ensure_login_service(name)
     return None if info is None else (info.url, info.port)
@@ -535,7 +536,7 @@ def wait_login_app(name: str, app, progress=None, stop=None):
     does not count. Returns the LoginInfo, or None when stopped."""
     from core.login import modal_app
 
-    from core import signin
+    from core.identity import signin
 
     prof = _profile(name)
     return modal_app.wait_for_sign_in(prof, app, progress=progress or _nop_progress, stop=stop,
@@ -563,7 +564,7 @@ def peer(name: str) -> tuple[str | None, str | None]:
 
 def backup_verified_at(name: str) -> str | None:
     """When the current identity's backup was verified; None when none is, or it is outdated."""
-    from core.backup import backup_state
+    from core.identity.backup import backup_state
 
     st = backup_state(name)
     return st["verified_at"] if st.get("state") == "verified" else None
@@ -575,14 +576,14 @@ def default_backup_path(name: str) -> str:
 
 def backup(name: str, dest: str, passphrase: str) -> str:
     """Write and verify an encrypted backup (never overwrites). Returns the archive path."""
-    from core.backup import create_backup
+    from core.identity.backup import create_backup
 
     info = create_backup(name, Path(dest).expanduser(), passphrase, verify=True)
     return str(info.archive)
 
 
 def verify(name: str, archive: str, passphrase: str) -> Any:
-    from core.backup import verify_backup
+    from core.identity.backup import verify_backup
 
     return verify_backup(Path(archive).expanduser(), passphrase, profile=name)
 

@@ -45,13 +45,13 @@ def local_eoa_key(profile_paths, chain=None) -> str:
     """
     from eth_account import Account
 
-    from core import fsutil
-    from core.paths import ensure_private_dir
+    from core.base import fsutil
+    from core.base.paths import ensure_private_dir
 
     path = Path(profile_paths.secrets_dir) / "eoa.key"
     if not path.exists():
         if chain is None:
-            from core.errors import ChainError
+            from core.base.errors import ChainError
 
             raise ChainError("the web3 backend needs a funded private key for this network", where=str(path),
                              fix=f"write the key (hex) to {path} with mode 0600, or use backend = \"modal-login\"")
@@ -70,14 +70,14 @@ def local_eoa_key(profile_paths, chain=None) -> str:
 
 def make_coordinator(profile, *, backend: str | None = None, rpc_url: str | None = None,
                      coordinator: str | None = None, login_url: str | None = None, chain=None):
-    """Build the Coordinator for a profile (core.profiles.Profile or anything with .name/.paths).
+    """Build the Coordinator for a profile (core.identity.profiles.Profile or anything with .name/.paths).
 
     backend: "web3" | "modal-login" (default: profile.settings.backend, else "modal-login").
     On the local network the chain's rpc_url/coordinator come from the running LocalChain
     (pass `chain`, or it is attached from network_dir("local")/runtime.json).
     modal-login needs the profile to be signed in (userData.json): run `swarmdeck login`.
     """
-    from core.errors import IdentityError
+    from core.base.errors import IdentityError
 
     settings = _get(profile, "settings")
     net = _get(profile, "network")
@@ -94,7 +94,7 @@ def make_coordinator(profile, *, backend: str | None = None, rpc_url: str | None
     rpc_url = rpc_url or _get(net, "rpc_url")
     coordinator = coordinator or _get(net, "coordinator")
     if not rpc_url or not coordinator:
-        from core.errors import ChainError
+        from core.base.errors import ChainError
 
         raise ChainError(f"network {net_name!r} has no rpc_url / coordinator address",
                          where=f"config.toml [networks.{net_name}]", fix="set rpc_url and coordinator there")
@@ -103,7 +103,7 @@ def make_coordinator(profile, *, backend: str | None = None, rpc_url: str | None
 
         return Web3Coordinator(rpc_url, coordinator, local_eoa_key(profile.paths, chain if net_kind == "local" else None))
     if backend == "modal-login":
-        from core import identity
+        from core.identity import files as identity
         from core.chain.modal_login_backend import ModalLoginCoordinator
 
         info = identity.read_login(profile.paths.identity_dir)
@@ -124,7 +124,7 @@ def make_coordinator(profile, *, backend: str | None = None, rpc_url: str | None
             login_url = service_url(profile.paths, default_port=_get(settings, "login_port") or 3000)
         return ModalLoginCoordinator(login_url, info.org_id, rpc_url, coordinator, eoa=info.address,
                                      profile=_get(profile, "name"))
-    from core.errors import ConfigError
+    from core.base.errors import ConfigError
 
     raise ConfigError(f"unknown coordinator backend {backend!r}", where=f"config.toml [profiles.{profile.name}] backend",
                       fix='use "modal-login" or "web3"')

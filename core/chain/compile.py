@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.errors import ChainError
+from core.base.errors import ChainError
 
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
 SOURCE = CONTRACTS_DIR / "Coordinator.sol"

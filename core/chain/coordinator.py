@@ -26,7 +26,7 @@ class WriteResult:
             "signin"  (the login app refused this profile's session key: 404 "user not found", 500 "api key
                        not found", or an account-abstraction signature error such as "AA24 signature error"
                        from a stale key. Not transient and not permanent: the queue keeps the item pending,
-                       records "sign in again" (core.signin) and waits for a new sign-in instead of retrying
+                       records "sign in again" (core.identity.signin) and waits for a new sign-in instead of retrying
                        fast; `error` says what happened and the `swarmdeck login` command)
     """
 

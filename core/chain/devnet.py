@@ -7,7 +7,7 @@
     adv = chain.start_advancer(seconds=30)  # background round advancer; adv.stop()
     chain.stop()                            # SIGTERM: anvil dumps its state, then exits
 
-Everything persists in core.paths.network_dir(network) (0700):
+Everything persists in core.base.paths.network_dir(network) (0700):
   anvil-state.json  anvil --state (loaded at start, dumped on exit and every few seconds)
   deployment.json   chain id, coordinator address, role addresses (no secrets)
   keys.json         private keys of the owner / stage manager / bootnode manager (0600; a
@@ -35,9 +35,9 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from core import fsutil
-from core.errors import ChainError
-from core.paths import ensure_private_dir, network_dir
+from core.base import fsutil
+from core.base.errors import ChainError
+from core.base.paths import ensure_private_dir, network_dir
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHAIN_ID = 31337

@@ -17,7 +17,7 @@ Rules:
 - the peer id registered to ANOTHER EOA raises IdentityError out of process(): loud, never retried.
 - "signin" (the login app refused the session key: stale, missing or not activated) starts a sign-in
   episode: the item stays pending (nothing is lost), one `login.required` event is emitted for the
-  episode, `on_signin({"reason", "where"})` is called (the node records core.signin.mark_required),
+  episode, `on_signin({"reason", "where"})` is called (the node records core.identity.signin.mark_required),
   and the queue stops writing: it probes with one item every `signin_retry` seconds (60), or at once
   when the identity files (userData.json / userApiKey.json in `identity_dir`) change, i.e. a new
   sign-in. The first write that gets through again (landed / already / a contract error, all of
@@ -37,11 +37,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from core import fsutil, signin
+from core.base import fsutil
+from core.identity import signin
 from core.chain import reward_to_chain
 from core.chain.coordinator import Coordinator, WriteResult
-from core.errors import IdentityError
-from core.paths import ensure_private_dir
+from core.base.errors import IdentityError
+from core.base.paths import ensure_private_dir
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -71,7 +72,7 @@ class SubmissionQueue:
                  signin_required: dict | None = None, profile: str | None = None):
         """identity_dir: where userData.json / userApiKey.json live (a change there = a new sign-in).
         on_signin: called with {"reason", "where"} when a sign-in episode starts and None when it ends.
-        signin_required: the episode recorded by an earlier run (core.signin.required): resumed,
+        signin_required: the episode recorded by an earlier run (core.identity.signin.required): resumed,
         probed at once, and ended (login.ok) when the first write gets through."""
         self.coordinator = coordinator
         self.dir = Path(queue_dir)

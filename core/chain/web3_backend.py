@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from eth_utils import keccak
 
 from core.chain.coordinator import Coordinator, WriteResult
-from core.errors import ChainError, IdentityError
+from core.base.errors import ChainError, IdentityError
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 

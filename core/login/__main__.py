@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 
 from core.login.service import DEFAULT_PORT, serve_app_mode, serve_forever
-from core.paths import PROFILE_NAME_RE, ProfilePaths
+from core.base.paths import PROFILE_NAME_RE, ProfilePaths
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from core import fsutil
-from core.errors import IdentityError
-from core.paths import ensure_private_dir, network_dir
+from core.base import fsutil
+from core.base.errors import IdentityError
+from core.base.paths import ensure_private_dir, network_dir
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s.]{2,63}$")
 

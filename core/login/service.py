@@ -39,11 +39,12 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from core import safejson
-from core import fsutil, identity
-from core.errors import ChainError, IdentityError, SwarmdeckError
+from core.base import safejson
+from core.base import fsutil
+from core.identity import files as identity
+from core.base.errors import ChainError, IdentityError, SwarmdeckError
 from core.login.accounts import AccountStore, normalize_email, valid_email
-from core.paths import ensure_private_dir
+from core.base.paths import ensure_private_dir
 
 log = logging.getLogger("swarmdeck.login")
 

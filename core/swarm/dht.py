@@ -41,10 +41,10 @@ from typing import Any, Iterable, Sequence
 
 import psutil
 
-from core import safejson
-from core import identity
-from core.errors import SwarmError
-from core.rollouts import Rollout
+from core.base import safejson
+from core.identity import files as identity
+from core.base.errors import SwarmError
+from core.base.rollouts import Rollout
 from core.swarm.wire import DEFAULT_LIMITS, Limits, RejectCounter, WireError, decode_rollouts, encode_rollouts
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class SwarmDHT:
 
     @classmethod
     def from_profile(cls, profile: Any, bootnodes: Iterable[str] | None = None, **kw) -> "SwarmDHT":
-        """Build from a core.profiles.Profile: swarm.pem, dht_port, and bootnodes (given ones win over config)."""
+        """Build from a core.identity.profiles.Profile: swarm.pem, dht_port, and bootnodes (given ones win over config)."""
         peers = list(bootnodes) if bootnodes is not None else list(getattr(profile.network, "bootnodes", []) or [])
         kw.setdefault("port", int(getattr(profile.settings, "dht_port", 0) or 0))
         return cls(profile.paths.swarm_pem, initial_peers=peers, **kw)

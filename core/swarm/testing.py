@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from core.rollouts import Rollout
+from core.base.rollouts import Rollout
 
 
 def leftover_processes(root: Path, pids: set[int]) -> list[str]:

@@ -21,9 +21,9 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass
 
-from core import safejson
-from core.errors import SwarmError
-from core.rollouts import Rollout
+from core.base import safejson
+from core.base.errors import SwarmError
+from core.base.rollouts import Rollout
 
 MAGIC = b"SDRO"
 VERSION = 1
@@ -153,7 +153,7 @@ _MAX_STRUCTURE_CHARS = 1024 * 1024
 
 
 def _check_nesting(text: str, max_depth: int) -> None:
-    """Refuse deep nesting before json.loads sees it (see core.safejson: a deep document segfaults
+    """Refuse deep nesting before json.loads sees it (see core.base.safejson: a deep document segfaults
     CPython's C scanner once a library has raised the recursion limit)."""
     if len(text) > _MAX_STRUCTURE_CHARS and len(safejson.without_strings(text)) > _MAX_STRUCTURE_CHARS:
         raise WireError("json", "more than 1 MiB of JSON structure outside strings")

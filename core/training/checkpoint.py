@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.errors import TrainingError
+from core.base.errors import TrainingError
 
 log = logging.getLogger("swarmdeck.training")
 

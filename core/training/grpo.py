@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from core.rollouts import Rollout
+from core.base.rollouts import Rollout
 from core.training.model import LoadedModel
 from core.training.tasks import SYSTEM_PROMPT, Question, TaskPool
 
@@ -143,7 +143,7 @@ class GRPOEngine:
         self.device = torch.device(loaded.device if loaded.device != "cuda" else "cuda:0")
         params = [p for p in self.model.parameters() if p.requires_grad]
         if not params:
-            from core.errors import TrainingError
+            from core.base.errors import TrainingError
 
             raise TrainingError("the model has no trainable (LoRA) parameters", where=loaded.name,
                                 fix="load it through core.training.model.load_model")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.errors import TrainingError
+from core.base.errors import TrainingError
 
 log = logging.getLogger("swarmdeck.training")
 
@@ -109,18 +109,18 @@ def _cuda_info() -> tuple[bool, float, bool]:
 
 
 def recommend_mode(vram_gib: float | None) -> tuple[str, str]:
-    """(mode, reason) for "auto": core.system.recommend(vram) (the doctor's recommendation).
+    """(mode, reason) for "auto": core.hardware.system.recommend(vram) (the doctor's recommendation).
 
-    Local rule (only when core.system cannot answer): no GPU -> fp32 on CPU (bf16 matmuls are
+    Local rule (only when core.hardware.system cannot answer): no GPU -> fp32 on CPU (bf16 matmuls are
     slow on most CPUs); < 16 GiB -> 4bit; < 40 GiB -> 8bit; else bf16.
     """
     try:
-        from core import system  # foundation's hardware probe: one source of truth for the TUI and here
+        from core.hardware import system
 
         rec = system.recommend(vram_gib or None)
         if rec.quant in ("4bit", "8bit", "bf16", "fp32"):
             return rec.quant, f"auto: {rec.reason}"
-    except Exception:  # core.system missing or changed: the local rule below still gives a safe answer
+    except Exception:  # core.hardware.system missing or changed: the local rule below still gives a safe answer
         pass
     if not vram_gib:
         return "fp32", "auto: no CUDA GPU, CPU mode (fp32 + LoRA)"

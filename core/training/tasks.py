@@ -124,7 +124,7 @@ class TaskPool:
 
         unknown = [t for t in tasks if t not in TASKS]
         if unknown:
-            from core.errors import TrainingError
+            from core.base.errors import TrainingError
 
             raise TrainingError(f"unknown reasoning-gym task(s) {unknown}", where="training.tasks",
                                 fix=f"use names from: {', '.join(TASKS)}")

@@ -16,7 +16,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from core import paths
+from core.base import paths
 
 TINY_NAME = "tiny-qwen2"
 # Bump when the architecture / corpus / template changes, so stale caches are not reused.

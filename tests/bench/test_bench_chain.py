@@ -26,7 +26,7 @@ from core.chain.devnet import LocalChain, free_port  # noqa: E402
 from core.chain.modal_login_backend import ModalLoginCoordinator  # noqa: E402
 from core.chain.web3_backend import Web3Coordinator  # noqa: E402
 from core.login.service import LoginService, ServiceThread  # noqa: E402
-from core.paths import ProfilePaths  # noqa: E402
+from core.base.paths import ProfilePaths  # noqa: E402
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 CYCLES = 30

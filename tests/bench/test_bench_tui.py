@@ -4,7 +4,7 @@ Each app runs in its own process on a real pseudo-terminal (80x24, TERM=xterm-25
 parent drains the output like a terminal emulator would) for SECONDS (SWARMDECK_BENCH_TUI_SECONDS,
 default 20; the issue's full figure uses 60) after a warm-up; the child reports its own CPU time
 (user+sys) over that window. Headless mode is not used: it skips the terminal driver, which is
-most of what an idle Textual app costs in a real terminal. The dashboard gets real inputs: core.telemetry sampling this
+most of what an idle Textual app costs in a real terminal. The dashboard gets real inputs: core.hardware.telemetry sampling this
 machine every tick and a node history file that a writer in the parent process (not counted)
 appends to at 4 events/s, like a busy node (a quiet run has the history only). Baselines in
 the same run: an idle Textual app, and one that repaints a clock each second.
@@ -126,7 +126,7 @@ def _run(kind: str, env: dict, tmp: Path) -> dict:
 
 
 def _writer(events_file: Path, stop: threading.Event) -> None:
-    from core.events import Event
+    from core.events.log import Event
 
     r = 100
     with open(events_file, "a", encoding="utf-8") as f:
@@ -143,9 +143,9 @@ def _writer(events_file: Path, stop: threading.Event) -> None:
 
 
 def test_dashboard_cpu_vs_idle_textual_app(tmp_path):
-    from core import profiles
-    from core.config import load_config
-    from core.paths import ProfilePaths
+    from core.identity import profiles
+    from core.config.settings import load_config
+    from core.base.paths import ProfilePaths
     from tests.tui.conftest import node_history, write_events
 
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from core import identity
-from core.paths import ProfilePaths
+from core.identity import files as identity
+from core.base.paths import ProfilePaths
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
 from daemon_support import Rig  # noqa: E402
@@ -53,8 +53,8 @@ def _wait_pane(capture, pred, timeout: float, what: str) -> str:
 
 
 def _profile():
-    from core import profiles
-    from core.config import load_config
+    from core.identity import profiles
+    from core.config.settings import load_config
 
     cfg = load_config()
     cfg.remove_profile("default")
@@ -116,9 +116,10 @@ def _tmux_session(sock: str, env: dict) -> tuple[list[str], callable]:
 
 @pytest.mark.timeout(300)
 def test_swarmdeck_in_tmux_on_the_real_local_network():
-    from core import control, profiles
+    from core.supervisor import control
+    from core.identity import profiles
     from core.chain.devnet import free_port
-    from core.config import load_config
+    from core.config.settings import load_config
     from core.login.service import running_service
     from tests.helpers.journey import TRAINING, small_local_network, stop_everything
     from tests.integration._chain_helpers import sign_in

@@ -16,12 +16,13 @@ import zlib
 
 import pytest
 
-from core import control, identity
+from core.supervisor import control
+from core.identity import files as identity
 from core.chain.devnet import free_port
-from core.errors import IdentityError
+from core.base.errors import IdentityError
 from core.login.accounts import AccountStore
 from core.login.service import LoginService, ServiceThread
-from core.paths import ProfilePaths
+from core.base.paths import ProfilePaths
 from core.swarm import wire
 
 from _hostile import (LOGIN_POSTS, VALID_CONFIG, VALID_WIRE, check_config_text, check_control_line, check_login_body,
@@ -95,7 +96,7 @@ def test_fuzz_config(tmp_path):
 
 
 def _example_config() -> bytes:
-    from core.config import example_text
+    from core.config.settings import example_text
 
     return example_text().encode()
 
@@ -157,7 +158,7 @@ def test_fuzz_login_api():
 def test_fuzz_live_supervisor(monkeypatch):
     import sys
 
-    from core import daemon
+    from core.supervisor import supervisor as daemon
 
     from _rel_support import ROOT
 

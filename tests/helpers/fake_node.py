@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from core.paths import ProfilePaths  # noqa: E402
+from core.base.paths import ProfilePaths  # noqa: E402
 
 seq = 0
 

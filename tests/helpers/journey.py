@@ -8,8 +8,10 @@ import time
 
 import psutil
 
-from core import daemon, localnet, profiles
-from core.config import load_config
+from core.supervisor import supervisor as daemon
+from core.localnet import network as localnet
+from core.identity import profiles
+from core.config.settings import load_config
 
 TRAINING = {"questions_local": 2, "questions_external": 2, "generations": 4, "max_new_tokens": 24,
             "checkpoint_every": 1}

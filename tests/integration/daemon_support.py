@@ -13,8 +13,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core import control, daemon
-from core.paths import ProfilePaths
+from core.supervisor import control
+from core.supervisor import supervisor as daemon
+from core.base.paths import ProfilePaths
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = ROOT / "tests" / "helpers" / "fake_node.py"

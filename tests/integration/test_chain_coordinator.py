@@ -7,7 +7,7 @@ from web3 import Web3
 
 from core.chain import reward_from_chain, reward_to_chain
 from core.chain.web3_backend import Web3Coordinator
-from core.errors import IdentityError
+from core.base.errors import IdentityError
 
 from _chain_helpers import chain_in, events
 

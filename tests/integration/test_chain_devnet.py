@@ -10,8 +10,8 @@ import pytest
 
 from core.chain.devnet import LocalChain
 from core.chain.web3_backend import Web3Coordinator
-from core.errors import ChainError
-from core.paths import network_dir
+from core.base.errors import ChainError
+from core.base.paths import network_dir
 
 from _chain_helpers import events, require_anvil
 

@@ -11,9 +11,9 @@ from core.chain.devnet import LocalChain, free_port
 from core.chain.modal_login_backend import ModalLoginCoordinator
 from core.chain.queue import SubmissionQueue
 from core.chain.web3_backend import Web3Coordinator
-from core.errors import IdentityError
+from core.base.errors import IdentityError
 from core.login.service import LoginService, ServiceThread
-from core.paths import ProfilePaths
+from core.base.paths import ProfilePaths
 
 from _chain_helpers import events, require_anvil, sign_in
 
@@ -85,7 +85,7 @@ def test_login_service_down_then_back_lands_once(chain):
 
 
 def test_make_coordinator_for_profiles(chain):
-    from core.profiles import create_profile
+    from core.identity.profiles import create_profile
 
     web = create_profile("w3", network="local", backend="web3")
     c = make_coordinator(web, chain=chain)

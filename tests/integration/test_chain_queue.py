@@ -10,9 +10,9 @@ import pytest
 from core.chain.devnet import LocalChain
 from core.chain.queue import SubmissionQueue
 from core.chain.web3_backend import Web3Coordinator
-from core.errors import IdentityError
-from core.events import EventBus
-from core.paths import ProfilePaths
+from core.base.errors import IdentityError
+from core.events.log import EventBus
+from core.base.paths import ProfilePaths
 
 from _chain_helpers import events, require_anvil
 

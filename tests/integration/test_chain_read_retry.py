@@ -21,7 +21,7 @@ from web3.exceptions import BadFunctionCallOutput
 
 from core.chain.devnet import free_port
 from core.chain.web3_backend import READ_ATTEMPTS, READ_BACKOFF, ChainReader, Web3Coordinator
-from core.errors import ChainError
+from core.base.errors import ChainError
 
 from _chain_helpers import chain_in, hung_rpc
 

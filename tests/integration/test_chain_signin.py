@@ -18,13 +18,13 @@ import time
 import pytest
 from aiohttp import ClientSession, web
 
-from core import signin
+from core.identity import signin
 from core.chain.devnet import LocalChain, free_port
 from core.chain.modal_login_backend import ModalLoginCoordinator, signature_error
 from core.chain.queue import SubmissionQueue
-from core.events import EventBus
+from core.events.log import EventBus
 from core.login.service import LoginService, ServiceThread
-from core.profiles import create_profile, read_state
+from core.identity.profiles import create_profile, read_state
 
 from _chain_helpers import events, http, require_anvil, sign_in
 
@@ -70,7 +70,7 @@ def _of(seen: list[dict], typ: str) -> list[dict]:
 
 @pytest.mark.timeout(120)
 def test_stale_key_waits_for_a_new_sign_in_then_the_write_lands(chain):
-    from core.status import build_status
+    from core.usecases.profile_state import build_status
     from tui.commands.status_cmd import render_text
 
     prof = create_profile("stale", network="local", backend="modal-login")

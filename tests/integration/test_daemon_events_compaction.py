@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from core import daemon
+from core.supervisor import supervisor as daemon
 from daemon_support import needs_fake, rig, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)

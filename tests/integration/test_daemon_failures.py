@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from core import daemon
+from core.supervisor import supervisor as daemon
 from daemon_support import rig, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)

@@ -12,7 +12,8 @@ import time
 import psutil
 import pytest
 
-from core import control, daemon
+from core.supervisor import control
+from core.supervisor import supervisor as daemon
 from daemon_support import REAL_NODE_CMD, ROOT, node_procs, rig, ours, wait_for  # noqa: F401  (rig is a fixture)
 
 pytestmark = pytest.mark.timeout(120)
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def _make_profile(name: str) -> None:
     try:
-        from core.profiles import create_profile
+        from core.identity.profiles import create_profile
     except ImportError:
         return
     create_profile(name, identity=False)
@@ -131,7 +132,7 @@ def test_two_starts_one_supervisor(rig):
     assert third.returncode == 0 and "already running" in third.stdout
     time.sleep(0.5)
     procs = ours(rig.home)
-    sups = [p for p in procs if "core.daemon" in " ".join(p.cmdline())]
+    sups = [p for p in procs if "core.supervisor.supervisor" in " ".join(p.cmdline())]
     nodes = node_procs(rig.home)
     assert len(sups) == 1 and len(nodes) == 1, [p.cmdline() for p in procs]
     fg = _cli("start", "--foreground", "-p", "alpha")

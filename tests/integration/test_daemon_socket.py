@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from core import control, daemon
+from core.supervisor import control
+from core.supervisor import supervisor as daemon
 from daemon_support import needs_fake, rig, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)

@@ -17,9 +17,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core import identity
-from core.errors import SwarmError
-from core.rollouts import Rollout
+from core.identity import files as identity
+from core.base.errors import SwarmError
+from core.base.rollouts import Rollout
 from core.swarm import dht as dht_mod
 from core.swarm.dht import CHUNK_BYTES, SwarmDHT, chunk_key, rollout_key
 from core.swarm.testing import shutdown_and_wait, leftover_processes, make_round
@@ -291,7 +291,7 @@ def test_timeouts_are_honoured_on_a_stuck_dht(swarm):
 
 
 def test_from_profile_uses_the_profiles_identity_and_port(swarm):
-    from core.profiles import create_profile
+    from core.identity.profiles import create_profile
 
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from core import paths, system
+from core.base import paths
+from core.hardware import system
 from core.chain.devnet import free_port
 
 from _chain_helpers import chain_in, hung_rpc
@@ -150,7 +151,7 @@ def test_a_hung_rpc_is_bounded():
 
 
 def test_example_lists_the_known_coordinators_and_its_override_block_is_valid():
-    from core import config
+    from core.config import settings as config
 
     text = (REPO / "config.example.toml").read_text()
     for addr in system.KNOWN_TESTNET_COORDINATORS:

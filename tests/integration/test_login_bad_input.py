@@ -9,7 +9,7 @@ import pytest
 from core.chain.devnet import free_port
 from core.login.accounts import AccountStore
 from core.login.service import LoginError, LoginService, ServiceThread
-from core.paths import ProfilePaths
+from core.base.paths import ProfilePaths
 
 from _chain_helpers import http, sign_in
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from core import identity
+from core.identity import files as identity
 from core.login.service import LoginService, ServiceThread, running_service, stop_service
-from core.paths import ProfilePaths
+from core.base.paths import ProfilePaths
 
 from _chain_helpers import CHROMIUM, CHROMIUM_ARGS, http
 
@@ -94,7 +94,7 @@ def test_page_signs_in_and_writes_the_profile_files(browser, tmp_path):
 
 
 def test_login_command_prints_url_qr_ssh_line_and_waits(browser, monkeypatch):
-    from core.profiles import create_profile
+    from core.identity.profiles import create_profile
 
     port = _free_port()
     create_profile("cli", network="local", login_port=port)
@@ -145,7 +145,7 @@ def test_login_command_prints_url_qr_ssh_line_and_waits(browser, monkeypatch):
 def test_login_command_says_which_port_when_3000_is_taken(monkeypatch):
     import socket
 
-    from core.profiles import create_profile
+    from core.identity.profiles import create_profile
 
     port = _free_port()
     blocker = socket.socket()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core import profiles
+from core.identity import profiles
 from core.chain.devnet import LocalChain
 from core.chain.web3_backend import Web3Coordinator
 
@@ -23,7 +23,7 @@ def test_peer_id_owned_by_another_eoa_stops_the_node_with_exit_78():
     try:
         prof = profiles.create_profile("clash", make_current=False, network="local", backend="web3", model="tiny",
                                        training={"questions_local": 1, "generations": 2, "max_new_tokens": 8})
-        from core import identity
+        from core.identity import files as identity
 
         peer = identity.peer_id_from_pem(prof.paths.swarm_pem)
         other = chain.new_funded_account()

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from core import localnet, profiles, signin
+from core.localnet import network as localnet
+from core.identity import profiles
+from core.identity import signin
 from core.chain.devnet import LocalChain, free_port
 from core.login.service import ensure_service, stop_service
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core import localnet, profiles
+from core.localnet import network as localnet
+from core.identity import profiles
 from core.chain.devnet import LocalChain
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-from core import identity
+from core.identity import files as identity
 from core.chain.devnet import free_port
 from core.login import modal_app
-from core.profiles import create_profile, load_profile
+from core.identity.profiles import create_profile, load_profile
 from core.swarm.dht import SwarmDHT
 from core.swarm.testing import shutdown_and_wait
 

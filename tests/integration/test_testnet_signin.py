@@ -26,13 +26,14 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from core import identity, signin
+from core.identity import files as identity
+from core.identity import signin
 from core.chain import make_coordinator
 from core.chain.devnet import LocalChain
-from core.config import config_lock, load_config
-from core.errors import IdentityError
+from core.config.settings import config_lock, load_config
+from core.base.errors import IdentityError
 from core.login import modal_app
-from core.profiles import create_profile, load_profile
+from core.identity.profiles import create_profile, load_profile
 
 from _chain_helpers import browser_sign_in, events, require_anvil
 
@@ -200,7 +201,7 @@ def test_stale_key_sign_in_again_then_the_pending_write_lands(testnet, tmp_path,
     prof = load_profile("tn")
     peer = identity.load_or_create_swarm_pem(prof.paths.swarm_pem).peer_id
     from core.chain.queue import SubmissionQueue
-    from core.events import EventBus
+    from core.events.log import EventBus
 
     # The session key goes stale in the app (a half-finished sign-in elsewhere left a new,
     # unactivated key as the latest): the app answers 500 "api key not found".

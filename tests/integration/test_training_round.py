@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from core.events import Event
-from core.rollouts import Rollout
+from core.events.log import Event
+from core.base.rollouts import Rollout
 from core.training.checkpoint import CheckpointManager
 from core.training.grpo import GRPOConfig, GRPOEngine
 from core.training.model import load_model

@@ -17,10 +17,11 @@ import urllib.request
 import zlib
 from pathlib import Path
 
-from core import config as _config
-from core import control, identity
-from core.errors import IdentityError, SwarmdeckError
-from core.rollouts import Rollout
+from core.config import settings as _config
+from core.supervisor import control
+from core.identity import files as identity
+from core.base.errors import IdentityError, SwarmdeckError
+from core.base.rollouts import Rollout
 from core.swarm import wire
 
 # ------------------------------------------------------------------------------- config

@@ -18,7 +18,7 @@ TRAINING = {"questions_local": 2, "questions_external": 2, "generations": 4, "ma
 FAST_DAEMON = {"backoff_base": 0.3, "backoff_max": 1.0, "backoff_jitter": 0.1, "poll_interval": 0.2,
                "stop_timeout": 30.0, "group_grace": 2.0, "healthy_after": 3.0, "max_quick_failures": 1000,
                "stall_timeout": 0, "round_stall_timeout": 0}
-MARKERS = ("anvil", "p2pd", "core.node", "core.daemon", "core.login", "hivemind", "core.localnet")
+MARKERS = ("anvil", "p2pd", "core.node", "core.supervisor.supervisor", "core.login", "hivemind", "core.localnet")
 
 
 def node_cmd(share_wait: float = 1.0, *extra: str) -> str:
@@ -26,7 +26,7 @@ def node_cmd(share_wait: float = 1.0, *extra: str) -> str:
 
 
 def create_node_profile(name: str, **over) -> None:
-    from core import profiles
+    from core.identity import profiles
 
     profiles.create_profile(name, make_current=False, network="local", backend="web3", model="tiny",
                             training={**TRAINING, **over})

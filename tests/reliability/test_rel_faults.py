@@ -17,10 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from core import identity, profiles
+from core.identity import files as identity
+from core.identity import profiles
 from core.chain.devnet import free_port
 from core.login import service as login
-from core.paths import ProfilePaths
+from core.base.paths import ProfilePaths
 
 from _hostile import post
 from _rel_support import ROOT, TRAINING, chain_rewards, create_node_profile, wait_for
@@ -102,7 +103,7 @@ def small_disk(tmp_path):
 def test_disk_full_while_checkpointing_keeps_previous_checkpoint(small_disk, tmp_path, monkeypatch):
     import torch
 
-    from core.errors import TrainingError
+    from core.base.errors import TrainingError
     from core.training.checkpoint import CheckpointManager
     from core.training.model import LoraSettings, load_model
     from core.training.tiny import ensure_tiny_model
@@ -189,7 +190,7 @@ def test_sigterm_during_identity_backup_leaves_original_and_no_partial(tmp_path)
         assert {k: v for k, v in orig.items() if k != "node.lock"} == now, "the identity changed during a backup"
         assert not [f for f in dest.iterdir() if f.name.startswith(".") or f.suffix == ".partial"], list(dest.iterdir())
         if d.exists():  # it finished before the signal: then it must be a whole, verifiable archive
-            from core.backup import verify_backup
+            from core.identity.backup import verify_backup
 
             verify_backup(d, pw.read_text().strip(), profile="bk")
     print(f"\nbackup SIGTERM exit codes: {outcomes}")
@@ -233,7 +234,7 @@ def test_bootnode_killed_and_peer_leaving_rounds_go_on(chain):
     """Smaller than the issue's 6 peers (budget): 3 nodes; the bootnode is kill -9'd (its whole group:
     DHT and p2pd too) and a second peer leaves; the survivor keeps finishing rounds; the bootnode comes
     back and the survivor sees it again as a peer."""
-    from core import localnet
+    from core.localnet import network as localnet
 
     for n in ("b1", "b2", "b3"):
         create_node_profile(n)
@@ -253,7 +254,7 @@ def test_bootnode_killed_and_peer_leaving_rounds_go_on(chain):
         assert nodes[2].proc.poll() is None, nodes[2].of("error")[-3:]
         if True:
             # The bootnode comes back on a new port and republishes itself on chain; the survivor
-            # notices the changed bootnode list and rejoins through it (core.node._maybe_rejoin).
+            # notices the changed bootnode list and rejoins through it (core.node.runner._maybe_rejoin).
             t_back = time.time()
             back = _Node("b1")
             nodes.append(back)

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import control
+from core.supervisor import control
 from core.chain.devnet import free_port
 from core.login.accounts import AccountStore
 from core.login.service import LoginService, ServiceThread
-from core.paths import ProfilePaths
+from core.base.paths import ProfilePaths
 from core.swarm import wire
 
 from _hostile import (LOGIN_POSTS, VALID_CONFIG, VALID_WIRE, broken_identity_corpus, broken_login_corpus,
@@ -110,7 +110,7 @@ rollout_dicts = st.fixed_dictionaries({
 @SETTINGS
 @given(st.lists(rollout_dicts, max_size=4), st.data())
 def test_wire_round_trip_of_valid_rollouts(dicts, data):
-    from core.rollouts import Rollout
+    from core.base.rollouts import Rollout
 
     rs = []
     for d in dicts:
@@ -153,7 +153,7 @@ def fake_supervisor(monkeypatch):
     """A live supervisor (on the fake node: what is under test here is the supervisor's socket)."""
     import sys
 
-    from core import daemon
+    from core.supervisor import supervisor as daemon
     from _rel_support import ROOT
 
     fake = ROOT / "tests" / "helpers" / "fake_node.py"
@@ -253,8 +253,8 @@ def test_broken_swarm_pem_is_a_clear_identity_error(tmp_path, name):
 
 @pytest.mark.parametrize("name", sorted(broken_login_corpus()))
 def test_broken_login_files_are_a_clear_identity_error(tmp_path, name):
-    from core import identity
-    from core.errors import IdentityError
+    from core.identity import files as identity
+    from core.base.errors import IdentityError
 
     fname, raw = broken_login_corpus()[name]
     d = tmp_path / "id"

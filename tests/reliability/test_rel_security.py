@@ -20,11 +20,13 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core import backup, identity, profiles
+from core.identity import backup
+from core.identity import files as identity
+from core.identity import profiles
 from core.chain.devnet import free_port
 from core.login import service as login
 from core.login.service import LoginService, ServiceThread
-from core.paths import ProfilePaths
+from core.base.paths import ProfilePaths
 from core.swarm import wire
 
 from _hostile import post, snapshot, wrap_payload
@@ -166,12 +168,14 @@ async def test_no_secret_in_logs_events_status_crash_output_or_tui(chain, monkey
     """A supervised real node runs with every secret in play (session key, HF token + a failing push,
     backup passphrase, the web3 EOA key); then every file it or the CLI wrote, the CLI's outputs, a crash
     report and the TUI's text are scanned for each secret."""
-    from core import control, daemon, localnet
+    from core.supervisor import control
+    from core.supervisor import supervisor as daemon
+    from core.localnet import network as localnet
 
     name = "sec"
     create_node_profile(name, hf_push_every=1)
     profiles.load_profile(name)
-    from core.config import config_lock, load_config
+    from core.config.settings import config_lock, load_config
 
     with config_lock():
         cfg = load_config()

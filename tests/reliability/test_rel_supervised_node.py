@@ -25,8 +25,10 @@ import time
 
 import pytest
 
-from core import control, daemon, localnet
-from core.paths import ProfilePaths
+from core.supervisor import control
+from core.supervisor import supervisor as daemon
+from core.localnet import network as localnet
+from core.base.paths import ProfilePaths
 
 from _rel_support import (FAST_DAEMON, ROOT, chain_rewards, chain_votes, create_node_profile, node_cmd,
                           read_events, wait_for)

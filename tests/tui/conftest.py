@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from core.events import Event
-from core.telemetry import GpuSample, ProcSample, Snapshot
+from core.events.log import Event
+from core.hardware.telemetry import GpuSample, ProcSample, Snapshot
 
 SNAP_DIR = Path(__file__).parent / "snapshots"
 FROZEN_NOW = 1_790_000_000.0  # a fixed "now" for every relative time on screen
@@ -76,7 +76,7 @@ def utc_and_english(monkeypatch):
     monkeypatch.delenv("LC_ALL", raising=False)
     monkeypatch.delenv("LC_MESSAGES", raising=False)
     yield
-    from core import i18n
+    from tui.model import i18n
 
     i18n.set_language("en")
 
@@ -84,8 +84,8 @@ def utc_and_english(monkeypatch):
 @pytest.fixture
 def profiles():
     """Factory: create set-up profiles (identity, state) and drop the example's 'default'."""
-    from core import profiles as prof
-    from core.config import load_config
+    from core.identity import profiles as prof
+    from core.config.settings import load_config
 
     cfg = load_config()
     if "default" in cfg.profile_names():
@@ -103,7 +103,7 @@ def profiles():
 
 
 def write_events(name: str, events: list[tuple[str, dict]], t0: float = FROZEN_NOW - 600) -> Path:
-    from core.paths import ProfilePaths
+    from core.base.paths import ProfilePaths
 
     path = ProfilePaths(name).events_file
     path.parent.mkdir(parents=True, exist_ok=True)

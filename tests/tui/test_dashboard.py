@@ -126,7 +126,7 @@ async def test_command_palette_offers_the_main_actions(profiles):
 
 
 async def test_russian_interface_from_config(profiles):
-    from core.config import load_config
+    from core.config.settings import load_config
 
     profiles("main")
     cfg = load_config()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 
-from core.config import load_config
-from core.events import Event
-from core.paths import ProfilePaths
-from core.wizard import Hardware, Wizard
+from core.config.settings import load_config
+from core.events.log import Event
+from core.base.paths import ProfilePaths
+from tui.model.wizard import Hardware, Wizard
 from tui import data
 
 HW = Hardware(cpu_mode_reason="no driver", recommended_model="Qwen/Qwen2.5-0.5B-Instruct", recommended_quant="fp32")
@@ -66,7 +66,7 @@ def test_event_source_reads_new_lines_only_and_waits_for_torn_ones():
 
 
 def test_duplicates_cache_follows_file_changes():
-    from core import profiles
+    from core.identity import profiles
 
     profiles.create_profile("a")
     profiles.create_profile("b")

@@ -12,11 +12,12 @@ import time
 import pytest
 from textual.widgets import Input
 
-from core import daemon, profiles
+from core.supervisor import supervisor as daemon
+from core.identity import profiles
 from core.chain.devnet import free_port
-from core.errors import ChainError
+from core.base.errors import ChainError
 from core.login.service import running_service
-from core.paths import ProfilePaths
+from core.base.paths import ProfilePaths
 from tests.integration._chain_helpers import sign_in
 from tests.helpers.journey import our_processes, small_local_network, stop_everything
 from tests.tui.conftest import FrozenTelemetry, flat_text, until
@@ -133,7 +134,7 @@ async def test_network_failure_is_shown_with_its_fix(profiles, monkeypatch):
 
 
 async def test_autostart_failure_is_shown_with_its_fix(profiles):
-    from core.errors import IdentityError
+    from core.base.errors import IdentityError
 
     profiles("me", network="gensyn-testnet")
 

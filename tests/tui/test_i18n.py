@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core import i18n
-from core.i18n import Translator, detect_language, load_catalog, placeholders
+from tui.model import i18n
+from tui.model.i18n import Translator, detect_language, load_catalog, placeholders
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +45,7 @@ def test_every_key_used_in_the_ui_exists():
                           ("verb.", ("start", "stop", "restart")), ("confirm.", ("stop", "restart"))):
         for n in names:
             assert prefix + n in en, prefix + n
-    for key, _ in __import__("core.wizard", fromlist=["x"]).Wizard(None, name="x").summary():
+    for key, _ in __import__("tui.model.wizard", fromlist=["x"]).Wizard(None, name="x").summary():
         assert "wizard.field." + key in en
 
 

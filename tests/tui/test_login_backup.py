@@ -13,7 +13,7 @@ from textual.widgets import Input
 
 from core.chain.devnet import free_port
 from core.login.service import running_service, stop_service
-from core.paths import ProfilePaths
+from core.base.paths import ProfilePaths
 from tests.tui.conftest import FrozenTelemetry, assert_snapshot, flat_text, screen_text, write_events, until
 from tui import data
 from tui.app import make_app
@@ -163,7 +163,7 @@ async def test_remind_later_keeps_the_dashboard_warning(profiles):
     profiles("main")
     idir = ProfilePaths("main").identity_dir
     # signed in already (files as the login service writes them), but no backup yet
-    from core import identity
+    from core.identity import files as identity
 
     identity.write_user_data(idir, "org-1", "0x" + "1" * 40, "user-1", "ada@example.org")
     identity.append_user_api_key(idir, "org-1", {"publicKey": "0x" + "2" * 40, "privateKey": "0x" + "3" * 64,
@@ -203,7 +203,7 @@ async def test_duplicate_identity_and_loose_permissions_are_warned_and_fixed(pro
 
 
 async def test_participation_n_skips_the_login(profiles):
-    from core.profiles import write_state
+    from core.identity.profiles import write_state
 
     profiles("main", network="gensyn-testnet")
     write_state("main", {"testnet_participation": False})

@@ -26,10 +26,11 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from core import identity, signin
-from core.config import load_config
+from core.identity import files as identity
+from core.identity import signin
+from core.config.settings import load_config
 from core.login import modal_app
-from core.paths import ProfilePaths
+from core.base.paths import ProfilePaths
 from tests.integration._chain_helpers import browser_sign_in, chain_in
 from tests.tui.conftest import FrozenTelemetry, flat_text, screen_text, until
 from tui.app import make_app

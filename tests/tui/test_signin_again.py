@@ -1,9 +1,10 @@
-"""The "sign in again" state (core.signin) on the dashboard and in tui/data.py, from the real state.json."""
+"""The "sign in again" state (core.identity.signin) on the dashboard and in tui/data.py, from the real state.json."""
 
 from __future__ import annotations
 
-from core import identity, signin
-from core.paths import ProfilePaths
+from core.identity import files as identity
+from core.identity import signin
+from core.base.paths import ProfilePaths
 from tests.tui.conftest import FROZEN_NOW, FrozenTelemetry, flat_text, node_history, until, write_events
 from tui import data
 from tui.app import make_app
@@ -58,7 +59,7 @@ async def test_dashboard_shows_sign_in_again_and_the_key(profiles):
 
 
 async def test_russian_banner(profiles):
-    from core.config import load_config
+    from core.config.settings import load_config
 
     profiles("main", network="local", backend="modal-login")
     cfg = load_config()

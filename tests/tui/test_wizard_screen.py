@@ -6,9 +6,9 @@ import stat
 
 from textual.widgets import Input, Select
 
-from core.config import load_config
-from core.paths import ProfilePaths
-from core.profiles import read_state
+from core.config.settings import load_config
+from core.base.paths import ProfilePaths
+from core.identity.profiles import read_state
 from tests.tui.conftest import FrozenTelemetry, screen_text
 from tui.app import make_app
 from tui.screens.main import MainScreen
@@ -155,7 +155,7 @@ async def test_n_then_cancel_creates_nothing(profiles):
 
 
 async def test_wizard_hardware_and_summary_snapshots(profiles):
-    from core.wizard import Hardware
+    from tui.model.wizard import Hardware
     from tests.tui.conftest import assert_snapshot
     from tui import data
 

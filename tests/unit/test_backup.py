@@ -14,8 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from core import backup, config, identity, paths, profiles
-from core.errors import IdentityError
+from core.identity import backup
+from core.config import settings as config
+from core.identity import files as identity
+from core.base import paths
+from core.identity import profiles
+from core.base.errors import IdentityError
 
 FAST = 2**14
 PW = "correct horse battery"
@@ -179,7 +183,7 @@ def test_sigterm_during_backup_removes_partial(tmp_path):
     out.mkdir()
     code = f"""
 import sys, time
-from core import backup
+from core.identity import backup
 def progress(msg):
     print(msg, flush=True)
     if msg == "encrypting":

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from core import identity, paths
+from core.identity import files as identity
+from core.base import paths
 from tui.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -183,7 +184,7 @@ def test_console_entry_point_runs(tmp_path):
 def test_profile_import_on_the_testnet_adopts_the_checkouts_sign_in_app(capsys, tmp_path):
     import shutil
 
-    from core.profiles import load_profile
+    from core.identity.profiles import load_profile
 
     src = tmp_path / "rl-swarm"
     shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "modal-login-standin", src / "modal-login")

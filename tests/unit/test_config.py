@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from core import config
-from core import paths
-from core.errors import ConfigError
+from core.config import settings as config
+from core.base import paths
+from core.base.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -7,9 +7,10 @@ import json
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from core import control, daemon
-from core.errors import DaemonError
-from core.paths import ProfilePaths
+from core.supervisor import control
+from core.supervisor import supervisor as daemon
+from core.base.errors import DaemonError
+from core.base.paths import ProfilePaths
 
 
 def test_parse_request_accepts_valid_and_fills_defaults():
@@ -78,9 +79,9 @@ def test_state_update_keeps_other_keys():
 
 def test_settings_from_config_names_and_env(monkeypatch):
     try:
-        from core.profiles import create_profile
+        from core.identity.profiles import create_profile
     except ImportError:
-        pytest.skip("core.profiles not there yet")
+        pytest.skip("core.identity.profiles not there yet")
     create_profile("cfg", identity=False, daemon={"restart_backoff_initial": 5.0, "log_max_mb": 2,
                                                   "event_replay": 100, "stop_timeout": 7.0})
     s = daemon.load_settings("cfg")

@@ -1,9 +1,9 @@
-"""core.dashboard.DashboardModel folds events into what the dashboard draws (no terminal)."""
+"""tui.model.dashboard.DashboardModel folds events into what the dashboard draws (no terminal)."""
 
 from __future__ import annotations
 
-from core.dashboard import MAX_LOG, MAX_ROUNDS, DashboardModel
-from core.events import Event, EventBus
+from tui.model.dashboard import MAX_LOG, MAX_ROUNDS, DashboardModel
+from core.events.log import Event, EventBus
 
 
 def ev(typ, **data):

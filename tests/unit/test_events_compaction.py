@@ -1,4 +1,4 @@
-"""events.jsonl stays bounded (core.events.compact_events via EventBus(max_bytes=...)) without losing what
+"""events.jsonl stays bounded (core.events.log.compact_events via EventBus(max_bytes=...)) without losing what
 the dashboard reads back: real files, real EventBus / Supervisor / EventSource, real kill -9."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from core import dashboard, events
-from core.dashboard import DashboardModel
-from core.events import Event, EventBus, compact_events, read_events
+from tui.model import dashboard
+from core.events import log as events
+from tui.model.dashboard import DashboardModel
+from core.events.log import Event, EventBus, compact_events, read_events
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER = "Qmdetc7T1tMtjjX58sZSzQ9aFphuYbw6x1F1VXkc3Z8U1Y"
@@ -159,8 +160,8 @@ def test_history_budget_drops_oldest_rounds_first(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_seq_keeps_increasing_across_compaction_and_restart(tmp_path):
-    from core import daemon
-    from core.paths import ProfilePaths
+    from core.supervisor import supervisor as daemon
+    from core.base.paths import ProfilePaths
 
     paths = ProfilePaths("seqp")
     settings = daemon.DaemonSettings(events_max_bytes=300_000, replay=500)
@@ -203,7 +204,7 @@ def test_seq_keeps_increasing_across_compaction_and_restart(tmp_path):
 _KILL_AT_RENAME = r"""
 import os, signal, sys
 from pathlib import Path
-from core import events
+from core.events import log as events
 path = Path(sys.argv[1])
 real = os.replace
 def replace(src, dst):
@@ -214,7 +215,7 @@ events.os.replace = replace
 events.compact_events(path, int(sys.argv[2]))
 """
 
-_COMPACT = "import sys; from pathlib import Path; from core import events; print('go', flush=True); " \
+_COMPACT = "import sys; from pathlib import Path; from core.events import log as events; print('go', flush=True); " \
            "events.compact_events(Path(sys.argv[1]), int(sys.argv[2]))"
 
 
@@ -299,7 +300,7 @@ def test_kill_9_at_random_points_of_a_compaction(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_tui_event_source_across_a_compaction_hands_out_only_new_events(tmp_path):
-    from core.paths import ProfilePaths
+    from core.base.paths import ProfilePaths
     from tui import data
 
     path = ProfilePaths("tuip").events_file
@@ -351,8 +352,8 @@ def test_compaction_failure_never_stops_persisting(tmp_path, monkeypatch):
 
 
 def test_events_max_mb_from_the_profile_config():
-    from core import daemon
-    from core.profiles import create_profile
+    from core.supervisor import supervisor as daemon
+    from core.identity.profiles import create_profile
 
     assert daemon.DaemonSettings().events_max_bytes == 20 * 2**20
     create_profile("evcfg", identity=False, daemon={"events_max_mb": 3})

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from core import fsutil
+from core.base import fsutil
 
 
 def test_atomic_write_replaces_whole_file_with_mode(tmp_path):

@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from core import identity
-from core._names import ADJECTIVES, ANIMALS
-from core.errors import IdentityError
-from core.paths import ProfilePaths
+from core.identity import files as identity
+from core.identity.names import ADJECTIVES, ANIMALS
+from core.base.errors import IdentityError
+from core.base.paths import ProfilePaths
 
 
 def mode(p) -> int:
@@ -168,7 +168,7 @@ def test_node_lock_is_exclusive_and_released(tmp_path):
 
 def test_node_lock_dies_with_its_process(tmp_path):
     pp = ProfilePaths("a")
-    code = ("import sys,time; from core.identity import NodeLock; from core.paths import ProfilePaths; "
+    code = ("import sys,time; from core.identity.files import NodeLock; from core.base.paths import ProfilePaths; "
             "NodeLock(ProfilePaths('a')).acquire(); print('locked', flush=True); time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
                             cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
@@ -189,7 +189,7 @@ def test_node_lock_dies_with_its_process(tmp_path):
 
 
 def _profile_with(name, pem: bytes | None = None, org=None, pub=None):
-    from core import profiles
+    from core.identity import profiles
 
     profiles.create_profile(name, identity=False)  # in the config, without a key yet
     pp = ProfilePaths(name)

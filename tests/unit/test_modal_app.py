@@ -95,10 +95,11 @@ def test_doctor_reports_the_sign_in_app_and_sign_in_state(tmp_path):
     import shutil
     from pathlib import Path
 
-    from core import identity, signin
-    from core.config import config_lock, load_config
-    from core.profiles import create_profile
-    from core.system import check_signin_app
+    from core.identity import files as identity
+    from core.identity import signin
+    from core.config.settings import config_lock, load_config
+    from core.identity.profiles import create_profile
+    from core.hardware.system import check_signin_app
 
     def checks():
         return {c.id: c for c in check_signin_app("tn")}
@@ -122,7 +123,7 @@ def test_doctor_reports_the_sign_in_app_and_sign_in_state(tmp_path):
     shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "modal-login-standin", app)
     set_app(str(app))
     assert checks()["signin_app"].status == "ok" and "not running" in checks()["signin_app"].detail
-    from core.profiles import load_profile
+    from core.identity.profiles import load_profile
 
     ident = load_profile("tn").paths.identity_dir
     identity.write_user_data(ident, "org-1", "0x" + "ab" * 20, "u1", "zoe@example.org")
@@ -136,7 +137,7 @@ def test_a_half_written_app_file_is_looked_at_again_then_reported(tmp_path, monk
     import threading
 
     from core.login.modal_app import AppFilesUnreadable, AppInfo, wait_for_sign_in
-    from core.profiles import create_profile
+    from core.identity.profiles import create_profile
 
     prof = create_profile("tn", network="gensyn-testnet")
     tmp = tmp_path / "temp-data"
@@ -159,8 +160,8 @@ def test_a_half_written_app_file_is_looked_at_again_then_reported(tmp_path, monk
 
 
 def test_seeding_moves_an_unreadable_app_file_aside_and_puts_the_profiles_back(tmp_path):
-    from core import identity
-    from core.profiles import create_profile
+    from core.identity import files as identity
+    from core.identity.profiles import create_profile
 
     prof = create_profile("tn", network="gensyn-testnet")
     identity.write_user_data(prof.paths.identity_dir, "org-1", "0x" + "ab" * 20, "u1")
@@ -178,8 +179,9 @@ def test_seeding_moves_an_unreadable_app_file_aside_and_puts_the_profiles_back(t
 
 
 def test_the_refused_key_is_the_one_recorded_when_the_chain_refused_it():
-    from core import identity, signin
-    from core.profiles import create_profile
+    from core.identity import files as identity
+    from core.identity import signin
+    from core.identity.profiles import create_profile
 
     prof = create_profile("tn", network="gensyn-testnet")
     d = prof.paths.identity_dir
@@ -200,7 +202,7 @@ def test_two_profiles_cannot_share_one_app_dir(tmp_path):
     import shutil
     from pathlib import Path
 
-    from core.profiles import create_profile
+    from core.identity.profiles import create_profile
 
     app = tmp_path / "rl-swarm" / "modal-login"
     shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "modal-login-standin", app)

@@ -1,4 +1,4 @@
-"""core.profiles with real dirs: create/list/use/rename/archive/import and every bad-input case."""
+"""core.identity.profiles with real dirs: create/list/use/rename/archive/import and every bad-input case."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from core import config, identity, paths, profiles
-from core.errors import IdentityError, ProfileError
+from core.config import settings as config
+from core.identity import files as identity
+from core.base import paths
+from core.identity import profiles
+from core.base.errors import IdentityError, ProfileError
 
 
 def mode(p) -> int:
@@ -216,7 +219,7 @@ def test_concurrent_profile_creation_loses_nothing():
     import sys
 
     config.load_config()  # first-run creation outside the race
-    code = ("import sys; from core import profiles\n"
+    code = ("import sys; from core.identity import profiles\n"
             "for i in range(6): profiles.create_profile(f'{sys.argv[1]}{i}', identity=False)\n")
     repo = Path(__file__).resolve().parents[2]
     procs = [subprocess.Popen([sys.executable, "-c", code, pfx], cwd=repo) for pfx in ("a", "b")]

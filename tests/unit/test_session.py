@@ -1,13 +1,16 @@
-"""core.session: what the TUI brings up on its own, and when (no processes started here)."""
+"""core.usecases.node_control: what the TUI brings up on its own, and when (no processes started here)."""
 
 from __future__ import annotations
 
 import pytest
 
-from core import identity, localnet, profiles, session
-from core.config import load_config
-from core.errors import SwarmdeckError
-from core.paths import ProfilePaths
+from core.identity import files as identity
+from core.localnet import network as localnet
+from core.identity import profiles
+from core.usecases import node_control as session
+from core.config.settings import load_config
+from core.base.errors import SwarmdeckError
+from core.base.paths import ProfilePaths
 
 
 def _sign_in(name: str, activated: bool = True) -> None:
@@ -80,7 +83,7 @@ def test_bare_ssh_session():
 
 def test_a_demo_peer_the_user_stopped_is_not_started_again(monkeypatch):
     """ensure_network skips it (and so starts nothing here: the chain is faked as running)."""
-    from core import daemon
+    from core.supervisor import supervisor as daemon
 
     profiles.create_profile("me", network="local")
     profiles.create_profile("local-peer-1", network="local", backend="web3", model="tiny")

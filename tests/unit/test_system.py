@@ -1,4 +1,4 @@
-"""core.system: doctor checks and the VRAM recommendation, on this machine (no GPU here:
+"""core.hardware.system: doctor checks and the VRAM recommendation, on this machine (no GPU here:
 the CPU-mode result is what is checked; on a GPU machine the same tests check the GPU path)."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import socket
 
 import pytest
 
-from core import paths, system
+from core.base import paths
+from core.hardware import system
 
 
 def test_probe_never_crashes_and_explains_cpu_mode():
@@ -91,7 +92,8 @@ def test_basic_checks_pass_here():
 
 
 def test_doctor_report_flags_broken_config_and_identity():
-    from core import identity, profiles
+    from core.identity import files as identity
+    from core.identity import profiles
 
     rep = system.run_doctor(include_torch=False)
     assert rep.ok, [c for c in rep.checks if c.status == "fail"]

@@ -1,4 +1,4 @@
-"""core.telemetry: N/A for unsupported NVML fields, CPU mode with a reason, node process tree, cost."""
+"""core.hardware.telemetry: N/A for unsupported NVML fields, CPU mode with a reason, node process tree, cost."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 import time
 from types import SimpleNamespace
 
-from core.telemetry import Telemetry, fmt_bytes, fmt_num
+from core.hardware.telemetry import Telemetry, fmt_bytes, fmt_num
 
 
 class NVMLError(Exception):

@@ -8,8 +8,8 @@ import os
 import pytest
 import torch
 
-from core.errors import TrainingError
-from core.rollouts import Rollout
+from core.base.errors import TrainingError
+from core.base.rollouts import Rollout
 from core.training.checkpoint import CheckpointManager
 from core.training.grpo import GRPOConfig, GRPOEngine
 from core.training.model import load_model

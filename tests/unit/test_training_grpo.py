@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from core.rollouts import Rollout
+from core.base.rollouts import Rollout
 from core.training.grpo import GRPOConfig, GRPOEngine, group_advantages, select_external
 from core.training.model import load_model
 from core.training.tiny import build_tiny_model

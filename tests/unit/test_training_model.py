@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from core.errors import TrainingError
+from core.base.errors import TrainingError
 from core.training.grpo import GRPOConfig, GRPOEngine
 from core.training.model import load_model
 from core.training.tiny import build_tiny_model
@@ -77,7 +77,7 @@ def test_quantization_failure_falls_back_with_one_message(tiny, monkeypatch, cap
     assert len(warn) == 1 and "could not run" in warn[0].getMessage()
     ev = lm.mode_event()
     assert ev["mode"] == "fp32" and ev["device"] == "cpu" and ev["fallback"] is True
-    from core.events import Event
+    from core.events.log import Event
 
     Event("node.mode", ev)  # valid for the node's event
     _step_changes_lora(lm)

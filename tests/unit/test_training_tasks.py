@@ -74,7 +74,7 @@ def test_draw_does_not_write_to_stdout(pool, capfd):
 
 
 def test_unknown_task_is_a_clear_error():
-    from core.errors import TrainingError
+    from core.base.errors import TrainingError
 
     with pytest.raises(TrainingError) as ei:
         TaskPool(tasks=["gsm9k"])

@@ -9,8 +9,8 @@ import zlib
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from core.errors import SwarmError
-from core.rollouts import Rollout
+from core.base.errors import SwarmError
+from core.base.rollouts import Rollout
 from core.swarm.wire import (DEFAULT_LIMITS, HEADER_LEN, MAGIC, VERSION, Limits, RejectCounter, WireError,
                              decode_rollouts, encode_rollouts)
 

@@ -6,8 +6,8 @@ import stat
 
 import pytest
 
-from core.paths import ProfilePaths
-from core.wizard import BACK, CANCEL, Hardware, Wizard, WizardClosed, WizardError, apply_result, store_hf_token
+from core.base.paths import ProfilePaths
+from tui.model.wizard import BACK, CANCEL, Hardware, Wizard, WizardClosed, WizardError, apply_result, store_hf_token
 
 GPU_HW = Hardware(gpus=[{"index": 0, "name": "RTX 4090", "vram_gib": 24.0}, {"index": 1, "name": "RTX 3090",
                                                                              "vram_gib": 24.0}],
@@ -177,8 +177,8 @@ def test_prompter_flow_with_errors_back_and_cancel():
 
 
 def test_apply_result_creates_the_profile_and_stores_the_token_0600():
-    from core.config import load_config
-    from core.profiles import load_profile
+    from core.config.settings import load_config
+    from core.identity.profiles import load_profile
 
     w = Wizard(CPU_HW, existing_profiles=["default"])
     w.run(Script([{"name": "w1"}, {"network": "local"}, {"quant": "fp32"},

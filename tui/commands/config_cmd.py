@@ -23,7 +23,7 @@ def register(sub) -> None:
 
 
 def cmd_path(args) -> int:
-    from core.config import ensure_config
+    from core.config.settings import ensure_config
 
     path, created = ensure_config()
     print(path)
@@ -35,8 +35,8 @@ def cmd_path(args) -> int:
 def cmd_validate(args) -> int:
     from pathlib import Path
 
-    from core.config import Problem, ensure_config, validate_text
-    from core.errors import ConfigError
+    from core.config.settings import Problem, ensure_config, validate_text
+    from core.base.errors import ConfigError
 
     if args.file:
         path = Path(args.file)
@@ -63,7 +63,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_reset(args) -> int:
-    from core.config import config_path, ensure_config
+    from core.config.settings import config_path, ensure_config
 
     path = config_path()
     if path.exists():

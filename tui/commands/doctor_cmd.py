@@ -24,13 +24,13 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from core.errors import SwarmdeckError
-    from core.system import run_doctor
+    from core.base.errors import SwarmdeckError
+    from core.hardware.system import run_doctor
 
     login_port, gpus, name = 3000, (), getattr(args, "profile", None)
     network = getattr(args, "network", None)
     try:
-        from core.profiles import load_profile
+        from core.identity.profiles import load_profile
 
         prof = load_profile(name)
         login_port, gpus, name = prof.settings.login_port, prof.settings.gpus, prof.name

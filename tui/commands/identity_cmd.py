@@ -7,7 +7,7 @@ import getpass
 import json
 import sys
 
-from core.errors import IdentityError
+from core.base.errors import IdentityError
 
 
 def _p(q) -> None:
@@ -73,14 +73,14 @@ def read_passphrase(args, confirm: bool) -> str:
 
 
 def _profile(args):
-    from core.profiles import load_profile
+    from core.identity.profiles import load_profile
 
     return load_profile(getattr(args, "profile", None))
 
 
 def warn_permissions(prof) -> None:
     """Like OpenSSH: loud warning for group/world-readable identity files, and the fix."""
-    from core import identity
+    from core.identity import files as identity
 
     msg = identity.permission_warning(prof.paths.identity_dir, prof.name)
     if not msg:
@@ -94,7 +94,7 @@ def warn_permissions(prof) -> None:
 
 
 def cmd_show(args) -> int:
-    from core.status import build_status
+    from core.usecases.profile_state import build_status
 
     prof = _profile(args)
     st = build_status()
@@ -134,7 +134,7 @@ def cmd_show(args) -> int:
 
 
 def cmd_backup(args) -> int:
-    from core.backup import check_passphrase, create_backup
+    from core.identity.backup import check_passphrase, create_backup
 
     prof = _profile(args)
     warn_permissions(prof)
@@ -148,7 +148,7 @@ def cmd_backup(args) -> int:
 
 
 def cmd_restore(args) -> int:
-    from core.backup import restore_backup
+    from core.identity.backup import restore_backup
 
     name = getattr(args, "profile", None)
     if not name:
@@ -162,8 +162,8 @@ def cmd_restore(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    from core.backup import verify_backup
-    from core.config import load_config
+    from core.identity.backup import verify_backup
+    from core.config.settings import load_config
 
     name = getattr(args, "profile", None)
     pw = read_passphrase(args, confirm=False)
@@ -185,7 +185,7 @@ def cmd_verify(args) -> int:
 
 
 def cmd_fix_perms(args) -> int:
-    from core import identity
+    from core.identity import files as identity
 
     prof = _profile(args)
     fixed = identity.fix_permissions(prof.paths.identity_dir)

@@ -13,8 +13,8 @@ import argparse
 import sys
 import time
 
-from core.errors import SwarmdeckError
-from core.i18n import t
+from core.base.errors import SwarmdeckError
+from tui.model.i18n import t
 
 
 def register(sub) -> None:
@@ -36,9 +36,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from core import identity, signin
+    from core.identity import files as identity
+    from core.identity import signin
     from core.login.service import ensure_service
-    from core.profiles import load_profile
+    from core.identity.profiles import load_profile
 
     prof = load_profile(getattr(args, "profile", None))
     if args.stop:
@@ -127,7 +128,7 @@ class _Progress:
 
 def _official_app(prof, args) -> int:
     """The public-testnet sign-in through the official modal-login app."""
-    from core import signin
+    from core.identity import signin
     from core.login import modal_app
 
     say = _Progress()
@@ -156,7 +157,7 @@ def _official_app(prof, args) -> int:
         return 1
     if str(app_dir) != prof.settings.login_app:
         modal_app.set_app_dir(prof.name, app_dir)
-        from core.profiles import load_profile
+        from core.identity.profiles import load_profile
 
         prof = load_profile(prof.name)
     app = modal_app.ensure_running(prof, progress=say)

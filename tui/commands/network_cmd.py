@@ -6,7 +6,7 @@ import json
 
 
 def cmd_up(args) -> int:
-    from core import localnet
+    from core.localnet import network as localnet
 
     info = localnet.up(peers=args.peers, round_seconds=args.round_seconds,
                        progress=lambda m: print(f"==> {m}", flush=True))
@@ -17,7 +17,7 @@ def cmd_up(args) -> int:
 
 
 def cmd_down(args) -> int:
-    from core import localnet
+    from core.localnet import network as localnet
 
     res = localnet.down()
     print(f"stopped {len(res['stopped_peers'])} demo peer(s); chain "
@@ -26,7 +26,7 @@ def cmd_down(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from core import localnet
+    from core.localnet import network as localnet
 
     st = localnet.status()
     if args.json:

@@ -10,14 +10,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core import control, daemon
-from core.errors import SwarmdeckError
+from core.supervisor import control
+from core.supervisor import supervisor as daemon
+from core.base.errors import SwarmdeckError
 
 
 def _profile_name(args) -> str:
     name = getattr(args, "profile", None)
     try:
-        from core.profiles import load_profile
+        from core.identity.profiles import load_profile
     except ImportError:
         if not name:
             raise SwarmdeckError("no profile given.", fix="pass -p NAME")
@@ -44,7 +45,7 @@ def _describe(st: dict) -> str:
 
 def cmd_start(args) -> int:
     name = _profile_name(args)
-    from core import session
+    from core.usecases import node_control as session
 
     session.record_user_action(name, "start")  # the TUI may auto-start it again on later opens
     if args.foreground:
@@ -72,7 +73,7 @@ def cmd_start(args) -> int:
 
 def cmd_stop(args) -> int:
     name = _profile_name(args)
-    from core import session
+    from core.usecases import node_control as session
 
     session.record_user_action(name, "stop")  # the TUI does not auto-start a node the user stopped
     res = daemon.stop_profile(name, now=args.now)

@@ -84,11 +84,11 @@ def _backup_hint(name: str) -> str:
 
 
 def cmd_new(args) -> int:
-    from core.profiles import create_profile
+    from core.identity.profiles import create_profile
 
     _say("generating a new RSA identity")
     prof = create_profile(args.name, make_current=True if args.use else None, **_settings(args))
-    from core.identity import peer_id_from_pem, display_name
+    from core.identity.files import peer_id_from_pem, display_name
 
     pid = peer_id_from_pem(prof.paths.swarm_pem)
     print(f"created profile {prof.name!r} on network {prof.settings.network!r}")
@@ -100,7 +100,7 @@ def cmd_new(args) -> int:
 
 
 def cmd_list(args) -> int:
-    from core.status import build_status
+    from core.usecases.profile_state import build_status
 
     st = build_status()
     if args.json:
@@ -121,7 +121,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_use(args) -> int:
-    from core.profiles import use_profile
+    from core.identity.profiles import use_profile
 
     prof = use_profile(args.name)
     print(f"current profile: {prof.name}")
@@ -129,7 +129,7 @@ def cmd_use(args) -> int:
 
 
 def cmd_rename(args) -> int:
-    from core.profiles import rename_profile
+    from core.identity.profiles import rename_profile
 
     prof = rename_profile(args.old, args.new)
     print(f"renamed {args.old!r} to {prof.name!r} ({prof.paths.root})")
@@ -137,7 +137,7 @@ def cmd_rename(args) -> int:
 
 
 def cmd_archive(args) -> int:
-    from core.profiles import archive_profile
+    from core.identity.profiles import archive_profile
 
     dest = archive_profile(args.name)
     print(f"archived profile {args.name!r}: moved to {dest}")
@@ -149,8 +149,8 @@ def cmd_archive(args) -> int:
 def cmd_import(args) -> int:
     from pathlib import Path
 
-    from core.identity import display_name, peer_id_from_pem
-    from core.profiles import import_profile
+    from core.identity.files import display_name, peer_id_from_pem
+    from core.identity.profiles import import_profile
 
     name = getattr(args, "profile", None)
     if not name:

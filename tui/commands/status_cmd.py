@@ -48,7 +48,7 @@ def render_text(st: dict) -> str:
 
 
 def run(args) -> int:
-    from core.status import build_status
+    from core.usecases.profile_state import build_status
 
     st = build_status()
     if getattr(args, "json", False):

@@ -10,7 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
-from core.i18n import t
+from tui.model.i18n import t
 from tui.widgets.common import translate_bindings
 
 

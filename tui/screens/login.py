@@ -21,8 +21,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Static
 
-from core.errors import SwarmdeckError
-from core.i18n import t
+from core.base.errors import SwarmdeckError
+from tui.model.i18n import t
 from tui.screens.dialogs import ConfirmScreen
 from tui.widgets.common import translate_bindings
 from tui.widgets.qr import QRCode

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
-from core.i18n import t
+from tui.model.i18n import t
 from tui.screens.dialogs import ConfirmScreen, HelpScreen, SwitcherScreen
 from tui.widgets.common import translate_bindings
 from tui.widgets.dashboard import ProfileDashboard

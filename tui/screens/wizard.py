@@ -1,4 +1,4 @@
-"""The setup wizard's view. All logic (steps, validation, result) is core.wizard.Wizard."""
+"""The setup wizard's view. All logic (steps, validation, result) is tui.model.wizard.Wizard."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, RadioButton, RadioSet, Select, Static
 
-from core.i18n import t
-from core.wizard import MODELS, NETWORKS, QUANTS, Wizard, WizardError
+from tui.model.i18n import t
+from tui.model.wizard import MODELS, NETWORKS, QUANTS, Wizard, WizardError
 from tui.widgets.common import translate_bindings
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from core.i18n import t
+from tui.model.i18n import t
 
 
 def translate_bindings(node) -> None:

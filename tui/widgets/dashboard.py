@@ -1,6 +1,6 @@
 """One profile's dashboard: system, training, chain, peers panels and a log pane.
 
-Panels are plain Statics redrawn from core.dashboard.DashboardModel and a telemetry
+Panels are plain Statics redrawn from tui.model.dashboard.DashboardModel and a telemetry
 Snapshot; `update_view` redraws only the panels whose inputs changed, so an idle 1 Hz
 refresh costs one small Static update (the system panel).
 """
@@ -17,9 +17,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
-from core.dashboard import DashboardModel
-from core.i18n import t
-from core.telemetry import Snapshot, fmt_bytes, fmt_num
+from tui.model.dashboard import DashboardModel
+from tui.model.i18n import t
+from core.hardware.telemetry import Snapshot, fmt_bytes, fmt_num
 from tui.widgets.common import ago, short_id
 
 

@@ -28,7 +28,7 @@ def command(name: str | None) -> str:
 
 def required(name: str) -> dict | None:
     """{"reason", "since", "where"} when the profile must sign in again, else None."""
-    from core.profiles import read_state
+    from core.identity.profiles import read_state
 
     v = read_state(name).get(KEY)
     if not isinstance(v, dict):
@@ -43,7 +43,7 @@ def required(name: str) -> dict | None:
 
 def mark_required(name: str, reason: str, where: str | None = None) -> dict:
     """Record that `name` must sign in again. An episode already recorded keeps its `since`."""
-    from core.profiles import write_state
+    from core.identity.profiles import write_state
 
     old = required(name)
     entry = {"reason": str(reason or "")[:_MAX] or "the login app refused this profile's session key",
@@ -55,9 +55,9 @@ def mark_required(name: str, reason: str, where: str | None = None) -> dict:
 
 
 def _current_key(name: str) -> str | None:
-    from core import identity
-    from core.errors import SwarmdeckError
-    from core.paths import ProfilePaths
+    from core.identity import files as identity
+    from core.base.errors import SwarmdeckError
+    from core.base.paths import ProfilePaths
 
     try:
         login = identity.read_login(ProfilePaths(name).identity_dir)
@@ -68,7 +68,7 @@ def _current_key(name: str) -> str | None:
 
 def clear(name: str) -> None:
     """Forget the state (after a write landed again, or a new browser sign-in)."""
-    from core.profiles import read_state, write_state
+    from core.identity.profiles import read_state, write_state
 
     if KEY in read_state(name):
         write_state(name, {KEY: None})

@@ -1,6 +1,6 @@
 """config.toml: load, validate (every problem, with file/line/key), edit keeping comments, save.
 
-The file lives in the user config dir (core.paths.config_file()) and is created from
+The file lives in the user config dir (core.base.paths.config_file()) and is created from
 config.example.toml on first run. tomlkit is used for all edits so the user's comments and
 layout survive `swarmdeck profile use NAME` and friends.
 
@@ -22,9 +22,9 @@ from typing import Any, Callable
 import tomlkit
 from tomlkit.exceptions import ParseError
 
-from core import paths as _paths
-from core.errors import ConfigError
-from core.fsutil import atomic_write_text
+from core.base import paths as _paths
+from core.base.errors import ConfigError
+from core.base.fsutil import atomic_write_text
 
 # ------------------------------------------------------------------------------------------
 # Schema
@@ -562,9 +562,9 @@ def validate_text(text: str, file: str = "config.toml") -> tuple[tomlkit.TOMLDoc
 
 def example_path() -> Path:
     """config.example.toml: the repo's top-level file in a checkout, else the packaged copy."""
-    here = Path(__file__).resolve().parent
-    top = here.parent / "config.example.toml"
-    return top if top.is_file() else here / "config.example.toml"
+    core_dir = Path(__file__).resolve().parents[1]
+    top = core_dir.parent / "config.example.toml"
+    return top if top.is_file() else core_dir / "config.example.toml"
 
 
 def example_text() -> str:

@@ -25,15 +25,15 @@ import threading
 import time
 from pathlib import Path
 
-from core import paths as _paths
-from core.errors import ChainError
+from core.base import paths as _paths
+from core.base.errors import ChainError
 
 log = logging.getLogger("swarmdeck.localnet")
 
 NETWORK = "local"
 PEER_PREFIX = "local-peer-"
 DEFAULT_PEERS = 2
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _dir() -> Path:
@@ -88,7 +88,7 @@ def serve(round_seconds: float) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # survive the terminal closing
     _paths.ensure_private_dir(_dir())
-    from core import fsutil
+    from core.base import fsutil
 
     fsutil.atomic_write_text(pid_file(), f"{os.getpid()}\n")
     chain = LocalChain(NETWORK).start()
@@ -131,7 +131,7 @@ def ensure_chain(round_seconds: float = 30.0, wait: float = 60.0) -> dict:
 
 def ensure_peer_profiles(n: int) -> list[str]:
     """Create the demo peers' profiles (own identity, own funded key, tiny model) if missing."""
-    from core import profiles
+    from core.identity import profiles
 
     existing = {p.name for p in profiles.list_profiles()}
     names = peer_names(n)
@@ -140,7 +140,7 @@ def ensure_peer_profiles(n: int) -> list[str]:
             profiles.create_profile(name, make_current=False, network=NETWORK, backend="web3", model="tiny",
                                     quant="auto", training={"max_new_tokens": 48, "generations": 4})
     if names:
-        from core import fsutil
+        from core.base import fsutil
 
         fsutil.atomic_write_text(bootnode_file(), names[0] + "\n")
     return names
@@ -155,7 +155,7 @@ def _bootnodes_on_chain() -> list[str]:
 
 def up(peers: int = DEFAULT_PEERS, round_seconds: float = 30.0, progress=None, wait: float = 180.0) -> dict:
     """Bring the local network up (idempotent). progress(msg) is told each step."""
-    from core import daemon
+    from core.supervisor import supervisor as daemon
 
     say = progress or (lambda msg: None)
     say("starting the local chain (anvil + coordinator)")
@@ -180,7 +180,8 @@ def down(timeout: float = 60.0) -> dict:
     """Stop the demo peers, local login services and the chain process (chain state is kept).
 
     Your own profiles' nodes keep running: stop them with `swarmdeck stop -p NAME`."""
-    from core import daemon, profiles
+    from core.supervisor import supervisor as daemon
+    from core.identity import profiles
 
     from core.login.service import stop_service
 
@@ -201,7 +202,8 @@ def down(timeout: float = 60.0) -> dict:
 
 
 def status() -> dict:
-    from core import control, profiles
+    from core.supervisor import control
+    from core.identity import profiles
 
     out = {"chain": None, "peers": []}
     if chain_running():

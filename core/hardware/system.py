@@ -22,7 +22,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from core import paths as _paths
+from core.base import paths as _paths
 
 RECOMMENDED_RAM_GB = 24
 MIN_FREE_DISK_GB = 5
@@ -332,9 +332,9 @@ def check_p2pd() -> Check:
 
 def check_config() -> list[Check]:
     """Config validity, identity permissions and duplicate identities across profiles."""
-    from core import config as _config
-    from core import identity as _identity
-    from core.errors import SwarmdeckError
+    from core.config import settings as _config
+    from core.identity import files as _identity
+    from core.base.errors import SwarmdeckError
 
     out = []
     try:
@@ -389,9 +389,9 @@ def check_network(name: str, *, timeout: float = NETWORK_TIMEOUT, deadline: floa
     request waits at most `timeout` s (a few attempts), and once `deadline` s have passed the
     remaining checks are reported as skipped instead of run.
     """
-    from core import config as _config
+    from core.config import settings as _config
     from core.chain.web3_backend import READ_ATTEMPTS, ChainReader
-    from core.errors import ChainError, SwarmdeckError
+    from core.base.errors import ChainError, SwarmdeckError
 
     say = progress or (lambda msg: None)
     start = time.monotonic()
@@ -541,10 +541,11 @@ def check_network(name: str, *, timeout: float = NETWORK_TIMEOUT, deadline: floa
 def check_signin_app(profile: str) -> list[Check]:
     """A profile on a public network signing in through the official modal-login app: yarn, the
     app directory, whether it runs, and whether the profile is signed in (or must sign in again)."""
-    from core import identity, signin
-    from core.errors import SwarmdeckError
+    from core.identity import files as identity
+    from core.identity import signin
+    from core.base.errors import SwarmdeckError
     from core.login import modal_app
-    from core.profiles import load_profile
+    from core.identity.profiles import load_profile
 
     try:
         prof = load_profile(profile)

@@ -37,10 +37,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from core import safejson
-from core import identity as _identity
-from core import paths as _paths
-from core.errors import IdentityError
+from core.base import safejson
+from core.identity import files as _identity
+from core.base import paths as _paths
+from core.base.errors import IdentityError
 
 MAGIC = b"SDBKUP\x00\x01"
 FORMAT = "swarmdeck-identity-backup"
@@ -160,7 +160,7 @@ def create_backup(profile: str, dest: Path, passphrase: str, *, verify: bool = T
     peer_id = _identity.peer_id_from_bytes(files["swarm.pem"], str(pp.swarm_pem))
     _identity.read_login(pp.identity_dir)  # refuse to back up unreadable login files silently
     try:
-        from core.config import load_config
+        from core.config.settings import load_config
         import tomlkit
 
         cfg = load_config(strict=False)
@@ -314,7 +314,7 @@ def verify_backup(archive: Path, passphrase: str, profile: str | None = None) ->
 
 
 def _record_verified(profile: str, archive: Path, manifest: dict, live: dict[str, str]) -> None:
-    from core.profiles import write_state
+    from core.identity.profiles import write_state
 
     write_state(profile, {"backup": {
         "verified_at": _now(), "archive": str(archive), "created_at": manifest.get("created_at"),
@@ -327,7 +327,7 @@ def backup_state(profile: str) -> dict:
 
     "outdated": the identity files changed since the verified backup (e.g. a new sign-in).
     """
-    from core.profiles import read_state
+    from core.identity.profiles import read_state
 
     b = read_state(profile).get("backup")
     if not isinstance(b, dict) or not b.get("verified_at"):
@@ -342,7 +342,7 @@ def backup_state(profile: str) -> dict:
 
 def restore_backup(archive: Path, passphrase: str, profile: str, *, progress=None) -> BackupInfo:
     """Restore into a NEW profile, or an existing one without identity files. Never overwrites."""
-    from core.config import config_lock
+    from core.config.settings import config_lock
 
     with config_lock():
         return _restore(archive, passphrase, profile, progress)
@@ -351,8 +351,8 @@ def restore_backup(archive: Path, passphrase: str, profile: str, *, progress=Non
 def _restore(archive: Path, passphrase: str, profile: str, progress) -> BackupInfo:
     import tomlkit
 
-    from core import config as _config
-    from core import profiles as _profiles
+    from core.config import settings as _config
+    from core.identity import profiles as _profiles
 
     say = progress or (lambda msg: None)
     _profiles.validate_name(profile)
@@ -395,7 +395,7 @@ def _restore(archive: Path, passphrase: str, profile: str, progress) -> BackupIn
             if name in members:
                 say(f"writing {pp.identity_dir / name}")
                 try:
-                    from core.fsutil import create_exclusive
+                    from core.base.fsutil import create_exclusive
 
                     create_exclusive(pp.identity_dir / name, members[name], mode=0o600)
                 except FileExistsError:
@@ -411,7 +411,7 @@ def _restore(archive: Path, passphrase: str, profile: str, progress) -> BackupIn
             except FileNotFoundError:
                 pass
         raise
-    from core.profiles import write_state
+    from core.identity.profiles import write_state
 
     write_state(profile, {"restored_from": str(archive), "restored_at": _now(), "created_by_restore": created})
     return info

@@ -34,10 +34,10 @@ import socket
 from pathlib import Path
 from typing import Any, Iterator
 
-from core import safejson
-from core.errors import DaemonError
-from core.events import Event
-from core.paths import ProfilePaths
+from core.base import safejson
+from core.base.errors import DaemonError
+from core.events.log import Event
+from core.base.paths import ProfilePaths
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 64 * 1024           # requests; replies/streams may be longer (the client allows MAX_REPLY)

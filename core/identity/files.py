@@ -27,11 +27,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from core import safejson
-from core import paths as _paths
-from core._names import ADJECTIVES, ANIMALS
-from core.errors import IdentityError
-from core.fsutil import atomic_write_json, create_exclusive
+from core.base import safejson
+from core.base import paths as _paths
+from core.identity.names import ADJECTIVES, ANIMALS
+from core.base.errors import IdentityError
+from core.base.fsutil import atomic_write_json, create_exclusive
 
 IDENTITY_FILES = ("swarm.pem", "userData.json", "userApiKey.json")
 _KEY_TYPE_RSA = 0
@@ -527,7 +527,7 @@ def identity_facts(identity_dir: Path) -> dict:
 def _known_profiles() -> list[str]:
     """Profiles in the config (those a user can start or archive); profile dirs if it is unreadable."""
     try:
-        from core.config import load_config
+        from core.config.settings import load_config
 
         return [n for n in load_config(strict=False).profile_names() if _paths.PROFILE_NAME_RE.match(n)]
     except Exception:

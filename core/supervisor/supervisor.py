@@ -5,7 +5,7 @@ node runs under a supervisor in its own session (double-fork + setsid), which
   - runs the node (`python -m core.node --profile NAME`) as a child in its own process group
     and reaps the whole group (hivemind's DHT process and p2pd included) on stop/crash/restart;
   - reads the child's typed events (JSON lines on stdout), persists them to events.jsonl and
-    serves them on the control socket (core.control) with a bounded replay;
+    serves them on the control socket (core.supervisor.control) with a bounded replay;
   - writes the child's stderr to a rotating node.log, and its own notes to supervisor.log;
   - restarts a crashed or stalled child with exponential backoff + jitter, gives up after N
     quick failures (state gave_up), and steps the model down after an OOM (recorded in the
@@ -40,16 +40,16 @@ from typing import Any
 
 import psutil
 
-from core import safejson
-from core import control
-from core.errors import DaemonError
-from core.events import EventBus, Event
-from core.fsutil import atomic_write_json
-from core.paths import ProfilePaths, ensure_private_dir
+from core.base import safejson
+from core.supervisor import control
+from core.base.errors import DaemonError
+from core.events.log import EventBus, Event
+from core.base.fsutil import atomic_write_json
+from core.base.paths import ProfilePaths, ensure_private_dir
 
 EXIT_OOM = 42
 EXIT_CONFIG = 78
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 QUANT_ORDER = ("fp32", "bf16", "8bit", "4bit")
 MIN_GENERATIONS = 2
 MIN_NEW_TOKENS = 128
@@ -98,17 +98,17 @@ class DaemonSettings:
         return s
 
 
-# config.toml's [profiles.NAME.daemon] keys (core.config.DaemonSettings) → ours
+# config.toml's [profiles.NAME.daemon] keys (core.config.settings.DaemonSettings) → ours
 _CONFIG_KEYS = {"restart_backoff_initial": ("backoff_base", 1), "restart_backoff_max": ("backoff_max", 1),
                 "log_max_mb": ("log_max_bytes", 2**20), "event_replay": ("replay", 1),
                 "events_max_mb": ("events_max_bytes", 2**20)}
 
 
 def load_settings(profile: str) -> DaemonSettings:
-    """Profile's [daemon] table (via core.profiles), then SWARMDECK_DAEMON_SETTINGS (JSON, our field names)."""
+    """Profile's [daemon] table (via core.identity.profiles), then SWARMDECK_DAEMON_SETTINGS (JSON, our field names)."""
     merged: dict[str, Any] = {}
     with contextlib.suppress(Exception):
-        from core.profiles import load_profile
+        from core.identity.profiles import load_profile
 
         d = getattr(load_profile(profile).settings, "daemon", None)
         if d is not None:
@@ -139,7 +139,7 @@ def node_command(profile: str) -> list[str]:
 def _profile_training(profile: str) -> tuple[str | None, int | None, int | None]:
     """(quant, generations, max_new_tokens) from the profile, when the foundation can tell."""
     with contextlib.suppress(Exception):
-        from core.profiles import load_profile
+        from core.identity.profiles import load_profile
 
         st = load_profile(profile).settings
         tr = getattr(st, "training", None)
@@ -1233,7 +1233,7 @@ def spawn_detached(profile: str, wait: float = 15.0) -> dict:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
     import subprocess
 
-    inter = subprocess.Popen([sys.executable, "-m", "core.daemon", "--profile", profile, "--detach"],
+    inter = subprocess.Popen([sys.executable, "-m", "core.supervisor", "--profile", profile, "--detach"],
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              env=env, close_fds=True, start_new_session=True)
     inter.wait(timeout=30)
@@ -1277,7 +1277,7 @@ def stop_profile(profile: str, now: bool = False, timeout: float = 120.0) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m core.daemon", description="swarmdeck supervisor for one profile")
+    ap = argparse.ArgumentParser(prog="python -m core.supervisor.supervisor", description="swarmdeck supervisor for one profile")
     ap.add_argument("--profile", "-p", required=True)
     ap.add_argument("--detach", action="store_true", help="double-fork into the background")
     args = ap.parse_args(argv)

@@ -1,7 +1,7 @@
 """One swarm node: identity + DHT + training + chain, round after round, emitting typed events.
 
 Run as the supervisor's child: `python -m core.node --profile NAME`. Child contract (see
-core/daemon.py): typed events as JSON lines on stdout, human logs on stderr, SIGTERM = finish
+core/supervisor/): typed events as JSON lines on stdout, human logs on stderr, SIGTERM = finish
 the current phase, checkpoint and exit 0; exit 42 = out of memory (after an `oom` event);
 exit 78 = a user error a restart cannot fix (after an `error` event naming the fix).
 
@@ -25,9 +25,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from core import identity
-from core.errors import SwarmdeckError, SwarmError
-from core.events import EventBus
+from core.identity import files as identity
+from core.base.errors import SwarmdeckError, SwarmError
+from core.events.log import EventBus
 
 log = logging.getLogger("swarmdeck.node")
 
@@ -61,11 +61,11 @@ class Node:
         self.net = profile.network
         # The seed's "testnet participation" answer (N = train in the swarm, nothing on chain),
         # recorded by the setup wizard in the profile state.
-        from core.profiles import read_state
+        from core.identity.profiles import read_state
 
         self.chain_enabled = bool(read_state(profile.name).get("testnet_participation", True))
         if self.net.kind == "local" and not self.opts.bootnode:
-            from core.localnet import is_designated_bootnode
+            from core.localnet.network import is_designated_bootnode
 
             self.opts.bootnode = is_designated_bootnode(profile.name)
         self.dht = None
@@ -137,7 +137,7 @@ class Node:
                 app = modal_app.ensure_running(p, progress=self._app_progress, stop=self.stop_event)
                 log.info("sign-in app at %s (%s)", app.url, "started" if app.started else "already running")
                 self._uses_app = True
-            from core import signin
+            from core.identity import signin
 
             self.coordinator = make_coordinator(p)
             # A stale session key ("signin" replies) makes the queue wait for a new sign-in while
@@ -179,7 +179,7 @@ class Node:
 
     def _on_signin(self, info: dict | None) -> None:
         """The queue's sign-in hook: record (or clear) the profile's "sign in again" state."""
-        from core import signin
+        from core.identity import signin
 
         name = self.profile.name
         signin.record(name, info)
@@ -274,7 +274,7 @@ class Node:
     def _model_name(self) -> str:
         name = self.settings.model
         if name == "auto":
-            from core.system import recommend_for
+            from core.hardware.system import recommend_for
 
             rec = recommend_for(tuple(self.settings.gpus))
             # With no GPU on the local network, the tiny model keeps rounds to seconds.
@@ -521,7 +521,7 @@ def main(argv: list[str] | None = None, out=None) -> int:
     from core.training.model import quiet_optional_warnings
 
     quiet_optional_warnings()
-    from core.profiles import load_profile
+    from core.identity.profiles import load_profile
 
     write_lock = threading.Lock()
 
@@ -551,7 +551,7 @@ def main(argv: list[str] | None = None, out=None) -> int:
         bus.emit("error", where=e.where or "", what=e.what, fix=e.fix or "")
         log.error("%s", e)
         # A config/identity problem survives a restart; a network one may not.
-        from core.errors import ChainError
+        from core.base.errors import ChainError
 
         transient = isinstance(e, (SwarmError, ChainError)) and getattr(e, "retriable", True)
         return 1 if transient else EXIT_CONFIG

@@ -20,7 +20,7 @@ Event types and their fields (extra fields are allowed; these are the ones consu
   submission          kind: register|reward|winners, round?, stage?, status: pending|landed|failed|skipped, tx?, reason?
   login.required      reason, fix (the command: swarmdeck login -p NAME), where? (the login app's URL):
                       the login app refused this profile's session key (stale / not activated / unknown
-                      account); writes wait, training goes on. One per episode (core.chain.queue, core.signin)
+                      account); writes wait, training goes on. One per episode (core.chain.queue, core.identity.signin)
   login.ok            kind (the write that got through again), waited (seconds): the episode is over
   chain.totals        total_reward (getTotalRewards for this peer), total_wins? (read from chain, for the dashboard)
   checkpoint.saved    round, path
@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from core import safejson
+from core.base import safejson
 
 PROTOCOL_VERSION = 1
 
@@ -223,7 +223,7 @@ class EventBus:
 
 # --------------------------------------------------------------------------- compaction of events.jsonl
 
-# What a compaction keeps of the part older than the verbatim tail (see core.dashboard / tui.data readers):
+# What a compaction keeps of the part older than the verbatim tail (see tui.model.dashboard / tui.data readers):
 KEEP_ALL = ("round.finished",)                 # the reward history (oldest dropped only past the budget)
 KEEP_RECENT_DEFAULT = 100                      # the newest events of every type
 KEEP_RECENT = {"log": 300, "error": 300, "hf.push": 300,   # the dashboard's log panel (MAX_LOG lines)

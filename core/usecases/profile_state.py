@@ -8,12 +8,12 @@ each profile dict, e.g. "node": {...} from the control socket).
 from __future__ import annotations
 
 from core import __version__
-from core import backup as _backup
-from core import config as _config
-from core import identity as _identity
-from core import paths as _paths
-from core import signin as _signin
-from core.errors import SwarmdeckError
+from core.identity import backup as _backup
+from core.config import settings as _config
+from core.identity import files as _identity
+from core.base import paths as _paths
+from core.identity import signin as _signin
+from core.base.errors import SwarmdeckError
 
 
 def identity_status(name: str) -> dict:

@@ -13,7 +13,7 @@ Steps (some are skipped depending on earlier answers):
 Drive it with `answer(dict)`, `back()`, `cancel()`; or run a whole flow through an injected
 prompter with `run(prompter)` (so flows are tested without a terminal). Invalid answers raise
 WizardError naming the field and the fix, and leave the wizard on the same step.
-`result()` gives the settings for core.profiles.create_profile; `apply_result()` creates the
+`result()` gives the settings for core.identity.profiles.create_profile; `apply_result()` creates the
 profile and stores the token.
 """
 
@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from core.errors import SwarmdeckError
-from core.paths import PROFILE_NAME_RE, ProfilePaths, ensure_private_dir
+from core.base.errors import SwarmdeckError
+from core.base.paths import PROFILE_NAME_RE, ProfilePaths, ensure_private_dir
 
 NETWORKS = ("local", "gensyn-testnet", "custom")
 QUANTS = ("auto", "4bit", "8bit", "bf16", "fp32")
@@ -61,7 +61,7 @@ CANCEL = object()
 
 @dataclass
 class Hardware:
-    """What the hardware step shows. Built from core.system's report by the caller."""
+    """What the hardware step shows. Built from core.hardware.system's report by the caller."""
 
     gpus: list[dict] = field(default_factory=list)  # [{index, name, vram_gib}]
     ram_gib: float | None = None
@@ -218,7 +218,7 @@ class Wizard:
         if not _HEX_ADDR.match(v["coordinator"]):
             raise WizardError("coordinator", f"coordinator {v['coordinator']!r} is not a 0x address",
                               "paste the 0x… contract address (42 characters)")
-        from core.config import multiaddr_problem  # the config's own check, so what we accept it saves
+        from core.config.settings import multiaddr_problem  # the config's own check, so what we accept it saves
 
         for addr in filter(None, (b.strip() for b in v["bootnodes"].split(","))):
             problem = multiaddr_problem(addr) if addr.startswith("/") else "it does not start with /"
@@ -351,7 +351,7 @@ class Wizard:
 
 def store_hf_token(name: str, token: str) -> Path:
     """Write the token to the profile's secrets dir (0700) as a 0600 file. Returns the path."""
-    from core.fsutil import atomic_write_text
+    from core.base.fsutil import atomic_write_text
 
     paths = ProfilePaths(name)
     ensure_private_dir(paths.root)
@@ -372,7 +372,7 @@ def apply_result(res: WizardResult, create_profile: Callable[..., Any] | None = 
     settings; the caller records them (tui/data.py writes both).
     """
     if create_profile is None:
-        from core.profiles import create_profile  # foundation
+        from core.identity.profiles import create_profile  # foundation
     out = create_profile(res.name, **res.settings)
     if res.hf_token:
         store_hf_token(res.name, res.hf_token)

@@ -1,6 +1,6 @@
 """Profiles: one directory (0700) per node identity, settings in config.toml [profiles.NAME].
 
-Rules: names match core.paths.PROFILE_NAME_RE (no path tricks); archive moves the directory
+Rules: names match core.base.paths.PROFILE_NAME_RE (no path tricks); archive moves the directory
 to the archive dir (never deletes); import copies an rl-swarm node's identity files into a
 new profile and verifies the copies by checksum, leaving the originals untouched.
 """
@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core import config as _config
-from core import identity as _identity
-from core import paths as _paths
-from core.config import NetworkSettings, ProfileSettings
-from core.errors import IdentityError, ProfileError
-from core.fsutil import atomic_write_json, create_exclusive
+from core.config import settings as _config
+from core.identity import files as _identity
+from core.base import paths as _paths
+from core.config.settings import NetworkSettings, ProfileSettings
+from core.base.errors import IdentityError, ProfileError
+from core.base.fsutil import atomic_write_json, create_exclusive
 
 
 def _locked_config(fn):

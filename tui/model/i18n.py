@@ -17,7 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-CATALOG_DIR = Path(__file__).resolve().parent.parent / "tui" / "i18n"
+CATALOG_DIR = Path(__file__).resolve().parents[1] / "i18n"
 DEFAULT_LANGUAGE = "en"
 _FORMATTER = string.Formatter()
 

@@ -1,4 +1,4 @@
-"""The dashboard model: folds core.events.Event objects into the state screens render.
+"""The dashboard model: folds core.events.log.Event objects into the state screens render.
 
 Pure Python, no Textual: the TUI feeds it events (from the supervisor's subscribe stream,
 or the profile's events.jsonl when no supervisor runs) and reads plain attributes.
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from core.events import Event, read_events
+from core.events.log import Event, read_events
 
 MAX_ROUNDS = 500
 MAX_LOG = 300

@@ -22,8 +22,9 @@ import threading
 import time
 from typing import Callable
 
-from core import localnet, paths as _paths
-from core.errors import SwarmdeckError
+from core.localnet import network as localnet
+from core.base import paths as _paths
+from core.base.errors import SwarmdeckError
 
 # One bring-up at a time: a second caller (tab switch, autostart) waits for the running one
 # and then finds everything up, instead of racing it to start a second chain.
@@ -35,7 +36,7 @@ Step = Callable[..., None]  # step(key, **params): an i18n key under "net." and 
 
 
 def _profile(name: str):
-    from core.profiles import load_profile
+    from core.identity.profiles import load_profile
 
     return load_profile(name)
 
@@ -50,7 +51,7 @@ def is_local(name: str) -> bool:
 def local_round_seconds() -> float:
     """Round length of the local network: `[networks.local] round_seconds` when the user set it,
     else what `swarmdeck network up` uses."""
-    from core.config import load_config
+    from core.config.settings import load_config
 
     try:
         user = (load_config().data.get("networks") or {}).get(localnet.NETWORK) or {}
@@ -62,7 +63,7 @@ def local_round_seconds() -> float:
 
 def local_peer_count() -> int:
     """Demo peers to run: those that exist (a network brought up with --peers N keeps N), else the default."""
-    from core.profiles import list_profiles
+    from core.identity.profiles import list_profiles
 
     n = sum(1 for p in list_profiles() if p.name.startswith(localnet.PEER_PREFIX))
     return n or localnet.DEFAULT_PEERS
@@ -72,7 +73,8 @@ def ensure_network(name: str, step: Step | None = None, bootnode_wait: float = 1
     """Bring the local network up for profile `name` (no-op for other networks: returns None).
 
     Returns {"chain": info, "started": [what was started]}. Raises SwarmdeckError (what/where/fix)."""
-    from core import control, daemon
+    from core.supervisor import control
+    from core.supervisor import supervisor as daemon
 
     if not is_local(name):
         return None
@@ -120,8 +122,8 @@ def ensure_login_service(name: str):
 
 def needs_sign_in(name: str) -> bool:
     """Whether the node cannot run until the user signs in (modal-login backend, not activated)."""
-    from core import identity
-    from core.profiles import read_state
+    from core.identity import files as identity
+    from core.identity.profiles import read_state
 
     prof = _profile(name)
     if (prof.settings.backend == "web3" and prof.network.kind == "local") or read_state(name).get("testnet_participation") is False:
@@ -134,14 +136,14 @@ def needs_sign_in(name: str) -> bool:
 
 
 def autostart_enabled(name: str) -> bool:
-    from core.profiles import read_state
+    from core.identity.profiles import read_state
 
     return read_state(name).get("autostart", True) is not False
 
 
 def record_user_action(name: str, action: str) -> None:
     """Remember the user's last verb: a stop keeps the node stopped on later opens; a start re-enables it."""
-    from core.profiles import write_state
+    from core.identity.profiles import write_state
 
     if action == "stop":
         write_state(name, {"autostart": False})
@@ -151,7 +153,7 @@ def record_user_action(name: str, action: str) -> None:
 
 def autostart_decision(name: str) -> str:
     """Why the node would or would not be started now: start | running | user_stopped | needs_sign_in."""
-    from core import control
+    from core.supervisor import control
 
     if control.query_status(_paths.ProfilePaths(name), timeout=1.0) is not None:
         return "running"  # a supervisor runs (whatever its child's state): it owns the node
@@ -167,7 +169,7 @@ def autostart(name: str, step: Step | None = None) -> str:
 
     On the local network the network (and the profile's login service) is brought up first.
     Returns the decision ("start" means it was started)."""
-    from core import daemon
+    from core.supervisor import supervisor as daemon
 
     if autostart_decision(name) != "start":
         return autostart_decision(name)

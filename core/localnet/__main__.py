@@ -1,0 +1,5 @@
+import sys
+
+from core.localnet.network import main
+
+sys.exit(main())

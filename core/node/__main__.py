@@ -1,0 +1,5 @@
+import sys
+
+from core.node.runner import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from core.supervisor.supervisor import main
+
+sys.exit(main())
