@@ -37,14 +37,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"swarmdeck {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name == name:  # command group not built yet
-                continue
-            raise
-        mod.register(sub)
+        importlib.import_module(name).register(sub)
+    for cmd in sub.choices.values():
+        _accept_profile_option(cmd)
     return p
+
+
+def _accept_profile_option(parser: argparse.ArgumentParser) -> None:
+    """`-p NAME` works before and after every command: `swarmdeck -p a status` = `swarmdeck status -p a`.
+
+    SUPPRESS as default keeps a `-p` given before the command when none follows it."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for a in subs:
+        for child in a.choices.values():
+            _accept_profile_option(child)
+    if not subs and "-p" not in parser._option_string_actions:
+        parser.add_argument("-p", "--profile", dest="profile", default=argparse.SUPPRESS,
+                            help="profile to act on (default: the current profile)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -53,6 +53,14 @@ def profile_status(cfg: _config.Config, name: str) -> dict:
     return d
 
 
+def profiles_on_disk() -> list[str]:
+    """Profile directories that exist, whatever config.toml says (sorted)."""
+    root = _paths.profiles_dir()
+    if not root.is_dir():
+        return []
+    return sorted(d.name for d in root.iterdir() if d.is_dir() and _paths.PROFILE_NAME_RE.match(d.name))
+
+
 def build_status() -> dict:
     """{version, config, current_profile, profiles: [...], duplicates: [...], config_problems: [...]}."""
     out: dict = {"version": __version__, "config": str(_config.config_path()), "current_profile": None,
@@ -60,7 +68,13 @@ def build_status() -> dict:
     try:
         cfg = _config.load_config(strict=False)
     except SwarmdeckError as e:
-        out["config_problems"] = [str(p) for p in getattr(e, "problems", [])] or [e.what]
+        # An unreadable config hides the profile list, not the profiles: name what is on disk
+        # so nobody is told to create a profile that exists.
+        problems = getattr(e, "problems", [])
+        out["config_problems"] = [p.to_dict() for p in problems] or [{"file": out["config"], "line": None,
+                                                                       "key": "", "message": e.what, "fix": e.fix}]
+        out["config_broken"] = True
+        out["profiles_on_disk"] = profiles_on_disk()
         return out
     out["config_problems"] = [p.to_dict() for p in cfg.validate()]
     out["current_profile"] = cfg.current_profile or None

@@ -206,3 +206,38 @@ def test_profile_import_on_the_testnet_adopts_the_checkouts_sign_in_app(capsys, 
     rc, out, err = run(capsys, "profile", "import", str(src2), "-p", "home", "--network", "local")
     assert rc == 0, err
     assert "sign-in app" not in out and load_profile("home").settings.login_app == ""
+
+
+def test_profile_option_is_accepted_after_every_command(capsys):
+    """`status -p NAME` was refused while `start -p NAME` worked: -p goes before or after any command."""
+    run(capsys, "profile", "new", "one", "--use")
+    run(capsys, "profile", "new", "two")
+    for argv in (("status", "-p", "two"), ("-p", "two", "status")):
+        rc, out, err = run(capsys, *argv)
+        assert rc == 0, err
+        assert " two " in out and " one " not in out
+    rc, out, _ = run(capsys, "status", "--json", "-p", "two")
+    assert rc == 0 and [p["name"] for p in json.loads(out)["profiles"]] == ["two"]
+    rc, _, err = run(capsys, "status", "-p", "nope")
+    assert rc == 1 and "no profile named 'nope'" in err and "fix:" in err
+    from tui.cli import build_parser
+
+    for argv in (["identity", "show", "-p", "two"], ["config", "path", "-p", "two"], ["logs", "-p", "two"],
+                 ["network", "status", "-p", "two"], ["profile", "list", "-p", "two"], ["doctor", "-p", "two"]):
+        assert build_parser().parse_args(argv).profile == "two", argv
+    assert build_parser().parse_args(["-p", "two", "logs"]).profile == "two"
+
+
+def test_status_with_a_broken_config_says_so_and_where(capsys):
+    """It said 'no profiles yet: create one' although profiles existed on disk."""
+    run(capsys, "profile", "new", "kept", "--use")
+    cfg = paths.config_file()
+    cfg.write_text(cfg.read_text() + "\n[profiles.kept\n")
+    line = len(cfg.read_text().splitlines())
+    rc, out, err = run(capsys, "status")
+    assert "no profiles yet" not in out
+    assert f"CONFIG BROKEN at {cfg}:{line}" in out and "not valid TOML" in out and "fix:" in out
+    assert "profiles on disk" in out and "kept" in out
+    rc, out, _ = run(capsys, "status", "--json")
+    st = json.loads(out)
+    assert st["config_broken"] and st["profiles_on_disk"] == ["kept"] and st["config_problems"][0]["line"] == line

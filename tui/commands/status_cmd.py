@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from core.base.errors import ProfileError
+
 
 def register(sub) -> None:
     p = sub.add_parser("status", help="profiles, their identities, backups and whether their node runs")
@@ -13,9 +15,18 @@ def register(sub) -> None:
 
 def render_text(st: dict) -> str:
     lines = [f"config: {st['config']}"]
+    if st.get("config_broken"):
+        for pr in st["config_problems"]:
+            where = f"{pr['file']}:{pr['line']}" if pr.get("line") else pr["file"]
+            lines.append(f"CONFIG BROKEN at {where}: {pr['message']}")
+            if pr.get("fix"):
+                lines.append(f"  fix: {pr['fix']}")
+        disk = st.get("profiles_on_disk") or []
+        if disk:
+            lines.append(f"profiles on disk (shown again once the config is fixed): {', '.join(disk)}")
+        return "\n".join(lines)
     for pr in st["config_problems"]:
-        lines.append(f"  config problem: {pr if isinstance(pr, str) else pr.get('message')} "
-                     f"(line {pr.get('line') if isinstance(pr, dict) else '?'})")
+        lines.append(f"  config problem: {pr['message']} (line {pr.get('line') or '?'})")
     if not st["profiles"]:
         lines.append("no profiles yet: create one with 'swarmdeck profile new NAME'")
     for p in st["profiles"]:
@@ -51,6 +62,13 @@ def run(args) -> int:
     from core.usecases.profile_state import build_status
 
     st = build_status()
+    only = getattr(args, "profile", None)
+    if only and not st.get("config_broken"):
+        if only not in {p["name"] for p in st["profiles"]}:
+            raise ProfileError(f"no profile named {only!r}.", where=st["config"],
+                               fix="see 'swarmdeck profile list' for the names")
+        st["profiles"] = [p for p in st["profiles"] if p["name"] == only]
+        st["duplicates"] = [d for d in st["duplicates"] if only in d["profiles"]]
     if getattr(args, "json", False):
         print(json.dumps(st, indent=2, sort_keys=True))
     else:
