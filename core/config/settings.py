@@ -14,6 +14,7 @@ import fcntl
 import ipaddress
 import os
 import re
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -23,6 +24,7 @@ import tomlkit
 from tomlkit.exceptions import ParseError
 
 from core.base import paths as _paths
+from core.base.constants import DEFAULT_LOGIN_PORT, LOCAL_ROUND_SECONDS, QUANT_CHOICES
 from core.base.errors import ConfigError
 from core.base.fsutil import atomic_write_text
 
@@ -104,12 +106,12 @@ NETWORK_FIELDS: dict[str, Field] = {
 PROFILE_FIELDS: dict[str, Field] = {
     "network": Field("str", "local"),
     "model": Field("str", "auto"),
-    "quant": Field("str", "auto", choices=("auto", "4bit", "8bit", "bf16", "fp32")),
+    "quant": Field("str", "auto", choices=QUANT_CHOICES),
     "gpus": Field("list[int]", [], check=_check_gpus),
     "dht_port": Field("int", 0, min=0, max=65535, fix=PORT_FIX),
     "announce_maddrs": Field("list[str]", [], check=_check_multiaddrs,
                              fix="write multiaddrs like /ip4/1.2.3.4/tcp/38331"),
-    "login_port": Field("int", 3000, min=1, max=65535, fix=PORT_FIX),
+    "login_port": Field("int", DEFAULT_LOGIN_PORT, min=1, max=65535, fix=PORT_FIX),
     "backend": Field("str", "modal-login", choices=("modal-login", "web3")),
     "hf_repo": Field("str", "", check=_check_hf_repo),
     "login_app": Field("str", ""),
@@ -158,9 +160,9 @@ BUILTIN_NETWORKS: dict[str, dict] = {
         "chain_id": 31337,
         "coordinator": "",  # deployed at start, persisted in the network dir
         "bootnodes": [],  # the first local node is the bootnode
-        "login_url": "http://127.0.0.1:3000",
+        "login_url": f"http://127.0.0.1:{DEFAULT_LOGIN_PORT}",
         "backend": "modal-login",
-        "round_seconds": 60.0,
+        "round_seconds": LOCAL_ROUND_SECONDS,
     },
     "gensyn-testnet": {
         "kind": "testnet",
@@ -168,7 +170,7 @@ BUILTIN_NETWORKS: dict[str, dict] = {
         "chain_id": 685685,
         "coordinator": "0x2fC68a233EF9E9509f034DD551FF90A79a0B8F82",  # the seed guide's
         "bootnodes": [],  # ask the contract's getBootnodes()
-        "login_url": "http://127.0.0.1:3000",
+        "login_url": f"http://127.0.0.1:{DEFAULT_LOGIN_PORT}",
         "backend": "modal-login",
         "round_seconds": 120.0,
     },
@@ -222,7 +224,7 @@ class ProfileSettings:
     gpus: tuple[int, ...] = ()
     dht_port: int = 0
     announce_maddrs: tuple[str, ...] = ()
-    login_port: int = 3000
+    login_port: int = DEFAULT_LOGIN_PORT
     backend: str = "modal-login"
     hf_repo: str = ""
     login_app: str = ""  # the official modal-login app's directory (testnet sign-in), "" = none
@@ -743,37 +745,40 @@ def _raise_problems(path: Path, problems: list[Problem]) -> None:
     )
 
 
-_edit_depth = 0  # re-entrancy: flock on a second fd would block on our own lock
+# Threads of this process (the TUI edits from workers) queue on the RLock; only its outermost
+# holder takes the file lock, since flock on a second fd would block on our own lock.
+_thread_lock = threading.RLock()
+_held = threading.local()
 
 
 @contextmanager
 def config_lock(path: Path | None = None):
-    """Serialise read-modify-write of config.toml between processes (TUI, CLI, localnet).
+    """Serialise read-modify-write of config.toml between threads and processes (TUI, CLI, localnet).
 
-    Atomic writes already prevent torn files; this prevents lost updates (two processes
-    loading the same version and the second save dropping the first one's change).
+    Atomic writes already prevent torn files; this prevents lost updates (two writers loading
+    the same version and the second save dropping the first one's change). Re-entrant per thread.
     """
-    global _edit_depth
     path = Path(path) if path else config_path()
-    if _edit_depth:
-        _edit_depth += 1
+    with _thread_lock:
+        if getattr(_held, "depth", 0):
+            _held.depth += 1
+            try:
+                yield
+            finally:
+                _held.depth -= 1
+            return
+        _paths.ensure_private_dir(path.parent)
+        fd = os.open(path.with_name(".config.lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            yield
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _held.depth = 1
+            try:
+                yield
+            finally:
+                _held.depth = 0
+                fcntl.flock(fd, fcntl.LOCK_UN)
         finally:
-            _edit_depth -= 1
-        return
-    _paths.ensure_private_dir(path.parent)
-    fd = os.open(path.with_name(".config.lock"), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        _edit_depth += 1
-        try:
-            yield
-        finally:
-            _edit_depth -= 1
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+            os.close(fd)
 
 
 def load_config(path: Path | None = None, create: bool = True, strict: bool = True) -> Config:

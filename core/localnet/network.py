@@ -26,11 +26,13 @@ import time
 from pathlib import Path
 
 from core.base import paths as _paths
+from core.base.constants import LOCAL_ROUND_SECONDS
 from core.base.errors import ChainError
+from core.node.roles import LOCAL_NETWORK, bootnode_file, is_designated_bootnode  # noqa: F401  (part of localnet's face)
 
 log = logging.getLogger("swarmdeck.localnet")
 
-NETWORK = "local"
+NETWORK = LOCAL_NETWORK
 PEER_PREFIX = "local-peer-"
 DEFAULT_PEERS = 2
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -42,18 +44,6 @@ def _dir() -> Path:
 
 def pid_file() -> Path:
     return _dir() / "localnet.pid"
-
-
-def bootnode_file() -> Path:
-    """Names the profile that acts as the local swarm's bootnode (read by core.node)."""
-    return _dir() / "bootnode-profile"
-
-
-def is_designated_bootnode(profile: str) -> bool:
-    try:
-        return bootnode_file().read_text().strip() == profile
-    except FileNotFoundError:
-        return False
 
 
 def peer_names(n: int) -> list[str]:
@@ -104,7 +94,7 @@ def serve(round_seconds: float) -> int:
     return 0
 
 
-def ensure_chain(round_seconds: float = 30.0, wait: float = 60.0) -> dict:
+def ensure_chain(round_seconds: float = LOCAL_ROUND_SECONDS, wait: float = 60.0) -> dict:
     """Start the detached chain process unless a local chain already runs; return its info."""
     from core.chain.devnet import LocalChain
 
@@ -153,7 +143,7 @@ def _bootnodes_on_chain() -> list[str]:
     return list(chain.contract.functions.getBootnodes().call())
 
 
-def up(peers: int = DEFAULT_PEERS, round_seconds: float = 30.0, progress=None, wait: float = 180.0) -> dict:
+def up(peers: int = DEFAULT_PEERS, round_seconds: float = LOCAL_ROUND_SECONDS, progress=None, wait: float = 180.0) -> dict:
     """Bring the local network up (idempotent). progress(msg) is told each step."""
     from core.supervisor import supervisor as daemon
 
@@ -223,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m core.localnet")
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("serve")
-    s.add_argument("--round-seconds", type=float, default=30.0)
+    s.add_argument("--round-seconds", type=float, default=LOCAL_ROUND_SECONDS)
     args = ap.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.cmd == "serve":

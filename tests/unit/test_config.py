@@ -219,3 +219,34 @@ def test_unknown_profile_settings():
     cfg = config.load_config()
     with pytest.raises(ConfigError, match="not in the config"):
         cfg.profile_settings("ghost")
+
+
+def test_config_lock_is_reentrant_per_thread_and_exclusive_across_threads(tmp_path):
+    """The TUI edits config from worker threads: a second thread waits; the holder may re-enter."""
+    import threading
+    import time
+
+    path = tmp_path / "config.toml"
+    inside, order = threading.Event(), []
+
+    def holder():
+        with config.config_lock(path):
+            with config.config_lock(path):  # re-entry in the same thread must not deadlock
+                inside.set()
+                time.sleep(0.3)
+                order.append("holder done")
+
+    def other():
+        inside.wait(5)
+        with config.config_lock(path):
+            order.append("other in")
+
+    threads = [threading.Thread(target=holder), threading.Thread(target=other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert order == ["holder done", "other in"]
+    with config.config_lock(path):  # released fully: the main thread gets it too
+        pass

@@ -7,6 +7,8 @@ import json
 import re
 import sys
 
+from core.base.constants import QUANT_CHOICES
+
 
 def _gpus(s: str) -> list[int]:
     if s.strip() in ("", "all"):
@@ -20,7 +22,7 @@ def _gpus(s: str) -> list[int]:
 def _add_settings(p) -> None:
     p.add_argument("--network", help="local (default), gensyn-testnet or a [networks.NAME] from the config")
     p.add_argument("--model", help='"auto" (from GPU memory) or a Hugging Face model name')
-    p.add_argument("--quant", choices=["auto", "4bit", "8bit", "bf16", "fp32"])
+    p.add_argument("--quant", choices=QUANT_CHOICES)
     p.add_argument("--gpus", type=_gpus, help="GPU indexes, e.g. 1 or 0,1 (default: all)")
     p.add_argument("--dht-port", type=int, dest="dht_port", help="DHT TCP port (0 = random)")
     p.add_argument("--login-port", type=int, dest="login_port", help="login service port (default 3000)")
