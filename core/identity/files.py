@@ -550,6 +550,44 @@ def find_duplicates(profile_names: list[str] | None = None) -> list[Duplicate]:
     return [Duplicate(k, v, tuple(ps)) for (k, v), ps in sorted(seen.items()) if len(ps) > 1]
 
 
+ONE_EMAIL_PER_NODE = ("one email per node: the chain tracks each node's progress by the account it signs in "
+                      "with, so a second node on the same email trains fine but is not tracked on-chain")
+
+
+def profiles_signed_in_with(email: str, exclude: Path | None = None) -> list[str]:
+    """Profiles (directories on disk, archived ones excluded) whose userData.json holds `email`.
+
+    `exclude` is the identity dir of the profile being signed in. Damaged files count as no match:
+    they are reported elsewhere, and must not block another profile's sign-in."""
+    want = email.strip().lower()
+    root = _paths.profiles_dir()
+    if not want or not root.is_dir():
+        return []
+    skip = Path(exclude).resolve() if exclude else None
+    out = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir() and _paths.PROFILE_NAME_RE.match(p.name)):
+        ident = _paths.ProfilePaths(d.name).identity_dir
+        if skip is not None and ident.resolve() == skip:
+            continue
+        try:
+            data = read_user_data(ident) or {}
+        except IdentityError:
+            continue
+        if any(str(v.get("email") or "").strip().lower() == want for v in data.values()):
+            out.append(d.name)
+    return out
+
+
+def email_taken_error(email: str, owners: list[str]) -> IdentityError:
+    """The refusal for signing a profile in with an email that already signs `owners` in."""
+    first = owners[0]
+    return IdentityError(
+        f"{email.strip()} already signs in profile {', '.join(repr(o) for o in owners)}; {ONE_EMAIL_PER_NODE}.",
+        where=f"profile {first}",
+        fix=f"sign this profile in with another email; or, to move the account here, archive '{first}' first "
+            f"('swarmdeck profile archive {first}')")
+
+
 def assert_no_duplicates(profile: str) -> None:
     """Refuse to start `profile` while its identity is shared with another profile."""
     dups = [d for d in find_duplicates() if profile in d.profiles]

@@ -28,7 +28,6 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -41,6 +40,8 @@ from aiohttp import web
 
 from core.base import safejson
 from core.base import fsutil
+from core.base.net import port_free
+from core.base.constants import DEFAULT_LOGIN_PORT
 from core.identity import files as identity
 from core.base.errors import ChainError, IdentityError, SwarmdeckError
 from core.login.accounts import AccountStore, normalize_email, valid_email
@@ -48,7 +49,7 @@ from core.base.paths import ensure_private_dir
 
 log = logging.getLogger("swarmdeck.login")
 
-DEFAULT_PORT = 3000
+DEFAULT_PORT = DEFAULT_LOGIN_PORT
 PORT_TRIES = 20
 MAX_BODY = 16 * 1024
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -64,25 +65,13 @@ def _err(status: int, msg: str, **extra) -> web.Response:
     return web.json_response({"error": msg, **extra}, status=status)
 
 
-def port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
-        # SO_REUSEADDR: a port whose old connections sit in TIME_WAIT after a restart is free;
-        # on Linux it still refuses a port some process listens on.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 def pick_port(host: str, preferred: int, strict: bool = False) -> int:
     """`preferred` if free, else the next free one (up to PORT_TRIES); strict: preferred or error."""
-    if port_free(host, preferred):
+    if port_free(preferred, host):
         return preferred
     if not strict:
         for p in range(preferred + 1, preferred + PORT_TRIES):
-            if port_free(host, p):
+            if port_free(p, host):
                 return p
     raise LoginError(f"port {preferred} on {host} is in use" + ("" if strict else
                      f" (and the next {PORT_TRIES - 1} too)"), where=f"{host}:{preferred}",
@@ -201,6 +190,12 @@ class LoginService:
         if existing and all(v.get("email") for v in existing.values()) and normalize_email(email) not in known_emails:
             return _err(409, "this profile is already signed in with another account; "
                              "create a new profile for this email (swarmdeck profile new NAME)")
+        # One email per node (the seed's rule for on-chain tracking): refuse here, before any file is
+        # written, so the profile that had the account first keeps running.
+        owners = identity.profiles_signed_in_with(email, exclude=self.identity_dir)
+        if owners:
+            e = identity.email_taken_error(email, owners)
+            return _err(409, f"{e.what} Fix: {e.fix}", fix=e.fix, profiles=owners)
         acct, created = self.accounts.get_or_create(email)
         if existing and acct.org_id not in existing:
             return _err(409, "this profile is already signed in with another account; "
@@ -553,35 +548,5 @@ def serve_forever(profile_paths, *, port: int, network: str, host: str) -> int:
         asyncio.run(main())
     except SwarmdeckError as e:
         print(f"swarmdeck login service: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def serve_app_mode(app_dir: Path, *, port: int, network: str, rpc_url: str, fund_gas: bool,
-                   host: str = "127.0.0.1") -> int:
-    """Behave like the official modal-login app's `next start` (for the testnet stand-in):
-    credentials in ./temp-data/, the contract from .env's SWARM_CONTRACT_ADDRESS, the port from
-    -p/PORT (taken = exit 1 with EADDRINUSE, as Next.js does) and Next's "- Local: URL" line."""
-
-    from core.login.modal_app import CONTRACT_ENV_KEY, TEMP_DATA, read_env
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    coordinator = read_env(app_dir).get(CONTRACT_ENV_KEY, "")
-    if not coordinator or not rpc_url:
-        print(f"app mode needs {CONTRACT_ENV_KEY} in {app_dir / '.env'} and an RPC URL", file=sys.stderr)
-        return 1
-
-    async def main() -> None:
-        svc = LoginService(app_dir / TEMP_DATA, network=network, host=host, port=port, strict_port=True, rpc_url=rpc_url,
-                           coordinator=coordinator, fund_gas=fund_gas)
-        await svc.start()
-        print(f"  - Local:        {svc.url}\n  - Contract:     {coordinator}\n ✓ Ready", flush=True)
-        await _until_signalled(svc)
-
-    try:
-        asyncio.run(main())
-    except LoginError as e:
-        print(f"Error: listen EADDRINUSE: address already in use :::{port}" if "in use" in e.what else str(e),
-              file=sys.stderr)
         return 1
     return 0
