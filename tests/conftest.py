@@ -7,9 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.chain import local_chain
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+# Child processes (the modal-login stand-in, fake nodes) import `tests.helpers.*` from any cwd.
+os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
 
 
 @pytest.fixture(autouse=True)
@@ -26,3 +32,11 @@ def isolated_home(tmp_path_factory, monkeypatch) -> Path:
     monkeypatch.delenv("TMUX", raising=False)
     monkeypatch.delenv("STY", raising=False)
     return home
+
+
+@pytest.fixture
+def chain():
+    """A fresh local chain (anvil + coordinator) for one test, under its isolated home.
+    Suites that need another shape (a round advancer, another network) define their own `chain`."""
+    with local_chain() as c:
+        yield c

@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     from core.chain.devnet import LocalChain
     from core.base.paths import ProfilePaths
 
-    from _rel_support import FAST_DAEMON, create_node_profile, kill_leftovers, node_cmd, read_events
+    from tests.helpers.procs import kill_leftovers
+    from tests.helpers.supervisor import create_node_profile, FAST_DAEMON, node_cmd, read_events
 
     names = [f"soak{i + 1}" for i in range(args.nodes)]
     os.environ["SWARMDECK_NODE_CMD"] = node_cmd(3.0)

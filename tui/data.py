@@ -115,9 +115,9 @@ def _local_auto_model(res: WizardResult) -> WizardResult:
     if st.get("network") != "local" or st.get("model") in (None, "auto"):
         return res
     try:
-        from core.hardware import system
+        from core.hardware import probe
 
-        if st["model"] != system.recommend_for(tuple(st.get("gpus") or ())).model:
+        if st["model"] != probe.recommend_for(tuple(st.get("gpus") or ())).model:
             return res
     except Exception:
         return res
@@ -195,11 +195,12 @@ def network_kind(name: str) -> tuple[str, str, str]:
 # --- hardware (setup wizard) ---------------------------------------------------------------
 
 def hardware() -> Hardware:
-    """The wizard's hardware step: core.hardware.system's GPU probe, RAM check and recommendation."""
-    from core.hardware import system
+    """The wizard's hardware step: core.hardware.probe's GPU probe and recommendation, the doctor's RAM check."""
+    from core.doctor import checks
+    from core.hardware import probe as hwprobe
 
-    probe = system.probe_gpus()
-    rec = system.recommend_for((), probe)
+    probe = hwprobe.probe_gpus()
+    rec = hwprobe.recommend_for((), probe)
     gpus = [{"index": g.index, "name": g.name, "vram_gib": round(g.total_gib, 1)} for g in probe.gpus]
     hw = Hardware(gpus=gpus, cpu_mode_reason=probe.reason if probe.cpu_mode else None,
                   recommended_model=rec.model, recommended_quant=rec.quant, notes=[rec.reason])
@@ -209,7 +210,7 @@ def hardware() -> Hardware:
         hw.ram_gib = round(psutil.virtual_memory().total / 1024**3, 1)
     except Exception:
         pass
-    ram = system.check_ram()
+    ram = checks.check_ram()
     if ram.status in ("warn", "fail"):
         hw.notes.append(ram.detail)
     return hw

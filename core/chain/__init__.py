@@ -2,7 +2,8 @@
 
 Public API (what the rest of swarmdeck calls):
   core.chain.devnet.LocalChain            start/stop anvil + coordinator; attach() from other processes
-  core.chain.make_coordinator(profile)    the profile's Coordinator (backend from its settings)
+  core.chain.make_coordinator(profile)    the profile's Coordinator (backend from its settings);
+                                          core.login.coordinator.make_coordinator fills in the login URL
   core.chain.queue.SubmissionQueue        idempotent persisted writes (register / reward / winners)
   core.chain.reward_to_chain / reward_from_chain   the ONE place float rewards are scaled
 
@@ -16,6 +17,12 @@ from __future__ import annotations
 import math
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
+
+from core.base import fsutil
+from core.base.errors import ChainError, ConfigError, IdentityError
+from core.base.paths import ensure_private_dir
+from core.chain.devnet import LocalChain
+from core.identity import files as identity
 
 REWARD_SCALE = 1000  # on-chain reward units per 1.0 of float reward (milli-units)
 
@@ -43,16 +50,11 @@ def local_eoa_key(profile_paths, chain=None) -> str:
     On a local chain the account is funded for gas. On other networks the user supplies the
     file (a funded key) themselves.
     """
-    from eth_account import Account
-
-    from core.base import fsutil
-    from core.base.paths import ensure_private_dir
+    from eth_account import Account  # web3's stack (heavy)
 
     path = Path(profile_paths.secrets_dir) / "eoa.key"
     if not path.exists():
         if chain is None:
-            from core.base.errors import ChainError
-
             raise ChainError("the web3 backend needs a funded private key for this network", where=str(path),
                              fix=f"write the key (hex) to {path} with mode 0600, or use backend = \"modal-login\"")
         ensure_private_dir(path.parent)
@@ -75,10 +77,10 @@ def make_coordinator(profile, *, backend: str | None = None, rpc_url: str | None
     backend: "web3" | "modal-login" (default: profile.settings.backend, else "modal-login").
     On the local network the chain's rpc_url/coordinator come from the running LocalChain
     (pass `chain`, or it is attached from network_dir("local")/runtime.json).
-    modal-login needs the profile to be signed in (userData.json): run `swarmdeck login`.
+    modal-login needs the profile to be signed in (userData.json): run `swarmdeck login`, and
+    the URL of the login service or app that signs its writes (`login_url`; chain cannot look
+    it up, core.login does: use core.login.coordinator.make_coordinator).
     """
-    from core.base.errors import IdentityError
-
     settings = _get(profile, "settings")
     net = _get(profile, "network")
     backend = backend or _get(settings, "backend") or "modal-login"
@@ -86,45 +88,30 @@ def make_coordinator(profile, *, backend: str | None = None, rpc_url: str | None
     net_kind = _get(net, "kind") or ("local" if net_name == "local" else "custom")
     if net_kind == "local" and (rpc_url is None or coordinator is None):
         if chain is None:
-            from core.chain.devnet import LocalChain
-
             chain = LocalChain.attach(net_name)
         rpc_url = rpc_url or chain.rpc_url
         coordinator = coordinator or chain.coordinator
     rpc_url = rpc_url or _get(net, "rpc_url")
     coordinator = coordinator or _get(net, "coordinator")
     if not rpc_url or not coordinator:
-        from core.base.errors import ChainError
-
         raise ChainError(f"network {net_name!r} has no rpc_url / coordinator address",
                          where=f"config.toml [networks.{net_name}]", fix="set rpc_url and coordinator there")
     if backend == "web3":
-        from core.chain.web3_backend import Web3Coordinator
+        from core.chain.web3_backend import Web3Coordinator  # eth_utils / web3 (heavy)
 
         return Web3Coordinator(rpc_url, coordinator, local_eoa_key(profile.paths, chain if net_kind == "local" else None))
     if backend == "modal-login":
-        from core.identity import files as identity
-        from core.chain.modal_login_backend import ModalLoginCoordinator
+        from core.chain.modal_login_backend import ModalLoginCoordinator  # eth_utils / web3 (heavy)
 
         info = identity.read_login(profile.paths.identity_dir)
         if info is None:
             raise IdentityError("this profile is not signed in yet (no userData.json)",
                                 where=str(profile.paths.identity_dir),
                                 fix=f"run `swarmdeck login -p {profile.name}` and sign in in the browser")
-        if login_url is None and net_kind != "local":
-            # The official app swarmdeck runs for this profile (its port may not be the default),
-            # else wherever the network says the user runs it.
-            from core.login.modal_app import running_app
-
-            app = running_app(profile.paths)
-            login_url = app.url if app is not None else _get(net, "login_url")
         if login_url is None:
-            from core.login.service import service_url
-
-            login_url = service_url(profile.paths, default_port=_get(settings, "login_port") or 3000)
+            raise ConfigError("the modal-login backend needs the login service's URL", where="make_coordinator",
+                              fix="build it with core.login.coordinator.make_coordinator (it finds the URL)")
         return ModalLoginCoordinator(login_url, info.org_id, rpc_url, coordinator, eoa=info.address,
                                      profile=_get(profile, "name"))
-    from core.base.errors import ConfigError
-
     raise ConfigError(f"unknown coordinator backend {backend!r}", where=f"config.toml [profiles.{profile.name}] backend",
                       fix='use "modal-login" or "web3"')

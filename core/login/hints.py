@@ -7,6 +7,8 @@ import io
 import os
 from typing import Mapping
 
+import segno
+
 
 def qr_text(url: str, border: int = 1) -> str:
     """The URL as a QR code in half-block characters (two modules per character row).
@@ -14,8 +16,6 @@ def qr_text(url: str, border: int = 1) -> str:
     segno draws dark modules as the terminal's background colour, so it scans on dark themes;
     the 1-module border keeps it small enough for 80x24 while still scanning on phones.
     """
-    import segno
-
     buf = io.StringIO()
     segno.make(url, error="m").terminal(out=buf, compact=True, border=border)
     return buf.getvalue()

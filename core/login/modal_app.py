@@ -41,9 +41,12 @@ from pathlib import Path
 from typing import Callable
 
 from core.base import fsutil
-from core.identity import files as identity
 from core.base.errors import IdentityError, SwarmdeckError
-from core.base.paths import ensure_private_dir
+from core.base.paths import data_dir, ensure_private_dir
+from core.config import settings as _config
+from core.identity import files as identity
+from core.identity import signin
+from core.identity.profiles import list_profiles
 
 # The public repository and the commit swarmdeck was checked against (Jan 2026: next 14.2.35,
 # `.env` key SWARM_CONTRACT_ADDRESS, temp-data/ files as in RLSWARM_FACTS.md).
@@ -112,8 +115,6 @@ def resolve_app_dir(path: str | Path) -> Path:
 
 
 def default_clone_dir(profile: str) -> Path:
-    from core.base.paths import data_dir
-
     return data_dir() / "apps" / f"rl-swarm-{profile}"
 
 
@@ -619,8 +620,6 @@ def ensure_running(profile, *, progress: Progress = _nop, stop: threading.Event 
 
 def check_not_shared(name: str, app_dir: Path) -> None:
     """Refuse an app directory another profile already uses (the app keeps one account)."""
-    from core.identity.profiles import list_profiles
-
     for p in list_profiles():
         other = getattr(p.settings, "login_app", "") or ""
         if p.name == name or not other:
@@ -683,17 +682,11 @@ def wait_for_sign_in(profile, app: AppInfo, *, progress: Progress = _nop, stop: 
 
 
 def _clear_sign_in_flag(name: str) -> None:
-    try:
-        from core.identity import signin
-    except ImportError:  # pragma: no cover - the module lands with the stale-key work
-        return
     signin.clear(name)
 
 
 def set_app_dir(profile_name: str, app_dir: Path) -> None:
     """Remember the app directory in config.toml ([profiles.NAME] login_app)."""
-    from core.config import settings as _config
-
     with _config.config_lock():
         cfg = _config.load_config()
         cfg.set_profile_value(profile_name, "login_app", str(app_dir))

@@ -120,7 +120,7 @@ class Node:
         log.info("identity %s (%s)", ident.peer_id, ident.display_name)
 
         if self.chain_enabled:
-            from core.chain import make_coordinator
+            from core.login.coordinator import make_coordinator
             from core.chain.queue import SubmissionQueue
 
             if self.net.kind == "local" and self.settings.backend == "modal-login":
@@ -274,7 +274,7 @@ class Node:
     def _model_name(self) -> str:
         name = self.settings.model
         if name == "auto":
-            from core.hardware.system import recommend_for
+            from core.hardware.probe import recommend_for
 
             rec = recommend_for(tuple(self.settings.gpus))
             # With no GPU on the local network, the tiny model keeps rounds to seconds.

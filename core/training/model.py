@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from core.base.errors import TrainingError
+from core.hardware.probe import recommend
+from core.training.tiny import ensure_tiny_model
 
 log = logging.getLogger("swarmdeck.training")
 
@@ -89,8 +91,6 @@ class LoadedModel:
 
 def resolve_path(name: str) -> str:
     if name in TINY_ALIASES:
-        from core.training.tiny import ensure_tiny_model
-
         return str(ensure_tiny_model())
     return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
 
@@ -109,26 +109,9 @@ def _cuda_info() -> tuple[bool, float, bool]:
 
 
 def recommend_mode(vram_gib: float | None) -> tuple[str, str]:
-    """(mode, reason) for "auto": core.hardware.system.recommend(vram) (the doctor's recommendation).
-
-    Local rule (only when core.hardware.system cannot answer): no GPU -> fp32 on CPU (bf16 matmuls are
-    slow on most CPUs); < 16 GiB -> 4bit; < 40 GiB -> 8bit; else bf16.
-    """
-    try:
-        from core.hardware import system
-
-        rec = system.recommend(vram_gib or None)
-        if rec.quant in ("4bit", "8bit", "bf16", "fp32"):
-            return rec.quant, f"auto: {rec.reason}"
-    except Exception:  # core.hardware.system missing or changed: the local rule below still gives a safe answer
-        pass
-    if not vram_gib:
-        return "fp32", "auto: no CUDA GPU, CPU mode (fp32 + LoRA)"
-    if vram_gib < 16:
-        return "4bit", f"auto: {vram_gib:.0f} GiB VRAM < 16 GiB -> 4-bit"
-    if vram_gib < 40:
-        return "8bit", f"auto: {vram_gib:.0f} GiB VRAM < 40 GiB -> 8-bit"
-    return "bf16", f"auto: {vram_gib:.0f} GiB VRAM -> bf16"
+    """(mode, reason) for "auto": the doctor's recommendation (core.hardware.probe.recommend) for this VRAM."""
+    rec = recommend(vram_gib or None)
+    return rec.quant, f"auto: {rec.reason}"
 
 
 def _check_bitsandbytes() -> None:

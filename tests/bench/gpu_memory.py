@@ -2,7 +2,7 @@
 """Peak GPU memory and GRPO step time for 0.5B / 1.5B / 7B-shaped Qwen2 models, bf16 vs 8-bit vs
 4-bit, LoRA r=16, G=8 completions of 512 tokens (plus a 200-token prompt).
 
-Standalone (not collected by pytest): `python tests/bench/gpu_memory.py [--sizes 0.5b,1.5b]
+Standalone (not collected by pytest), from the repo root: `python -m tests.bench.gpu_memory [--sizes 0.5b,1.5b]
 [--modes 4bit] [--steps 2] [--budget 420] [--results]`. No model hub: random weights from the
 real Qwen2.5 configs written inline, quantized in place with bitsandbytes (nf4 + double quant /
 int8), then LoRA + prepare_model_for_kbit_training exactly as core.training.model does, and the
@@ -204,7 +204,6 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cuda", help=argparse.SUPPRESS)
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    sys.path.insert(0, str(ROOT))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if args.child:
         return child_main(args)
@@ -228,12 +227,12 @@ def main(argv=None) -> int:
         if left < 20:
             results += [{"size": size, "mode": m, "status": "skipped (budget)"} for m in modes]
             continue
-        cmd = [sys.executable, __file__, "--child", size, "--modes", ",".join(modes), "--steps", str(args.steps),
+        cmd = [sys.executable, "-m", "tests.bench.gpu_memory", "--child", size, "--modes", ",".join(modes), "--steps", str(args.steps),
                "--G", str(args.G), "--prompt", str(args.prompt), "--completion", str(args.completion),
                "--gen-tokens", str(args.gen_tokens), "--device", args.device]
         got = {}
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=left)
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=left, cwd=str(ROOT))
             out, err = proc.stdout, proc.stderr
         except subprocess.TimeoutExpired as e:
             out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
@@ -250,8 +249,7 @@ def main(argv=None) -> int:
     md = table(results, args, device_desc)
     print("\n" + md)
     if args.results:
-        sys.path.insert(0, str(Path(__file__).parent))
-        from test_bench_training import write_section
+        from tests.bench.test_bench_training import write_section
 
         write_section("Training (GPU memory)", md)
     return 0

@@ -14,19 +14,16 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-
-from _chain_helpers import require_anvil, sign_in  # noqa: E402
-
-from core.chain.devnet import LocalChain, free_port  # noqa: E402
-from core.chain.modal_login_backend import ModalLoginCoordinator  # noqa: E402
-from core.chain.web3_backend import Web3Coordinator  # noqa: E402
-from core.login.service import LoginService, ServiceThread  # noqa: E402
-from core.base.paths import ProfilePaths  # noqa: E402
+from core.base.paths import ProfilePaths
+from core.chain.devnet import LocalChain, free_port
+from core.chain.modal_login_backend import ModalLoginCoordinator
+from core.chain.web3_backend import Web3Coordinator
+from core.login.service import LoginService, ServiceThread
+from tests.helpers.chain import require_anvil
+from tests.helpers.http import sign_in
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 CYCLES = 30

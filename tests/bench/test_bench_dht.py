@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from core.swarm.dht import CHUNK_BYTES, SwarmDHT, chunk_key
-from core.swarm.testing import shutdown_and_wait, leftover_processes, make_round
+from tests.helpers.procs import leftover_processes, shutdown_and_wait
+from tests.helpers.swarm import make_round
 from core.swarm.wire import decode_rollouts, encode_rollouts
 
 RESULTS = Path(__file__).with_name("RESULTS.md")

@@ -30,7 +30,6 @@ WARMUP = 3.0
 
 CHILD = r'''
 import json, os, resource, sys, time
-sys.path.insert(0, {root!r})
 kind, seconds, warmup, out_path = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 
 def cpu():
@@ -146,7 +145,7 @@ def test_dashboard_cpu_vs_idle_textual_app(tmp_path):
     from core.identity import profiles
     from core.config.settings import load_config
     from core.base.paths import ProfilePaths
-    from tests.tui.conftest import node_history, write_events
+    from tests.helpers.tui import node_history, write_events
 
 
     cfg = load_config()

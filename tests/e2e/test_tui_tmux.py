@@ -25,8 +25,8 @@ import pytest
 from core.identity import files as identity
 from core.base.paths import ProfilePaths
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from daemon_support import Rig  # noqa: E402
+
+from tests.integration.daemon_support import Rig
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
@@ -122,7 +122,7 @@ def test_swarmdeck_in_tmux_on_the_real_local_network():
     from core.config.settings import load_config
     from core.login.service import running_service
     from tests.helpers.journey import TRAINING, small_local_network, stop_everything
-    from tests.integration._chain_helpers import sign_in
+    from tests.helpers.http import sign_in
 
     cfg = load_config()
     cfg.remove_profile("default")

@@ -2,7 +2,7 @@
 
 Seeds are valid inputs; each case applies a few random mutations (bit flips, byte edits, splices,
 truncations, duplicated chunks, "interesting" values). The checks are the property tests' checks
-(tests/reliability/_hostile.py): own clear error type or success, a live process stays up, nothing
+(tests/helpers/hostile.py): own clear error type or success, a live process stays up, nothing
 written on refusal. Each target prints how many cases it ran; SWARMDECK_FUZZ_SEED makes a run repeatable.
 """
 
@@ -25,7 +25,7 @@ from core.login.service import LoginService, ServiceThread
 from core.base.paths import ProfilePaths
 from core.swarm import wire
 
-from _hostile import (LOGIN_POSTS, VALID_CONFIG, VALID_WIRE, check_config_text, check_control_line, check_login_body,
+from tests.helpers.hostile import (LOGIN_POSTS, VALID_CONFIG, VALID_WIRE, check_config_text, check_control_line, check_login_body,
                       check_wire, raw_socket_exchange, wrap_payload)
 
 SECONDS = float(os.environ.get("SWARMDECK_FUZZ_SECONDS", "10"))
@@ -160,7 +160,7 @@ def test_fuzz_live_supervisor(monkeypatch):
 
     from core.supervisor import supervisor as daemon
 
-    from _rel_support import ROOT
+    from tests.helpers.supervisor import ROOT
 
     fake = ROOT / "tests" / "helpers" / "fake_node.py"
     monkeypatch.setenv("SWARMDECK_NODE_CMD", f"{sys.executable} {fake} --profile {{profile}}")

@@ -14,10 +14,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from core.base.paths import ProfilePaths  # noqa: E402
+from core.base.paths import ProfilePaths
 
 seq = 0
 

@@ -9,7 +9,7 @@ from core.chain import reward_from_chain, reward_to_chain
 from core.chain.web3_backend import Web3Coordinator
 from core.base.errors import IdentityError
 
-from _chain_helpers import chain_in, events
+from tests.helpers.chain import chain_in, events
 
 
 @pytest.fixture(scope="module")

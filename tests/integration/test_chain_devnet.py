@@ -13,7 +13,8 @@ from core.chain.web3_backend import Web3Coordinator
 from core.base.errors import ChainError
 from core.base.paths import network_dir
 
-from _chain_helpers import events, require_anvil
+from tests.helpers.chain import events, require_anvil
+from tests.helpers.wait import wait_until
 
 
 def _no_process(pid: int) -> bool:
@@ -79,9 +80,7 @@ def test_round_advancer_and_attach():
         with pytest.raises(ChainError):
             LocalChain().start()  # a second chain on the same network dir is refused
         adv = chain.start_advancer(0.3)
-        deadline = time.monotonic() + 20
-        while chain.current_round() < 3 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: chain.current_round() >= 3, 20, "three advanced rounds", interval=0.1)
         adv.stop()
         r = chain.current_round()
         assert r >= 3 and adv.failures == 0 and adv.advances >= 3
@@ -114,10 +113,8 @@ def test_devnet_cli_runs_until_sigterm_and_persists():
         assert info["rpc_url"].startswith("http://127.0.0.1:") and info["deployed_now"] is True
         runtime = json.loads((network_dir("local") / "runtime.json").read_text())
         chain = LocalChain.attach("local")
-        deadline = time.monotonic() + 20
-        while chain.current_round() < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert chain.current_round() >= 2
+        wait_until(lambda: chain.current_round() >= 2, 20, "the devnet process's advancer to reach round 2",
+                   interval=0.1)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)

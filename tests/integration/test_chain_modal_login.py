@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
 from core.chain import make_coordinator
-from core.chain.devnet import LocalChain, free_port
+from core.chain.devnet import free_port
 from core.chain.modal_login_backend import ModalLoginCoordinator
 from core.chain.queue import SubmissionQueue
 from core.chain.web3_backend import Web3Coordinator
@@ -15,14 +14,8 @@ from core.base.errors import IdentityError
 from core.login.service import LoginService, ServiceThread
 from core.base.paths import ProfilePaths
 
-from _chain_helpers import events, require_anvil, sign_in
-
-
-@pytest.fixture
-def chain():
-    require_anvil()
-    with LocalChain() as c:
-        yield c
+from tests.helpers.chain import events
+from tests.helpers.http import sign_in
 
 
 def _signed_in(profile: str, email: str):

@@ -14,14 +14,8 @@ from core.base.errors import IdentityError
 from core.events.log import EventBus
 from core.base.paths import ProfilePaths
 
-from _chain_helpers import events, require_anvil
-
-
-@pytest.fixture
-def chain():
-    require_anvil()
-    with LocalChain() as c:
-        yield c
+from tests.helpers.chain import events
+from tests.helpers.wait import wait_until
 
 
 def test_enqueue_twice_one_transaction_and_persisted(chain):
@@ -70,13 +64,10 @@ def test_rpc_down_queued_then_lands_exactly_once(chain):
     assert item.attempts == 1 and item.reason and item.next_try > time.time() - 0.01
     assert q.process() == 1 and q.pending()[0].attempts == 1  # backoff: not retried before next_try
     q.start(poll=0.1)  # background retries while the chain is down
-    time.sleep(0.8)
-    assert q.pending() and q.pending()[0].attempts >= 2
+    wait_until(lambda: q.pending() and q.pending()[0].attempts >= 2, 10, "a background retry while the RPC is down")
     back = LocalChain(port=port).start()  # same state file, same port: the RPC comes back
     try:
-        deadline = time.monotonic() + 20
-        while q.pending() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: not q.pending(), 20, "the queued reward to land once the RPC is back", interval=0.1)
         q.stop()
         assert q.counts()["landed"] == 1
         assert len(events(back, "RewardSubmitted", peerId="QmDown")) == 1
@@ -122,9 +113,7 @@ def test_someone_elses_peer_id_is_loud(chain):
     # the background thread surfaces it as an error event instead of dying silently
     q.winners(0, ["QmTaken"], "QmTaken")
     q.start(poll=0.05)
-    deadline = time.monotonic() + 10
-    while q.identity_error is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: q.identity_error is not None, 10, "the background thread to record the identity error")
     q.stop()
     assert isinstance(q.identity_error, IdentityError)
     assert any(e.type == "error" and e["where"] == "chain" for e in seen)

@@ -23,7 +23,8 @@ from core.chain.devnet import free_port
 from core.chain.web3_backend import READ_ATTEMPTS, READ_BACKOFF, ChainReader, Web3Coordinator
 from core.base.errors import ChainError
 
-from _chain_helpers import chain_in, hung_rpc
+from tests.helpers.chain import chain_in
+from tests.helpers.http import hung_rpc
 
 NO_CODE = "0x" + "11" * 20
 

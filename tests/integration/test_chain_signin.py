@@ -19,21 +19,16 @@ import pytest
 from aiohttp import ClientSession, web
 
 from core.identity import signin
-from core.chain.devnet import LocalChain, free_port
+from core.chain.devnet import free_port
 from core.chain.modal_login_backend import ModalLoginCoordinator, signature_error
 from core.chain.queue import SubmissionQueue
 from core.events.log import EventBus
 from core.login.service import LoginService, ServiceThread
 from core.identity.profiles import create_profile, read_state
 
-from _chain_helpers import events, http, require_anvil, sign_in
-
-
-@pytest.fixture
-def chain():
-    require_anvil()
-    with LocalChain() as c:
-        yield c
+from tests.helpers.chain import events
+from tests.helpers.http import http, sign_in
+from tests.helpers.wait import wait_until
 
 
 class Counting(ModalLoginCoordinator):
@@ -46,15 +41,6 @@ class Counting(ModalLoginCoordinator):
     def _post(self, path, body):
         self.requests.append(time.monotonic())
         return super()._post(path, body)
-
-
-def _wait(pred, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _bus(name: str):
@@ -98,7 +84,7 @@ def test_stale_key_waits_for_a_new_sign_in_then_the_write_lands(chain):
         coord.requests.clear()
         q.reward(r, 0, 1.5, "QmStale")
         q.start(poll=0.1)
-        _wait(lambda: _of(seen, "login.required"), 10, "login.required")
+        wait_until(lambda: _of(seen, "login.required"), 10, "login.required")
         time.sleep(5)  # the queue polls 10x a second: a backoff-less retry would send ~50 requests here
 
         item = q.get(f"reward-r{r}-s0")
@@ -130,7 +116,7 @@ def test_stale_key_waits_for_a_new_sign_in_then_the_write_lands(chain):
             "orgId": user["orgId"], "apiKey": newkey["publicKey"], "deferredActionDigest": "",
             "accountAddress": user["address"], "initCode": ""})
         assert st == 200 and act == {"activated": True}
-        _wait(lambda: not q.pending(), 15, "the pending reward to land")
+        wait_until(lambda: not q.pending(), 15, "the pending reward to land")
         assert q.get(f"reward-r{r}-s0").status == "landed"
         evs = events(chain, "RewardSubmitted", peerId="QmStale")
         assert len(evs) == 1 and evs[0]["args"]["reward"] == 1500
@@ -247,7 +233,7 @@ def test_aa24_from_the_official_app_is_sign_in_again_not_a_retry_loop(chain):
         q.reward(r, 0, 2.0, "QmAA")
         q.winners(r, ["QmAA"], "QmAA")
         q.start(poll=0.1)
-        _wait(lambda: _of(seen, "login.required"), 10, "login.required")
+        wait_until(lambda: _of(seen, "login.required"), 10, "login.required")
         time.sleep(4)
         assert q.counts() == {"pending": 3, "landed": 0, "failed": 0}  # nothing lost
         assert app.hits == 1, f"{app.hits} requests to the app in 4 s"
@@ -257,7 +243,7 @@ def test_aa24_from_the_official_app_is_sign_in_again_not_a_retry_loop(chain):
         # a new sign-in: the identity files are written again (the official flow copies them in)
         app.fixed = True
         paths.user_data.write_text(paths.user_data.read_text())
-        _wait(lambda: not q.pending(), 20, "all three writes to land")
+        wait_until(lambda: not q.pending(), 20, "all three writes to land")
         q.stop()
         assert q.counts() == {"pending": 0, "landed": 3, "failed": 0}
         assert len(events(chain, "RewardSubmitted", peerId="QmAA")) == 1

@@ -22,7 +22,9 @@ from core.base.errors import SwarmError
 from core.base.rollouts import Rollout
 from core.swarm import dht as dht_mod
 from core.swarm.dht import CHUNK_BYTES, SwarmDHT, chunk_key, rollout_key
-from core.swarm.testing import shutdown_and_wait, leftover_processes, make_round
+from tests.helpers.procs import shutdown_and_wait
+from tests.helpers.swarm import make_round
+from tests.helpers.wait import wait_until
 from core.swarm.wire import MAGIC, VERSION, encode_rollouts
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
@@ -199,8 +201,7 @@ def test_dead_dht_process_is_restarted_with_same_identity(swarm):
     swarm.pids.update(old_pids)
     port, peer_id, maddrs = b.port, b.peer_id, b.multiaddrs
     os.kill(old_pids[0], signal.SIGKILL)  # the DHT child process dies; its p2pd survives it
-    time.sleep(0.3)
-    assert not b.is_alive()
+    wait_until(lambda: not b.is_alive(), 10, "the killed DHT process to be seen dead")
 
     after = make_round(b.peer_id, 2, questions=2, tokens=64)
     b.publish_rollouts(2, after)  # detects the dead process, restarts it, then publishes
@@ -217,7 +218,7 @@ def test_dead_dht_process_is_restarted_with_same_identity(swarm):
     # Killing the bootnode's process works the same (it rejoins through peers it has seen).
     a.peers()
     os.kill(a.child_pids()[0], signal.SIGKILL)
-    time.sleep(0.3)
+    wait_until(lambda: not a.is_alive(), 10, "the bootnode's killed DHT process to be seen dead")
     swarm.pids.update(a.child_pids())
     assert a.fetch_rollouts(2, timeout=30)[b.peer_id] == after
     assert a.restarts == 1

@@ -19,10 +19,11 @@ from pathlib import Path
 import pytest
 
 from core.base import paths
-from core.hardware import system
+from core.doctor import network
 from core.chain.devnet import free_port
 
-from _chain_helpers import chain_in, hung_rpc
+from tests.helpers.chain import chain_in
+from tests.helpers.http import hung_rpc
 
 REPO = Path(__file__).resolve().parents[2]
 NO_CODE = "0x" + "11" * 20
@@ -143,7 +144,7 @@ def test_a_hung_rpc_is_bounded():
     with hung_rpc() as url:  # in process for speed
         write_config(url, NO_CODE)
         t0 = time.monotonic()
-        checks = system.check_network("gensyn-testnet", timeout=1.0)
+        checks = network.check_network("gensyn-testnet", timeout=1.0)
         took = time.monotonic() - t0
     assert [c.id for c in checks] == ["net_rpc"] and checks[0].status == "fail"
     assert "no answer after 1 s (timeout)" in checks[0].detail
@@ -154,7 +155,7 @@ def test_example_lists_the_known_coordinators_and_its_override_block_is_valid():
     from core.config import settings as config
 
     text = (REPO / "config.example.toml").read_text()
-    for addr in system.KNOWN_TESTNET_COORDINATORS:
+    for addr in network.KNOWN_TESTNET_COORDINATORS:
         assert addr in text, addr
     # the commented [networks.gensyn-testnet] override, uncommented, is a valid config that takes effect
     block = text.split("# [networks.gensyn-testnet]\n", 1)[1].split("\n\n", 1)[0]
@@ -171,16 +172,16 @@ def test_example_lists_the_known_coordinators_and_its_override_block_is_valid():
 
 def test_unknown_network_and_stopped_local_chain_are_fails_with_fixes():
     write_config("http://127.0.0.1:1", NO_CODE)
-    [c] = system.check_network("nope")
+    [c] = network.check_network("nope")
     assert c.status == "fail" and "not defined" in c.detail and c.fix
-    [c] = system.check_network("local")  # no local chain runs in this test's home
+    [c] = network.check_network("local")  # no local chain runs in this test's home
     assert c.id == "net_rpc" and c.status == "fail" and "not running" in c.detail and "network up" in c.fix
 
 
 @pytest.mark.timeout(120)
 def test_local_network_is_read_from_the_running_chain():
     with chain_in(Path(os.environ["SWARMDECK_HOME"]), network="local") as chain:
-        checks = {c.id: c for c in system.check_network("local")}
+        checks = {c.id: c for c in network.check_network("local")}
     assert checks["net_rpc"].status == "ok" and chain.rpc_url in checks["net_rpc"].detail
     assert checks["net_chain_id"].detail == "31337"
     assert checks["net_coordinator"].status == "ok" and chain.coordinator in checks["net_coordinator"].detail

@@ -11,7 +11,7 @@ from core.login.accounts import AccountStore
 from core.login.service import LoginError, LoginService, ServiceThread
 from core.base.paths import ProfilePaths
 
-from _chain_helpers import http, sign_in
+from tests.helpers.http import http, sign_in
 
 WRITE_PATHS = ["login", "get-api-key", "set-api-key-activated", "register-peer", "submit-reward", "submit-winner"]
 

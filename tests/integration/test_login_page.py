@@ -15,7 +15,7 @@ from core.identity import files as identity
 from core.login.service import LoginService, ServiceThread, running_service, stop_service
 from core.base.paths import ProfilePaths
 
-from _chain_helpers import CHROMIUM, CHROMIUM_ARGS, http
+from tests.helpers.http import CHROMIUM, CHROMIUM_ARGS, http
 
 REPO = Path(__file__).resolve().parents[2]
 

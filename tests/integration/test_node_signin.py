@@ -24,7 +24,8 @@ from core.identity import signin
 from core.chain.devnet import LocalChain, free_port
 from core.login.service import ensure_service, stop_service
 
-from _chain_helpers import events, http, require_anvil, sign_in
+from tests.helpers.chain import events, require_anvil
+from tests.helpers.http import http, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

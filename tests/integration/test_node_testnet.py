@@ -28,9 +28,10 @@ from core.chain.devnet import free_port
 from core.login import modal_app
 from core.identity.profiles import create_profile, load_profile
 from core.swarm.dht import SwarmDHT
-from core.swarm.testing import shutdown_and_wait
+from tests.helpers.procs import shutdown_and_wait
 
-from _chain_helpers import browser_sign_in, events
+from tests.helpers.chain import events
+from tests.helpers.http import browser_sign_in
 from test_testnet_signin import _checkout, stopper, testnet  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

@@ -28,14 +28,15 @@ import tomlkit
 
 from core.identity import files as identity
 from core.identity import signin
-from core.chain import make_coordinator
+from core.login.coordinator import make_coordinator
 from core.chain.devnet import LocalChain
 from core.config.settings import config_lock, load_config
 from core.base.errors import IdentityError
 from core.login import modal_app
 from core.identity.profiles import create_profile, load_profile
 
-from _chain_helpers import browser_sign_in, events, require_anvil
+from tests.helpers.chain import events, require_anvil
+from tests.helpers.http import browser_sign_in
 
 REPO = Path(__file__).resolve().parents[2]
 STANDIN = REPO / "tests" / "fixtures" / "modal-login-standin"
@@ -58,7 +59,7 @@ def testnet(monkeypatch):
             t["coordinator"] = chain.coordinator
             cfg.doc["networks"]["gensyn-testnet"] = t
             cfg.save()
-        # the stand-in's `yarn start` runs `python -m core.login`: this interpreter, this chain
+        # the stand-in's `yarn start` runs `python -m tests.helpers.modal_login_standin`: this interpreter, this chain
         monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
         monkeypatch.setenv("LOGIN_RPC_URL", chain.rpc_url)
         yield chain
@@ -73,7 +74,7 @@ def stopper():
     yield names
     for n in names:
         modal_app.stop_app(load_profile(n).paths)
-    left = subprocess.run(["pgrep", "-f", "core.login --app-mode"], capture_output=True, text=True).stdout.split()
+    left = subprocess.run(["pgrep", "-f", "modal_login_standin"], capture_output=True, text=True).stdout.split()
     mine = [p for p in left if _env_of(p).get("SWARMDECK_HOME") == os.environ.get("SWARMDECK_HOME")]
     assert not mine, f"app processes left behind: {mine}"
 

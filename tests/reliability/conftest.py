@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from _rel_support import kill_leftovers
+from tests.helpers.procs import kill_leftovers
 
 
 @pytest.fixture(autouse=True)

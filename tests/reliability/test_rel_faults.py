@@ -23,8 +23,10 @@ from core.chain.devnet import free_port
 from core.login import service as login
 from core.base.paths import ProfilePaths
 
-from _hostile import post
-from _rel_support import ROOT, TRAINING, chain_rewards, create_node_profile, wait_for
+from tests.helpers.hostile import post
+from tests.helpers.chain import chain_rewards
+from tests.helpers.supervisor import create_node_profile, ROOT, TRAINING
+from tests.helpers.wait import wait_until
 
 ENV = dict(PYTHONPATH=str(ROOT))
 
@@ -51,7 +53,7 @@ def test_login_service_killed_during_sign_in_then_retry_works():
         st, user = post(f"{svc.url}/api/login", json.dumps({"email": "kill@example.com"}).encode())
         assert st == 200, user
         os.kill(svc.pid, signal.SIGKILL)  # the browser is between "email sent" and "session key"
-        wait_for(lambda: login.running_service(paths) is None, 10, "the service to be gone")
+        wait_until(lambda: login.running_service(paths) is None, 10, "the service to be gone")
         # Clear state: signed in, no session key, not activated; files whole and private.
         info = identity.read_login(paths.identity_dir)
         assert info is not None and info.org_id == user["orgId"] and not info.activated and info.api_public_key is None
@@ -65,7 +67,7 @@ def test_login_service_killed_during_sign_in_then_retry_works():
         assert st == 200, key
         # killed again after the key was issued but before activation: still a clear, pending state
         os.kill(svc.pid, signal.SIGKILL)
-        wait_for(lambda: login.running_service(paths) is None, 10, "the service to be gone")
+        wait_until(lambda: login.running_service(paths) is None, 10, "the service to be gone")
         info = identity.read_login(paths.identity_dir)
         assert info.api_public_key == key["publicKey"] and not info.activated
         _id_files_ok(paths)
@@ -241,16 +243,16 @@ def test_bootnode_killed_and_peer_leaving_rounds_go_on(chain):
     localnet.bootnode_file().write_text("b1\n")
     nodes = [_Node("b1")]
     try:
-        wait_for(lambda: chain.contract.functions.getBootnodes().call(), 180, "b1 on chain as bootnode")
+        wait_until(lambda: chain.contract.functions.getBootnodes().call(), 180, "b1 on chain as bootnode")
         nodes += [_Node("b2"), _Node("b3")]
-        wait_for(lambda: all(n.of("round.finished") for n in nodes), 300, "a round on every node")
-        wait_for(lambda: any(e["peers"] > 0 for e in nodes[2].of("round.finished")), 120, "b3 to see a peer")
+        wait_until(lambda: all(n.of("round.finished") for n in nodes), 300, "a round on every node")
+        wait_until(lambda: any(e["peers"] > 0 for e in nodes[2].of("round.finished")), 120, "b3 to see a peer")
         nodes[0].kill()  # bootnode gone, with its DHT and p2pd
         nodes[1].kill(signal.SIGTERM)  # a peer leaves cleanly
         assert nodes[1].proc.wait(120) == 0
         nodes[0].proc.wait(30)
         done = len(nodes[2].of("round.finished"))
-        wait_for(lambda: len(nodes[2].of("round.finished")) >= done + 2, 180, "rounds on the survivor")
+        wait_until(lambda: len(nodes[2].of("round.finished")) >= done + 2, 180, "rounds on the survivor")
         assert nodes[2].proc.poll() is None, nodes[2].of("error")[-3:]
         if True:
             # The bootnode comes back on a new port and republishes itself on chain; the survivor
@@ -258,9 +260,9 @@ def test_bootnode_killed_and_peer_leaving_rounds_go_on(chain):
             t_back = time.time()
             back = _Node("b1")
             nodes.append(back)
-            wait_for(lambda: back.of("round.finished"), 240, "the bootnode back in rounds")
+            wait_until(lambda: back.of("round.finished"), 240, "the bootnode back in rounds")
             b1 = back.of("node.identity")[0]["peer_id"]
-            wait_for(lambda: any(p["peer_id"] == b1 and p["last_seen"] > t_back
+            wait_until(lambda: any(p["peer_id"] == b1 and p["last_seen"] > t_back
                                  for e in nodes[2].of("peers.update") for p in e["peers"]),
                      180, "the survivor to see the bootnode again")
     finally:

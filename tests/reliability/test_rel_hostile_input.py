@@ -22,7 +22,7 @@ from core.login.service import LoginService, ServiceThread
 from core.base.paths import ProfilePaths
 from core.swarm import wire
 
-from _hostile import (LOGIN_POSTS, VALID_CONFIG, VALID_WIRE, broken_identity_corpus, broken_login_corpus,
+from tests.helpers.hostile import (LOGIN_POSTS, VALID_CONFIG, VALID_WIRE, broken_identity_corpus, broken_login_corpus,
                       check_config_text, check_control_line, check_identity_bytes, check_login_body, check_wire,
                       raw_socket_exchange, sample_rollouts, snapshot, wrap_payload)
 
@@ -154,7 +154,7 @@ def fake_supervisor(monkeypatch):
     import sys
 
     from core.supervisor import supervisor as daemon
-    from _rel_support import ROOT
+    from tests.helpers.supervisor import ROOT
 
     fake = ROOT / "tests" / "helpers" / "fake_node.py"
     monkeypatch.setenv("SWARMDECK_NODE_CMD", f"{sys.executable} {fake} --profile {{profile}}")
@@ -288,7 +288,7 @@ def test_config_duplicate_key_is_a_problem_not_a_crash(tmp_path):
 def test_refused_second_account_sign_in_writes_nothing(tmp_path):
     """Found by `just fuzz`: a sign-in with another email on an already signed-in profile was refused
     (409) but had already created that account, with a fresh EOA key, in the account store."""
-    from _hostile import post
+    from tests.helpers.hostile import post
 
     paths = ProfilePaths("twice")
     with ServiceThread(LoginService(paths.identity_dir, port=free_port())) as svc:

@@ -29,8 +29,9 @@ from core.login.service import LoginService, ServiceThread
 from core.base.paths import ProfilePaths
 from core.swarm import wire
 
-from _hostile import post, snapshot, wrap_payload
-from _rel_support import FAST_DAEMON, ROOT, create_node_profile, node_cmd, read_events, wait_for
+from tests.helpers.hostile import post, snapshot, wrap_payload
+from tests.helpers.supervisor import create_node_profile, FAST_DAEMON, node_cmd, read_events, ROOT
+from tests.helpers.wait import wait_until
 
 ENV = {"PYTHONPATH": str(ROOT)}
 
@@ -211,7 +212,7 @@ async def test_no_secret_in_logs_events_status_crash_output_or_tui(chain, monkey
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")  # nobody listens: the push fails
     daemon.spawn_detached(name)
     try:
-        wait_for(lambda: len([e for e in read_events(paths.events_file, {"round.finished"})]) >= 2, 300, "two rounds")
+        wait_until(lambda: len([e for e in read_events(paths.events_file, {"round.finished"})]) >= 2, 300, "two rounds")
         outputs.append(cli("status", "--json"))
         outputs.append(json.dumps(control.ControlClient(paths, timeout=10).status()))
         outputs.append(cli("logs", "-p", name))

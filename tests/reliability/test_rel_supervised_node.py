@@ -30,8 +30,9 @@ from core.supervisor import supervisor as daemon
 from core.localnet import network as localnet
 from core.base.paths import ProfilePaths
 
-from _rel_support import (FAST_DAEMON, ROOT, chain_rewards, chain_votes, create_node_profile, node_cmd,
-                          read_events, wait_for)
+from tests.helpers.chain import chain_rewards, chain_votes
+from tests.helpers.supervisor import create_node_profile, FAST_DAEMON, node_cmd, read_events, ROOT
+from tests.helpers.wait import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -68,7 +69,7 @@ def test_supervised_real_node_survives_kills_and_rpc_down(chain, monkeypatch):
     back = None
     try:
         assert st["state"] in ("starting", "running"), st
-        wait_for(lambda: node_events("round.finished"), 240, "the first finished round")
+        wait_until(lambda: node_events("round.finished"), 240, "the first finished round")
 
         # The CLI's status reads the running node: peer id from the identity, running = lock held.
         cli = _status_cli()
@@ -84,19 +85,19 @@ def test_supervised_real_node_survives_kills_and_rpc_down(chain, monkeypatch):
         for k in range(KILLS):
             n_ident = len(node_events("node.identity"))
             n_started = len(node_events("round.started"))
-            wait_for(lambda: len(node_events("round.started")) > n_started, 120, f"a round to start (kill {k})")
+            wait_until(lambda: len(node_events("round.started")) > n_started, 120, f"a round to start (kill {k})")
             time.sleep(rng.uniform(0.0, max(1.0, max(durations) * 1.2)))
             child = client.status()["child_pid"]
             saved = [e["round"] for e in node_events("checkpoint.saved")]
             os.kill(child, signal.SIGKILL)
             kills.append({"pid": child, "last_checkpoint": max(saved) if saved else None,
                           "at_event": len(evs())})
-            wait_for(lambda: len(node_events("node.identity")) > n_ident, 180, f"restart after kill {k}")
-            wait_for(lambda: client.status()["child_pid"] not in (None, child), 30, "a new child pid")
+            wait_until(lambda: len(node_events("node.identity")) > n_ident, 180, f"restart after kill {k}")
+            wait_until(lambda: client.status()["child_pid"] not in (None, child), 30, "a new child pid")
 
         # Chain RPC down mid-round, anvil back on the same port with its persisted state.
         n_started = len(node_events("round.started"))
-        wait_for(lambda: len(node_events("round.started")) > n_started, 120, "a round to start (RPC down)")
+        wait_until(lambda: len(node_events("round.started")) > n_started, 120, "a round to start (RPC down)")
         time.sleep(0.5)
         port = chain.port
         chain.advancer.stop()
@@ -107,7 +108,7 @@ def test_supervised_real_node_survives_kills_and_rpc_down(chain, monkeypatch):
         back.advancer = back.start_advancer(4.0)
         assert back.coordinator == chain.coordinator
         fin_before = len(node_events("round.finished"))
-        wait_for(lambda: len(node_events("round.finished")) >= fin_before + 2, 240, "rounds after the RPC came back")
+        wait_until(lambda: len(node_events("round.finished")) >= fin_before + 2, 240, "rounds after the RPC came back")
         after_down = evs()[down_at:]
         assert client.status()["state"] == "running"
     finally:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Sparkline
 
-from tests.tui.conftest import FROZEN_NOW, FrozenTelemetry, assert_snapshot, node_history, screen_text, write_events
+from tests.helpers.tui import FROZEN_NOW, FrozenTelemetry, assert_snapshot, node_history, screen_text, write_events
 from tui.app import make_app
 from tui.screens.dialogs import HelpScreen, SwitcherScreen
 from tui.screens.main import MainScreen

@@ -18,9 +18,9 @@ from core.chain.devnet import free_port
 from core.base.errors import ChainError
 from core.login.service import running_service
 from core.base.paths import ProfilePaths
-from tests.integration._chain_helpers import sign_in
+from tests.helpers.http import sign_in
 from tests.helpers.journey import our_processes, small_local_network, stop_everything
-from tests.tui.conftest import FrozenTelemetry, flat_text, until
+from tests.helpers.tui import FrozenTelemetry, flat_text, until
 from tui import data
 from tui.app import make_app
 from tui.screens.backup import BackupScreen

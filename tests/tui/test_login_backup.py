@@ -14,7 +14,7 @@ from textual.widgets import Input
 from core.chain.devnet import free_port
 from core.login.service import running_service, stop_service
 from core.base.paths import ProfilePaths
-from tests.tui.conftest import FrozenTelemetry, assert_snapshot, flat_text, screen_text, write_events, until
+from tests.helpers.tui import FrozenTelemetry, assert_snapshot, flat_text, screen_text, write_events, until
 from tui import data
 from tui.app import make_app
 from tui.screens.backup import BackupScreen

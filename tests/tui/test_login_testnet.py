@@ -31,8 +31,9 @@ from core.identity import signin
 from core.config.settings import load_config
 from core.login import modal_app
 from core.base.paths import ProfilePaths
-from tests.integration._chain_helpers import browser_sign_in, chain_in
-from tests.tui.conftest import FrozenTelemetry, flat_text, screen_text, until
+from tests.helpers.chain import chain_in
+from tests.helpers.http import browser_sign_in
+from tests.helpers.tui import FrozenTelemetry, flat_text, screen_text, until
 from tui.app import make_app
 from tui.screens.backup import BackupScreen
 from tui.screens.dialogs import ConfirmScreen
@@ -59,9 +60,9 @@ class Clock:
 
 
 def _app_processes(*roots: Path) -> list[str]:
-    """`core.login --app-mode` processes (and their yarn/sh parents) running in one of our dirs
+    """`modal_login_standin` processes (and their yarn/sh parents) running in one of our dirs
     (other tests on this machine may run their own)."""
-    r = subprocess.run(["pgrep", "-af", "core.login --app-mode"], capture_output=True, text=True, check=False)
+    r = subprocess.run(["pgrep", "-af", "modal_login_standin"], capture_output=True, text=True, check=False)
     out = []
     for line in r.stdout.splitlines():
         pid = line.split()[0]
@@ -97,7 +98,7 @@ def tn(testnet, profiles, tmp_path, monkeypatch, isolated_home):
     profiles(NAME, network="gensyn-testnet", login_port=port)
     app_dir = tmp_path / "modal-login"
     shutil.copytree(STANDIN, app_dir)
-    # the stand-in's start script runs `python -m core.login`: this interpreter, with swarmdeck
+    # the stand-in's start script runs `python -m tests.helpers.modal_login_standin`: this interpreter, with swarmdeck
     monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     monkeypatch.setenv("LOGIN_RPC_URL", testnet.rpc_url)
     monkeypatch.setenv("SSH_CONNECTION", "198.51.100.7 50123 192.0.2.10 22")

@@ -3,19 +3,13 @@ with confirmation for the destructive verbs; events flow into the dashboard."""
 
 from __future__ import annotations
 
-import sys
-import time
-from pathlib import Path
-
 import pytest
 
-from tests.tui.conftest import FrozenTelemetry, flat_text, until
+from tests.integration.daemon_support import Rig
+from tests.helpers.tui import FrozenTelemetry, flat_text, until
 from tui import data
 from tui.app import make_app
 from tui.screens.dialogs import ConfirmScreen
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-from daemon_support import Rig  # noqa: E402
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from core.identity import files as identity
 from core.identity import signin
 from core.base.paths import ProfilePaths
-from tests.tui.conftest import FROZEN_NOW, FrozenTelemetry, flat_text, node_history, until, write_events
+from tests.helpers.tui import FROZEN_NOW, FrozenTelemetry, flat_text, node_history, until, write_events
 from tui import data
 from tui.app import make_app
 from tui.screens.main import MainScreen

@@ -9,7 +9,7 @@ from textual.widgets import Input, Select
 from core.config.settings import load_config
 from core.base.paths import ProfilePaths
 from core.identity.profiles import read_state
-from tests.tui.conftest import FrozenTelemetry, screen_text
+from tests.helpers.tui import FrozenTelemetry, screen_text
 from tui.app import make_app
 from tui.screens.main import MainScreen
 from tui.screens.wizard import WizardScreen
@@ -156,7 +156,7 @@ async def test_n_then_cancel_creates_nothing(profiles):
 
 async def test_wizard_hardware_and_summary_snapshots(profiles):
     from tui.model.wizard import Hardware
-    from tests.tui.conftest import assert_snapshot
+    from tests.helpers.tui import assert_snapshot
     from tui import data
 
     profiles("main")

@@ -99,7 +99,7 @@ def test_doctor_reports_the_sign_in_app_and_sign_in_state(tmp_path):
     from core.identity import signin
     from core.config.settings import config_lock, load_config
     from core.identity.profiles import create_profile
-    from core.hardware.system import check_signin_app
+    from core.doctor.signin_app import check_signin_app
 
     def checks():
         return {c.id: c for c in check_signin_app("tn")}

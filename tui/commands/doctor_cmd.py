@@ -25,7 +25,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from core.base.errors import SwarmdeckError
-    from core.hardware.system import run_doctor
+    from core.doctor.report import run_doctor
 
     login_port, gpus, name = 3000, (), getattr(args, "profile", None)
     network = getattr(args, "network", None)

@@ -61,7 +61,7 @@ CANCEL = object()
 
 @dataclass
 class Hardware:
-    """What the hardware step shows. Built from core.hardware.system's report by the caller."""
+    """What the hardware step shows. Built from the hardware probe and the doctor's checks by the caller."""
 
     gpus: list[dict] = field(default_factory=list)  # [{index, name, vram_gib}]
     ram_gib: float | None = None

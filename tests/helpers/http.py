@@ -1,55 +1,16 @@
-"""Shared bits for the chain/login integration tests (real anvil, real HTTP servers)."""
+"""HTTP against the real login service / app: plain requests and the sign-in page's API calls."""
 
 from __future__ import annotations
 
 import json
-import os
 import socket
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
-from pathlib import Path
-
-import pytest
-
-from core.chain.devnet import LocalChain, anvil_binary
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-
-
-def require_anvil() -> None:
-    try:
-        anvil_binary()
-    except Exception as e:  # pragma: no cover - setup problem, said clearly
-        pytest.fail(f"anvil missing ({e}); run `just setup`")
-
-
-@contextmanager
-def chain_in(home: Path, **kw):
-    """A LocalChain whose files live under `home` whatever SWARMDECK_HOME is later."""
-    require_anvil()
-    old = os.environ.get("SWARMDECK_HOME")
-    os.environ["SWARMDECK_HOME"] = str(home)
-    try:
-        chain = LocalChain(**kw)
-    finally:
-        if old is None:
-            os.environ.pop("SWARMDECK_HOME", None)
-        else:
-            os.environ["SWARMDECK_HOME"] = old
-    chain.start()
-    try:
-        yield chain
-    finally:
-        chain.stop()
-        assert chain.proc is None
-
-
-def events(chain: LocalChain, name: str, **filters) -> list:
-    logs = getattr(chain.contract.events, name)().get_logs(from_block=0)
-    return [e for e in logs if all(e["args"].get(k) == v for k, v in filters.items())]
 
 
 def http(url: str, body=None, *, method: str | None = None, headers: dict | None = None, raw: bytes | None = None):
