@@ -193,3 +193,29 @@ def test_apply_result_creates_the_profile_and_stores_the_token_0600():
     assert TOKEN not in load_config().path.read_text()
     store_hf_token("w1", TOKEN + "x")  # replacing keeps 0600
     assert stat.S_IMODE(tok.stat().st_mode) == 0o600
+
+
+def test_summary_shows_the_model_that_will_really_run_and_why():
+    """A CPU local profile said 'Model Qwen/Qwen2.5-0.5B-Instruct', but model = "auto" runs the tiny model."""
+    w = Wizard(CPU_HW, name="main")
+    w.answer({"network": "local"})
+    w.answer({}), w.answer({}), w.answer({})
+    rows = dict(w.summary())
+    assert rows["model"] == "tiny" and rows["model_why"] == "cpu_local"
+    # what the summary promises is what the node's rule picks for the stored value
+    from core.usecases.profile_setup import planned_model
+
+    assert planned_model(w.values["model"], "local", CPU_HW.recommended_model, True).stored == "auto"
+    # an explicit other model is run as picked
+    w2 = Wizard(CPU_HW, name="x")
+    w2.answer({"network": "local"})
+    w2.answer({"model": "Qwen/Qwen2.5-1.5B-Instruct"})
+    w2.answer({}), w2.answer({})
+    assert dict(w2.summary())["model"] == "Qwen/Qwen2.5-1.5B-Instruct" and "model_why" not in dict(w2.summary())
+    # the testnet, and a GPU on the local network, run the recommendation
+    for hw, net in ((CPU_HW, "gensyn-testnet"), (GPU_HW, "local")):
+        w3 = Wizard(hw, name="y")
+        w3.answer({"network": net})
+        while w3.step != "confirm":
+            w3.answer({})
+        assert dict(w3.summary())["model"] == hw.recommended_model and "model_why" not in dict(w3.summary())

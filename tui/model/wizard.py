@@ -24,11 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+from core.base.constants import QUANT_CHOICES as QUANTS
 from core.base.errors import SwarmdeckError
+from core.usecases.profile_setup import HF_TOKEN_FILE, planned_model, store_hf_token  # noqa: F401 (re-exported)
 from core.base.paths import PROFILE_NAME_RE, ProfilePaths, ensure_private_dir
 
 NETWORKS = ("local", "gensyn-testnet", "custom")
-QUANTS = ("auto", "4bit", "8bit", "bf16", "fp32")
 # Model choices offered as overrides (the recommendation is added when it is not among them).
 MODELS = (
     "Qwen/Qwen2.5-0.5B-Instruct",
@@ -37,7 +38,6 @@ MODELS = (
     "Qwen/Qwen3-1.7B",
     "Qwen/Qwen2.5-7B-Instruct",
 )
-HF_TOKEN_FILE = "hf_token"
 _HEX_ADDR = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _HF_TOKEN = re.compile(r"^hf_[A-Za-z0-9]{20,}$")
 _HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -304,7 +304,14 @@ class Wizard:
             rows += [("rpc_url", v["rpc_url"]), ("chain_id", v["chain_id"]), ("coordinator", v["coordinator"])]
         if v["network"] == "gensyn-testnet":
             rows.append(("participate", "Y" if v["participate"] else "N"))
-        rows += [("model", v["model"]), ("quant", v["quant"]),
+        # What will really run: a kept recommendation on the local network is stored as "auto",
+        # and "auto" in CPU mode runs the tiny local model, not the recommended one.
+        plan = planned_model(v["model"], self.network_name(), self.hardware.recommended_model,
+                             self.hardware.cpu_mode_reason is not None)
+        rows.append(("model", plan.runs))
+        if plan.why:
+            rows.append(("model_why", plan.why))
+        rows += [("quant", v["quant"]),
                  ("gpus", ",".join(map(str, v["gpus"])) or "cpu"),
                  ("hf_token", "set" if v["hf_token"] else "not set"),
                  ("hf_repo", v["hf_repo"] or "-"),
@@ -347,18 +354,6 @@ class Wizard:
                     else:
                         raise
         return self.result() if self.status == "done" else None
-
-
-def store_hf_token(name: str, token: str) -> Path:
-    """Write the token to the profile's secrets dir (0700) as a 0600 file. Returns the path."""
-    from core.base.fsutil import atomic_write_text
-
-    paths = ProfilePaths(name)
-    ensure_private_dir(paths.root)
-    ensure_private_dir(paths.secrets_dir)
-    target = paths.secrets_dir / HF_TOKEN_FILE
-    atomic_write_text(target, token + "\n", mode=0o600)
-    return target
 
 
 def has_hf_token(name: str) -> bool:
