@@ -34,6 +34,8 @@ test *ARGS: setup
     #!/usr/bin/env bash
     set -uo pipefail
     export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+    # the layer contracts (.importlinter) first: a broken one fails the recipe
+    {{venv}}/bin/lint-imports || exit 1
     {{py}} -m pytest -q -p no:cacheprovider --timeout=600 --ignore=tests/bench --ignore=tests/fuzz {{ARGS}}
     rc=$?
     if [ $rc -eq 5 ]; then echo "no tests were collected: failing on purpose"; exit 1; fi

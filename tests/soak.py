@@ -85,7 +85,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     home = _isolate()
-    sys.path.insert(0, str(ROOT / "tests" / "reliability"))
     from core.supervisor import control
     from core.supervisor import supervisor as daemon
     from core.localnet import network as localnet
