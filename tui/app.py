@@ -230,9 +230,12 @@ class SwarmdeckApp(App[int]):
         self.push_screen(WizardScreen(wiz, first_run=first_run, configure_existing=configure is not None), done)
 
     def add_profile(self, name: str) -> None:
-        self.profiles = self.backend.list_profiles()
-        if name not in self.profiles:
-            self.profiles.append(name)
+        # self.profiles is what the tabs show, in order: keys 1..9 and the labels number that list.
+        # Profiles made since start-up (the local network's demo peers) get no tab here, so they
+        # must not enter the list either (the new tab was numbered 4 after 1 with 2, 3 unseen).
+        if name in self.profiles:
+            return
+        self.profiles.append(name)
         main = self.main_screen()
         if main is None:
             return
@@ -240,10 +243,14 @@ class SwarmdeckApp(App[int]):
             s.remove()
         tabs = main.query_one("#tabs", TabbedContent)
         i = self.profiles.index(name) + 1
-        tabs.add_pane(TabPane(main._label(i, name, "stopped"),
-                              ProfileDashboard(name, now=self.now, id="dash-" + name), id=pane_id(name)))
         self.profile = name
-        self.call_after_refresh(main.select, name)
+
+        async def add_tab() -> None:  # select once the pane is mounted: its dashboard is drawn on activation
+            await tabs.add_pane(TabPane(main._label(i, name, "stopped"),
+                                        ProfileDashboard(name, now=self.now, id="dash-" + name), id=pane_id(name)))
+            main.select(name)
+
+        self.call_later(add_tab)
 
     def open_login(self, name: str, then_backup: bool = False) -> None:
         def done(status: str | None) -> None:
