@@ -1,34 +1,7 @@
-"""Typed events: the one API through which the engine, supervisor, CLI and TUI talk.
+"""The event bus (fan-out + persistence to events.jsonl) and the compaction that keeps that file bounded.
 
-Every screen draws from these events (and from telemetry), never from log text.
-An event is {"v": 1, "type": <name>, "ts": <unix seconds>, "seq": <int>, "profile": <name>, **fields}
-on the wire (JSON lines on the control socket and in events.jsonl).
-
-Event types and their fields (extra fields are allowed; these are the ones consumers rely on):
-  node.state          state: starting|running|stopping|stopped|crashed|gave_up, reason?
-                      (from the supervisor: source="supervisor", restarts, pid?, exit? {exit_code, signal,
-                      reason, oom, last_error}, next_restart_in?, fix?)
-  node.identity       peer_id, display_name, eoa?
-  node.registered     peer_id, eoa?
-  node.mode           mode: 4bit|8bit|bf16|fp32, device: cpu|cuda, reason (why this path ran)
-  round.started       round, stage
-  round.finished      round, stage, reward (mean local reward), n_local, n_external, seconds
-  rollouts.shared     round, bytes, chunks
-  rollouts.fetched    round, peers: int, n_external, rejected: int
-  train.step          round, loss, step_seconds, tokens_per_s
-  peers.update        peers: [{peer_id, name, last_seen}] (newest first, at most 50), total (all peers heard from)
-  submission          kind: register|reward|winners, round?, stage?, status: pending|landed|failed|skipped, tx?, reason?
-  login.required      reason, fix (the command: swarmdeck login -p NAME), where? (the login app's URL):
-                      the login app refused this profile's session key (stale / not activated / unknown
-                      account); writes wait, training goes on. One per episode (core.chain.queue, core.identity.signin)
-  login.ok            kind (the write that got through again), waited (seconds): the episode is over
-  chain.totals        total_reward (getTotalRewards for this peer), total_wins? (read from chain, for the dashboard)
-  checkpoint.saved    round, path
-  hf.push             round, status: ok|failed, reason?
-  oom                 kind: cuda|kernel, step_down?   (the supervisor also emits kind rss_limit|vram_limit when
-                      it enforced the profile's limit itself; with level, overrides, source="supervisor")
-  error               where, what, fix?
-  log                 level, message
+The events themselves, one frozen dataclass per type with the wire format, are in core.events.types; the one
+reader of events.jsonl (read_events, tail_events, EventSource) is core.events.reader.
 
 events.jsonl is bounded: EventBus(persist_to=..., max_bytes=N) compacts it (compact_events) when it grows past
 N bytes: the newest part is kept as it is, the older part keeps what the dashboard and status read back
@@ -49,39 +22,20 @@ import time
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable
 
-from core.base import safejson
 
-PROTOCOL_VERSION = 1
-
-EVENT_TYPES: dict[str, tuple[str, ...]] = {
-    "node.state": ("state",),
-    "node.identity": ("peer_id", "display_name"),
-    "node.registered": ("peer_id",),
-    "node.mode": ("mode", "device", "reason"),
-    "round.started": ("round", "stage"),
-    "round.finished": ("round", "stage", "reward", "n_local", "n_external"),
-    "rollouts.shared": ("round",),
-    "rollouts.fetched": ("round", "n_external"),
-    "train.step": ("round", "loss"),
-    "peers.update": ("peers",),
-    "submission": ("kind", "status"),
-    "login.required": ("reason", "fix"),
-    "login.ok": ("kind",),
-    "chain.totals": ("total_reward",),
-    "checkpoint.saved": ("round", "path"),
-    "hf.push": ("round", "status"),
-    "oom": ("kind",),
-    "error": ("where", "what"),
-    "log": ("level", "message"),
-}
+from core.events.reader import read_events  # noqa: F401  (the one reader; imported here for old callers)
+from core.events.types import PROTOCOL_VERSION, Event as TypedEvent, event_from_fields
 
 _seq = itertools.count(1)
 
 
 @dataclass
 class Event:
+    """Compatibility only: the untyped, mutable event the supervisor still builds and relays (it sets seq
+    and profile on a child's event). New code uses core.events.types; this one converts with typed()."""
+
     type: str
     data: dict[str, Any] = field(default_factory=dict)
     ts: float = field(default_factory=time.time)
@@ -89,12 +43,7 @@ class Event:
     profile: str = ""
 
     def __post_init__(self) -> None:
-        required = EVENT_TYPES.get(self.type)
-        if required is None:
-            raise ValueError(f"unknown event type {self.type!r}")
-        missing = [k for k in required if k not in self.data]
-        if missing:
-            raise ValueError(f"event {self.type} missing fields {missing}")
+        event_from_fields(self.type, **self.data)  # unknown type or missing field: ValueError
 
     def to_dict(self) -> dict[str, Any]:
         return {"v": PROTOCOL_VERSION, "type": self.type, "ts": self.ts, "seq": self.seq,
@@ -110,6 +59,9 @@ class Event:
         return cls(type=d.pop("type"), ts=float(d.pop("ts", time.time())), seq=int(d.pop("seq", 0)),
                    profile=str(d.pop("profile", "")), data=d)
 
+    def typed(self) -> TypedEvent:
+        return TypedEvent.from_wire(self.to_dict())
+
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
 
@@ -117,7 +69,7 @@ class Event:
         return self.data.get(key, default)
 
 
-Listener = Callable[[Event], None]
+Listener = Callable[[Any], None]  # gets what was published: typed events (the supervisor: Event)
 
 
 class EventBus:
@@ -171,12 +123,19 @@ class EventBus:
 
         return unsubscribe
 
-    def emit(self, type: str, **data: Any) -> Event:
-        ev = Event(type=type, data=data, profile=self.profile)
+    def emit(self, ev: TypedEvent | str, **data: Any) -> TypedEvent:
+        """Stamp a typed event (seq, time, this bus's profile) and publish it.
+
+        `emit("type", **fields)` is a compatibility path for emitters not converted yet (the chain queue)."""
+        if isinstance(ev, str):
+            ev = event_from_fields(ev, **data)
+        elif data:
+            raise TypeError("emit(event) takes no extra fields")
+        ev = ev.stamped(seq=ev.seq or next(_seq), ts=ev.ts or time.time(), profile=self.profile)
         self.publish(ev)
         return ev
 
-    def publish(self, ev: Event) -> None:
+    def publish(self, ev: TypedEvent | Event) -> None:
         compacted = None
         with self._lock:
             listeners = list(self._listeners)
@@ -409,21 +368,3 @@ def _choose(src, end: int, budget: int) -> set[int]:
         j += 1
     keep = essential | set(drop_extra[k:]) | set(rounds[j:])
     return keep
-
-
-def read_events(path: Path, types: Iterable[str] | None = None) -> Iterator[Event]:
-    """Read persisted events, skipping torn or foreign lines (a crash may cut the last one)."""
-    wanted = set(types) if types else None
-    try:
-        f = open(path, encoding="utf-8")
-    except FileNotFoundError:
-        return
-    with f:
-        for line in f:
-            try:
-                d = safejson.loads(line)
-                if wanted and d.get("type") not in wanted:
-                    continue
-                yield Event.from_dict(d)
-            except (ValueError, KeyError, TypeError):
-                continue

@@ -23,17 +23,20 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Any
 
 from core.identity import files as identity
+from core.base.constants import EXIT_CONFIG, EXIT_OOM
 from core.base.errors import SwarmdeckError, SwarmError
 from core.events.log import EventBus
+from core.events.types import (
+    ChainTotals, CheckpointSaved, ErrorEvent, Event, HfPush, LogEvent, NodeIdentity, NodeMode, NodeState, Oom,
+    PeersUpdate, RolloutsFetched, RolloutsShared, RoundFinished, RoundStarted, TrainStep,
+)
+from core.node.roles import is_designated_bootnode
 
 log = logging.getLogger("swarmdeck.node")
 
 PEERS_IN_EVENT = 50  # peers listed in a peers.update event (all are counted in its "total")
-EXIT_OOM = 42
-EXIT_CONFIG = 78
 TINY = "tiny"  # model name that selects the locally built tiny Qwen2 model (no hub needed)
 
 
@@ -65,8 +68,6 @@ class Node:
 
         self.chain_enabled = bool(read_state(profile.name).get("testnet_participation", True))
         if self.net.kind == "local" and not self.opts.bootnode:
-            from core.localnet.network import is_designated_bootnode
-
             self.opts.bootnode = is_designated_bootnode(profile.name)
         self.dht = None
         self.engine = None
@@ -82,8 +83,8 @@ class Node:
         self._uses_app = False  # writes go through the official sign-in app this node started
 
     # ------------------------------------------------------------------ helpers
-    def emit(self, type: str, **data: Any) -> None:
-        self.bus.emit(type, **data)
+    def emit(self, ev: Event) -> None:
+        self.bus.emit(ev)
 
     def _check_stop(self) -> None:
         if self.stop_event.is_set():
@@ -111,12 +112,12 @@ class Node:
     # ------------------------------------------------------------------ start-up
     def start(self) -> None:
         p = self.profile
-        self.emit("node.state", state="starting")
+        self.emit(NodeState(state="starting"))
         identity.assert_no_duplicates(p.name)
         self._lock = identity.NodeLock(self.paths).acquire()
         ident = identity.load_or_create_swarm_pem(self.paths.swarm_pem)
         self.peer_id = ident.peer_id
-        self.emit("node.identity", peer_id=ident.peer_id, display_name=ident.display_name)
+        self.emit(NodeIdentity(peer_id=ident.peer_id, display_name=ident.display_name))
         log.info("identity %s (%s)", ident.peer_id, ident.display_name)
 
         if self.chain_enabled:
@@ -149,7 +150,7 @@ class Node:
         if self.chain_enabled:
             self.queue.register(self.peer_id)
         self._start_training()
-        self.emit("node.state", state="running")
+        self.emit(NodeState(state="running"))
 
     def _keep_app_up(self) -> None:
         """Start the sign-in app again when it died (killed, out of memory): the writes need it.
@@ -160,16 +161,16 @@ class Node:
 
         if modal_app.running_app(self.paths, timeout=10.0) is not None:  # busy is not dead
             return
-        self.emit("log", level="warning", message="the sign-in app is not running; starting it again")
+        self.emit(LogEvent(level="warning", message="the sign-in app is not running; starting it again"))
         try:
             app = modal_app.ensure_running(self.profile, progress=self._app_progress, stop=self.stop_event)
         except SwarmdeckError as e:
-            self.emit("error", where=e.where or "sign-in app", what=e.what,
-                      fix=e.fix or f"see {modal_app.log_file(self.paths)}")
+            self.emit(ErrorEvent(where=e.where or "sign-in app", what=e.what,
+                                 fix=e.fix or f"see {modal_app.log_file(self.paths)}"))
             return
         if hasattr(self.coordinator, "login_url"):
             self.coordinator.login_url = app.url
-        self.emit("log", level="info", message=f"sign-in app running again at {app.url}")
+        self.emit(LogEvent(level="info", message=f"sign-in app running again at {app.url}"))
 
     def _app_progress(self, step: str, **kw) -> None:
         if "line" in kw:
@@ -184,11 +185,11 @@ class Node:
         name = self.profile.name
         signin.record(name, info)
         if info is None:
-            self.emit("log", level="info", message="the login app accepts this profile's session key again; "
-                                                   "pending chain writes are being sent")
+            self.emit(LogEvent(level="info", message="the login app accepts this profile's session key again; "
+                                                     "pending chain writes are being sent"))
             return
-        self.emit("log", level="warning", message=f"chain writes wait for a new sign-in ({info['reason']}): "
-                                                  f"run `{signin.command(name)}`; training goes on")
+        self.emit(LogEvent(level="warning", message=f"chain writes wait for a new sign-in ({info['reason']}): "
+                                                    f"run `{signin.command(name)}`; training goes on"))
 
     def _bootnodes(self) -> list[str]:
         configured = list(getattr(self.net, "bootnodes", ()) or ())
@@ -213,8 +214,8 @@ class Node:
                 raise
             # On the local network a dead bootnode (stopped, or an address from an earlier run)
             # must not keep the swarm down: start a new swarm here and publish it.
-            self.emit("error", where=", ".join(peers)[:300], what="no local bootnode answers",
-                      fix="none needed: this node starts the local swarm and publishes itself as bootnode")
+            self.emit(ErrorEvent(where=", ".join(peers)[:300], what="no local bootnode answers",
+                                 fix="none needed: this node starts the local swarm and publishes itself as bootnode"))
             peers = []
             self.dht = SwarmDHT.from_profile(self.profile, bootnodes=[])
             self.opts.bootnode = True
@@ -246,7 +247,7 @@ class Node:
         name = self._model_name()
         loaded = load_model(name, quant, lora=LoraSettings(r=t.lora_rank, alpha=t.lora_alpha),
                             cpu_threads=self._cpu_threads())
-        self.emit("node.mode", **loaded.mode_event())
+        self.emit(NodeMode(**loaded.mode_event()))
         log.info("model %s: %s on %s (%s)", name, loaded.mode, loaded.device, loaded.reason)
         cfg = GRPOConfig(questions_local=t.questions_local, questions_external=t.questions_external,
                          num_generations=t.generations, max_new_tokens=t.max_new_tokens,
@@ -258,7 +259,7 @@ class Node:
         info = self.checkpoints.load_latest(self.engine.model, self.engine.optimizer)
         if info is not None:
             self.last_round = info.round
-            self.emit("log", level="info", message=f"resumed from the checkpoint of round {info.round}")
+            self.emit(LogEvent(level="info", message=f"resumed from the checkpoint of round {info.round}"))
         self._setup_hf_push(t)
 
     def _cpu_threads(self) -> int | None:
@@ -294,7 +295,7 @@ class Node:
 
         self.pusher = HubPusher(repo, token_file.read_text().strip(), every=t.hf_push_every,
                                 on_result=lambda r, status, reason=None: self.emit(
-                                    "hf.push", round=r, status=status, reason=reason or ""))
+                                    HfPush(round=r, status=status, reason=reason or "")))
 
     # ------------------------------------------------------------------ rounds
     def current_round(self) -> tuple[int, int]:
@@ -317,9 +318,10 @@ class Node:
             except Exception as e:
                 if not self._chain_warned:
                     self._chain_warned = True
-                    self.emit("error", where=str(getattr(self.net, "rpc_url", "chain")),
-                              what=f"cannot read the current round from the chain: {e}",
-                              fix="check that the chain RPC is up (`swarmdeck doctor`); the node keeps retrying")
+                    self.emit(ErrorEvent(where=str(getattr(self.net, "rpc_url", "chain")),
+                                         what=f"cannot read the current round from the chain: {e}",
+                                         fix="check that the chain RPC is up (`swarmdeck doctor`); "
+                                             "the node keeps retrying"))
                 self._sleep(min(5.0, self.opts.poll * 4))
                 continue
             if self.last_round is None or r > self.last_round:
@@ -343,13 +345,13 @@ class Node:
         if not current or set(current) == set(self._boot_used):
             return
         self._boot_used = current
-        self.emit("log", level="info", message="the swarm's bootnode changed on chain: rejoining through it")
+        self.emit(LogEvent(level="info", message="the swarm's bootnode changed on chain: rejoining through it"))
         try:
             self.dht.initial_peers = list(current)
             self.dht.restart()
         except SwarmError as e:
-            self.emit("error", where=", ".join(current)[:300], what=f"could not rejoin the swarm: {e.what}",
-                      fix=e.fix or "transient; the next round tries again")
+            self.emit(ErrorEvent(where=", ".join(current)[:300], what=f"could not rejoin the swarm: {e.what}",
+                                 fix=e.fix or "transient; the next round tries again"))
             if not self.dht.is_alive():  # nothing reachable: keep a DHT of our own rather than none
                 self.dht.initial_peers = []
                 self.dht.restart()
@@ -362,17 +364,17 @@ class Node:
 
     def run_round(self, r: int, stage: int) -> None:
         t0 = time.monotonic()
-        self.emit("round.started", round=r, stage=stage)
+        self.emit(RoundStarted(round=r, stage=stage))
         eng = self.engine
-        local = eng.generate(eng.draw_questions(r), r)
-        gen = eng.last_generate
+        gen = eng.generate(eng.draw_questions(r), r)
+        local = gen.rollouts
         self._check_stop()
         try:
             pub = self.dht.publish_rollouts(r, local)
-            self.emit("rollouts.shared", round=r, bytes=pub.bytes, chunks=pub.chunks)
+            self.emit(RolloutsShared(round=r, bytes=pub.bytes, chunks=pub.chunks))
         except SwarmError as e:  # peers miss our rollouts this round; we still train and report
-            self.emit("error", where="DHT", what=f"could not share this round's rollouts: {e.what}",
-                      fix=e.fix or "transient; the next round retries")
+            self.emit(ErrorEvent(where="DHT", what=f"could not share this round's rollouts: {e.what}",
+                                 fix=e.fix or "transient; the next round retries"))
 
         # Give peers time to publish theirs; stop early once every known peer has.
         deadline = time.monotonic() + self._share_wait()
@@ -386,42 +388,41 @@ class Node:
             self._sleep(0.5)
         candidates = [ro for rs in fetched.values() for ro in rs]
         external = eng.select_external(candidates, r)
-        self.emit("rollouts.fetched", round=r, peers=len(fetched), n_external=len(external),
-                  n_candidates=len(candidates), rejected=self.dht.rejected.total)
+        self.emit(RolloutsFetched(round=r, peers=len(fetched), n_external=len(external),
+                                  n_candidates=len(candidates), rejected=self.dht.rejected.total))
         if not fetched:
             log.info("round %d: no peer rollouts arrived; training on local rollouts only", r)
         peers = self.dht.peers(refresh=False)
         # the newest ones in full (the dashboard shows a few), the count of all: keeps each
         # event small in a swarm of thousands
-        self.emit("peers.update", peers=peers[:PEERS_IN_EVENT], total=len(peers))
+        self.emit(PeersUpdate(peers=peers[:PEERS_IN_EVENT], total=len(peers)))
 
         self._check_stop()
-        m = eng.train(local, external)
-        self.emit("train.step", round=r, loss=float(m.get("loss", 0.0)),
-                  step_seconds=float(m.get("step_seconds", 0.0)),
-                  tokens_per_s=float(gen.get("tokens_per_s", 0.0)), skipped=bool(m.get("skipped", False)))
+        m = eng.train(local, external, gen)
+        self.emit(TrainStep(round=r, loss=float(m.loss), step_seconds=float(m.step_seconds),
+                            tokens_per_s=float(m.generate_tokens_per_s), skipped=m.skipped))
 
-        reward = float(m.get("reward_local", 0.0))
+        reward = float(m.reward_local)
         if self.queue is not None:
             self.queue.reward(r, stage, reward, self.peer_id)
             self.queue.winners(r, self._winners(local, fetched), self.peer_id)
         if self.checkpoints is not None and (r % max(1, self.settings.training.checkpoint_every) == 0
                                              or self.stop_event.is_set()):
             path = self.checkpoints.save(eng.model, eng.optimizer, r)
-            self.emit("checkpoint.saved", round=r, path=str(path))
+            self.emit(CheckpointSaved(round=r, path=str(path)))
             if self.pusher is not None and self.pusher.due(r):
                 self.pusher.maybe_push(r, path)  # background; the result arrives as an hf.push event
         self._emit_chain_totals()
         self.last_round = r
         self.rounds_done += 1
         secs = round(time.monotonic() - t0, 3)
-        self.emit("round.finished", round=r, stage=stage, reward=reward, n_local=len(local),
-                  n_external=len(external), peers=len(fetched), seconds=secs)
+        self.emit(RoundFinished(round=r, stage=stage, reward=reward, n_local=len(local),
+                                n_external=len(external), peers=len(fetched), seconds=secs))
         # One human line per round for the dashboard's log pane (the numbers above, in words).
-        self.emit("log", level="info", message=(
+        self.emit(LogEvent(level="info", message=(
             f"round {r}: reward {reward:.3f}, {len(local)} local + {len(external)} peer rollouts "
-            f"from {len(fetched)} peer(s), " + ("no training signal" if m.get("skipped") else
-                                                 f"loss {float(m.get('loss', 0.0)):.4f}") + f", {secs:.1f} s"))
+            f"from {len(fetched)} peer(s), " + ("no training signal" if m.skipped else
+                                                 f"loss {float(m.loss):.4f}") + f", {secs:.1f} s")))
 
     def _emit_chain_totals(self) -> None:
         """This peer's totals as the chain has them (what leaderboards show), for the dashboard."""
@@ -434,7 +435,7 @@ class Node:
             wins = self.coordinator.get_total_wins(self.peer_id)
         except Exception:  # RPC down: the next round tries again
             return
-        self.emit("chain.totals", total_reward=reward_from_chain(total), total_wins=int(wins))
+        self.emit(ChainTotals(total_reward=reward_from_chain(total), total_wins=int(wins)))
 
     def _fetch_recent(self, r: int, timeout: float) -> dict[str, list]:
         """Peers' rollouts of this round, else of the previous one.
@@ -450,8 +451,8 @@ class Node:
                 for peer, rs in self.dht.fetch_rollouts(r - 1, timeout=timeout).items():
                     got.setdefault(peer, rs)
         except SwarmError as e:
-            self.emit("error", where="DHT", what=f"could not fetch peers' rollouts: {e.what}",
-                      fix=e.fix or "transient; this round trains on local rollouts")
+            self.emit(ErrorEvent(where="DHT", what=f"could not fetch peers' rollouts: {e.what}",
+                                 fix=e.fix or "transient; this round trains on local rollouts"))
             return {}
         return got
 
@@ -479,7 +480,7 @@ class Node:
             self.shutdown()
 
     def shutdown(self) -> None:
-        self.emit("node.state", state="stopping")
+        self.emit(NodeState(state="stopping"))
         if self.queue is not None:
             self.queue.flush(timeout=10.0)
             self.queue.stop(timeout=5.0)
@@ -491,7 +492,7 @@ class Node:
             self.coordinator.close()
         if self._lock is not None:
             self._lock.release()
-        self.emit("node.state", state="stopped")
+        self.emit(NodeState(state="stopped"))
 
 
 # ---------------------------------------------------------------------- entry point
@@ -548,7 +549,7 @@ def main(argv: list[str] | None = None, out=None) -> int:
         node.run()
         return 0
     except SwarmdeckError as e:
-        bus.emit("error", where=e.where or "", what=e.what, fix=e.fix or "")
+        bus.emit(ErrorEvent(where=e.where or "", what=e.what, fix=e.fix or ""))
         log.error("%s", e)
         # A config/identity problem survives a restart; a network one may not.
         from core.base.errors import ChainError
@@ -557,12 +558,12 @@ def main(argv: list[str] | None = None, out=None) -> int:
         return 1 if transient else EXIT_CONFIG
     except BaseException as e:  # noqa: BLE001 - the supervisor must learn why
         if _is_oom(e):
-            bus.emit("oom", kind="cuda" if "cuda" in str(e).lower() else "memory", what=str(e)[:300])
+            bus.emit(Oom(kind="cuda" if "cuda" in str(e).lower() else "memory", what=str(e)[:300]))
             log.error("out of memory: %s", e)
             return EXIT_OOM
         if isinstance(e, KeyboardInterrupt):
             return 0
-        bus.emit("error", where="node", what=f"{type(e).__name__}: {e}"[:500], fix="this is a bug; see node.log")
+        bus.emit(ErrorEvent(where="node", what=f"{type(e).__name__}: {e}"[:500], fix="this is a bug; see node.log"))
         log.exception("node crashed")
         return 1
 

@@ -14,10 +14,10 @@ Why our own loop on trl's pieces rather than trl's GRPOTrainer:
   shape (token-mean per sequence, two-sided clip eps_low/eps_high, optional k3 KL with beta).
 
 Per round:
-  rollouts = engine.generate(engine.draw_questions(round), round)   # I questions x G completions
-  ... publish rollouts, fetch peers' ...
+  gen      = engine.generate(engine.draw_questions(round), round)   # Generation: I questions x G completions
+  ... publish gen.rollouts, fetch peers' ...
   external = engine.select_external(fetched, round)                 # drop zero-advantage, sample J
-  metrics  = engine.train(rollouts, external)
+  metrics  = engine.train(gen.rollouts, external, gen)              # StepMetrics
 
 Advantages are normalised per group (one question's G completions): (r - mean) / (std + 1e-4).
 External rollouts are re-tokenised and their log-probs computed under the CURRENT policy (the
@@ -43,6 +43,39 @@ from core.training.model import LoadedModel
 from core.training.tasks import SYSTEM_PROMPT, Question, TaskPool
 
 log = logging.getLogger("swarmdeck.training")
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One generate() call: the scored rollouts and how fast they were sampled."""
+
+    rollouts: list[Rollout]
+    tokens: int = 0                 # sampled completion tokens
+    seconds: float = 0.0            # sampling time
+    tokens_per_s: float = 0.0
+    total_seconds: float = 0.0      # sampling + decode + verifier scoring
+
+
+@dataclass(frozen=True)
+class StepMetrics:
+    """One GRPO update (train / train_groups): what the node reports in its train.step event."""
+
+    loss: float
+    step_seconds: float
+    tokens_per_s: float             # training throughput (completion tokens x iterations per second)
+    tokens: int
+    n_groups: int
+    n_sequences: int
+    grad_norm: float
+    clip_frac: float
+    skipped: bool                   # no optimizer step (nothing had signal, or a non-finite gradient)
+    step: int                       # optimizer steps so far
+    reason: str | None = None       # why it was skipped, when not for lack of signal
+    n_local: int = 0
+    n_external: int = 0
+    n_dropped: int = 0              # rollouts without signal or unusable
+    reward_local: float = 0.0       # mean reward of the local rollouts
+    generate_tokens_per_s: float = 0.0  # of the Generation passed to train(), if any
 
 
 @dataclass
@@ -150,7 +183,6 @@ class GRPOEngine:
         self.optimizer = torch.optim.AdamW(params, lr=self.config.learning_rate,
                                            weight_decay=self.config.weight_decay)
         self.steps = 0
-        self.last_generate: dict = {}
         base = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
         self._backbone = base.get_decoder() if hasattr(base, "get_decoder") else base.model
         self._lm_head = base.get_output_embeddings()
@@ -175,20 +207,18 @@ class GRPOEngine:
         return list(ids)
 
     # ---------------------------------------------------------------- generation
-    def generate(self, questions: Sequence[Question], round_: int = 0) -> list[Rollout]:
-        """G sampled completions per question, scored by the task's verifier.
+    def generate(self, questions: Sequence[Question], round_: int = 0) -> Generation:
+        """G sampled completions per question, scored by the task's verifier, with the sampling speed.
 
-        The returned Rollouts carry their completion token ids in a private attribute
-        (`_completion_ids`, not part of the wire format) so local training uses the exact
-        sampled tokens; `self.last_generate` holds tokens, seconds and tokens_per_s.
+        The Rollouts carry their completion token ids in a private attribute (`_completion_ids`,
+        not part of the wire format) so local training uses the exact sampled tokens.
         """
         import torch
 
         cfg = self.config
         G = cfg.num_generations
         if not questions:
-            self.last_generate = {"tokens": 0, "seconds": 0.0, "tokens_per_s": 0.0}
-            return []
+            return Generation(rollouts=[])
         prompts = [self.prompt_ids(q.question) for q in questions]
         rows = [p for p in prompts for _ in range(G)]
         torch.manual_seed(self.generation_seed(round_))
@@ -210,9 +240,8 @@ class GRPOEngine:
                         metadata=q.metadata)
             r._completion_ids = c_ids  # type: ignore[attr-defined]  # local only, never serialised
             out.append(r)
-        self.last_generate = {"tokens": n_tok, "seconds": gen_s, "tokens_per_s": n_tok / gen_s if gen_s else 0.0,
-                              "total_seconds": time.perf_counter() - t0}
-        return out
+        return Generation(rollouts=out, tokens=n_tok, seconds=gen_s, tokens_per_s=n_tok / gen_s if gen_s else 0.0,
+                          total_seconds=time.perf_counter() - t0)
 
     def generation_seed(self, round_: int) -> int:
         """The sampling seed of a round: a restart regenerates the same completions."""
@@ -264,12 +293,13 @@ class GRPOEngine:
         return TokenGroup(prompt_ids=self.prompt_ids(r.question), completion_ids=[list(x) for x in ids],
                           rewards=[float(x) for x in r.rewards], external=external)
 
-    def train(self, local: Sequence[Rollout], external: Sequence[Rollout] = ()) -> dict:
-        """One GRPO update on local + external rollouts. Returns metrics for the train.step event.
+    def train(self, local: Sequence[Rollout], external: Sequence[Rollout] = (),
+              generation: Generation | None = None) -> StepMetrics:
+        """One GRPO update on local + external rollouts (local = generation.rollouts, whose speed is reported).
 
         Rollouts whose rewards are all equal carry zero advantage and (with beta=0) no gradient;
         they are skipped, and when nothing has signal the optimizer step is skipped too
-        (metrics["skipped"] = True).
+        (StepMetrics.skipped).
         """
         keep_flat = self.config.beta > 0
         groups = []
@@ -285,21 +315,20 @@ class GRPOEngine:
                 else:
                     groups.append(g)
         m = self.train_groups(groups)
-        m.update(n_local=len(local), n_external=len(external), n_dropped=dropped,
-                 reward_local=(sum(sum(r.rewards) / max(1, len(r.rewards)) for r in local) / len(local))
-                 if local else 0.0)
-        return m
+        return dataclasses.replace(
+            m, n_local=len(local), n_external=len(external), n_dropped=dropped,
+            reward_local=(sum(sum(r.rewards) / max(1, len(r.rewards)) for r in local) / len(local)) if local else 0.0,
+            generate_tokens_per_s=generation.tokens_per_s if generation is not None else 0.0)
 
-    def train_groups(self, groups: Sequence[TokenGroup]) -> dict:
+    def train_groups(self, groups: Sequence[TokenGroup]) -> StepMetrics:
         import torch
 
         cfg = self.config
         t0 = time.perf_counter()
         n_seq = sum(len(g.completion_ids) for g in groups)
         if n_seq == 0:
-            return {"loss": 0.0, "step_seconds": time.perf_counter() - t0, "tokens_per_s": 0.0, "tokens": 0,
-                    "n_groups": 0, "n_sequences": 0, "grad_norm": 0.0, "clip_frac": 0.0, "skipped": True,
-                    "step": self.steps}
+            return StepMetrics(loss=0.0, step_seconds=time.perf_counter() - t0, tokens_per_s=0.0, tokens=0,
+                               n_groups=0, n_sequences=0, grad_norm=0.0, clip_frac=0.0, skipped=True, step=self.steps)
         batches = list(self._micro_batches(groups))
         old = None
         if cfg.iterations > 1:
@@ -339,17 +368,16 @@ class GRPOEngine:
                 self.optimizer.zero_grad(set_to_none=True)
                 log.warning("GRPO step skipped: non-finite loss/gradient (loss=%s, grad_norm=%s)",
                             total_loss, grad_norm)
-                return {"loss": total_loss, "step_seconds": time.perf_counter() - t0, "tokens_per_s": 0.0,
-                        "tokens": n_tok, "n_groups": len(groups), "n_sequences": n_seq, "grad_norm": grad_norm,
-                        "clip_frac": 0.0, "skipped": True, "reason": "non-finite loss or gradient",
-                        "step": self.steps}
+                return StepMetrics(loss=total_loss, step_seconds=time.perf_counter() - t0, tokens_per_s=0.0,
+                                   tokens=n_tok, n_groups=len(groups), n_sequences=n_seq, grad_norm=grad_norm,
+                                   clip_frac=0.0, skipped=True, reason="non-finite loss or gradient", step=self.steps)
             self.optimizer.step()
             self.steps += 1
         self.optimizer.zero_grad(set_to_none=True)
         dt = time.perf_counter() - t0
-        return {"loss": total_loss, "step_seconds": dt, "tokens_per_s": n_tok * cfg.iterations / dt if dt else 0.0,
-                "tokens": n_tok, "n_groups": len(groups), "n_sequences": n_seq, "grad_norm": grad_norm,
-                "clip_frac": clipped / max(1, n_tok), "skipped": False, "step": self.steps}
+        return StepMetrics(loss=total_loss, step_seconds=dt, tokens_per_s=n_tok * cfg.iterations / dt if dt else 0.0,
+                           tokens=n_tok, n_groups=len(groups), n_sequences=n_seq, grad_norm=grad_norm,
+                           clip_frac=clipped / max(1, n_tok), skipped=False, step=self.steps)
 
     def _micro_batches(self, groups: Sequence[TokenGroup]):
         """Tensors per micro-batch; sequences of one prompt share it, so no prompt padding is needed."""

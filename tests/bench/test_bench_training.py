@@ -68,15 +68,15 @@ def _engine_rounds(eng, rounds=ROUNDS, detail=None):
     for r in range(rounds + 1):
         qs = eng.draw_questions(r)
         t0 = time.perf_counter()
-        ro = eng.generate(qs, r)
-        m = eng.train(ro, [])
+        gen = eng.generate(qs, r)
+        m = eng.train(gen.rollouts, [], gen)
         dt = time.perf_counter() - t0
         if r:  # round 0 warms up allocators / autograd
             times.append(dt)
-            toks.append(eng.last_generate["tokens"])
+            toks.append(gen.tokens)
             if detail is not None:
-                detail.setdefault("train_s", []).append(m["step_seconds"])
-                detail.setdefault("gen_tps", []).append(eng.last_generate["tokens_per_s"])
+                detail.setdefault("train_s", []).append(m.step_seconds)
+                detail.setdefault("gen_tps", []).append(gen.tokens_per_s)
     return times, toks, m
 
 
@@ -169,8 +169,8 @@ def _engine_generate_tps(eng, qs, reps=5):
     rates = []
     for k in range(reps):
         t0 = time.perf_counter()
-        eng.generate(qs, k)  # whole call: generation + decode + verifier scoring
-        rates.append(eng.last_generate["tokens"] / (time.perf_counter() - t0))
+        gen = eng.generate(qs, k)  # whole call: generation + decode + verifier scoring
+        rates.append(gen.tokens / (time.perf_counter() - t0))
     return rates
 
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from core.events.log import Event
+from core.events.types import TrainStep
 from core.base.rollouts import Rollout
 from core.training.checkpoint import CheckpointManager
 from core.training.grpo import GRPOConfig, GRPOEngine
@@ -34,8 +34,9 @@ def test_two_peers_share_and_train_then_resume(tiny, tmp_path):
     ck = CheckpointManager(tmp_path / "a-ck", keep=2)
     start = a.lora_state()
     for rnd in (1, 2):
-        la = a.generate(a.draw_questions(rnd), rnd)
-        lb = b.generate(b.draw_questions(rnd), rnd)
+        ga = a.generate(a.draw_questions(rnd), rnd)
+        la, lb = ga.rollouts, b.generate(b.draw_questions(rnd), rnd).rollouts
+        assert ga.tokens > 0 and ga.tokens_per_s > 0
         assert {r.question for r in la}.isdisjoint({r.question for r in lb})  # seeded by peer id
         # the random tiny model scores ~0 everywhere; give B's rollouts signal as a trained model would
         for r in lb:
@@ -44,10 +45,11 @@ def test_two_peers_share_and_train_then_resume(tiny, tmp_path):
         assert all(not hasattr(r, "_completion_ids") for r in got)
         ext = a.select_external(got, rnd)
         assert ext and all(r.peer_id == "QmPeerB" for r in ext)  # never its own, only with signal
-        m = a.train(la, ext)
-        assert m["n_external"] == len(ext) and m["n_groups"] >= len(ext) and not m["skipped"]
-        Event("train.step", {"round": rnd, "loss": m["loss"], "step_seconds": m["step_seconds"],
-                             "tokens_per_s": a.last_generate["tokens_per_s"]})
+        m = a.train(la, ext, ga)
+        assert m.n_external == len(ext) and m.n_groups >= len(ext) and not m.skipped
+        assert m.generate_tokens_per_s == ga.tokens_per_s
+        ev = TrainStep(round=rnd, loss=m.loss, step_seconds=m.step_seconds, tokens_per_s=m.generate_tokens_per_s)
+        assert TrainStep.from_wire(json.loads(ev.to_json())) == ev  # what the node emits reads back
         ck.save(a.model, a.optimizer, rnd, extra={"mode": a.loaded.mode})
     after = a.lora_state()
     assert max((after[k] - start[k]).abs().max().item() for k in start) > 1e-5  # learnt from B's rollouts

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from tui.model.dashboard import MAX_LOG, MAX_ROUNDS, DashboardModel
-from core.events.log import Event, EventBus
+from core.events.log import EventBus
+from core.events.types import Event
 
 
 def ev(typ, **data):
-    return Event(type=typ, data=data, ts=1000.0)
+    return Event.from_wire({"type": typ, "ts": 1000.0, **data})
 
 
 def test_folds_a_node_history():

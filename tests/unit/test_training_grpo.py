@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
 from core.base.rollouts import Rollout
-from core.training.grpo import GRPOConfig, GRPOEngine, group_advantages, select_external
+from core.training.grpo import GRPOConfig, GRPOEngine, StepMetrics, group_advantages, select_external
 from core.training.model import load_model
 from core.training.tiny import build_tiny_model
 
@@ -55,16 +56,20 @@ def test_select_external_drops_zero_advantage_and_samples_uniformly():
 
 def test_external_rollouts_are_mixed_into_the_update(tiny):
     eng = _engine(tiny)
-    local = eng.generate(eng.draw_questions(3), 3)
+    gen = eng.generate(eng.draw_questions(3), 3)
+    local = gen.rollouts
     assert all(r.peer_id == "QmLocal" and r.round == 3 for r in local)
     for r in local:
         r.rewards = [1.0, 0.0, 0.0, 0.0]
     external = [_ext("QmPeerB", 1, [1.0, 0.0, 1.0, 0.0]), _ext("QmPeerC", 2, [0.0, 0.0, 1.0, 0.0]),
                 _ext("QmPeerD", 3, [1.0, 1.0, 1.0, 1.0])]  # the last has zero advantage
-    m = eng.train(local, external)
-    assert m["n_local"] == 2 and m["n_external"] == 3 and m["n_dropped"] == 1
-    assert m["n_groups"] == 4 and m["n_sequences"] == 16
-    assert m["tokens"] > 0 and m["tokens_per_s"] > 0 and math.isfinite(m["loss"])
+    m = eng.train(local, external, gen)
+    assert isinstance(m, StepMetrics) and m.generate_tokens_per_s == gen.tokens_per_s > 0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.loss = 0.0  # type: ignore[misc]
+    assert m.n_local == 2 and m.n_external == 3 and m.n_dropped == 1
+    assert m.n_groups == 4 and m.n_sequences == 16
+    assert m.tokens > 0 and m.tokens_per_s > 0 and math.isfinite(m.loss)
 
 
 def test_external_only_changes_weights_and_follows_the_advantage(tiny):
@@ -78,7 +83,7 @@ def test_external_only_changes_weights_and_follows_the_advantage(tiny):
     before = eng.lora_state()
     for _ in range(3):
         m = eng.train([], ext)
-    assert not m["skipped"] and m["n_groups"] == 1
+    assert not m.skipped and m.n_groups == 1
     after = eng.lora_state()
     assert max((after[k] - before[k]).abs().max().item() for k in before) > 1e-4
     with torch.no_grad():
@@ -94,7 +99,7 @@ def test_no_signal_skips_the_step(tiny):
     flat = [_ext("QmPeerB", 1, [0.0] * 4), _ext("QmPeerB", 2, [1.0] * 4)]
     before = eng.lora_state()
     m = eng.train(flat[:1], flat[1:])
-    assert m["skipped"] and m["n_dropped"] == 2 and m["loss"] == 0.0
+    assert m.skipped and m.n_dropped == 2 and m.loss == 0.0
     after = eng.lora_state()
     assert all(torch.equal(before[k], after[k]) for k in before)
 
@@ -106,16 +111,16 @@ def test_malformed_external_rollout_is_dropped(tiny):
     typed = _ext("QmEvil", 3, [1.0, 0.0, 1.0, 0.0])
     typed.completions = [1, 2, 3, 4]  # not text
     m = eng.train([], [bad, typed, _ext("QmPeerB", 2, [1.0, 0.0, 0.0, 0.0])])
-    assert m["n_dropped"] == 2 and m["n_groups"] == 1
+    assert m.n_dropped == 2 and m.n_groups == 1
 
 
 def test_iterations_beta_and_clipping(tiny):
     eng = _engine(tiny, iterations=3, beta=0.04, learning_rate=5e-2)
     ext = [_ext("QmPeerB", 1, [1.0, 0.0, 0.0, 0.0]), _ext("QmPeerC", 2, [0.0, 1.0, 1.0, 1.0])]
     m = eng.train([], ext)
-    assert m["step"] == 3 and math.isfinite(m["loss"]) and 0.0 <= m["clip_frac"] <= 1.0
+    assert m.step == 3 and math.isfinite(m.loss) and 0.0 <= m.clip_frac <= 1.0
     # with a large lr the later iterations move the ratio out of [0.8, 1.28]: clipping engages
-    assert m["clip_frac"] > 0.0
+    assert m.clip_frac > 0.0
 
 
 def test_config_from_profile_mapping():
@@ -130,7 +135,7 @@ def test_non_finite_rewards_never_reach_the_weights(tiny):
     assert select_external(evil, 4, seed=0) == []
     before = eng.lora_state()
     m = eng.train([], evil + [_ext("QmPeerB", 3, [1.0, 0.0, 0.0, 0.0])])
-    assert m["n_dropped"] == 2 and m["n_groups"] == 1 and math.isfinite(m["loss"])
+    assert m.n_dropped == 2 and m.n_groups == 1 and math.isfinite(m.loss)
     after = eng.lora_state()
     assert all(torch.isfinite(v).all() for v in after.values())
     assert any(not torch.equal(before[k], after[k]) for k in before)

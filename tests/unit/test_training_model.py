@@ -23,15 +23,16 @@ def tiny(tmp_path_factory):
 def _step_changes_lora(lm):
     eng = GRPOEngine(lm, GRPOConfig(questions_local=2, num_generations=4, max_new_tokens=16, learning_rate=1e-2),
                      peer_id="QmModelTest")
-    rollouts = eng.generate(eng.draw_questions(1), 1)
+    gen = eng.generate(eng.draw_questions(1), 1)
+    rollouts = gen.rollouts
     assert len(rollouts) == 2 and all(len(r.completions) == 4 for r in rollouts)
-    assert eng.last_generate["tokens"] > 0 and eng.last_generate["tokens_per_s"] > 0
+    assert gen.tokens > 0 and gen.tokens_per_s > 0
     for r in rollouts:  # the random tiny model never solves a task: give the groups signal
         r.rewards = [1.0, 0.0, 0.0, 0.5]
     before = eng.lora_state()
     m = eng.train(rollouts, [])
     after = eng.lora_state()
-    assert not m["skipped"] and m["n_sequences"] == 8 and m["step_seconds"] > 0
+    assert not m.skipped and m.n_sequences == 8 and m.step_seconds > 0
     delta = max((after[k] - before[k]).abs().max().item() for k in before)
     assert delta > 1e-4, delta
     assert all(torch.isfinite(v).all() for v in after.values())
@@ -77,9 +78,9 @@ def test_quantization_failure_falls_back_with_one_message(tiny, monkeypatch, cap
     assert len(warn) == 1 and "could not run" in warn[0].getMessage()
     ev = lm.mode_event()
     assert ev["mode"] == "fp32" and ev["device"] == "cpu" and ev["fallback"] is True
-    from core.events.log import Event
+    from core.events.types import NodeMode
 
-    Event("node.mode", ev)  # valid for the node's event
+    NodeMode(**ev)  # valid for the node's event
     _step_changes_lora(lm)
 
 

@@ -1,7 +1,7 @@
-"""The dashboard model: folds core.events.log.Event objects into the state screens render.
+"""The dashboard model: folds typed events (core.events.types) into the state screens render.
 
-Pure Python, no Textual: the TUI feeds it events (from the supervisor's subscribe stream,
-or the profile's events.jsonl when no supervisor runs) and reads plain attributes.
+Pure Python, no Textual: the TUI feeds it the events core.events.reader.EventSource reads from the
+profile's events.jsonl, and reads plain attributes.
 `version` increases on every change so a view can skip redrawing when nothing moved.
 Bounded memory: reward history, logs and failures are capped (weeks in tmux).
 """
@@ -13,7 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from core.events.log import Event, read_events
+from core.events.reader import read_events
+from core.events.types import (
+    ChainTotals, CheckpointSaved, ErrorEvent, Event, HfPush, LogEvent, NodeIdentity, NodeMode, NodeRegistered,
+    NodeState, Oom, PeersUpdate, RoundFinished, RoundStarted, SubmissionEvent, TrainStep,
+)
 
 MAX_ROUNDS = 500
 MAX_LOG = 300
@@ -81,10 +85,10 @@ class DashboardModel:
 
     # -- folding ---------------------------------------------------------------------------
     def apply(self, ev: Event) -> None:
-        handler = getattr(self, "_on_" + ev.type.replace(".", "_"), None)
+        handler = _HANDLERS.get(type(ev))
         if handler is None:
             return
-        handler(ev)
+        handler(self, ev)
         self.last_event_ts = ev.ts
         if ev.seq:
             self.last_seq = max(self.last_seq, ev.seq)
@@ -94,86 +98,84 @@ class DashboardModel:
         for ev in events:
             self.apply(ev)
 
-    def _on_node_state(self, ev: Event) -> None:
-        self.state = str(ev["state"])
-        self.state_reason = ev.get("reason")
+    def _on_node_state(self, ev: NodeState) -> None:
+        self.state = str(ev.state)
+        self.state_reason = ev.reason
         if self.state == "running":
             self.oom = None
 
-    def _on_node_identity(self, ev: Event) -> None:
-        self.peer_id = ev["peer_id"]
-        self.display_name = ev["display_name"]
-        self.eoa = ev.get("eoa") or self.eoa
+    def _on_node_identity(self, ev: NodeIdentity) -> None:
+        self.peer_id = ev.peer_id
+        self.display_name = ev.display_name
+        self.eoa = ev.eoa or self.eoa
 
-    def _on_node_registered(self, ev: Event) -> None:
+    def _on_node_registered(self, ev: NodeRegistered) -> None:
         self.registered = True
-        self.peer_id = self.peer_id or ev["peer_id"]
-        self.eoa = ev.get("eoa") or self.eoa
+        self.peer_id = self.peer_id or ev.peer_id
+        self.eoa = ev.eoa or self.eoa
 
-    def _on_node_mode(self, ev: Event) -> None:
-        self.mode, self.device, self.mode_reason = ev["mode"], ev["device"], ev["reason"]
+    def _on_node_mode(self, ev: NodeMode) -> None:
+        self.mode, self.device, self.mode_reason = ev.mode, ev.device, ev.reason
 
-    def _on_round_started(self, ev: Event) -> None:
-        self.round, self.stage = int(ev["round"]), int(ev["stage"])
+    def _on_round_started(self, ev: RoundStarted) -> None:
+        self.round, self.stage = int(ev.round), int(ev.stage)
 
-    def _on_round_finished(self, ev: Event) -> None:
-        r = int(ev["round"])
-        self.rewards[r] = float(ev["reward"])
+    def _on_round_finished(self, ev: RoundFinished) -> None:
+        r = int(ev.round)
+        self.rewards[r] = float(ev.reward)
         self.rewards.move_to_end(r)
         while len(self.rewards) > MAX_ROUNDS:
             self.rewards.popitem(last=False)
         self.rounds_finished += 1
-        self.n_external_last = ev.get("n_external")
+        self.n_external_last = ev.n_external
 
-    def _on_chain_totals(self, ev: Event) -> None:
-        self.total_reward_chain = float(ev["total_reward"])
-        if ev.get("total_wins") is not None:
-            self.total_wins_chain = int(ev["total_wins"])
+    def _on_chain_totals(self, ev: ChainTotals) -> None:
+        self.total_reward_chain = float(ev.total_reward)
+        if ev.total_wins is not None:
+            self.total_wins_chain = int(ev.total_wins)
 
-    def _on_train_step(self, ev: Event) -> None:
-        self.loss = ev.get("loss")
-        self.step_seconds = ev.get("step_seconds", self.step_seconds)
-        self.tokens_per_s = ev.get("tokens_per_s", self.tokens_per_s)
+    def _on_train_step(self, ev: TrainStep) -> None:
+        self.loss = ev.loss
+        if ev.step_seconds is not None:
+            self.step_seconds = ev.step_seconds
+        if ev.tokens_per_s is not None:
+            self.tokens_per_s = ev.tokens_per_s
 
-    def _on_peers_update(self, ev: Event) -> None:
-        peers = []
-        for p in ev["peers"] or []:
-            if isinstance(p, dict) and p.get("peer_id"):
-                peers.append(Peer(str(p["peer_id"]), str(p.get("name") or ""), p.get("last_seen")))
+    def _on_peers_update(self, ev: PeersUpdate) -> None:
+        peers = [Peer(p.peer_id, p.name, p.last_seen) for p in ev.peers]
         peers.sort(key=lambda p: -(p.last_seen or 0))
         self.peers = peers
-        total = ev.get("total")
+        total = ev.total
         self.peer_total = int(total) if isinstance(total, int) and total >= len(peers) else len(peers)
 
-    def _on_submission(self, ev: Event) -> None:
-        key = (ev["kind"], ev.get("round"), ev.get("stage"))
-        sub = Submission(kind=ev["kind"], round=ev.get("round"), stage=ev.get("stage"),
-                         status=ev["status"], tx=ev.get("tx"), reason=ev.get("reason"), ts=ev.ts)
+    def _on_submission(self, ev: SubmissionEvent) -> None:
+        key = (ev.kind, ev.round, ev.stage)
+        sub = Submission(kind=ev.kind, round=ev.round, stage=ev.stage,
+                         status=ev.status, tx=ev.tx, reason=ev.reason, ts=ev.ts)
         self.submissions[key] = sub
         self.submissions.move_to_end(key)
         while len(self.submissions) > 4 * MAX_ROUNDS:
             self.submissions.popitem(last=False)
         if sub.status == "failed":
             self.failures.append(sub)
-        if ev["kind"] == "register" and sub.status in ("landed", "skipped"):
+        if ev.kind == "register" and sub.status in ("landed", "skipped"):
             self.registered = True
 
-    def _on_oom(self, ev: Event) -> None:
-        step = ev.get("step_down")
-        self.oom = f"{ev['kind']}" + (f" -> {step}" if step else "")
+    def _on_oom(self, ev: Oom) -> None:
+        self.oom = f"{ev.kind}" + (f" -> {ev.step_down}" if ev.step_down else "")
 
-    def _on_error(self, ev: Event) -> None:
-        self.last_error = f"{ev['where']}: {ev['what']}" + (f" ({ev.get('fix')})" if ev.get("fix") else "")
+    def _on_error(self, ev: ErrorEvent) -> None:
+        self.last_error = f"{ev.where}: {ev.what}" + (f" ({ev.fix})" if ev.fix else "")
         self._log(LogLine(ev.ts, "error", self.last_error))
 
-    def _on_log(self, ev: Event) -> None:
-        self._log(LogLine(ev.ts, str(ev["level"]), str(ev["message"])))
+    def _on_log(self, ev: LogEvent) -> None:
+        self._log(LogLine(ev.ts, str(ev.level), str(ev.message)))
 
-    def _on_hf_push(self, ev: Event) -> None:
-        msg = f"hf push round {ev['round']}: {ev['status']}" + (f" ({ev.get('reason')})" if ev.get("reason") else "")
-        self._log(LogLine(ev.ts, "info" if ev["status"] == "ok" else "warning", msg))
+    def _on_hf_push(self, ev: HfPush) -> None:
+        msg = f"hf push round {ev.round}: {ev.status}" + (f" ({ev.reason})" if ev.reason else "")
+        self._log(LogLine(ev.ts, "info" if ev.status == "ok" else "warning", msg))
 
-    def _on_checkpoint_saved(self, ev: Event) -> None:
+    def _on_checkpoint_saved(self, ev: CheckpointSaved) -> None:
         pass  # counted for freshness only
 
     def _log(self, line: LogLine) -> None:
@@ -203,3 +205,14 @@ class DashboardModel:
         m = cls(profile=profile)
         m.apply_all(read_events(events_file))
         return m
+
+
+_HANDLERS = {
+    NodeState: DashboardModel._on_node_state, NodeIdentity: DashboardModel._on_node_identity,
+    NodeRegistered: DashboardModel._on_node_registered, NodeMode: DashboardModel._on_node_mode,
+    RoundStarted: DashboardModel._on_round_started, RoundFinished: DashboardModel._on_round_finished,
+    ChainTotals: DashboardModel._on_chain_totals, TrainStep: DashboardModel._on_train_step,
+    PeersUpdate: DashboardModel._on_peers_update, SubmissionEvent: DashboardModel._on_submission,
+    Oom: DashboardModel._on_oom, ErrorEvent: DashboardModel._on_error, LogEvent: DashboardModel._on_log,
+    HfPush: DashboardModel._on_hf_push, CheckpointSaved: DashboardModel._on_checkpoint_saved,
+}

@@ -1,0 +1,338 @@
+"""One frozen dataclass per event type: what the node, the supervisor and the TUI say to each other.
+
+On the wire (JSON lines in events.jsonl and on the node's stdout) an event is
+    {"v": 1, "type": <name>, "ts": <unix seconds>, "seq": <int>, "profile": <name>, **fields}
+`to_wire()` writes that shape (optional fields left at None are not written) and `from_wire()` reads it
+back; fields this version does not name are kept in `extra` and written again, so a newer writer's
+additions survive. A type this version does not know reads as a GenericEvent, never as an error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, ClassVar, Mapping
+
+PROTOCOL_VERSION = 1
+ENVELOPE = ("v", "type", "ts", "seq", "profile")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """The envelope every event carries; subclasses add their fields (all keyword-only)."""
+
+    TYPE: ClassVar[str] = ""
+    seq: int = 0
+    ts: float = 0.0
+    profile: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def type(self) -> str:
+        return self.TYPE
+
+    def fields_dict(self) -> dict[str, Any]:
+        """The event's own fields in declaration order (None = not set, not written), then `extra`."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            if f.name in _ENVELOPE_ATTRS:
+                continue
+            v = getattr(self, f.name)
+            if v is not None:
+                out[f.name] = _to_json_value(v)
+        out.update(self.extra)
+        return out
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"v": PROTOCOL_VERSION, "type": self.type, "ts": self.ts, "seq": self.seq,
+                "profile": self.profile, **self.fields_dict()}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_wire(), separators=(",", ":"), default=str)
+
+    def stamped(self, seq: int, ts: float, profile: str) -> "Event":
+        return replace(self, seq=seq, ts=ts, profile=profile)
+
+    @staticmethod
+    def from_wire(d: Mapping[str, Any]) -> "Event":
+        """The typed event of a wire dict. Raises ValueError when a known type misses a field it needs."""
+        t = d.get("type")
+        if not isinstance(t, str):
+            raise ValueError("an event needs a string 'type'")
+        env = dict(seq=int(d.get("seq", 0) or 0), ts=float(d.get("ts", 0.0) or 0.0),
+                   profile=str(d.get("profile", "") or ""))
+        body = {k: v for k, v in d.items() if k not in ENVELOPE}
+        cls = EVENT_CLASSES.get(t)
+        if cls is None:
+            return GenericEvent(wire_type=t, extra=body, **env)
+        return cls._from_fields(body, env)
+
+    @classmethod
+    def _from_fields(cls, body: dict[str, Any], env: dict[str, Any]) -> "Event":
+        names = _field_names(cls)
+        known = {k: v for k, v in body.items() if k in names}
+        missing = [k for k in _required(cls) if k not in known]
+        if missing:
+            raise ValueError(f"event {cls.TYPE} missing fields {missing}")
+        extra = {k: v for k, v in body.items() if k not in names}
+        known = cls._convert(known)
+        return cls(**env, **known, extra=extra)
+
+    @classmethod
+    def _convert(cls, known: dict[str, Any]) -> dict[str, Any]:
+        return known
+
+
+def event_from_fields(type: str, **data: Any) -> Event:
+    """The typed event of `type` with these fields (the `emit(type, **fields)` path). Unknown type: ValueError."""
+    cls = EVENT_CLASSES.get(type)
+    if cls is None:
+        raise ValueError(f"unknown event type {type!r}")
+    return cls._from_fields(dict(data), {})
+
+
+_ENVELOPE_ATTRS = frozenset(("seq", "ts", "profile", "extra", "wire_type"))
+
+
+def _to_json_value(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return [_to_json_value(x) for x in v]
+    if hasattr(v, "to_wire"):
+        return v.to_wire()
+    return v
+
+
+_NAMES: dict[type, frozenset] = {}
+_REQUIRED: dict[type, tuple] = {}
+
+
+def _field_names(cls: type) -> frozenset:
+    if cls not in _NAMES:
+        _NAMES[cls] = frozenset(f.name for f in fields(cls) if f.name not in _ENVELOPE_ATTRS)
+    return _NAMES[cls]
+
+
+def _required(cls: type) -> tuple:
+    if cls not in _REQUIRED:
+        from dataclasses import MISSING
+
+        _REQUIRED[cls] = tuple(f.name for f in fields(cls) if f.name not in _ENVELOPE_ATTRS
+                               and f.default is MISSING and f.default_factory is MISSING)
+    return _REQUIRED[cls]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenericEvent(Event):
+    """An event of a type this version does not know (a newer writer): its fields are all in `extra`."""
+
+    wire_type: str
+
+    @property
+    def type(self) -> str:
+        return self.wire_type
+
+
+# --------------------------------------------------------------------------- the catalogue
+
+@dataclass(frozen=True, kw_only=True)
+class NodeState(Event):
+    """starting|running|stopping|stopped|crashed|gave_up; the supervisor adds why, restarts and exit details."""
+
+    TYPE: ClassVar[str] = "node.state"
+    state: str
+    reason: str | None = None
+    source: str | None = None            # "supervisor" when the supervisor (not the node) says it
+    restarts: int | None = None
+    pid: int | None = None
+    exit: Mapping[str, Any] | None = None  # {exit_code, signal, reason, oom, last_error}
+    next_restart_in: float | None = None
+    fix: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeIdentity(Event):
+    TYPE: ClassVar[str] = "node.identity"
+    peer_id: str
+    display_name: str
+    eoa: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeRegistered(Event):
+    TYPE: ClassVar[str] = "node.registered"
+    peer_id: str
+    eoa: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NodeMode(Event):
+    """The precision/device path this node runs, and why."""
+
+    TYPE: ClassVar[str] = "node.mode"
+    mode: str                            # 4bit|8bit|bf16|fp32
+    device: str                          # cpu|cuda
+    reason: str
+    requested: str | None = None
+    fallback: bool | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoundStarted(Event):
+    TYPE: ClassVar[str] = "round.started"
+    round: int
+    stage: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoundFinished(Event):
+    TYPE: ClassVar[str] = "round.finished"
+    round: int
+    stage: int
+    reward: float                        # mean local reward
+    n_local: int
+    n_external: int
+    peers: int | None = None             # peers whose rollouts arrived
+    seconds: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RolloutsShared(Event):
+    TYPE: ClassVar[str] = "rollouts.shared"
+    round: int
+    bytes: int | None = None
+    chunks: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RolloutsFetched(Event):
+    TYPE: ClassVar[str] = "rollouts.fetched"
+    round: int
+    peers: int | None = None             # peers whose rollouts arrived
+    n_external: int
+    n_candidates: int | None = None
+    rejected: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainStep(Event):
+    TYPE: ClassVar[str] = "train.step"
+    round: int
+    loss: float
+    step_seconds: float | None = None
+    tokens_per_s: float | None = None    # generation speed of the round
+    skipped: bool | None = None
+
+
+@dataclass(frozen=True)
+class PeerSeen:
+    peer_id: str
+    name: str = ""
+    last_seen: float | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"peer_id": self.peer_id, "name": self.name, "last_seen": self.last_seen}
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeersUpdate(Event):
+    TYPE: ClassVar[str] = "peers.update"
+    peers: tuple[PeerSeen, ...]          # newest first, at most 50
+    total: int | None = None             # every peer heard from
+
+    def __post_init__(self) -> None:
+        # the DHT's peer dicts (and the wire's) become PeerSeen; a malformed entry is dropped, not fatal
+        out = []
+        for p in self.peers or ():
+            if isinstance(p, PeerSeen):
+                out.append(p)
+            elif isinstance(p, Mapping) and p.get("peer_id"):
+                ls = p.get("last_seen")
+                out.append(PeerSeen(str(p["peer_id"]), str(p.get("name") or ""),
+                                    ls if isinstance(ls, (int, float)) else None))
+        object.__setattr__(self, "peers", tuple(out))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SubmissionEvent(Event):
+    """A chain write's progress: kind register|reward|winners, status pending|landed|failed|skipped."""
+
+    TYPE: ClassVar[str] = "submission"
+    kind: str
+    status: str
+    round: int | None = None
+    stage: int | None = None
+    tx: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoginRequired(Event):
+    """The login app refused this profile's session key: writes wait, training goes on."""
+
+    TYPE: ClassVar[str] = "login.required"
+    reason: str
+    fix: str
+    where: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoginOk(Event):
+    TYPE: ClassVar[str] = "login.ok"
+    kind: str
+    waited: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChainTotals(Event):
+    TYPE: ClassVar[str] = "chain.totals"
+    total_reward: float
+    total_wins: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckpointSaved(Event):
+    TYPE: ClassVar[str] = "checkpoint.saved"
+    round: int
+    path: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HfPush(Event):
+    TYPE: ClassVar[str] = "hf.push"
+    round: int
+    status: str                          # ok|failed
+    reason: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Oom(Event):
+    """kind cuda|memory|kernel from the node; rss_limit|vram_limit when the supervisor enforced a limit."""
+
+    TYPE: ClassVar[str] = "oom"
+    kind: str
+    step_down: str | None = None
+    what: str | None = None
+    level: int | None = None
+    overrides: Mapping[str, Any] | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ErrorEvent(Event):
+    TYPE: ClassVar[str] = "error"
+    where: str
+    what: str
+    fix: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogEvent(Event):
+    TYPE: ClassVar[str] = "log"
+    level: str
+    message: str
+
+
+EVENT_CLASSES: dict[str, type[Event]] = {c.TYPE: c for c in (
+    NodeState, NodeIdentity, NodeRegistered, NodeMode, RoundStarted, RoundFinished, RolloutsShared,
+    RolloutsFetched, TrainStep, PeersUpdate, SubmissionEvent, LoginRequired, LoginOk, ChainTotals,
+    CheckpointSaved, HfPush, Oom, ErrorEvent, LogEvent)}
