@@ -2,7 +2,8 @@
 events.jsonl (core.events.reader)."""
 
 from core.events.log import EventBus, compact_events
-from core.events.reader import EventSource, parse_line, read_events, registered, registered_in, tail_events
+from core.events.reader import (EventSource, last_seq, parse_line, read_events, registered, registered_in,
+                                tail_events)
 from core.events.types import (
     EVENT_CLASSES, ChainTotals, CheckpointSaved, ErrorEvent, Event, GenericEvent, HfPush, LogEvent, LoginOk,
     LoginRequired, NodeIdentity, NodeMode, NodeRegistered, NodeState, Oom, PeersUpdate, PeerSeen, RolloutsFetched,
@@ -10,7 +11,7 @@ from core.events.types import (
 )
 
 __all__ = [
-    "EventBus", "compact_events", "EventSource", "parse_line", "read_events", "registered", "registered_in",
+    "EventBus", "compact_events", "EventSource", "last_seq", "parse_line", "read_events", "registered", "registered_in",
     "tail_events", "EVENT_CLASSES", "ChainTotals", "CheckpointSaved", "ErrorEvent", "Event", "GenericEvent", "HfPush",
     "LogEvent", "LoginOk", "LoginRequired", "NodeIdentity", "NodeMode", "NodeRegistered", "NodeState", "Oom",
     "PeersUpdate", "PeerSeen", "RolloutsFetched", "RolloutsShared", "RoundFinished", "RoundStarted",

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-from core.events.reader import read_events  # noqa: F401  (the one reader; imported here for old callers)
+from core.events.reader import BACKUP_SUFFIX, read_events  # noqa: F401  (read_events: for old callers)
 from core.events.types import PROTOCOL_VERSION, Event as TypedEvent, event_from_fields
 
 _seq = itertools.count(1)
@@ -191,7 +191,6 @@ SUBMISSION_KEYS = 2000                         # latest event of the newest (kin
 SUBMISSION_FAILED = 20                         # the newest failed submissions (dashboard failures)
 TAIL_FRACTION = 5                              # the newest max_bytes/5 are kept as they are
 HISTORY_FRACTION = 2                           # the older part keeps at most max_bytes/2
-BACKUP_SUFFIX = ".1"
 _TEMP_SUFFIX = ".compact"
 _TYPE_RE = re.compile(rb'"type":\s*"([^"\\]{1,64})"')
 

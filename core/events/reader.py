@@ -13,6 +13,8 @@ from typing import Iterable, Iterator
 from core.base import safejson
 from core.events.types import Event, NodeRegistered, SubmissionEvent
 
+BACKUP_SUFFIX = ".1"  # the full file before the last compaction (core.events.log.compact_events)
+
 
 def parse_line(line: bytes | str) -> Event | None:
     """The event of one JSON line, or None for a torn or foreign line."""
@@ -44,10 +46,14 @@ def tail_events(path: Path, n: int, types: Iterable[str] = (), window: int = 64 
     try:
         with open(path, "rb") as f:
             size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - window))
-            lines = f.read().splitlines()[-n:]
+            start = max(0, size - window)
+            cut = start > 0 and os.pread(f.fileno(), 1, start - 1) != b"\n"
+            f.seek(start)
+            lines = f.read().splitlines()
     except FileNotFoundError:
         return []
+    lines = lines[1:] if cut else lines  # the window began mid-line
+    lines = lines[-n:]
     types = tuple(types)
     wanted = [f'"type":{sp}"{x}"'.encode() for x in types for sp in ("", " ")]
     out = []
@@ -58,6 +64,17 @@ def tail_events(path: Path, n: int, types: Iterable[str] = (), window: int = 64 
         if ev is not None and (not types or ev.type in types):
             out.append(ev)
     return out
+
+
+def last_seq(path: Path) -> int:
+    """The highest seq among the file's newest events; from the compaction backup when the file is gone or
+    holds none (deleted or emptied by hand), so numbering never starts over at 1."""
+    path = Path(path)
+    seq = max((ev.seq for ev in tail_events(path, 16, window=16 * 4096)), default=0)
+    backup = path.with_name(path.name + BACKUP_SUFFIX)
+    if not seq and backup.exists():
+        seq = max((ev.seq for ev in tail_events(backup, 16, window=16 * 4096)), default=0)
+    return seq
 
 
 def registered_in(events: Iterable[Event]) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.events import (EVENT_CLASSES, Event, EventBus, GenericEvent, NodeState, Oom, PeerSeen, PeersUpdate,
-                         RoundFinished, SubmissionEvent, TrainStep, read_events, registered, tail_events)
+                         RoundFinished, SubmissionEvent, TrainStep, last_seq, read_events, registered, tail_events)
 from core.events.log import Event as LegacyEvent
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "events_v1.jsonl"
@@ -74,3 +74,17 @@ def test_the_bus_stamps_typed_events_and_keeps_the_compatibility_path(tmp_path):
     with pytest.raises(ValueError, match="unknown event type"):
         bus.emit("no.such.type", x=1)
     assert json.loads(p.read_text().splitlines()[0])["reward"] == 0.5
+
+
+def test_tail_skips_a_line_the_window_cut_and_last_seq_falls_back_to_the_backup(tmp_path):
+    data = FIXTURE.read_bytes()
+    p = tmp_path / "events.jsonl"
+    p.write_bytes(data)
+    window = len(data) - data.index(b"\n") - 5  # starts 4 bytes into the second line
+    assert [ev.seq for ev in tail_events(p, 100, window=window)][0] == 3
+    assert last_seq(p) == 28
+    p.with_name("events.jsonl.1").write_bytes(data)
+    p.write_bytes(b"")  # emptied by hand: numbering goes on from the backup
+    assert last_seq(p) == 28
+    p.unlink()
+    assert last_seq(p) == 28 and last_seq(tmp_path / "none.jsonl") == 0
