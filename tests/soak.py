@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     home = _isolate()
-    from core.supervisor import control
-    from core.supervisor import supervisor as daemon
+    import core.supervisor as control
+    import core.supervisor as daemon
     from core.localnet import network as localnet
     from core.chain.devnet import LocalChain
     from core.base.paths import ProfilePaths

@@ -59,5 +59,5 @@ class TrainingError(SwarmdeckError):
     pass
 
 
-class DaemonError(SwarmdeckError):
+class SupervisorError(SwarmdeckError):
     pass

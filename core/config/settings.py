@@ -4,7 +4,7 @@ The file lives in the user config dir (core.base.paths.config_file()) and is cre
 config.example.toml on first run. tomlkit is used for all edits so the user's comments and
 layout survive `swarmdeck profile use NAME` and friends.
 
-Defaults live in this module (the SCHEMA tables); a test checks that config.example.toml
+Defaults live in this module (each settings dataclass field declares its key once); a test checks that config.example.toml
 shows exactly these defaults, so the documentation cannot drift from the code.
 """
 
@@ -79,77 +79,127 @@ def _check_gpus(v: list) -> str | None:
 
 PORT_FIX = "use a port between 1024 and 65535 (0 = random for dht_port)"
 
+
+def setting(type: str, default: Any, **rules: Any) -> Any:
+    """A dataclass field that is also a config key: its Field (type, default, checks) rides in the
+    metadata, so each setting is declared once and the validator, the defaults test and the
+    typed settings all read that one declaration."""
+    spec = Field(type, list(default) if isinstance(default, tuple) else default, **rules)
+    return field(default=default, metadata={"setting": spec})
+
+
+def spec_of(cls: type) -> dict[str, Field]:
+    """The config keys a settings dataclass declares (fields without a Field are not keys)."""
+    return {f.name: f.metadata["setting"] for f in fields(cls) if "setting" in f.metadata}
+
+
 ROOT_FIELDS: dict[str, Field] = {
     "current_profile": Field("str", "default"),
     "language": Field("str", "auto", choices=("auto", "en", "ru")),
 }
 
-TUI_FIELDS: dict[str, Field] = {
-    "refresh_seconds": Field("float", 1.0, min=0.2, max=60),
-    "chart_rounds": Field("int", 100, min=10, max=100000),
-    "log_lines": Field("int", 500, min=10, max=100000),
-    "color": Field("str", "auto", choices=("auto", "truecolor", "256", "16", "mono")),
-    "backup_warning": Field("bool", True),
-}
 
-NETWORK_FIELDS: dict[str, Field] = {
-    "rpc_url": Field("str", "", check=_check_url),
-    "chain_id": Field("int", 0, min=0, max=2**63),
-    "coordinator": Field("str", "", check=_check_address),
-    "bootnodes": Field("list[str]", [], check=_check_multiaddrs,
-                       fix="write multiaddrs like /ip4/1.2.3.4/tcp/38331/p2p/QmPeerId"),
-    "login_url": Field("str", "", check=_check_url),
-    "backend": Field("str", "modal-login", choices=("modal-login", "web3")),
-    "round_seconds": Field("float", 120.0, min=5, max=86400),
-}
+# ------------------------------------------------------------------------------------------
+# Typed settings (one declaration per key)
 
-PROFILE_FIELDS: dict[str, Field] = {
-    "network": Field("str", "local"),
-    "model": Field("str", "auto"),
-    "quant": Field("str", "auto", choices=QUANT_CHOICES),
-    "gpus": Field("list[int]", [], check=_check_gpus),
-    "dht_port": Field("int", 0, min=0, max=65535, fix=PORT_FIX),
-    "announce_maddrs": Field("list[str]", [], check=_check_multiaddrs,
-                             fix="write multiaddrs like /ip4/1.2.3.4/tcp/38331"),
-    "login_port": Field("int", DEFAULT_LOGIN_PORT, min=1, max=65535, fix=PORT_FIX),
-    "backend": Field("str", "modal-login", choices=("modal-login", "web3")),
-    "hf_repo": Field("str", "", check=_check_hf_repo),
-    "login_app": Field("str", ""),
-}
 
-TRAINING_FIELDS: dict[str, Field] = {
-    "questions_local": Field("int", 4, min=0, max=1024),
-    "questions_external": Field("int", 4, min=0, max=1024),
-    "generations": Field("int", 8, min=1, max=256),
-    "max_new_tokens": Field("int", 512, min=1, max=65536),
-    "max_prompt_tokens": Field("int", 256, min=1, max=65536),
-    "learning_rate": Field("float", 5e-6, min=0, max=1),
-    "beta": Field("float", 0.0, min=0, max=10),
-    "epsilon_low": Field("float", 0.2, min=0, max=1),
-    "epsilon_high": Field("float", 0.28, min=0, max=10),
-    "temperature": Field("float", 1.0, min=0, max=10),
-    "lora_rank": Field("int", 16, min=1, max=1024),
-    "lora_alpha": Field("int", 32, min=1, max=4096),
-    "checkpoint_every": Field("int", 1, min=1, max=100000),
-    "hf_push_every": Field("int", 10, min=1, max=100000),
-    "seed": Field("int", 0, min=0, max=2**63),
-}
+@dataclass(frozen=True)
+class TrainingSettings:
+    questions_local: int = setting("int", 4, min=0, max=1024)
+    questions_external: int = setting("int", 4, min=0, max=1024)
+    generations: int = setting("int", 8, min=1, max=256)
+    max_new_tokens: int = setting("int", 512, min=1, max=65536)
+    max_prompt_tokens: int = setting("int", 256, min=1, max=65536)
+    learning_rate: float = setting("float", 5e-6, min=0, max=1)
+    beta: float = setting("float", 0.0, min=0, max=10)
+    epsilon_low: float = setting("float", 0.2, min=0, max=1)
+    epsilon_high: float = setting("float", 0.28, min=0, max=10)
+    temperature: float = setting("float", 1.0, min=0, max=10)
+    lora_rank: int = setting("int", 16, min=1, max=1024)
+    lora_alpha: int = setting("int", 32, min=1, max=4096)
+    checkpoint_every: int = setting("int", 1, min=1, max=100000)
+    hf_push_every: int = setting("int", 10, min=1, max=100000)
+    seed: int = setting("int", 0, min=0, max=2**63)
 
-DAEMON_FIELDS: dict[str, Field] = {
-    "restart_backoff_initial": Field("float", 2.0, min=0, max=3600),
-    "restart_backoff_max": Field("float", 300.0, min=0, max=86400),
-    "max_quick_failures": Field("int", 5, min=1, max=1000),
-    "healthy_after": Field("float", 300.0, min=1, max=86400),
-    "stall_timeout": Field("float", 1800.0, min=10, max=7 * 86400),
-    "stop_timeout": Field("float", 60.0, min=1, max=3600),
-    "rss_limit_mb": Field("int", 0, min=0, max=2**40),
-    "vram_limit_mb": Field("int", 0, min=0, max=2**40),
-    "log_max_mb": Field("int", 20, min=1, max=10000),
-    "log_backups": Field("int", 5, min=0, max=1000),
-    "events_max_mb": Field("int", 20, min=0, max=100000),
-    "event_replay": Field("int", 2000, min=0, max=10**7),
-}
 
+@dataclass(frozen=True)
+class SupervisorConfig:
+    """[profiles.NAME.daemon]: the user's side of the supervisor's settings (core.supervisor.settings
+    takes its defaults from here and adds the internal tuning knobs)."""
+
+    restart_backoff_initial: float = setting("float", 2.0, min=0, max=3600)
+    restart_backoff_max: float = setting("float", 300.0, min=0, max=86400)
+    max_quick_failures: int = setting("int", 5, min=1, max=1000)
+    healthy_after: float = setting("float", 300.0, min=1, max=86400)
+    stall_timeout: float = setting("float", 1800.0, min=10, max=7 * 86400)
+    stop_timeout: float = setting("float", 60.0, min=1, max=3600)
+    rss_limit_mb: int = setting("int", 0, min=0, max=2**40)
+    vram_limit_mb: int = setting("int", 0, min=0, max=2**40)
+    log_max_mb: int = setting("int", 20, min=1, max=10000)
+    log_backups: int = setting("int", 5, min=0, max=1000)
+    events_max_mb: int = setting("int", 20, min=0, max=100000)
+    event_replay: int = setting("int", 2000, min=0, max=10**7)
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    network: str = setting("str", "local")
+    model: str = setting("str", "auto")
+    quant: str = setting("str", "auto", choices=QUANT_CHOICES)
+    gpus: tuple[int, ...] = setting("list[int]", (), check=_check_gpus)
+    dht_port: int = setting("int", 0, min=0, max=65535, fix=PORT_FIX)
+    announce_maddrs: tuple[str, ...] = setting("list[str]", (), check=_check_multiaddrs,
+                                               fix="write multiaddrs like /ip4/1.2.3.4/tcp/38331")
+    login_port: int = setting("int", DEFAULT_LOGIN_PORT, min=1, max=65535, fix=PORT_FIX)
+    backend: str = setting("str", "modal-login", choices=("modal-login", "web3"))
+    hf_repo: str = setting("str", "", check=_check_hf_repo)
+    # the official modal-login app's directory (testnet sign-in), "" = none
+    login_app: str = setting("str", "")
+    training: TrainingSettings = field(default_factory=TrainingSettings)
+    daemon: SupervisorConfig = field(default_factory=SupervisorConfig)
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("training", "daemon")}
+        d["gpus"] = list(self.gpus)
+        d["announce_maddrs"] = list(self.announce_maddrs)
+        d["training"] = {f.name: getattr(self.training, f.name) for f in fields(self.training)}
+        d["daemon"] = {f.name: getattr(self.daemon, f.name) for f in fields(self.daemon)}
+        return d
+
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    name: str
+    kind: str  # "local" | "testnet" | "custom"
+    rpc_url: str = setting("str", "", check=_check_url)
+    chain_id: int = setting("int", 0, min=0, max=2**63)
+    coordinator: str = setting("str", "", check=_check_address)
+    bootnodes: tuple[str, ...] = setting("list[str]", (), check=_check_multiaddrs,
+                                         fix="write multiaddrs like /ip4/1.2.3.4/tcp/38331/p2p/QmPeerId")
+    login_url: str = setting("str", "", check=_check_url)
+    backend: str = setting("str", "modal-login", choices=("modal-login", "web3"))
+    round_seconds: float = setting("float", 120.0, min=5, max=86400)
+
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["bootnodes"] = list(self.bootnodes)
+        return d
+
+
+@dataclass(frozen=True)
+class TuiSettings:
+    refresh_seconds: float = setting("float", 1.0, min=0.2, max=60)
+    chart_rounds: int = setting("int", 100, min=10, max=100000)
+    log_lines: int = setting("int", 500, min=10, max=100000)
+    color: str = setting("str", "auto", choices=("auto", "truecolor", "256", "16", "mono"))
+    backup_warning: bool = setting("bool", True)
+
+
+TUI_FIELDS = spec_of(TuiSettings)
+NETWORK_FIELDS = spec_of(NetworkSettings)
+PROFILE_FIELDS = spec_of(ProfileSettings)
+TRAINING_FIELDS = spec_of(TrainingSettings)
+DAEMON_FIELDS = spec_of(SupervisorConfig)
 PROFILE_SUBTABLES = {"training": TRAINING_FIELDS, "daemon": DAEMON_FIELDS}
 
 # Built-in networks. A [networks.<same name>] table overrides single fields.
@@ -175,96 +225,6 @@ BUILTIN_NETWORKS: dict[str, dict] = {
         "round_seconds": 120.0,
     },
 }
-
-
-# ------------------------------------------------------------------------------------------
-# Typed settings
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    questions_local: int = 4
-    questions_external: int = 4
-    generations: int = 8
-    max_new_tokens: int = 512
-    max_prompt_tokens: int = 256
-    learning_rate: float = 5e-6
-    beta: float = 0.0
-    epsilon_low: float = 0.2
-    epsilon_high: float = 0.28
-    temperature: float = 1.0
-    lora_rank: int = 16
-    lora_alpha: int = 32
-    checkpoint_every: int = 1
-    hf_push_every: int = 10
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class DaemonSettings:
-    restart_backoff_initial: float = 2.0
-    restart_backoff_max: float = 300.0
-    max_quick_failures: int = 5
-    healthy_after: float = 300.0
-    stall_timeout: float = 1800.0
-    stop_timeout: float = 60.0
-    rss_limit_mb: int = 0
-    vram_limit_mb: int = 0
-    log_max_mb: int = 20
-    log_backups: int = 5
-    events_max_mb: int = 20
-    event_replay: int = 2000
-
-
-@dataclass(frozen=True)
-class ProfileSettings:
-    network: str = "local"
-    model: str = "auto"
-    quant: str = "auto"
-    gpus: tuple[int, ...] = ()
-    dht_port: int = 0
-    announce_maddrs: tuple[str, ...] = ()
-    login_port: int = DEFAULT_LOGIN_PORT
-    backend: str = "modal-login"
-    hf_repo: str = ""
-    login_app: str = ""  # the official modal-login app's directory (testnet sign-in), "" = none
-    training: TrainingSettings = field(default_factory=TrainingSettings)
-    daemon: DaemonSettings = field(default_factory=DaemonSettings)
-
-    def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("training", "daemon")}
-        d["gpus"] = list(self.gpus)
-        d["announce_maddrs"] = list(self.announce_maddrs)
-        d["training"] = {f.name: getattr(self.training, f.name) for f in fields(self.training)}
-        d["daemon"] = {f.name: getattr(self.daemon, f.name) for f in fields(self.daemon)}
-        return d
-
-
-@dataclass(frozen=True)
-class NetworkSettings:
-    name: str
-    kind: str  # "local" | "testnet" | "custom"
-    rpc_url: str
-    chain_id: int
-    coordinator: str
-    bootnodes: tuple[str, ...]
-    login_url: str
-    backend: str
-    round_seconds: float
-
-    def to_dict(self) -> dict:
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d["bootnodes"] = list(self.bootnodes)
-        return d
-
-
-@dataclass(frozen=True)
-class TuiSettings:
-    refresh_seconds: float = 1.0
-    chart_rounds: int = 100
-    log_lines: int = 500
-    color: str = "auto"
-    backup_warning: bool = True
 
 
 # ------------------------------------------------------------------------------------------
@@ -640,7 +600,7 @@ class Config:
         return ProfileSettings(
             **top,
             training=TrainingSettings(**_merge(TRAINING_FIELDS, prof.get("training"))),
-            daemon=DaemonSettings(**_merge(DAEMON_FIELDS, prof.get("daemon"))),
+            daemon=SupervisorConfig(**_merge(DAEMON_FIELDS, prof.get("daemon"))),
         )
 
     def network_names(self) -> list[str]:
@@ -695,6 +655,20 @@ class Config:
             raise ConfigError(f"unknown profile setting(s): {', '.join(sorted(settings))}.",
                               fix=f"known settings: {', '.join(PROFILE_FIELDS)}")
         profiles[name] = t
+
+    def add_network(self, name: str, settings: dict) -> None:
+        """A [networks.NAME] table (a custom network); refused when the name is taken."""
+        nets = self.doc.get("networks")
+        if nets is None:
+            nets = tomlkit.table(is_super_table=True)
+            self.doc["networks"] = nets
+        if name in nets or name in BUILTIN_NETWORKS:
+            raise ConfigError(f"network {name!r} already exists in the config.", where=f"{self.path} [networks.{name}]",
+                              fix="pick another network name, or choose it by editing the profile's network")
+        t = tomlkit.table()
+        for k, v in settings.items():
+            t.add(k, list(v) if isinstance(v, tuple) else v)
+        nets[name] = t
 
     def set_profile_value(self, name: str, key: str, value: Any) -> None:
         prof = self.doc["profiles"][name]

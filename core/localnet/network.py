@@ -145,7 +145,7 @@ def _bootnodes_on_chain() -> list[str]:
 
 def up(peers: int = DEFAULT_PEERS, round_seconds: float = LOCAL_ROUND_SECONDS, progress=None, wait: float = 180.0) -> dict:
     """Bring the local network up (idempotent). progress(msg) is told each step."""
-    from core.supervisor import supervisor as daemon
+    import core.supervisor as daemon
 
     say = progress or (lambda msg: None)
     say("starting the local chain (anvil + coordinator)")
@@ -170,7 +170,7 @@ def down(timeout: float = 60.0) -> dict:
     """Stop the demo peers, local login services and the chain process (chain state is kept).
 
     Your own profiles' nodes keep running: stop them with `swarmdeck stop -p NAME`."""
-    from core.supervisor import supervisor as daemon
+    import core.supervisor as daemon
     from core.identity import profiles
 
     from core.login.service import stop_service
@@ -192,7 +192,7 @@ def down(timeout: float = 60.0) -> dict:
 
 
 def status() -> dict:
-    from core.supervisor import control
+    import core.supervisor as control
     from core.identity import profiles
 
     out = {"chain": None, "peers": []}

@@ -1,5 +1,5 @@
 import sys
 
-from core.supervisor.supervisor import main
+from core.supervisor.launch import main
 
 sys.exit(main())

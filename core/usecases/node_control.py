@@ -73,8 +73,8 @@ def ensure_network(name: str, step: Step | None = None, bootnode_wait: float = 1
     """Bring the local network up for profile `name` (no-op for other networks: returns None).
 
     Returns {"chain": info, "started": [what was started]}. Raises SwarmdeckError (what/where/fix)."""
-    from core.supervisor import control
-    from core.supervisor import supervisor as daemon
+    import core.supervisor as control
+    import core.supervisor as daemon
 
     if not is_local(name):
         return None
@@ -153,7 +153,7 @@ def record_user_action(name: str, action: str) -> None:
 
 def autostart_decision(name: str) -> str:
     """Why the node would or would not be started now: start | running | user_stopped | needs_sign_in."""
-    from core.supervisor import control
+    import core.supervisor as control
 
     if control.query_status(_paths.ProfilePaths(name), timeout=1.0) is not None:
         return "running"  # a supervisor runs (whatever its child's state): it owns the node
@@ -169,7 +169,7 @@ def autostart(name: str, step: Step | None = None) -> str:
 
     On the local network the network (and the profile's login service) is brought up first.
     Returns the decision ("start" means it was started)."""
-    from core.supervisor import supervisor as daemon
+    import core.supervisor as daemon
 
     if autostart_decision(name) != "start":
         return autostart_decision(name)

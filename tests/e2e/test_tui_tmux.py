@@ -116,7 +116,7 @@ def _tmux_session(sock: str, env: dict) -> tuple[list[str], callable]:
 
 @pytest.mark.timeout(300)
 def test_swarmdeck_in_tmux_on_the_real_local_network():
-    from core.supervisor import control
+    import core.supervisor as control
     from core.identity import profiles
     from core.chain.devnet import free_port
     from core.config.settings import load_config

@@ -16,7 +16,7 @@ import zlib
 
 import pytest
 
-from core.supervisor import control
+import core.supervisor as control
 from core.identity import files as identity
 from core.chain.devnet import free_port
 from core.base.errors import IdentityError
@@ -110,7 +110,7 @@ def test_fuzz_wire():
 
 def test_fuzz_control_parser():
     seeds = [json.dumps(x).encode() for x in (
-        {"v": 1, "cmd": "status", "id": 1}, {"v": 1, "cmd": "subscribe", "replay": 10, "types": ["round.finished"]},
+        {"v": 1, "cmd": "status", "id": 1}, {"v": 1, "cmd": "restart", "now": False},
         {"v": 1, "cmd": "logs", "n": 5, "source": "node", "follow": False}, {"v": 1, "cmd": "stop", "now": True})]
     drive("control parser", seeds, check_control_line)
 
@@ -158,7 +158,7 @@ def test_fuzz_login_api():
 def test_fuzz_live_supervisor(monkeypatch):
     import sys
 
-    from core.supervisor import supervisor as daemon
+    import core.supervisor as daemon
 
     from tests.helpers.supervisor import ROOT
 

@@ -8,7 +8,7 @@ import time
 
 import psutil
 
-from core.supervisor import supervisor as daemon
+import core.supervisor as daemon
 from core.localnet import network as localnet
 from core.identity import profiles
 from core.config.settings import load_config

@@ -13,8 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core.supervisor import control
-from core.supervisor import supervisor as daemon
+from core import supervisor
 from core.base.paths import ProfilePaths
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +39,7 @@ def wait_for(pred, timeout: float = 15.0, interval: float = 0.05, what: str = "c
     while time.monotonic() < deadline:
         try:
             last = pred()
-        except (control.NotRunning, OSError):
+        except (supervisor.NotRunning, OSError):
             last = None
         if last:
             return last
@@ -95,11 +94,11 @@ class Rig:
         self.monkeypatch.setenv("SWARMDECK_DAEMON_SETTINGS", json.dumps({**FAST, **settings}))
 
     @property
-    def client(self) -> control.ControlClient:
-        return control.ControlClient(self.paths, timeout=10.0)
+    def client(self) -> supervisor.ControlClient:
+        return supervisor.ControlClient(self.paths, timeout=10.0)
 
     def start(self) -> dict:
-        return daemon.spawn_detached(self.name)
+        return supervisor.spawn_detached(self.name)
 
     def status(self) -> dict:
         return self.client.status()
@@ -123,10 +122,10 @@ class Rig:
 
     def cleanup(self) -> list[str]:
         """Stop everything; return descriptions of processes that had to be killed (should be none)."""
-        with_pid = daemon.supervisor_pid(self.paths)
+        with_pid = supervisor.supervisor_pid(self.paths)
         if with_pid:
             try:
-                daemon.stop_profile(self.name, now=True, timeout=20)
+                supervisor.stop_profile(self.name, now=True, timeout=20)
             except Exception:
                 pass
         leftovers = []

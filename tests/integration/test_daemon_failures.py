@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from core.supervisor import supervisor as daemon
+from core import supervisor
 from daemon_support import rig, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)
@@ -40,7 +40,7 @@ def test_cuda_oom_exit42_downshift_recorded_and_applied(rig):
     wait_for(lambda: (rig.status()["round"] or 0) > r + 1, what="rounds in 4bit")
     assert rig.status()["restarts"] == 1
     # the step survives a supervisor restart and is applied again; --reset-downshift clears it
-    daemon.stop_profile("alpha")
+    supervisor.stop_profile("alpha")
     rig.start()
     rig.wait_state("running")
     assert rig.status()["downshift"]["level"] == 1

@@ -1,16 +1,19 @@
-"""Control socket against a live supervisor: bad input, huge lines, vanishing and slow clients, replay, logs."""
+"""Control socket against a live supervisor: bad input, huge lines, vanishing and slow clients, logs;
+events reach clients through events.jsonl (the socket has no event stream)."""
 
 from __future__ import annotations
 
 import json
+import shlex
 import socket
 import struct
+import sys
 import time
 
 import pytest
 
-from core.supervisor import control
-from core.supervisor import supervisor as daemon
+from core import supervisor
+from core.base.errors import SupervisorError
 from daemon_support import needs_fake, rig, wait_for  # noqa: F401
 
 pytestmark = pytest.mark.timeout(120)
@@ -53,7 +56,7 @@ def test_malformed_requests_get_errors_and_connection_survives(rig):
         (b'{"v": 1, "id": 2, "cmd": "rm -rf"}\n', "unknown_cmd"),
         (b'{"v": 1, "id": 3, "cmd": "logs", "n": "ten"}\n', "bad_request"),
         (b'{"v": 1, "id": 4, "cmd": "logs", "n": 99999999}\n', "bad_request"),
-        (b'{"v": 1, "id": 5, "cmd": "subscribe", "replay": -1}\n', "bad_request"),
+        (b'{"v": 1, "id": 5, "cmd": "subscribe", "replay": 10}\n', "unknown_cmd"),  # removed: follow events.jsonl
         (b'{"v": 1, "id": 6, "cmd": "stop", "now": "yes"}\n', "bad_request"),
         (b'{"v": 1, "id": {"x": 1}, "cmd": "ping"}\n', "bad_request"),
         (b'{"v": 1, "id": 7, "cmd": "ping", "extra": 1}\n', "bad_request"),
@@ -88,31 +91,34 @@ def test_huge_line_is_refused_and_only_that_connection_closes(rig):
     _healthy(rig, pid)
 
 
-def test_clients_vanishing_mid_stream_and_slow_subscribers_never_block(rig):
-    rig.configure("--rate", "1000", subscriber_queue=100)
+# A node that floods its log (stderr) after one event: what a slow `logs -f` reader falls behind on.
+FLOOD = ("import json, sys, time\n"
+         "print(json.dumps({'type': 'node.mode', 'mode': '8bit', 'device': 'cpu', 'reason': 'test'}), flush=True)\n"
+         "while True:\n    print('x' * 200, file=sys.stderr, flush=True)\n    time.sleep(0.001)\n")
+
+
+def test_clients_vanishing_mid_stream_and_slow_followers_never_block(rig):
+    needs_fake()
+    rig.configure(subscriber_queue=100)
+    rig.monkeypatch.setenv("SWARMDECK_NODE_CMD", shlex.join([sys.executable, "-c", FLOOD]))
     rig.start()
     pid = rig.wait_state("running")["child_pid"]
-    for i in range(15):  # subscribe, read a little, vanish (RST on half of them)
+    for i in range(15):  # follow the log, read a little, vanish (RST on half of them)
         s = _conn(rig)
-        s.sendall(control.encode({"v": 1, "id": i, "cmd": "subscribe", "replay": 2000}))
+        s.sendall(supervisor.encode({"v": 1, "id": i, "cmd": "logs", "follow": True, "n": 10}))
         assert _readline(s)["ok"]
         for _ in range(3):
             _readline(s)
         if i % 2:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         s.close()
-    for i in range(5):  # logs -f readers that vanish
-        s = _conn(rig)
-        s.sendall(control.encode({"v": 1, "id": i, "cmd": "logs", "follow": True, "n": 10}))
-        assert _readline(s)["ok"]
-        s.close()
-    # a subscriber that never reads: tiny buffer, queue overflows, it gets cut off
+    # a follower that never reads: tiny buffer, queue overflows, it gets cut off
     slow = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     slow.connect(str(rig.paths.control_socket))
-    slow.sendall(control.encode({"v": 1, "id": "slow", "cmd": "subscribe", "replay": 0}))
-    wait_for(lambda: rig.status()["subscribers"] == 1, what="slow subscriber attached")
-    wait_for(lambda: rig.status()["subscribers"] == 0, timeout=60, what="slow subscriber cut off")
+    slow.sendall(supervisor.encode({"v": 1, "id": "slow", "cmd": "logs", "follow": True, "n": 0}))
+    wait_for(lambda: rig.status()["subscribers"] == 1, what="slow follower attached")
+    wait_for(lambda: rig.status()["subscribers"] == 0, timeout=60, what="slow follower cut off")
     _healthy(rig, pid)
     # draining the slow client finds the end marker naming why
     slow.settimeout(5)
@@ -127,31 +133,25 @@ def test_clients_vanishing_mid_stream_and_slow_subscribers_never_block(rig):
     _healthy(rig, pid)
 
 
-def test_replay_gives_history_at_once_and_survives_supervisor_restart(rig):
+def test_history_is_in_events_jsonl_and_seq_goes_on_across_a_supervisor_restart(rig):
     rig.start()
     rig.wait_state("running")
     wait_for(lambda: (rig.status()["round"] or 0) >= 3, what="rounds")
-    daemon.stop_profile("alpha")
-    rounds_before = [e["round"] for e in rig.events(["round.finished"])]
+    supervisor.stop_profile("alpha")
+    before = rig.events()
+    rounds_before = [e["round"] for e in before if e["type"] == "round.finished"]
+    last = before[-1]["seq"]
     rig.start()
     rig.wait_state("running")
-    t0 = time.monotonic()
-    it = rig.client.subscribe(replay=2000, types=["round.finished"], idle_timeout=5)
-    first = [next(it) for _ in range(len(rounds_before))]
-    it.close()
-    assert time.monotonic() - t0 < 2.0
-    assert [e["round"] for e in first] == rounds_before, "history from before the restart is replayed"
-    # since_seq resumes a stream without duplicates
-    last = first[-1].seq
-    it = rig.client.subscribe(since_seq=last, idle_timeout=5)
-    nxt = next(it)
-    it.close()
-    assert nxt.seq > last
-    # replay is bounded
-    it = rig.client.subscribe(replay=5, idle_timeout=5)
-    st = rig.client.request("ping")
-    assert st["pong"]
-    it.close()
+    wait_for(lambda: len(rig.events()) > len(before) + 3, what="new events")
+    after = rig.events()
+    assert after[:len(before)] == before, "history from before the restart is kept as it was"
+    new = [e["seq"] for e in after[len(before):]]
+    assert new[0] > last and new == sorted(set(new)), "seq goes on without duplicates"
+    assert [e["round"] for e in after if e["type"] == "round.finished"][:len(rounds_before)] == rounds_before
+    # the socket answers requests, not events
+    with pytest.raises(SupervisorError, match="unknown_cmd"):
+        rig.client.request("subscribe")
 
 
 def test_logs_tail_and_follow(rig):

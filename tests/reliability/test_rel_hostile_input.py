@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.supervisor import control
+import core.supervisor as control
 from core.chain.devnet import free_port
 from core.login.accounts import AccountStore
 from core.login.service import LoginService, ServiceThread
@@ -129,7 +129,7 @@ def test_wire_round_trip_of_valid_rollouts(dicts, data):
 # ------------------------------------------------------------------------------- control protocol
 
 request_dicts = st.fixed_dictionaries(
-    {"v": st.sampled_from([1, 1, 2, "1", None]), "cmd": st.sampled_from(sorted(control.COMMANDS) + ["nope", ""])},
+    {"v": st.sampled_from([1, 1, 2, "1", None]), "cmd": st.sampled_from(sorted(control.COMMANDS) + ["nope", "", "subscribe"])},
     optional={"id": json_scalars, **{k: json_values for k in ["replay", "types", "n", "source", "now", "exit",
                                                                 "timeout", "follow", "since_seq", "zzz"]}})
 
@@ -146,6 +146,10 @@ def test_control_parser_limits():
     for bad in [b"x" * (control.MAX_LINE + 1), b"[" * 100000, b'{"v":1,"cmd":"logs","n":-1}',
                 b'{"v":1,"cmd":"subscribe","replay":1e9}', b'{"v":1,"cmd":"status","id":true}']:
         assert check_control_line(bad) is None
+    # subscribe was removed (clients follow events.jsonl): it is an unknown command, with the documented error
+    with pytest.raises(control.ProtocolError) as e:
+        control.parse_request(b'{"v":1,"id":7,"cmd":"subscribe","replay":10}')
+    assert (e.value.code, e.value.req_id) == ("unknown_cmd", 7)
 
 
 @pytest.fixture
@@ -153,7 +157,7 @@ def fake_supervisor(monkeypatch):
     """A live supervisor (on the fake node: what is under test here is the supervisor's socket)."""
     import sys
 
-    from core.supervisor import supervisor as daemon
+    import core.supervisor as daemon
     from tests.helpers.supervisor import ROOT
 
     fake = ROOT / "tests" / "helpers" / "fake_node.py"
@@ -182,9 +186,11 @@ def test_live_supervisor_survives_garbage(fake_supervisor, payload):
     # a stream request would never end on its own: the reply lines are read until the server goes quiet
     replies = raw_socket_exchange(sock, raw, timeout=1.0)
     for r in replies:
-        # a reply, an error, or (for a valid subscribe) a streamed event envelope {v, id, event}
+        # a reply, an error (subscribe included: an unknown command now), or a `logs --follow` line
         assert isinstance(r, dict) and ("ok" in r or "type" in r or "error" in r
-                                        or isinstance(r.get("event"), dict)), r
+                                        or isinstance(r.get("line"), str)), r
+        if r.get("error", {}).get("code") == "unknown_cmd":
+            assert r["ok"] is False and "known:" in r["error"]["message"]
     st_ = control.ControlClient(paths, timeout=10).status()
     assert st_["state"] in ("starting", "running"), st_
     assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600

@@ -169,8 +169,8 @@ async def test_no_secret_in_logs_events_status_crash_output_or_tui(chain, monkey
     """A supervised real node runs with every secret in play (session key, HF token + a failing push,
     backup passphrase, the web3 EOA key); then every file it or the CLI wrote, the CLI's outputs, a crash
     report and the TUI's text are scanned for each secret."""
-    from core.supervisor import control
-    from core.supervisor import supervisor as daemon
+    import core.supervisor as control
+    import core.supervisor as daemon
     from core.localnet import network as localnet
 
     name = "sec"

@@ -25,8 +25,8 @@ import time
 
 import pytest
 
-from core.supervisor import control
-from core.supervisor import supervisor as daemon
+import core.supervisor as control
+import core.supervisor as daemon
 from core.localnet import network as localnet
 from core.base.paths import ProfilePaths
 

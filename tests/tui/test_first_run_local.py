@@ -12,7 +12,7 @@ import time
 import pytest
 from textual.widgets import Input
 
-from core.supervisor import supervisor as daemon
+import core.supervisor as daemon
 from core.identity import profiles
 from core.chain.devnet import free_port
 from core.base.errors import ChainError

@@ -19,7 +19,7 @@ def test_hostile_bodies_do_not_crash_a_process_with_a_raised_recursion_limit(tmp
     # py_ecc (a web3 dependency) raises the limit to 10000; plain json.loads would segfault here.
     code = (
         "import sys; sys.setrecursionlimit(3000000)\n"
-        "from core.base import safejson; from core.supervisor import control; from core.identity import files as identity\n"
+        "from core.base import safejson; import core.supervisor as control; from core.identity import files as identity\n"
         "from pathlib import Path\n"
         "deep = '[' * 1000000 + ']' * 1000000\n"
         "try:\n    safejson.loads(deep)\nexcept safejson.TooDeep:\n    pass\n"

@@ -83,7 +83,7 @@ def test_bare_ssh_session():
 
 def test_a_demo_peer_the_user_stopped_is_not_started_again(monkeypatch):
     """ensure_network skips it (and so starts nothing here: the chain is faked as running)."""
-    from core.supervisor import supervisor as daemon
+    import core.supervisor as daemon
 
     profiles.create_profile("me", network="local")
     profiles.create_profile("local-peer-1", network="local", backend="web3", model="tiny")

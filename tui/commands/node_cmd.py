@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.supervisor import control
-from core.supervisor import supervisor as daemon
+from core import supervisor
+from core.base.paths import ProfilePaths
 from core.base.errors import SwarmdeckError
 
 
@@ -50,18 +50,17 @@ def cmd_start(args) -> int:
     session.record_user_action(name, "start")  # the TUI may auto-start it again on later opens
     if args.foreground:
         if args.reset_downshift:
-            daemon._state_update(daemon.ProfilePaths(name), "downshift",
-                                 lambda cur: {"level": 0, "overrides": {}, "history": (cur or {}).get("history", [])})
-        return daemon.run_foreground(name, echo=True)
-    st = daemon.spawn_detached(name)
+            supervisor.reset_downshift(ProfilePaths(name))
+        return supervisor.run_foreground(name, echo=True)
+    st = supervisor.spawn_detached(name)
     if st.get("already_running"):
         if args.reset_downshift or st.get("state") in ("stopped", "gave_up", "crashed"):
-            control.ControlClient(daemon.ProfilePaths(name)).start(reset_downshift=args.reset_downshift)
-            st = control.ControlClient(daemon.ProfilePaths(name)).status()
+            supervisor.ControlClient(ProfilePaths(name)).start(reset_downshift=args.reset_downshift)
+            st = supervisor.ControlClient(ProfilePaths(name)).status()
         print(f"profile {name}: already running under supervisor pid {st['supervisor_pid']} ({_describe(st)}).")
     else:
         if args.reset_downshift:
-            control.ControlClient(daemon.ProfilePaths(name)).start(reset_downshift=True)
+            supervisor.ControlClient(ProfilePaths(name)).start(reset_downshift=True)
         print(f"profile {name}: started in the background (supervisor pid {st['supervisor_pid']}, {_describe(st)}).")
     print(f"  follow it: swarmdeck logs -f -p {name}    stop it: swarmdeck stop -p {name}")
     if _bare_ssh():
@@ -76,7 +75,7 @@ def cmd_stop(args) -> int:
     from core.usecases import node_control as session
 
     session.record_user_action(name, "stop")  # the TUI does not auto-start a node the user stopped
-    res = daemon.stop_profile(name, now=args.now)
+    res = supervisor.stop_profile(name, now=args.now)
     if res is None:
         print(f"profile {name}: not running.")
         return 0
@@ -89,11 +88,11 @@ def cmd_stop(args) -> int:
 
 def cmd_restart(args) -> int:
     name = _profile_name(args)
-    paths = daemon.ProfilePaths(name)
+    paths = ProfilePaths(name)
     try:
-        res = control.ControlClient(paths).restart(now=args.now)
-    except control.NotRunning:
-        st = daemon.spawn_detached(name)
+        res = supervisor.ControlClient(paths).restart(now=args.now)
+    except supervisor.NotRunning:
+        st = supervisor.spawn_detached(name)
         print(f"profile {name}: was not running; started (supervisor pid {st['supervisor_pid']}).")
         return 0
     print(f"profile {name}: restarted (node pid {res.get('child_pid')}).")
@@ -102,14 +101,14 @@ def cmd_restart(args) -> int:
 
 def cmd_logs(args) -> int:
     name = _profile_name(args)
-    paths = daemon.ProfilePaths(name)
+    paths = ProfilePaths(name)
     source = "supervisor" if args.supervisor else "node"
     try:
-        for line in control.ControlClient(paths).logs(n=max(0, min(args.lines, control.LOGS_MAX)), follow=args.follow, source=source):
+        for line in supervisor.ControlClient(paths).logs(n=max(0, min(args.lines, supervisor.LOGS_MAX)), follow=args.follow, source=source):
             print(line, flush=True)
-    except control.NotRunning:
+    except supervisor.NotRunning:
         path = Path(paths.log_dir) / f"{source}.log"
-        for line in daemon.tail_file(path, args.lines):
+        for line in supervisor.tail_file(path, args.lines):
             print(line)
         if args.follow:
             print(f"(profile {name} is not running; nothing to follow. Start it: swarmdeck start -p {name})",
@@ -123,7 +122,7 @@ def unit_text(name: str) -> str:
     cmd = shutil.which("swarmdeck")
     exec_start = (shlex.quote(cmd) if cmd else f"{shlex.quote(sys.executable)} -m tui.cli") + \
         f" start --foreground -p {shlex.quote(name)}"
-    root = Path(daemon.PROJECT_ROOT)
+    root = Path(supervisor.PROJECT_ROOT)
     return f"""[Unit]
 Description=swarmdeck node (profile {name})
 After=network-online.target
@@ -170,7 +169,7 @@ def cmd_service_install(args) -> int:
     print("enable and start it:")
     print("  systemctl --user daemon-reload")
     print(f"  systemctl --user enable --now swarmdeck-{name}.service")
-    if daemon.supervisor_pid(daemon.ProfilePaths(name)):
+    if supervisor.supervisor_pid(ProfilePaths(name)):
         print(f"  (profile {name} is running now; stop it first: swarmdeck stop -p {name})")
     linger = _linger_enabled(user)
     if linger is not True:
