@@ -24,7 +24,7 @@ def test_enqueue_twice_one_transaction_and_persisted(chain):
     paths = ProfilePaths("q1")
     seen = []
     bus = EventBus("q1")
-    bus.subscribe(lambda e: seen.append(e.to_dict()))
+    bus.subscribe(lambda e: seen.append(e.to_wire()))
     q = SubmissionQueue(coord, paths.queue_dir, bus=bus)
     q.register("QmQ1")
     a = q.reward(0, 0, 0.5, "QmQ1")
@@ -75,7 +75,7 @@ def test_rpc_down_queued_then_lands_exactly_once(chain):
         q.process(now=float("inf"))
         q.reward(0, 0, 1.0, "QmDown")
         assert back.w3.eth.get_transaction_count(coord.eoa) == 2
-        assert [e["status"] for e in seen if e.type == "submission"][-1] == "landed"
+        assert [e.status for e in seen if e.type == "submission"][-1] == "landed"
     finally:
         q.stop()
         back.stop()
@@ -116,7 +116,7 @@ def test_someone_elses_peer_id_is_loud(chain):
     wait_until(lambda: q.identity_error is not None, 10, "the background thread to record the identity error")
     q.stop()
     assert isinstance(q.identity_error, IdentityError)
-    assert any(e.type == "error" and e["where"] == "chain" for e in seen)
+    assert any(e.type == "error" and e.where == "chain" for e in seen)
 
 
 def test_rejected_is_failed_not_retried(chain):

@@ -46,7 +46,7 @@ class Counting(ModalLoginCoordinator):
 def _bus(name: str):
     seen: list[dict] = []
     bus = EventBus(name)
-    bus.subscribe(lambda e: seen.append(e.to_dict()))
+    bus.subscribe(lambda e: seen.append(e.to_wire()))
     return bus, seen
 
 
