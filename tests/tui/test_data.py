@@ -56,7 +56,7 @@ def test_event_source_reads_new_lines_only_and_waits_for_torn_ones():
     line = Event(type="round.started", data={"round": 1, "stage": 0}).to_json()
     with open(path, "a") as f:
         f.write(line + "\n" + line[:20])  # the second one is still being written
-    assert [e["round"] for e in src.poll()] == [1]
+    assert [e.round for e in src.poll()] == [1]
     with open(path, "a") as f:
         f.write(line[20:] + "\n")
     assert [e.type for e in src.poll()] == ["round.started"]
