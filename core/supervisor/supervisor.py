@@ -41,7 +41,8 @@ from core.base import procs, safejson
 from core.base.constants import EXIT_CONFIG, EXIT_OOM
 from core.base.paths import ProfilePaths, ensure_private_dir
 from core.events.log import Event, EventBus
-from core.supervisor import downshift, history
+from core.events.reader import last_seq
+from core.supervisor import downshift
 from core.supervisor.probes import alive, group_members, oom_kill_count, pid_alive, rss_of, vram_of
 from core.supervisor.server import ControlServer
 from core.supervisor.settings import PROJECT_ROOT, SupervisorSettings, load_settings, node_command, profile_training
@@ -128,7 +129,7 @@ class Supervisor:
         self._exiting = False
         self._exit_done = asyncio.Event()
         ensure_private_dir(self.paths.root)
-        self._seq = history.last_seq(self.paths.events_file)  # seq goes on where the file left off
+        self._seq = last_seq(self.paths.events_file)  # seq goes on where the file left off
         self.last_round = None
         self._setup_logs()
         self.bus = EventBus(profile, persist_to=self.paths.events_file,
