@@ -16,7 +16,9 @@ import pytest
 from tui.model import dashboard
 from core.events import log as events
 from tui.model.dashboard import DashboardModel
-from core.events.log import Event, EventBus, compact_events, read_events
+from core.events import (ChainTotals, CheckpointSaved, Event, EventBus, EventSource, LogEvent, NodeIdentity, NodeMode,
+                         NodeState, PeersUpdate, RolloutsFetched, RolloutsShared, RoundFinished, RoundStarted,
+                         SubmissionEvent, TrainStep, compact_events, read_events)
 
 ROOT = Path(__file__).resolve().parents[2]
 PEER = "Qmdetc7T1tMtjjX58sZSzQ9aFphuYbw6x1F1VXkc3Z8U1Y"
@@ -30,31 +32,31 @@ def _peers(n: int, now: float) -> list[dict]:
 def emit_round(bus: EventBus, r: int, n_peers: int = 30, fail: bool = False) -> None:
     """One round as core.node + core.chain.queue emit it (field shapes copied from a real local run)."""
     now = time.time()
-    bus.emit("round.started", round=r, stage=0)
-    bus.emit("rollouts.shared", round=r, bytes=2077, chunks=1)
-    bus.emit("rollouts.fetched", round=r, peers=n_peers, n_external=2, n_candidates=8, rejected=0)
-    bus.emit("peers.update", peers=_peers(n_peers, now))
-    bus.emit("train.step", round=r, loss=1.0 / (r + 1), step_seconds=2.43, tokens_per_s=1634.2, skipped=False)
-    bus.emit("submission", kind="reward", status="pending", round=r, stage=0)
-    bus.emit("submission", kind="winners", status="pending", round=r)
-    bus.emit("checkpoint.saved", round=r, path=f"/home/u/.local/share/swarmdeck/profiles/p/checkpoints/round-{r:08d}")
+    bus.emit(RoundStarted(round=r, stage=0))
+    bus.emit(RolloutsShared(round=r, bytes=2077, chunks=1))
+    bus.emit(RolloutsFetched(round=r, peers=n_peers, n_external=2, n_candidates=8, rejected=0))
+    bus.emit(PeersUpdate(peers=_peers(n_peers, now)))
+    bus.emit(TrainStep(round=r, loss=1.0 / (r + 1), step_seconds=2.43, tokens_per_s=1634.2, skipped=False))
+    bus.emit(SubmissionEvent(kind="reward", status="pending", round=r, stage=0))
+    bus.emit(SubmissionEvent(kind="winners", status="pending", round=r))
+    bus.emit(CheckpointSaved(round=r, path=f"/home/u/.local/share/swarmdeck/profiles/p/checkpoints/round-{r:08d}"))
     if fail:
-        bus.emit("submission", kind="reward", status="failed", round=r, stage=0, reason="rpc down")
-    bus.emit("submission", kind="reward", status="landed", round=r, stage=0, tx="0x" + f"{r:064x}")
-    bus.emit("chain.totals", total_reward=round(r * 0.01, 3), total_wins=r // 3)
-    bus.emit("round.finished", round=r, stage=0, reward=round(0.001 * (r % 97), 6), n_local=4, n_external=2,
-             peers=n_peers, seconds=3.3)
-    bus.emit("log", level="info", message=f"round {r}: reward {0.001 * (r % 97):.3f}, 4 local + 2 peer rollouts")
-    bus.emit("submission", kind="winners", status="landed", round=r, tx="0x" + f"{r + 7:064x}")
+        bus.emit(SubmissionEvent(kind="reward", status="failed", round=r, stage=0, reason="rpc down"))
+    bus.emit(SubmissionEvent(kind="reward", status="landed", round=r, stage=0, tx="0x" + f"{r:064x}"))
+    bus.emit(ChainTotals(total_reward=round(r * 0.01, 3), total_wins=r // 3))
+    bus.emit(RoundFinished(round=r, stage=0, reward=round(0.001 * (r % 97), 6), n_local=4, n_external=2,
+                           peers=n_peers, seconds=3.3))
+    bus.emit(LogEvent(level="info", message=f"round {r}: reward {0.001 * (r % 97):.3f}, 4 local + 2 peer rollouts"))
+    bus.emit(SubmissionEvent(kind="winners", status="landed", round=r, tx="0x" + f"{r + 7:064x}"))
 
 
 def emit_start(bus: EventBus) -> None:
-    bus.emit("node.state", state="starting")
-    bus.emit("node.identity", peer_id=PEER, display_name="hibernating scaly meerkat")
-    bus.emit("submission", kind="register", status="pending")
-    bus.emit("submission", kind="register", status="landed", tx="0x9ac0")
-    bus.emit("node.mode", mode="fp32", device="cpu", reason="CPU mode")
-    bus.emit("node.state", state="running")
+    bus.emit(NodeState(state="starting"))
+    bus.emit(NodeIdentity(peer_id=PEER, display_name="hibernating scaly meerkat"))
+    bus.emit(SubmissionEvent(kind="register", status="pending"))
+    bus.emit(SubmissionEvent(kind="register", status="landed", tx="0x9ac0"))
+    bus.emit(NodeMode(mode="fp32", device="cpu", reason="CPU mode"))
+    bus.emit(NodeState(state="running"))
 
 
 def model_view(m: DashboardModel) -> dict:
@@ -80,12 +82,22 @@ class Twin:
         self.ref_bus = EventBus("p", persist_to=self.ref)
         self.bus.subscribe(self.ref_bus.publish)  # same Event objects, same seq
 
-    def emit(self, type: str, **data) -> Event:
-        return self.bus.emit(type, **data)
+    def emit(self, ev: Event) -> Event:
+        return self.bus.emit(ev)
 
     def close(self) -> None:
         self.bus.close()
         self.ref_bus.close()
+
+
+class Untyped:
+    """Supervisor.emit still takes (type, **fields): the typed events of emit_round through that door."""
+
+    def __init__(self, sup):
+        self.sup = sup
+
+    def emit(self, ev: Event) -> None:
+        self.sup.emit(ev.type, **ev.fields_dict())
 
 
 def seqs(path: Path) -> list[int]:
@@ -121,7 +133,7 @@ def test_bus_past_limit_compacts_and_dashboard_history_is_identical(tmp_path):
 
     # every round's reward is still in the file, not only the dashboard's window
     def rf(p):
-        return [(e["round"], e["reward"], e.seq) for e in read_events(p, ["round.finished"])]
+        return [(e.round, e.reward, e.seq) for e in read_events(p, ["round.finished"])]
     assert rf(t.path) == rf(t.ref)
     # the newest events are there byte for byte (replay, restart seq, the TUI's first read)
     tail = t.ref.read_bytes()[-limit // events.TAIL_FRACTION:].split(b"\n", 1)[1]
@@ -145,13 +157,13 @@ def test_history_budget_drops_oldest_rounds_first(tmp_path):
     path = tmp_path / "events.jsonl"
     bus = EventBus("p", persist_to=path)
     for r in range(4000):
-        bus.emit("round.finished", round=r, stage=0, reward=r / 1000, n_local=4, n_external=0)
+        bus.emit(RoundFinished(round=r, stage=0, reward=r / 1000, n_local=4, n_external=0))
     bus.close()
     before = DashboardModel.from_history(path)
     limit = path.stat().st_size // 2
     info = compact_events(path, limit)
     assert info and info["after"] <= limit * (1 / events.TAIL_FRACTION + 1 / events.HISTORY_FRACTION) + 1000
-    rounds = [e["round"] for e in read_events(path)]
+    rounds = [e.round for e in read_events(path)]
     assert rounds == list(range(rounds[0], 4000)) and rounds[0] > 0
     after = DashboardModel.from_history(path)
     assert list(after.rewards.items()) == list(before.rewards.items())
@@ -160,11 +172,11 @@ def test_history_budget_drops_oldest_rounds_first(tmp_path):
 
 @pytest.mark.timeout(60)
 def test_seq_keeps_increasing_across_compaction_and_restart(tmp_path):
-    from core.supervisor import supervisor as daemon
+    import core.supervisor as daemon
     from core.base.paths import ProfilePaths
 
     paths = ProfilePaths("seqp")
-    settings = daemon.DaemonSettings(events_max_bytes=300_000, replay=500)
+    settings = daemon.SupervisorSettings(events_max_bytes=300_000, replay=500)
 
     def supervisor():
         return daemon.Supervisor("seqp", settings=settings, node_cmd=["true"], paths=paths)
@@ -176,7 +188,7 @@ def test_seq_keeps_increasing_across_compaction_and_restart(tmp_path):
 
     sup = supervisor()
     for r in range(60):
-        emit_round(sup, r)  # Supervisor.emit numbers events itself (self._seq), as for the node's events
+        emit_round(Untyped(sup), r)  # Supervisor.emit numbers events itself (self._seq), as for the node's events
     last = sup._seq
     close(sup)
     assert (paths.root / "events.jsonl.1").exists()                  # it did compact
@@ -184,15 +196,14 @@ def test_seq_keeps_increasing_across_compaction_and_restart(tmp_path):
     s = seqs(paths.events_file)
     assert s[-1] == last and s == sorted(set(s))
 
-    sup2 = supervisor()                                               # a restart: _load_history
+    sup2 = supervisor()                                               # a restart reads the last seq back
     assert sup2._seq == last
-    assert [d["seq"] for d in sup2.ring] == s[-len(sup2.ring):]       # the replay ring holds the newest
     for r in range(60, 120):
-        emit_round(sup2, r)
+        emit_round(Untyped(sup2), r)
     close(sup2)
     s2 = seqs(paths.events_file)
     assert s2 == sorted(set(s2)) and s2[-1] == sup2._seq > last
-    assert [e["round"] for e in read_events(paths.events_file, ["round.finished"])] == list(range(120))
+    assert [e.round for e in read_events(paths.events_file, ["round.finished"])] == list(range(120))
 
     # events.jsonl deleted by hand: seq still goes on from the backup, never back to 1
     paths.events_file.unlink()
@@ -246,7 +257,7 @@ def test_kill_between_write_and_rename_leaves_the_full_file(tmp_path):
     emit_round(bus, 300)
     bus.close()
     assert len(path.read_bytes()) < len(original)
-    assert [e["round"] for e in read_events(path, ["round.finished"])] == list(range(301))
+    assert [e.round for e in read_events(path, ["round.finished"])] == list(range(301))
 
 
 def _rewards(data: bytes) -> list[tuple]:
@@ -299,16 +310,15 @@ def test_kill_9_at_random_points_of_a_compaction(tmp_path):
 
 
 @pytest.mark.timeout(60)
-def test_tui_event_source_across_a_compaction_hands_out_only_new_events(tmp_path):
+def test_event_source_across_a_compaction_hands_out_only_new_events(tmp_path):
     from core.base.paths import ProfilePaths
-    from tui import data
 
     path = ProfilePaths("tuip").events_file
     bus = EventBus("tuip", persist_to=path, max_bytes=150_000)
     compactions: list = []
     bus._on_compact = compactions.append
     emit_start(bus)
-    src = data.EventSource("tuip")
+    src = EventSource(path)
     got = src.poll()
     for r in range(40):
         emit_round(bus, r)
@@ -326,10 +336,10 @@ def test_tui_event_source_across_a_compaction_hands_out_only_new_events(tmp_path
 
 def test_torn_last_line_is_not_glued_to_the_next_event(tmp_path):
     path = tmp_path / "events.jsonl"
-    path.write_bytes(Event("round.started", {"round": 1, "stage": 0}).to_json().encode() + b"\n"
+    path.write_bytes(RoundStarted(round=1, stage=0).to_json().encode() + b"\n"
                      + b'{"v":1,"type":"round.fini')  # kill -9 mid-write
     bus = EventBus("p", persist_to=path)
-    bus.emit("round.finished", round=1, stage=0, reward=0.5, n_local=4, n_external=0)
+    bus.emit(RoundFinished(round=1, stage=0, reward=0.5, n_local=4, n_external=0))
     bus.close()
     assert [e.type for e in read_events(path)] == ["round.started", "round.finished"]
 
@@ -348,14 +358,14 @@ def test_compaction_failure_never_stops_persisting(tmp_path, monkeypatch):
     bus.close()
     assert infos and all("error" in i for i in infos)
     assert len(infos) < 10  # retried after another quarter of the limit, not on every event
-    assert [e["round"] for e in read_events(path, ["round.finished"])] == list(range(20))
+    assert [e.round for e in read_events(path, ["round.finished"])] == list(range(20))
 
 
 def test_events_max_mb_from_the_profile_config():
-    from core.supervisor import supervisor as daemon
+    import core.supervisor as daemon
     from core.identity.profiles import create_profile
 
-    assert daemon.DaemonSettings().events_max_bytes == 20 * 2**20
+    assert daemon.SupervisorSettings().events_max_bytes == 20 * 2**20
     create_profile("evcfg", identity=False, daemon={"events_max_mb": 3})
     assert daemon.load_settings("evcfg").events_max_bytes == 3 * 2**20
     create_profile("evoff", identity=False, daemon={"events_max_mb": 0})
