@@ -20,7 +20,14 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import Callable
+
+import core.supervisor as supervisor
+from core.config import settings as _config
+from core.identity import files as _identity
+from core.identity import profiles as _profiles
+from core.login.service import ensure_service
 
 from core.localnet import network as localnet
 from core.base import paths as _paths
@@ -36,9 +43,7 @@ Step = Callable[..., None]  # step(key, **params): an i18n key under "net." and 
 
 
 def _profile(name: str):
-    from core.identity.profiles import load_profile
-
-    return load_profile(name)
+    return _profiles.load_profile(name)
 
 
 def is_local(name: str) -> bool:
@@ -51,10 +56,8 @@ def is_local(name: str) -> bool:
 def local_round_seconds() -> float:
     """Round length of the local network: `[networks.local] round_seconds` when the user set it,
     else what `swarmdeck network up` uses."""
-    from core.config.settings import load_config
-
     try:
-        user = (load_config().data.get("networks") or {}).get(localnet.NETWORK) or {}
+        user = (_config.load_config().data.get("networks") or {}).get(localnet.NETWORK) or {}
         v = user.get("round_seconds")
         return float(v) if v else 30.0
     except (SwarmdeckError, TypeError, ValueError):
@@ -63,9 +66,7 @@ def local_round_seconds() -> float:
 
 def local_peer_count() -> int:
     """Demo peers to run: those that exist (a network brought up with --peers N keeps N), else the default."""
-    from core.identity.profiles import list_profiles
-
-    n = sum(1 for p in list_profiles() if p.name.startswith(localnet.PEER_PREFIX))
+    n = sum(1 for p in _profiles.list_profiles() if p.name.startswith(localnet.PEER_PREFIX))
     return n or localnet.DEFAULT_PEERS
 
 
@@ -73,9 +74,6 @@ def ensure_network(name: str, step: Step | None = None, bootnode_wait: float = 1
     """Bring the local network up for profile `name` (no-op for other networks: returns None).
 
     Returns {"chain": info, "started": [what was started]}. Raises SwarmdeckError (what/where/fix)."""
-    import core.supervisor as control
-    import core.supervisor as daemon
-
     if not is_local(name):
         return None
     say = step or (lambda key, **kw: None)
@@ -87,12 +85,12 @@ def ensure_network(name: str, step: Step | None = None, bootnode_wait: float = 1
         info = localnet.ensure_chain(local_round_seconds())
         names = localnet.ensure_peer_profiles(local_peer_count())
         for i, peer in enumerate(names):
-            running = control.query_status(_paths.ProfilePaths(peer), timeout=1.0) is not None
+            running = supervisor.query_status(_paths.ProfilePaths(peer), timeout=1.0) is not None
             if not running and not autostart_enabled(peer):
                 continue  # a demo peer the user stopped stays stopped (a live node becomes bootnode then)
             if not running:
                 say("net.peer", name=peer)
-                daemon.spawn_detached(peer)
+                supervisor.spawn_detached(peer)
                 started.append(peer)
             if i == 0 and not localnet._bootnodes_on_chain():
                 # the others (and the user's node) bootstrap from the first: wait until it is on chain
@@ -111,8 +109,6 @@ def ensure_network(name: str, step: Step | None = None, bootnode_wait: float = 1
 
 def ensure_login_service(name: str):
     """The profile's local login service (started if needed); None on non-local networks."""
-    from core.login.service import ensure_service
-
     prof = _profile(name)
     if prof.network.kind != "local":
         return None
@@ -122,40 +118,31 @@ def ensure_login_service(name: str):
 
 def needs_sign_in(name: str) -> bool:
     """Whether the node cannot run until the user signs in (modal-login backend, not activated)."""
-    from core.identity import files as identity
-    from core.identity.profiles import read_state
-
     prof = _profile(name)
-    if (prof.settings.backend == "web3" and prof.network.kind == "local") or read_state(name).get("testnet_participation") is False:
+    if (prof.settings.backend == "web3" and prof.network.kind == "local") or _profiles.read_state(name).get("testnet_participation") is False:
         return False
     try:
-        login = identity.read_login(prof.paths.identity_dir)
+        login = _identity.read_login(prof.paths.identity_dir)
     except SwarmdeckError:
         return True
     return login is None or not login.activated
 
 
 def autostart_enabled(name: str) -> bool:
-    from core.identity.profiles import read_state
-
-    return read_state(name).get("autostart", True) is not False
+    return _profiles.read_state(name).get("autostart", True) is not False
 
 
 def record_user_action(name: str, action: str) -> None:
     """Remember the user's last verb: a stop keeps the node stopped on later opens; a start re-enables it."""
-    from core.identity.profiles import write_state
-
     if action == "stop":
-        write_state(name, {"autostart": False})
+        _profiles.write_state(name, {"autostart": False})
     elif action in ("start", "restart"):
-        write_state(name, {"autostart": True})
+        _profiles.write_state(name, {"autostart": True})
 
 
 def autostart_decision(name: str) -> str:
     """Why the node would or would not be started now: start | running | user_stopped | needs_sign_in."""
-    import core.supervisor as control
-
-    if control.query_status(_paths.ProfilePaths(name), timeout=1.0) is not None:
+    if supervisor.query_status(_paths.ProfilePaths(name), timeout=1.0) is not None:
         return "running"  # a supervisor runs (whatever its child's state): it owns the node
     if not autostart_enabled(name):
         return "user_stopped"
@@ -169,8 +156,6 @@ def autostart(name: str, step: Step | None = None) -> str:
 
     On the local network the network (and the profile's login service) is brought up first.
     Returns the decision ("start" means it was started)."""
-    import core.supervisor as daemon
-
     if autostart_decision(name) != "start":
         return autostart_decision(name)
     say = step or (lambda key, **kw: None)
@@ -183,7 +168,7 @@ def autostart(name: str, step: Step | None = None) -> str:
         if decision != "start":
             return decision
         say("net.node", name=name)
-        daemon.spawn_detached(name)
+        supervisor.spawn_detached(name)
     return "start"
 
 
@@ -191,3 +176,81 @@ def bare_ssh(environ: dict | None = None) -> bool:
     """A plain SSH session (no tmux/screen): the TUI says that nodes outlive it and how to come back."""
     env = os.environ if environ is None else environ
     return bool(env.get("SSH_CONNECTION")) and not (env.get("TMUX") or env.get("STY"))
+
+
+# --- the node verbs (CLI start/stop/restart and the TUI's s/x/r) -------------------------------
+
+@dataclass(frozen=True)
+class StartResult:
+    name: str
+    already_running: bool  # a supervisor was running already (it was told to start its node if idle)
+    status: dict           # the supervisor's status (SupervisorStatus on the wire)
+
+
+@dataclass(frozen=True)
+class StopResult:
+    name: str
+    was_running: bool
+    exit_reason: str | None  # how the node ended ("" or None when nothing to say)
+
+
+@dataclass(frozen=True)
+class RestartResult:
+    name: str
+    was_running: bool        # False: nothing ran, so it was started
+    child_pid: int | None
+    supervisor_pid: int | None
+
+
+def check_can_start(name: str) -> None:
+    """Refuse before anything is spawned: a damaged swarm.pem (the peer id cannot be recovered: restore
+    the backup) or an identity shared with another profile. The node checks both again itself."""
+    pp = _paths.ProfilePaths(name)
+    if pp.swarm_pem.exists():
+        _identity.peer_id_from_pem(pp.swarm_pem)  # IdentityError: what, where, and the restore fix
+    _identity.assert_no_duplicates(name)
+
+
+def start(name: str, reset_downshift: bool = False) -> StartResult:
+    """Start the profile's node under a detached supervisor (or tell the running one to start it)."""
+    check_can_start(name)
+    record_user_action(name, "start")  # the TUI may auto-start it again on later opens
+    pp = _paths.ProfilePaths(name)
+    st = supervisor.spawn_detached(name)
+    already = bool(st.get("already_running"))
+    if already:
+        if reset_downshift or st.get("state") in ("stopped", "gave_up", "crashed"):
+            supervisor.ControlClient(pp).start(reset_downshift=reset_downshift)
+            st = supervisor.ControlClient(pp).status()
+    elif reset_downshift:
+        supervisor.ControlClient(pp).start(reset_downshift=True)
+    return StartResult(name, already, st)
+
+
+def run_foreground(name: str, reset_downshift: bool = False) -> int:
+    """The supervisor in this process (systemd, tmux): same checks and record as start()."""
+    check_can_start(name)
+    record_user_action(name, "start")
+    if reset_downshift:
+        supervisor.reset_downshift(_paths.ProfilePaths(name))
+    return supervisor.run_foreground(name, echo=True)
+
+
+def stop(name: str, now: bool = False) -> StopResult:
+    record_user_action(name, "stop")  # the TUI does not auto-start a node the user stopped
+    res = supervisor.stop_profile(name, now=now)
+    if res is None:
+        return StopResult(name, False, None)
+    return StopResult(name, True, (res.get("exit") or {}).get("reason"))
+
+
+def restart(name: str, now: bool = False) -> RestartResult:
+    """Restart the node gracefully; start it when nothing runs. Recorded like a start (autostart again)."""
+    check_can_start(name)
+    record_user_action(name, "restart")
+    try:
+        res = supervisor.ControlClient(_paths.ProfilePaths(name)).restart(now=now)
+    except supervisor.NotRunning:
+        st = supervisor.spawn_detached(name)
+        return RestartResult(name, False, st.get("child_pid"), st.get("supervisor_pid"))
+    return RestartResult(name, True, res.get("child_pid"), res.get("supervisor_pid"))

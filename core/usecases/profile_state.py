@@ -11,6 +11,7 @@ from core import __version__
 from core.identity import backup as _backup
 from core.config import settings as _config
 from core.identity import files as _identity
+from core.identity import profiles as _profiles
 from core.base import paths as _paths
 from core.identity import signin as _signin
 from core.base.errors import SwarmdeckError
@@ -51,6 +52,11 @@ def profile_status(cfg: _config.Config, name: str) -> dict:
     req = _signin.required(name)  # the login app refused the session key: {reason, since, where} + the fix
     d["sign_in_required"] = {**req, "fix": _signin.command(name)} if req else None
     return d
+
+
+def resolve_profile(name: str | None) -> str:
+    """`-p NAME` or, without it, the current profile: validated, and refused when it does not exist."""
+    return _profiles.load_profile(name).name
 
 
 def profiles_on_disk() -> list[str]:

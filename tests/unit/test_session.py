@@ -99,3 +99,25 @@ def test_a_demo_peer_the_user_stopped_is_not_started_again(monkeypatch):
     session.record_user_action("local-peer-1", "start")
     res = session.ensure_network("me", lambda k, **kw: steps.append((k, kw)))
     assert spawned == ["local-peer-1"] and steps == [("net.peer", {"name": "local-peer-1"})]
+
+
+def test_start_with_a_damaged_swarm_pem_is_refused_before_anything_starts(capsys):
+    """`swarmdeck start` said 'started in the background' and only then failed on a damaged swarm.pem."""
+    import core.supervisor as supervisor
+    from tui.cli import main
+
+    profiles.create_profile("hurt", network="gensyn-testnet")
+    pp = ProfilePaths("hurt")
+    pp.swarm_pem.write_bytes(pp.swarm_pem.read_bytes()[:40])
+    profiles.write_state("hurt", {"autostart": False})
+    for verb in ("start", "restart"):
+        rc = main([verb, "-p", "hurt"])
+        out, err = capsys.readouterr()
+        assert rc == 1 and "started" not in out, (verb, out)
+        assert "swarm.pem is not a valid libp2p identity" in err and str(pp.swarm_pem) in err
+        assert "swarmdeck identity restore" in err and "Traceback" not in err
+        assert supervisor.query_status(pp, timeout=0.5) is None
+    with pytest.raises(SwarmdeckError, match="not a valid libp2p identity"):
+        session.start("hurt")
+    assert profiles.read_state("hurt")["autostart"] is False  # a refused start records nothing
+

@@ -12,22 +12,12 @@ from pathlib import Path
 
 from core import supervisor
 from core.base.paths import ProfilePaths
-from core.base.errors import SwarmdeckError
+from core.usecases import node_control
+from core.usecases.profile_state import resolve_profile
 
 
 def _profile_name(args) -> str:
-    name = getattr(args, "profile", None)
-    try:
-        from core.identity.profiles import load_profile
-    except ImportError:
-        if not name:
-            raise SwarmdeckError("no profile given.", fix="pass -p NAME")
-        return name
-    return load_profile(name).name  # validates the name, resolves the current profile
-
-
-def _bare_ssh() -> bool:
-    return bool(os.environ.get("SSH_CONNECTION")) and not (os.environ.get("TMUX") or os.environ.get("STY"))
+    return resolve_profile(getattr(args, "profile", None))
 
 
 def _describe(st: dict) -> str:
@@ -45,25 +35,16 @@ def _describe(st: dict) -> str:
 
 def cmd_start(args) -> int:
     name = _profile_name(args)
-    from core.usecases import node_control as session
-
-    session.record_user_action(name, "start")  # the TUI may auto-start it again on later opens
     if args.foreground:
-        if args.reset_downshift:
-            supervisor.reset_downshift(ProfilePaths(name))
-        return supervisor.run_foreground(name, echo=True)
-    st = supervisor.spawn_detached(name)
-    if st.get("already_running"):
-        if args.reset_downshift or st.get("state") in ("stopped", "gave_up", "crashed"):
-            supervisor.ControlClient(ProfilePaths(name)).start(reset_downshift=args.reset_downshift)
-            st = supervisor.ControlClient(ProfilePaths(name)).status()
+        return node_control.run_foreground(name, reset_downshift=args.reset_downshift)
+    res = node_control.start(name, reset_downshift=args.reset_downshift)
+    st = res.status
+    if res.already_running:
         print(f"profile {name}: already running under supervisor pid {st['supervisor_pid']} ({_describe(st)}).")
     else:
-        if args.reset_downshift:
-            supervisor.ControlClient(ProfilePaths(name)).start(reset_downshift=True)
         print(f"profile {name}: started in the background (supervisor pid {st['supervisor_pid']}, {_describe(st)}).")
     print(f"  follow it: swarmdeck logs -f -p {name}    stop it: swarmdeck stop -p {name}")
-    if _bare_ssh():
+    if node_control.bare_ssh():
         print("  You are in a plain SSH session: the node keeps running after you log out.\n"
               f"  Reattach later with `swarmdeck -p {name}` (the dashboard) or `swarmdeck logs -f -p {name}`;\n"
               "  to keep a shell too, run swarmdeck inside tmux (`tmux new -s swarm`, reattach: `tmux attach -t swarm`).")
@@ -72,30 +53,23 @@ def cmd_start(args) -> int:
 
 def cmd_stop(args) -> int:
     name = _profile_name(args)
-    from core.usecases import node_control as session
-
-    session.record_user_action(name, "stop")  # the TUI does not auto-start a node the user stopped
-    res = supervisor.stop_profile(name, now=args.now)
-    if res is None:
+    res = node_control.stop(name, now=args.now)
+    if not res.was_running:
         print(f"profile {name}: not running.")
         return 0
-    ex = (res.get("exit") or {})
     how = "killed" if args.now else "stopped"
-    extra = f" ({ex.get('reason')})" if ex.get("reason") else ""
+    extra = f" ({res.exit_reason})" if res.exit_reason else ""
     print(f"profile {name}: node {how}{extra}; supervisor exited.")
     return 0
 
 
 def cmd_restart(args) -> int:
     name = _profile_name(args)
-    paths = ProfilePaths(name)
-    try:
-        res = supervisor.ControlClient(paths).restart(now=args.now)
-    except supervisor.NotRunning:
-        st = supervisor.spawn_detached(name)
-        print(f"profile {name}: was not running; started (supervisor pid {st['supervisor_pid']}).")
+    res = node_control.restart(name, now=args.now)
+    if not res.was_running:
+        print(f"profile {name}: was not running; started (supervisor pid {res.supervisor_pid}).")
         return 0
-    print(f"profile {name}: restarted (node pid {res.get('child_pid')}).")
+    print(f"profile {name}: restarted (node pid {res.child_pid}).")
     return 0
 
 
