@@ -54,7 +54,9 @@ def test_a_known_type_missing_a_field_it_needs_is_refused(tmp_path):
     with pytest.raises(ValueError, match="missing fields"):
         Event.from_wire({"type": "round.finished", "round": 1})
     p = tmp_path / "events.jsonl"
-    p.write_text('{"type":"round.finished","round":1}\n{"type":"round.started","round":2,"stage":0}\n')
+    p.write_text('{"type":"round.finished","round":1}\n{"type":"round.started","round":2,"stage":0}\n'
+                 '{"type":"round.started","round":3,"stage":0,"seq":1e999}\n{"type":"peers.update","peers":5}\n'
+                 '{"type":"log","level":"info","message":"x","seq":[1]}\n' + "[" * 10000 + "\n")
     assert [ev.type for ev in read_events(p)] == ["round.started"]
 
 
