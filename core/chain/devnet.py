@@ -35,7 +35,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from core.base import fsutil
+from core.base import fsutil, procs
 from core.base.errors import ChainError
 from core.base.paths import ensure_private_dir, network_dir
 
@@ -82,16 +82,6 @@ def rpc_call(url: str, method: str, params: list | None = None, timeout: float =
     if "error" in resp:
         raise ChainError(f"RPC {method} failed: {resp['error']}", where=url)
     return resp["result"]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class LocalChain:
@@ -211,8 +201,8 @@ class LocalChain:
                              fix="check the log; a fixed port may be in use (choose another or 0 = any)")
         atexit.register(self.stop)  # an owner that forgets stop() (or raises) still ends anvil cleanly
         try:
-            fsutil.atomic_write_json(self.runtime_file, {"rpc_url": self.rpc_url, "pid": self.proc.pid,
-                                                         "chain_id": self.chain_id, "started_at": time.time()})
+            procs.write_record(self.runtime_file, procs.record_for(self.proc.pid, rpc_url=self.rpc_url,
+                                                                   chain_id=self.chain_id, started_at=time.time()))
             self._ensure_deployed()
         except BaseException:
             self.stop()
@@ -237,17 +227,14 @@ class LocalChain:
         return chain
 
     def _running_elsewhere(self) -> dict | None:
-        try:
-            info = json.loads(self.runtime_file.read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-        if not _pid_alive(int(info.get("pid", 0))):
+        rec = procs.read_record(self.runtime_file)
+        if not procs.alive(rec) or not rec.get("rpc_url"):
             return None
         try:
-            rpc_call(info["rpc_url"], "eth_chainId", timeout=2)
+            rpc_call(rec.get("rpc_url"), "eth_chainId", timeout=2)
         except Exception:
             return None
-        return info
+        return rec.to_dict()
 
     def _wait_ready(self, proc: subprocess.Popen, url: str, timeout: float = 20.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -271,24 +258,18 @@ class LocalChain:
     def _terminate(proc: subprocess.Popen, timeout: float = 10.0) -> None:
         if proc.poll() is not None:
             return
-        proc.send_signal(signal.SIGTERM)  # anvil dumps --state on SIGTERM/SIGINT
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        # anvil dumps --state on SIGTERM; its own session is its group
+        procs.stop_group(procs.record_for(proc.pid, pgid=proc.pid), timeout)
+        proc.poll()
 
     def stop(self) -> None:
         for adv in list(self._advancers):
             adv.stop()
         if self.proc is not None and self.owns_process:
             self._terminate(self.proc)
-            try:
-                info = json.loads(self.runtime_file.read_text())
-                if info.get("pid") == self.proc.pid:
-                    self.runtime_file.unlink()
-            except (FileNotFoundError, ValueError):
-                pass
+            rec = procs.read_record(self.runtime_file)
+            if rec is not None and rec.pid == self.proc.pid:
+                self.runtime_file.unlink(missing_ok=True)
             if self.state_file.exists():
                 os.chmod(self.state_file, 0o600)  # anvil writes it with the umask's mode
         self.proc = None

@@ -25,10 +25,15 @@ import threading
 import time
 from pathlib import Path
 
+from core.base import fsutil, procs
 from core.base import paths as _paths
 from core.base.constants import LOCAL_ROUND_SECONDS
 from core.base.errors import ChainError
+from core.chain.devnet import LocalChain
+from core.identity import profiles
+from core.login.service import stop_service
 from core.node.roles import LOCAL_NETWORK, bootnode_file, is_designated_bootnode  # noqa: F401  (part of localnet's face)
+from core import supervisor
 
 log = logging.getLogger("swarmdeck.localnet")
 
@@ -51,8 +56,6 @@ def peer_names(n: int) -> list[str]:
 
 
 def chain_running() -> bool:
-    from core.chain.devnet import LocalChain
-
     try:
         LocalChain.attach(NETWORK)
         return True
@@ -60,27 +63,20 @@ def chain_running() -> bool:
         return False
 
 
-def _serve_pid() -> int | None:
-    try:
-        pid = int(pid_file().read_text().strip())
-        os.kill(pid, 0)
-        return pid
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
-        return None
+def _serve_record() -> procs.Record | None:
+    """The detached chain process (`python -m core.localnet serve`), when it runs."""
+    rec = procs.read_record(pid_file())
+    return rec if procs.alive(rec) else None
 
 
 def serve(round_seconds: float) -> int:
     """Run the chain + round advancer until SIGTERM (the body of the detached process)."""
-    from core.chain.devnet import LocalChain
-
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # survive the terminal closing
     _paths.ensure_private_dir(_dir())
-    from core.base import fsutil
-
-    fsutil.atomic_write_text(pid_file(), f"{os.getpid()}\n")
+    procs.write_record(pid_file(), procs.record_for(os.getpid()))
     chain = LocalChain(NETWORK).start()
     adv = chain.start_advancer(round_seconds)
     log.info("local chain on %s, coordinator %s, rounds every %gs", chain.rpc_url, chain.coordinator, round_seconds)
@@ -96,8 +92,6 @@ def serve(round_seconds: float) -> int:
 
 def ensure_chain(round_seconds: float = LOCAL_ROUND_SECONDS, wait: float = 60.0) -> dict:
     """Start the detached chain process unless a local chain already runs; return its info."""
-    from core.chain.devnet import LocalChain
-
     if not chain_running():
         _paths.ensure_private_dir(_dir())
         logf = open(_dir() / "localnet.log", "ab")
@@ -121,8 +115,6 @@ def ensure_chain(round_seconds: float = LOCAL_ROUND_SECONDS, wait: float = 60.0)
 
 def ensure_peer_profiles(n: int) -> list[str]:
     """Create the demo peers' profiles (own identity, own funded key, tiny model) if missing."""
-    from core.identity import profiles
-
     existing = {p.name for p in profiles.list_profiles()}
     names = peer_names(n)
     for name in names:
@@ -130,22 +122,17 @@ def ensure_peer_profiles(n: int) -> list[str]:
             profiles.create_profile(name, make_current=False, network=NETWORK, backend="web3", model="tiny",
                                     quant="auto", training={"max_new_tokens": 48, "generations": 4})
     if names:
-        from core.base import fsutil
-
         fsutil.atomic_write_text(bootnode_file(), names[0] + "\n")
     return names
 
 
 def _bootnodes_on_chain() -> list[str]:
-    from core.chain.devnet import LocalChain
-
     chain = LocalChain.attach(NETWORK)
     return list(chain.contract.functions.getBootnodes().call())
 
 
 def up(peers: int = DEFAULT_PEERS, round_seconds: float = LOCAL_ROUND_SECONDS, progress=None, wait: float = 180.0) -> dict:
     """Bring the local network up (idempotent). progress(msg) is told each step."""
-    import core.supervisor as daemon
 
     say = progress or (lambda msg: None)
     say("starting the local chain (anvil + coordinator)")
@@ -154,7 +141,7 @@ def up(peers: int = DEFAULT_PEERS, round_seconds: float = LOCAL_ROUND_SECONDS, p
     started = []
     for i, name in enumerate(names):
         say(f"starting demo peer {name}")
-        st = daemon.spawn_detached(name)
+        st = supervisor.spawn_detached(name)
         started.append({"profile": name, "state": st.get("state")})
         if i == 0:
             # The others bootstrap from the first one: wait until it is on chain.
@@ -170,40 +157,26 @@ def down(timeout: float = 60.0) -> dict:
     """Stop the demo peers, local login services and the chain process (chain state is kept).
 
     Your own profiles' nodes keep running: stop them with `swarmdeck stop -p NAME`."""
-    import core.supervisor as daemon
-    from core.identity import profiles
-
-    from core.login.service import stop_service
-
     stopped = []
     for p in profiles.list_profiles():
         if p.name.startswith(PEER_PREFIX):
-            if daemon.stop_profile(p.name, timeout=timeout) is not None:
+            if supervisor.stop_profile(p.name, timeout=timeout) is not None:
                 stopped.append(p.name)
         elif p.network.kind == "local":
             stop_service(p.paths)  # the login service of a local profile is part of the local network
-    pid = _serve_pid()
-    if pid:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while _serve_pid() and time.monotonic() < deadline:
-            time.sleep(0.1)
-    return {"stopped_peers": stopped, "chain_stopped": bool(pid)}
+    # it stops anvil and the advancer on SIGTERM (anvil dumps its state first)
+    chain_stopped = procs.stop_group(_serve_record(), timeout=30)
+    return {"stopped_peers": stopped, "chain_stopped": chain_stopped}
 
 
 def status() -> dict:
-    import core.supervisor as control
-    from core.identity import profiles
-
     out = {"chain": None, "peers": []}
     if chain_running():
-        from core.chain.devnet import LocalChain
-
         c = LocalChain.attach(NETWORK)
         out["chain"] = {**c.info(), "round": c.current_round(), "bootnodes": _bootnodes_on_chain()}
     for p in profiles.list_profiles():
         if p.network.kind == "local":
-            st = control.query_status(p.paths, timeout=1.0)
+            st = supervisor.query_status(p.paths, timeout=1.0)
             out["peers"].append({"profile": p.name, "state": (st or {}).get("state", "stopped"),
                                  "round": (st or {}).get("round")})
     return out

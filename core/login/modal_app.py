@@ -29,7 +29,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -40,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from core.base import fsutil
+from core.base import fsutil, procs
 from core.base.errors import IdentityError, SwarmdeckError
 from core.base.paths import data_dir, ensure_private_dir
 from core.config import settings as _config
@@ -241,7 +240,8 @@ def _run_streamed(cmd: list[str], cwd: Path, log_path: Path, progress: Progress,
     proc = subprocess.Popen(cmd, cwd=str(cwd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
     tail: list[str] = []
-    killer = threading.Timer(timeout, lambda: _killpg(proc.pid))
+    build = procs.record_for(proc.pid, pgid=proc.pid)  # its own session: the group is the whole build
+    killer = threading.Timer(timeout, lambda: procs.stop_group(build))
     killer.daemon = True
     killer.start()
     watcher = None
@@ -249,7 +249,7 @@ def _run_streamed(cmd: list[str], cwd: Path, log_path: Path, progress: Progress,
         def watch():
             while proc.poll() is None:
                 if stop.wait(0.2):
-                    _killpg(proc.pid)
+                    procs.stop_group(build)
                     return
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
@@ -263,7 +263,7 @@ def _run_streamed(cmd: list[str], cwd: Path, log_path: Path, progress: Progress,
                     progress(step, line=line[:200])
         rc = proc.wait()
     except BaseException:  # Ctrl-C: the build runs in its own session, so it would not see the signal
-        _stop_pid(proc.pid)
+        procs.stop_group(build)
         raise
     finally:
         killer.cancel()
@@ -273,13 +273,6 @@ def _run_streamed(cmd: list[str], cwd: Path, log_path: Path, progress: Progress,
         last = "\n  ".join(tail[-5:]) or f"exit code {rc}"
         raise AppError(f"`{' '.join(Path(c).name if i == 0 else c for i, c in enumerate(cmd))}` failed in {cwd}:\n  {last}",
                        where=str(log_path), fix="read the log for the full output; fix what it says and sign in again")
-
-
-def _killpg(pid: int, sig: int = signal.SIGTERM) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _inputs(app_dir: Path, names: tuple[str, ...]) -> str:
@@ -375,13 +368,10 @@ def _answers(url: str, timeout: float = 2.0) -> bool:
 
 def running_app(profile_paths, timeout: float = 2.0) -> AppInfo | None:
     """The profile's app when its process runs and its API answers within `timeout`, else None."""
-    try:
-        info = json.loads(runtime_file(profile_paths).read_text())
-    except (FileNotFoundError, ValueError):
+    rec = procs.read_record(runtime_file(profile_paths))
+    if not procs.alive(rec) or not rec.get("url") or not _answers(rec.get("url"), timeout):
         return None
-    if not _group_alive(int(info.get("pid", 0))) or not _answers(info["url"], timeout):
-        return None
-    return AppInfo(info["url"], int(info["port"]), int(info["pid"]), info.get("app_dir", ""), False)
+    return AppInfo(rec.get("url"), int(rec.get("port")), rec.pid, rec.get("app_dir", ""), False)
 
 
 def _port_from_log(log_path: Path, offset: int) -> int | None:
@@ -429,7 +419,7 @@ def start_app(profile_paths, app_dir: Path, *, port: int, progress: Progress = _
     try:
         return _await_app(profile_paths, proc, app_dir, logp, offset, timeout, stop)
     except BaseException:  # not up (error, Ctrl-C, cancelled): never leave an app we do not know about
-        _stop_pid(proc.pid)
+        procs.stop_group(procs.record_for(proc.pid, pgid=proc.pid))
         raise
 
 
@@ -452,8 +442,8 @@ def _await_app(profile_paths, proc: subprocess.Popen, app_dir: Path, logp: Path,
         if seen:
             url = f"http://localhost:{seen}"
             if _answers(url):
-                fsutil.atomic_write_json(runtime_file(profile_paths), {
-                    "url": url, "port": seen, "pid": proc.pid, "app_dir": str(app_dir), "started_at": time.time()})
+                procs.write_record(runtime_file(profile_paths), procs.record_for(
+                    proc.pid, pgid=proc.pid, url=url, port=seen, app_dir=str(app_dir), started_at=time.time()))
                 return AppInfo(url, seen, proc.pid, str(app_dir), True)
         time.sleep(0.2)
     raise AppError(f"the sign-in app did not answer within {timeout:.0f} s"
@@ -461,49 +451,13 @@ def _await_app(profile_paths, proc: subprocess.Popen, app_dir: Path, logp: Path,
                    where=str(logp), fix="read the log; a first start of Next.js on a slow disk can take long: try again")
 
 
-def _group_alive(pgid: int) -> bool:
-    if pgid <= 0:  # killpg(0) would mean our own group
-        return False
-    try:  # reap our own child first: a zombie leader still counts as a group member
-        os.waitpid(pgid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _stop_pid(pid: int, timeout: float = 10.0) -> None:
-    """SIGTERM the app's whole process group (yarn, sh, node), wait until all of it is gone, else SIGKILL."""
-    _killpg(pid)
-    _killpg(pid, signal.SIGCONT)  # a stopped (Ctrl-Z'd, SIGSTOPped) app only acts on SIGTERM once continued
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _group_alive(pid):
-        time.sleep(0.05)
-    if _group_alive(pid):
-        _killpg(pid, signal.SIGKILL)
-        end = time.monotonic() + 5
-        while time.monotonic() < end and _group_alive(pid):
-            time.sleep(0.05)
-
-
 def stop_app(profile_paths, timeout: float = 10.0) -> bool:
     """Stop the profile's app (the whole process group: yarn and node). temp-data/ is left as it is."""
     rt = runtime_file(profile_paths)
-    try:
-        info = json.loads(rt.read_text())
-    except (FileNotFoundError, ValueError):
-        return False
-    pid = int(info.get("pid", 0))
-    alive = pid > 0 and _group_alive(pid)
-    if alive:
-        _stop_pid(pid, timeout)
+    # the whole group (yarn, sh, node); SIGCONT first: a Ctrl-Z'd / SIGSTOPped app only acts on SIGTERM once continued
+    stopped = procs.stop_group(procs.read_record(rt), timeout)
     rt.unlink(missing_ok=True)
-    return alive
+    return stopped
 
 
 # ------------------------------------------------------------------------------------------

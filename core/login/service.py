@@ -25,9 +25,9 @@ refusal is a 4xx with {error} and writes nothing. Keys never reach a log line.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from core.base import safejson
-from core.base import fsutil
+from core.base import fsutil, procs
 from core.base.net import port_free
 from core.base.constants import DEFAULT_LOGIN_PORT
 from core.identity import files as identity
@@ -440,13 +440,10 @@ def _alive(url: str) -> bool:
 
 
 def running_service(profile_paths) -> ServiceInfo | None:
-    try:
-        info = json.loads(runtime_file(profile_paths).read_text())
-    except (FileNotFoundError, ValueError):
+    rec = procs.read_record(runtime_file(profile_paths))
+    if not procs.alive(rec) or not rec.get("url") or not _alive(rec.get("url")):
         return None
-    if not _alive(info["url"]):
-        return None
-    return ServiceInfo(info["url"], int(info["port"]), int(info["pid"]), False)
+    return ServiceInfo(rec.get("url"), int(rec.get("port")), rec.pid, False)
 
 
 def service_url(profile_paths, default_port: int = DEFAULT_PORT) -> str:
@@ -492,33 +489,15 @@ def ensure_service(profile_paths, *, port: int = DEFAULT_PORT, network: str = "l
 
 
 def stop_service(profile_paths, timeout: float = 10.0) -> bool:
-    import signal
-
-    try:
-        info = json.loads(runtime_file(profile_paths).read_text())
-    except (FileNotFoundError, ValueError):
-        return False
-    pid = int(info.get("pid", 0))
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        runtime_file(profile_paths).unlink(missing_ok=True)
-        return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.05)
-    runtime_file(profile_paths).unlink(missing_ok=True)
-    return True
+    """Stop the profile's background login service; False when none was running."""
+    rt = runtime_file(profile_paths)
+    stopped = procs.stop_group(procs.read_record(rt), timeout)
+    rt.unlink(missing_ok=True)
+    return stopped
 
 
 async def _until_signalled(svc: "LoginService") -> None:
     """Serve until SIGTERM/SIGINT, then stop the service cleanly."""
-    import signal
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for s in (signal.SIGTERM, signal.SIGINT):
@@ -535,14 +514,12 @@ def serve_forever(profile_paths, *, port: int, network: str, host: str) -> int:
     async def main() -> None:
         svc = await LoginService(profile_paths.identity_dir, network=network, host=host, port=port).start()
         rt = runtime_file(profile_paths)
-        fsutil.atomic_write_json(rt, {"url": svc.url, "port": svc.port, "pid": os.getpid(), "host": host})
+        procs.write_record(rt, procs.record_for(os.getpid(), url=svc.url, port=svc.port, host=host))
         print(f"login service: {svc.url} (port {svc.port})", flush=True)
         await _until_signalled(svc)
-        try:
-            if json.loads(rt.read_text()).get("pid") == os.getpid():
-                rt.unlink()
-        except (FileNotFoundError, ValueError):
-            pass
+        rec = procs.read_record(rt)
+        if rec is not None and rec.pid == os.getpid():
+            rt.unlink(missing_ok=True)
 
     try:
         asyncio.run(main())
