@@ -17,6 +17,7 @@ from pathlib import Path
 import psutil
 
 from core.base import paths as _paths
+from core.base.constants import DEFAULT_LOGIN_PORT
 from core.base.errors import SwarmdeckError
 from core.base.net import port_free
 from core.config import settings as _config
@@ -124,7 +125,7 @@ def _port_owner(port: int) -> str | None:
     return None
 
 
-def check_port(port: int = 3000, profile: str | None = None) -> Check:
+def check_port(port: int = DEFAULT_LOGIN_PORT, profile: str | None = None) -> Check:
     title = f"Login port {port}"
     if port_free(port):
         return Check("port", title, "ok", "free")

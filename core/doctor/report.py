@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass, field
 
+from core.base.constants import DEFAULT_LOGIN_PORT
 from core.doctor.checks import (Check, check_arch, check_colors, check_config, check_disk, check_gpus, check_p2pd,
                                 check_port, check_python, check_ram, check_session, check_torch_cuda)
 from core.doctor.network import NETWORK_TIMEOUT, check_network
@@ -30,7 +31,7 @@ class Report:
                 "network": self.network}
 
 
-def run_doctor(login_port: int = 3000, profile: str | None = None, gpus=(), include_torch: bool = True,
+def run_doctor(login_port: int = DEFAULT_LOGIN_PORT, profile: str | None = None, gpus=(), include_torch: bool = True,
                progress=None, network: str | None = None, network_timeout: float = NETWORK_TIMEOUT) -> Report:
     say = progress or (lambda msg: None)
     checks = [check_arch(), check_python(), check_ram()]

@@ -8,6 +8,8 @@ import argparse
 import json
 import sys
 
+from core.base.constants import DEFAULT_LOGIN_PORT
+
 MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "info": "info"}
 
 
@@ -27,7 +29,7 @@ def run(args) -> int:
     from core.base.errors import SwarmdeckError
     from core.doctor.report import run_doctor
 
-    login_port, gpus, name = 3000, (), getattr(args, "profile", None)
+    login_port, gpus, name = DEFAULT_LOGIN_PORT, (), getattr(args, "profile", None)
     network = getattr(args, "network", None)
     try:
         from core.identity.profiles import load_profile

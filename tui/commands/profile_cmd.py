@@ -7,7 +7,7 @@ import json
 import re
 import sys
 
-from core.base.constants import QUANT_CHOICES
+from core.base.constants import DEFAULT_LOGIN_PORT, QUANT_CHOICES
 
 
 def _gpus(s: str) -> list[int]:
@@ -25,7 +25,7 @@ def _add_settings(p) -> None:
     p.add_argument("--quant", choices=QUANT_CHOICES)
     p.add_argument("--gpus", type=_gpus, help="GPU indexes, e.g. 1 or 0,1 (default: all)")
     p.add_argument("--dht-port", type=int, dest="dht_port", help="DHT TCP port (0 = random)")
-    p.add_argument("--login-port", type=int, dest="login_port", help="login service port (default 3000)")
+    p.add_argument("--login-port", type=int, dest="login_port", help=f"login service port (default {DEFAULT_LOGIN_PORT})")
     p.add_argument("--backend", choices=["modal-login", "web3"])
 
 
