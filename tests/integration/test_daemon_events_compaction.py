@@ -30,12 +30,12 @@ def _compactions(rig) -> int:
 
 def test_live_supervisor_compacts_events_and_keeps_rounds_and_seq(rig):
     needs_fake()
-    from tui import data
+    from core.events.reader import EventSource
 
     rig.configure("--rate", "300", "--round-every", "0.05", events_max_bytes=LIMIT)
     rig.start()
     rig.wait_state("running")
-    src = data.EventSource(rig.name)
+    src = EventSource(rig.paths.events_file)
     seen = []
     deadline = time.monotonic() + 60
     while _compactions(rig) < 3 and time.monotonic() < deadline:
