@@ -18,7 +18,7 @@ import zlib
 from pathlib import Path
 
 from core.config import settings as _config
-from core.supervisor import control
+import core.supervisor as control
 from core.identity import files as identity
 from core.base.errors import IdentityError, SwarmdeckError
 from core.base.rollouts import Rollout
