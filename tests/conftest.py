@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+# matplotlib (pulled in by the training stack) builds its font cache under $MPLCONFIGDIR: one shared
+# place, not each test's fresh HOME, so it is built once instead of in every test.
+os.environ.setdefault("MPLCONFIGDIR", os.path.join(tempfile.gettempdir(), f"swarmdeck-tests-mpl-{os.getuid()}"))
 # Child processes (the modal-login stand-in, fake nodes) import `tests.helpers.*` from any cwd.
 os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
 

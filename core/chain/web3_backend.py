@@ -17,17 +17,17 @@ import threading
 import time
 from dataclasses import dataclass
 
+import requests
 from eth_utils import keccak
 
-from core.chain.coordinator import Coordinator, WriteResult
 from core.base.errors import ChainError, IdentityError
+from core.chain.compile import load_artifact
+from core.chain.coordinator import Coordinator, WriteResult
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
 def _abi():
-    from core.chain.compile import load_artifact
-
     return load_artifact()["abi"]
 
 
@@ -42,8 +42,6 @@ def error_selectors(abi: list[dict]) -> dict[str, str]:
 
 
 def _is_transport_error(e: BaseException) -> bool:
-    import requests
-
     if isinstance(e, (ConnectionError, TimeoutError, OSError, requests.exceptions.RequestException)):
         return True
     try:
@@ -172,7 +170,6 @@ def read_failure(e: BaseException, timeout: float | None = None) -> tuple[str, b
     transient: worth another attempt (refused/reset, timeout, HTTP 429/5xx, JSON-RPC rate limit).
     A revert, an ABI mismatch (BadFunctionCallOutput) or a bug is None: it is raised as it is.
     """
-    import requests
     from web3.exceptions import BadFunctionCallOutput, ContractLogicError, TimeExhausted, Web3RPCError
 
     if isinstance(e, (ContractLogicError, BadFunctionCallOutput)):

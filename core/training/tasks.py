@@ -22,6 +22,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.base.errors import TrainingError
+
 TASKS = (
     "arc_1d",
     "basic_arithmetic",
@@ -120,12 +122,10 @@ class TaskPool:
     """Draws questions from the composite and scores answers with each task's verifier."""
 
     def __init__(self, tasks: tuple[str, ...] | list[str] = TASKS, salt: str = ""):
-        import reasoning_gym  # noqa: F401  (fail early with a clear ImportError)
+        import reasoning_gym  # noqa: F401  (heavy; imported here to fail early with a clear ImportError)
 
         unknown = [t for t in tasks if t not in TASKS]
         if unknown:
-            from core.base.errors import TrainingError
-
             raise TrainingError(f"unknown reasoning-gym task(s) {unknown}", where="training.tasks",
                                 fix=f"use names from: {', '.join(TASKS)}")
         self.tasks = tuple(tasks)
