@@ -27,6 +27,7 @@ from core.swarm import wire
 
 from tests.helpers.hostile import (LOGIN_POSTS, VALID_CONFIG, VALID_WIRE, check_config_text, check_control_line, check_login_body,
                       check_wire, raw_socket_exchange, wrap_payload)
+from tests.helpers.supervisor import supervise_fake_node
 
 SECONDS = float(os.environ.get("SWARMDECK_FUZZ_SECONDS", "10"))
 SEED = int(os.environ.get("SWARMDECK_FUZZ_SEED", str(int(time.time()))))
@@ -156,17 +157,9 @@ def test_fuzz_login_api():
 
 @pytest.mark.timeout(0)
 def test_fuzz_live_supervisor(monkeypatch):
-    import sys
-
     import core.supervisor as daemon
 
-    from tests.helpers.supervisor import ROOT
-
-    fake = ROOT / "tests" / "helpers" / "fake_node.py"
-    monkeypatch.setenv("SWARMDECK_NODE_CMD", f"{sys.executable} {fake} --profile {{profile}}")
-    monkeypatch.setenv("SWARMDECK_DAEMON_SETTINGS", json.dumps({"backoff_base": 0.1, "poll_interval": 0.2,
-                                                                "stop_timeout": 3, "stall_timeout": 0,
-                                                                "round_stall_timeout": 0}))
+    supervise_fake_node(monkeypatch, poll_interval=0.2)
     daemon.spawn_detached("fuzz-sup")
     paths = ProfilePaths("fuzz-sup")
     seeds = [json.dumps(x).encode() for x in ({"v": 1, "cmd": "status"}, {"v": 1, "cmd": "ping", "id": "a"},

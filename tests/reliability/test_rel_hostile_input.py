@@ -25,6 +25,7 @@ from core.swarm import wire
 from tests.helpers.hostile import (LOGIN_POSTS, VALID_CONFIG, VALID_WIRE, broken_identity_corpus, broken_login_corpus,
                       check_config_text, check_control_line, check_identity_bytes, check_login_body, check_wire,
                       raw_socket_exchange, sample_rollouts, snapshot, wrap_payload)
+from tests.helpers.supervisor import supervise_fake_node
 
 N = int(os.environ.get("SWARMDECK_HYPOTHESIS_EXAMPLES", "150"))
 SETTINGS = settings(max_examples=N, deadline=None, suppress_health_check=list(HealthCheck), database=None)
@@ -155,16 +156,9 @@ def test_control_parser_limits():
 @pytest.fixture
 def fake_supervisor(monkeypatch):
     """A live supervisor (on the fake node: what is under test here is the supervisor's socket)."""
-    import sys
-
     import core.supervisor as daemon
-    from tests.helpers.supervisor import ROOT
 
-    fake = ROOT / "tests" / "helpers" / "fake_node.py"
-    monkeypatch.setenv("SWARMDECK_NODE_CMD", f"{sys.executable} {fake} --profile {{profile}}")
-    monkeypatch.setenv("SWARMDECK_DAEMON_SETTINGS", json.dumps({"backoff_base": 0.1, "poll_interval": 0.1,
-                                                                "stop_timeout": 3, "stall_timeout": 0,
-                                                                "round_stall_timeout": 0}))
+    supervise_fake_node(monkeypatch)
     daemon.spawn_detached("hostile")
     paths = ProfilePaths("hostile")
     yield paths
