@@ -1,7 +1,7 @@
 """The Textual app: `make_app(...)` builds it for the CLI and the tests alike; `run_tui` runs it.
 
 Nodes run under their own supervisors, never inside the TUI: quitting (q) leaves them running.
-The app holds shared services (backend = tui.data, telemetry, clock) that screens use; tests
+The app holds shared services (backend: tui.backend.Backend, telemetry, clock) that screens use; tests
 inject a frozen clock/telemetry and refresh=0 (no timers) for snapshots.
 """
 
@@ -19,7 +19,7 @@ from tui.model import i18n
 from tui.model.i18n import t
 from core.hardware.telemetry import Telemetry
 from tui.model.wizard import Wizard
-from tui import data as default_backend
+from tui.backend import Backend, CoreBackend
 from tui.screens.backup import BackupScreen
 from tui.screens.dialogs import HelpScreen
 from tui.screens.login import LoginScreen
@@ -40,7 +40,7 @@ class SwarmdeckApp(App[int]):
     def __init__(self, profile: str | None = None, *, backend=None, telemetry=None,
                  refresh: float | None = None, language: str | None = None,
                  now: Callable[[], float] = time.time, startup_flows: bool = True, orchestrate: bool = False):
-        self.backend = backend or default_backend
+        self.backend: Backend = backend if backend is not None else CoreBackend()
         lang = i18n.detect_language(language or self._configured_language())
         i18n.set_language(lang)
         super().__init__()
@@ -48,12 +48,9 @@ class SwarmdeckApp(App[int]):
         self.lang = lang
         self.now = now
         self.refresh_s = self.backend.refresh_seconds() if refresh is None else refresh
-        try:
-            ts = self.backend.tui_settings()
-            self.chart_rounds, self.log_lines = int(ts.chart_rounds), int(ts.log_lines)
-            self.backup_warning = bool(ts.backup_warning)
-        except Exception:  # a test backend without settings
-            self.chart_rounds, self.log_lines, self.backup_warning = 100, 500, True
+        ts = self.backend.tui_settings()
+        self.chart_rounds, self.log_lines = int(ts.chart_rounds), int(ts.log_lines)
+        self.backup_warning = bool(ts.backup_warning)
         self.telemetry = telemetry if telemetry is not None else Telemetry()
         self.profiles: list[str] = self.backend.list_profiles()
         if profile is not None and profile not in self.profiles:
@@ -322,13 +319,11 @@ def make_app(profile: str | None = None, **kw) -> SwarmdeckApp:
 def run_tui(profile: str | None = None) -> int:
     import os
 
-    try:
-        if default_backend.tui_settings().color == "mono":
-            os.environ["NO_COLOR"] = "1"  # Textual drops all colour when NO_COLOR is set
-    except Exception:
-        pass
+    backend = CoreBackend()
+    if backend.tui_settings().color == "mono":
+        os.environ["NO_COLOR"] = "1"  # Textual drops all colour when NO_COLOR is set
     # SWARMDECK_TUI_AUTO=0: a bare dashboard (no local network bring-up, no node auto-start)
-    app = make_app(profile, orchestrate=os.environ.get("SWARMDECK_TUI_AUTO", "1") != "0")
+    app = make_app(profile, backend=backend, orchestrate=os.environ.get("SWARMDECK_TUI_AUTO", "1") != "0")
     try:
         rc = app.run()
     finally:

@@ -45,7 +45,7 @@ from core.base.constants import DEFAULT_LOGIN_PORT
 from core.identity import files as identity
 from core.base.errors import ChainError, IdentityError, SwarmdeckError
 from core.login.accounts import AccountStore, normalize_email, valid_email
-from core.base.paths import ensure_private_dir
+from core.base.paths import ensure_private_dir, profiles_dir
 
 log = logging.getLogger("swarmdeck.login")
 
@@ -192,7 +192,7 @@ class LoginService:
                              "create a new profile for this email (swarmdeck profile new NAME)")
         # One email per node (the seed's rule for on-chain tracking): refuse here, before any file is
         # written, so the profile that had the account first keeps running.
-        owners = identity.profiles_signed_in_with(email, exclude=self.identity_dir)
+        owners = identity.profiles_signed_in_with(email, exclude=self.identity_dir) if self._signs_a_profile() else []
         if owners:
             e = identity.email_taken_error(email, owners)
             return _err(409, f"{e.what} Fix: {e.fix}", fix=e.fix, profiles=owners)
@@ -204,6 +204,11 @@ class LoginService:
         log.info("signed in account %s (%s)", acct.org_id, "new" if created else "existing")
         return web.json_response({"orgId": acct.org_id, "address": acct.address, "userId": acct.user_id,
                                   "created": created})
+
+    def _signs_a_profile(self) -> bool:
+        """Whether this service writes a profile's identity dir (the local network's sign-in), not
+        an app's temp-data/ that a profile copies from (the official app's stand-in in tests)."""
+        return self.identity_dir.resolve().parent.parent == profiles_dir().resolve()
 
     def _org_from(self, body: dict) -> str | None:
         stamp = body.get("whoamiStamp")

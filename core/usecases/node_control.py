@@ -1,6 +1,6 @@
 """What the TUI brings up on its own, and when: the local network and the profile's node.
 
-The TUI only calls these (through tui/data.py) from background threads; this module decides.
+The CLI and the TUI (tui.backend, from worker threads) call these; this module decides.
 
 Rules (README "Terminal UI"):
   * Opening (or switching to) a profile on the local network brings the local network up:

@@ -1,13 +1,19 @@
-"""The data behind `swarmdeck status [--json]`: profiles and their identities, never a secret.
+"""A profile's state, defined once for `swarmdeck status [--json]` and the TUI's tabs and dashboard.
 
-build_status() reads only files (config, identity dirs, state.json, node.lock); the
-supervisor part adds live node state on top (see `extend` hooks: callers may add keys to
-each profile dict, e.g. "node": {...} from the control socket).
+node_state() is the one meaning of "running": the supervisor's answer when one runs, else the
+node lock, else the last state the node recorded. build_status() (the CLI) and profile_view()
+(the TUI, from a worker thread) both use it, so they cannot disagree. Never a secret.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import core.supervisor as _supervisor
 from core import __version__
+from core.events.reader import registered as _registered
+from core.events.reader import tail_events as _tail_events
+from core.events.types import NodeState as _NodeStateEvent
 from core.identity import backup as _backup
 from core.config import settings as _config
 from core.identity import files as _identity
@@ -47,7 +53,8 @@ def profile_status(cfg: _config.Config, name: str) -> dict:
                   "dht_port": s.dht_port, "login_port": s.login_port, "backend": s.backend})
     except SwarmdeckError as e:
         d["error"] = e.to_dict()
-    d["running"] = _identity.is_locked(pp)
+    d["node_state"] = node_state(name)
+    d["running"] = d["node_state"] in RUNNING
     d["identity"] = identity_status(name)
     req = _signin.required(name)  # the login app refused the session key: {reason, since, where} + the fix
     d["sign_in_required"] = {**req, "fix": _signin.command(name)} if req else None
@@ -65,6 +72,114 @@ def profiles_on_disk() -> list[str]:
     if not root.is_dir():
         return []
     return sorted(d.name for d in root.iterdir() if d.is_dir() and _paths.PROFILE_NAME_RE.match(d.name))
+
+
+RUNNING = ("running", "starting", "stopping")
+
+
+def node_state(name: str) -> str:
+    """running | stopped | crashed | gave_up | starting | stopping: the supervisor's word when it
+    answers; without one, a node holding the lock runs; else what the node last recorded."""
+    pp = _paths.ProfilePaths(name)
+    st = _supervisor.query_status(pp, timeout=1.0)
+    if st and st.get("state"):
+        return str(st["state"])
+    if _identity.is_locked(pp):
+        return "running"
+    last = None
+    for ev in _tail_events(pp.events_file, 200, ("node.state",)):
+        if isinstance(ev, _NodeStateEvent):
+            last = ev.state
+    return "crashed" if last in ("crashed", "gave_up") else "stopped"
+
+
+def node_pid(name: str) -> int | None:
+    st = _supervisor.query_status(_paths.ProfilePaths(name), timeout=1.0)
+    pid = (st or {}).get("child_pid")
+    return int(pid) if pid else None
+
+
+def signin_required(name: str) -> dict | None:
+    """{"reason", "since", "where", "fix"} when the login app refused this profile's session key
+    (stale or not activated: the node's chain writes wait for a new sign-in), else None."""
+    try:
+        req = _signin.required(name)
+    except (SwarmdeckError, OSError, ValueError):
+        return None
+    return {**req, "fix": _signin.command(name)} if req else None
+
+
+def login_status(name: str, registered: bool = False) -> str:
+    """waiting | signed_in | activated | registered, from the identity files (and node events)."""
+    try:
+        login = _identity.read_login(_paths.ProfilePaths(name).identity_dir)
+    except SwarmdeckError:
+        login = None
+    if login is None:
+        return "waiting"
+    if not login.activated:
+        return "signed_in"
+    return "registered" if registered else "activated"
+
+
+def registered_from_events(name: str) -> bool:
+    return _registered(_paths.ProfilePaths(name).events_file)
+
+
+def needs_login(name: str) -> bool:
+    """The one "needs sign-in" for the TUI's flows and tabs: not signed in (or asked to sign in
+    again), unless the profile chose N to testnet participation or signs with its own key (local web3)."""
+    if _profiles.read_state(name).get("testnet_participation") is False:
+        return False
+    try:
+        prof = _profiles.load_profile(name)
+        if prof.settings.backend == "web3" and prof.network.kind == "local":
+            return False  # signs with its own key funded by the local chain (the demo peers)
+    except SwarmdeckError:
+        pass
+    return signin_required(name) is not None or login_status(name) in ("waiting", "signed_in")
+
+
+def backup_verified_at(name: str) -> str | None:
+    """When the current identity's backup was verified; None when none is, or it is outdated."""
+    st = _backup.backup_state(name)
+    return st["verified_at"] if st.get("state") == "verified" else None
+
+
+def tab_state(node: str, login_needed: bool, backup_at: str | None) -> str:
+    """The switcher's word: running / stopped / crashed / needs_login / needs_backup."""
+    if node in RUNNING:
+        return "running"
+    if node in ("crashed", "gave_up"):
+        return "crashed"
+    if login_needed:
+        return "needs_login"
+    if backup_at is None:
+        return "needs_backup"
+    return "stopped"
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    """Everything the TUI shows about one profile besides its events (read off the UI thread)."""
+
+    name: str
+    node: str                          # node_state()
+    state: str                         # tab_state(): running / stopped / crashed / needs_login / needs_backup
+    signin_required: dict | None       # see signin_required()
+    backup_verified_at: str | None
+    permission_problems: tuple[str, ...]
+    node_pid: int | None
+
+
+def profile_view(name: str) -> ProfileView:
+    node = node_state(name)
+    backup_at = backup_verified_at(name)
+    return ProfileView(
+        name=name, node=node, state=tab_state(node, needs_login(name), backup_at),
+        signin_required=signin_required(name), backup_verified_at=backup_at,
+        permission_problems=tuple(str(p) for p in _identity.check_permissions(_paths.ProfilePaths(name).identity_dir)),
+        node_pid=node_pid(name) if node in RUNNING else None)
 
 
 def build_status() -> dict:

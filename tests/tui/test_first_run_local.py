@@ -21,7 +21,9 @@ from core.base.paths import ProfilePaths
 from tests.helpers.http import sign_in
 from tests.helpers.journey import our_processes, small_local_network, stop_everything
 from tests.helpers.tui import FrozenTelemetry, flat_text, until
-from tui import data
+from tui.backend import CoreBackend
+
+data = CoreBackend()
 from tui.app import make_app
 from tui.screens.backup import BackupScreen
 from tui.screens.login import LoginScreen
@@ -106,10 +108,7 @@ async def test_network_failure_is_shown_with_its_fix(profiles, monkeypatch):
     profiles("me", network="local")
     monkeypatch.setenv("SSH_CONNECTION", "198.51.100.7 50123 192.0.2.10 22")  # a plain SSH session
 
-    class Broken:  # the real backend, except the network bring-up, which fails as a missing anvil would
-        def __getattr__(self, name):
-            return getattr(data, name)
-
+    class Broken(CoreBackend):  # the real backend, except the network bring-up, which fails as a missing anvil would
         @staticmethod
         def ensure_network(name, step=None):
             step("net.chain", seconds="30")
@@ -138,10 +137,7 @@ async def test_autostart_failure_is_shown_with_its_fix(profiles):
 
     profiles("me", network="gensyn-testnet")
 
-    class Refuses:  # the real backend; the start is refused as a duplicate identity would be
-        def __getattr__(self, name):
-            return getattr(data, name)
-
+    class Refuses(CoreBackend):  # the real backend; the start is refused as a duplicate identity would be
         @staticmethod
         def autostart(name, step=None):
             step("net.node", name=name)
@@ -165,10 +161,7 @@ async def test_quit_does_not_wait_for_a_slow_bring_up(profiles):
     profiles("me", network="local")
     release = threading.Event()
 
-    class Slow:
-        def __getattr__(self, name):
-            return getattr(data, name)
-
+    class Slow(CoreBackend):
         @staticmethod
         def ensure_network(name, step=None):
             step("net.bootnode", name="local-peer-1")

@@ -15,7 +15,9 @@ from core.chain.devnet import free_port
 from core.login.service import running_service, stop_service
 from core.base.paths import ProfilePaths
 from tests.helpers.tui import FrozenTelemetry, assert_snapshot, flat_text, screen_text, write_events, until
-from tui import data
+from tui.backend import CoreBackend
+
+data = CoreBackend()
 from tui.app import make_app
 from tui.screens.backup import BackupScreen
 from tui.screens.login import LoginScreen
@@ -92,10 +94,7 @@ async def test_login_screen_snapshot(profiles, monkeypatch):
     monkeypatch.setenv("SSH_CONNECTION", "198.51.100.7 50123 192.0.2.10 2222")
     monkeypatch.setenv("USER", "alice")
 
-    class NoService:  # the snapshot shows the screen before the service answers (no process started)
-        def __getattr__(self, name):
-            return getattr(data, name)
-
+    class NoService(CoreBackend):  # the snapshot shows the screen before the service answers (no process started)
         @staticmethod
         def ensure_login_service(name):
             return ("http://localhost:3999", 3999)

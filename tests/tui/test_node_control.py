@@ -7,7 +7,9 @@ import pytest
 
 from tests.integration.daemon_support import Rig
 from tests.helpers.tui import FrozenTelemetry, flat_text, until
-from tui import data
+from tui.backend import CoreBackend
+
+data = CoreBackend()
 from tui.app import make_app
 from tui.screens.dialogs import ConfirmScreen
 
@@ -31,8 +33,8 @@ async def test_start_then_stop_with_confirmation(profiles, rig):
         main = app.screen
         await pilot.press("s")  # start needs no confirmation
         await until(pilot, lambda: data.node_state("main") == "running", what="node running")
-        main.refresh_states()
-        assert main.states["main"] == "running"
+        main.refresh_states()  # read in a worker, drawn when it lands
+        await until(pilot, lambda: main.states.get("main") == "running", what="tab state running")
 
         def dash_round():
             main.tick()
@@ -61,4 +63,4 @@ async def test_start_then_stop_with_confirmation(profiles, rig):
         await app.workers.wait_for_complete()
         await until(pilot, lambda: data.node_state("main") == "stopped", what="node stopped")
         main.refresh_states()
-        assert main.states["main"] in ("needs_login", "stopped")
+        await until(pilot, lambda: main.states["main"] in ("needs_login", "stopped"), what="tab state stopped")

@@ -13,7 +13,9 @@ import segno
 from PIL import Image
 
 from tests.helpers.tui import FrozenTelemetry, screen_text
-from tui import data
+from tui.backend import CoreBackend
+
+data = CoreBackend()
 from tui.app import make_app
 from tui.screens.login import LoginScreen
 from tui.widgets.qr import qr_matrix, qr_text
@@ -53,10 +55,7 @@ async def test_the_login_screens_qr_decodes_with_no_colour(profiles, monkeypatch
     monkeypatch.setenv("NO_COLOR", "1")
     profiles("main", network="local", login_port=3999)
 
-    class NoService:  # the screen as it is before the service answers (no process started)
-        def __getattr__(self, name):
-            return getattr(data, name)
-
+    class NoService(CoreBackend):  # the screen as it is before the service answers (no process started)
         @staticmethod
         def ensure_login_service(name):
             return (URL, 3999)

@@ -6,7 +6,9 @@ from core.identity import files as identity
 from core.identity import signin
 from core.base.paths import ProfilePaths
 from tests.helpers.tui import FROZEN_NOW, FrozenTelemetry, flat_text, node_history, until, write_events
-from tui import data
+from tui.backend import CoreBackend
+
+data = CoreBackend()
 from tui.app import make_app
 from tui.screens.main import MainScreen
 

@@ -11,6 +11,7 @@ from core.base.paths import ProfilePaths
 from core.identity.profiles import read_state
 from tests.helpers.tui import FrozenTelemetry, screen_text
 from tui.app import make_app
+from tui.backend import CoreBackend
 from tui.screens.main import MainScreen
 from tui.screens.wizard import WizardScreen
 
@@ -157,14 +158,10 @@ async def test_n_then_cancel_creates_nothing(profiles):
 async def test_wizard_hardware_and_summary_snapshots(profiles):
     from tui.model.wizard import Hardware
     from tests.helpers.tui import assert_snapshot
-    from tui import data
 
     profiles("main")
 
-    class FixedHardware:  # the hardware report differs per machine; the snapshot needs one
-        def __getattr__(self, name):
-            return getattr(data, name)
-
+    class FixedHardware(CoreBackend):  # the hardware report differs per machine; the snapshot needs one
         @staticmethod
         def hardware():
             return Hardware(gpus=[{"index": 0, "name": "NVIDIA GeForce RTX 4090", "vram_gib": 24.0}], ram_gib=62.7,

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from core.base.constants import QUANT_CHOICES as QUANTS
+from core.base.constants import DEFAULT_LOGIN_PORT, QUANT_CHOICES as QUANTS
 from core.base.errors import SwarmdeckError
 from core.usecases.profile_setup import HF_TOKEN_FILE, planned_model, store_hf_token  # noqa: F401 (re-exported)
 from core.base.paths import PROFILE_NAME_RE, ProfilePaths, ensure_private_dir
@@ -125,7 +125,7 @@ class Wizard:
             "gpus": [g["index"] for g in hw.gpus],
             "hf_token": None, "hf_repo": "",
             # each profile needs its own login page port: default to the first one no profile uses
-            "login_port": next(p for p in range(3000, 3100) if p not in taken_ports), "dht_port": 0,
+            "login_port": next(p for p in range(DEFAULT_LOGIN_PORT, DEFAULT_LOGIN_PORT + 100) if p not in taken_ports), "dht_port": 0,
         }
         self.taken_ports = set(taken_ports)
         self.status = "active"  # active | done | cancelled
@@ -364,7 +364,7 @@ def apply_result(res: WizardResult, create_profile: Callable[..., Any] | None = 
     """Create the profile from a finished wizard and store its token. Returns create_profile's value.
 
     A custom network's [networks.NAME] table and the participation answer are not profile
-    settings; the caller records them (tui/data.py writes both).
+    settings; the caller records them (core.usecases.profile_setup writes both).
     """
     if create_profile is None:
         from core.identity.profiles import create_profile  # foundation

@@ -70,7 +70,7 @@ class BackupScreen(Screen[str]):
             st.update(Text("✔ " + t("backup.verified_at", at=at), style="bold green"))
         else:
             st.update(Text("⚠ " + t("backup.none"), style="bold yellow"))
-        warns = [t("warn.duplicate", what=what) for what, involved in be.duplicates() if self.profile in involved]
+        warns = [t("warn.duplicate", what=d.what) for d in be.duplicates() if self.profile in d.profiles]
         perms = be.permission_problems(self.profile)
         if perms:
             warns.append(t("backup.perms", files="; ".join(perms)))

@@ -90,7 +90,7 @@ class LoginScreen(Screen[str]):
         self.port = be.login_port(self.profile)
         try:
             net_name, kind, _ = be.network_kind(self.profile)
-        except (SwarmdeckError, AttributeError):
+        except SwarmdeckError:
             net_name, kind = "", "local"
         self.official = kind != "local"
         with Vertical(id="login"):
@@ -196,7 +196,7 @@ class LoginScreen(Screen[str]):
             hint = t("login.stall.waiting", port=self.app.backend.login_port(self.profile))
         if self.service_note:
             hint = self.service_note + ("\n" + hint if hint else "")
-        net = self.app.net_line() if hasattr(self.app, "net_line") else ""
+        net = self.app.net_line()
         if net:
             hint = net + ("\n" + hint if hint else "")
         self.query_one("#login-stall", Static).update(hint)
@@ -211,7 +211,7 @@ class LoginScreen(Screen[str]):
 
     # -- the official modal-login app (public testnet) -----------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
-        official = getattr(self, "official", False)
+        official = self.official
         if action == "clone":
             return official and self.phase == "none"
         if action == "retry" and official:
@@ -298,11 +298,11 @@ class LoginScreen(Screen[str]):
             self._set_phase("clone")
             self._app_flow(run, stop, True)
 
-        if plan.get("exists"):  # cloned before: reused, nothing is downloaded
+        if plan.exists:  # cloned before: reused, nothing is downloaded
             answered(True)
             return
-        self.app.push_screen(ConfirmScreen(t("login.app.consent", repo=plan["repo"], commit=plan["commit"][:8],
-                                             dest=plan["dest"])), answered)
+        self.app.push_screen(ConfirmScreen(t("login.app.consent", repo=plan.repo, commit=plan.commit[:8],
+                                             dest=plan.dest)), answered)
 
     @work(thread=True, exclusive=True, group="login-app")
     def _app_flow(self, run: int, stop: threading.Event, clone: bool) -> None:
@@ -423,7 +423,7 @@ class LoginScreen(Screen[str]):
             txt.append(t("login.app.retry"), style="bold")
         self.query_one("#login-status", Static).update(txt)
         hint = t("login.done") if self.phase == "done" else ""
-        net = self.app.net_line() if hasattr(self.app, "net_line") else ""
+        net = self.app.net_line()
         if net:
             hint = net + ("\n" + hint if hint else "")
         self.query_one("#login-stall", Static).update(hint)

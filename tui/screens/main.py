@@ -5,9 +5,13 @@ from __future__ import annotations
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
+from core.hardware.telemetry import Snapshot as TelemetrySnapshot
+from core.usecases.profile_state import ProfileView
+from tui.backend import Duplicate
 from tui.model.i18n import t
 from tui.screens.dialogs import ConfirmScreen, HelpScreen, SwitcherScreen
 from tui.widgets.common import translate_bindings
@@ -15,6 +19,23 @@ from tui.widgets.dashboard import ProfileDashboard
 
 STATE_MARK = {"running": "●", "stopped": "○", "crashed": "✗", "needs_login": "!", "needs_backup": "!"}
 SLOW_EVERY = 5  # ticks between the costlier checks (profile states, identity warnings, node pid)
+
+
+class StatesLoaded(Message):
+    """Profile states and identity warnings, read by a worker."""
+
+    def __init__(self, views: dict[str, ProfileView], duplicates: list[Duplicate], error: str | None = None):
+        super().__init__()
+        self.views, self.duplicates, self.error = views, duplicates, error
+
+
+class TickLoaded(Message):
+    """New events and a telemetry sample of one profile, read by a worker."""
+
+    def __init__(self, name: str, events: list, snap: TelemetrySnapshot | None, gpus: list[int],
+                 error: str | None = None):
+        super().__init__()
+        self.name, self.events, self.snap, self.gpus, self.error = name, events, snap, gpus, error
 
 
 def pane_id(name: str) -> str:
@@ -43,7 +64,10 @@ class MainScreen(Screen):
         self.states: dict[str, str] = {}
         self.sources: dict = {}
         self._labels: dict[str, str] = {}
-        self._gpus: dict[str, list[int]] = {}
+        self._gpus: dict[str, list[int]] = {}  # written by the tick worker only
+        self.views: dict[str, ProfileView] = {}
+        self._states_busy = self._states_again = False
+        self._tick_busy = self._tick_again = False
 
     # -- layout ------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -80,72 +104,114 @@ class MainScreen(Screen):
         except Exception:
             return None
 
+    # Each refresh reads files and sockets (supervisor status, identity files, events.jsonl,
+    # /proc for telemetry): a worker thread does it and posts the result; the handlers below
+    # only draw. One refresh of each kind in flight at a time; a request meanwhile runs after it.
     def refresh_states(self) -> None:
+        if self._states_busy:
+            self._states_again = True
+            return
+        self._states_busy = True
+        self._load_states(list(self.app.profiles))
+
+    @work(thread=True, group="states")
+    def _load_states(self, names: list[str]) -> None:
         be = self.app.backend
-        dups = be.duplicates()
+        try:
+            views, dups = be.profile_views(names), be.duplicates()
+        except Exception as e:  # a profile removed meanwhile, a damaged config: keep the last view
+            self.post_message(StatesLoaded({}, [], error=str(e)))
+            return
+        self.post_message(StatesLoaded(views, dups))
+
+    def on_states_loaded(self, msg: "StatesLoaded") -> None:
+        self._states_busy = False
         for i, name in enumerate(self.app.profiles, 1):
-            st = be.profile_state(name)
-            self.states[name] = st
-            label = self._label(i, name, st)
+            view = msg.views.get(name)
+            if view is None:
+                continue
+            self.views[name] = view
+            self.states[name] = view.state
+            label = self._label(i, name, view.state)
             if self._labels.get(name) != label:  # setting a label re-lays out the screen: only on change
                 self._labels[name] = label
-                try:
-                    self.query_one("#tabs", TabbedContent).get_tab(pane_id(name)).label = label
-                except Exception:
-                    pass
+                tabs = self.query_one("#tabs", TabbedContent)
+                if tabs.query(f"#{pane_id(name)}"):
+                    tabs.get_tab(pane_id(name)).label = label
             d = self.dashboard(name)
             if d is None:
                 continue
             warns = []
-            net = self.app.net_line() if name == self.current and hasattr(self.app, "net_line") else ""
+            net = self.app.net_line() if name == self.current else ""
             if net:
                 warns.append(net)
             # The login app refused the session key (stale / not activated): writes wait, training
             # goes on; l opens the sign-in screen. First, so the key stays on screen.
-            again = getattr(be, "signin_required", lambda _n: None)(name)
+            again = view.signin_required
             if again:
                 warns.insert(0, t("signin.banner", reason=again.get("reason") or ""))
-            elif st == "needs_login":
+            elif view.state == "needs_login":
                 warns.append(t("warn.needs_login"))
             d.set_signin(again)
-            if be.backup_verified_at(name) is None:
+            if view.backup_verified_at is None:
                 warns.append(t("warn.no_backup"))
-            for what, involved in dups:
-                if name in involved:
-                    warns.append(t("warn.duplicate", what=what))
-            perms = be.permission_problems(name)
-            if perms:
-                warns.append(t("warn.permissions", n=len(perms)))
+            for dup in msg.duplicates:
+                if name in dup.profiles:
+                    warns.append(t("warn.duplicate", what=dup.what))
+            if view.permission_problems:
+                warns.append(t("warn.permissions", n=len(view.permission_problems)))
             d.set_warnings(warns)
         cur = self.current
-        if cur:
-            self.app.telemetry.set_node_pid(be.node_pid(cur))
+        if cur and cur in self.views:
+            self.app.telemetry.set_node_pid(self.views[cur].node_pid)
+        if self._states_again:
+            self._states_again = False
+            self.refresh_states()
 
     def tick(self) -> None:
-        """One refresh: telemetry sample + new events of the visible profile (cheap)."""
+        """One refresh: telemetry sample + new events of the visible profile (read in a worker)."""
         self._ticks += 1
         if self._ticks % SLOW_EVERY == 0:
             self.refresh_states()
         name = self.current
-        d = self.dashboard(name)
-        if d is None:
+        if name is None or self.dashboard(name) is None:
             return
-        src = self.sources.get(name)
-        if src is None:
-            src = self.sources[name] = self.app.backend.EventSource(name)
-        events = src.poll()
-        if events:
-            d.model.apply_all(events)
-        snap = self.app.telemetry.sample()
-        pinned = self._gpus.get(name)
-        if pinned is None:
-            try:
-                pinned = self._gpus[name] = list(self.app.backend.profile_gpus(name))
-            except Exception:
-                pinned = self._gpus[name] = []
-        if pinned and snap.gpus:  # two GPUs, two profiles: each dashboard shows its own GPU(s)
-            snap.gpus = [g for g in snap.gpus if g.index in pinned] or snap.gpus
-        d.update_view(snap, self.states.get(name, "stopped"))
+        if self._tick_busy:
+            self._tick_again = True
+            return
+        self._tick_busy = True
+        self._load_tick(name)
+
+    @work(thread=True, group="tick")
+    def _load_tick(self, name: str) -> None:
+        be = self.app.backend
+        try:
+            src = self.sources.get(name)
+            if src is None:
+                src = self.sources[name] = be.event_source(name)
+            events = src.poll()
+            snap = self.app.telemetry.sample()
+            pinned = self._gpus.get(name)
+            if pinned is None:
+                pinned = self._gpus[name] = list(be.profile_gpus(name))
+        except Exception as e:
+            self.post_message(TickLoaded(name, [], None, [], error=str(e)))
+            return
+        self.post_message(TickLoaded(name, events, snap, pinned))
+
+    def on_tick_loaded(self, msg: "TickLoaded") -> None:
+        self._tick_busy = False
+        d = self.dashboard(msg.name)
+        if d is not None and msg.snap is not None:
+            if msg.events:
+                d.model.apply_all(msg.events)
+            snap = msg.snap
+            if msg.gpus and snap.gpus:  # two GPUs, two profiles: each dashboard shows its own GPU(s)
+                snap.gpus = [g for g in snap.gpus if g.index in msg.gpus] or snap.gpus
+            d.update_view(snap, self.states.get(msg.name, "stopped"))
+        if self._tick_again:
+            self._tick_again = False
+            self.tick()
 
     # -- tabs --------------------------------------------------------------------------
     def on_tabbed_content_tab_activated(self, ev: TabbedContent.TabActivated) -> None:
@@ -177,7 +243,7 @@ class MainScreen(Screen):
         self._step(-1)
 
     def action_switcher(self) -> None:
-        rows = [(n, self.states.get(n) or self.app.backend.profile_state(n)) for n in self.app.profiles]
+        rows = [(n, self.states.get(n, "stopped")) for n in self.app.profiles]
 
         def chosen(name: str | None) -> None:
             if name:

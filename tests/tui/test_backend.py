@@ -1,4 +1,4 @@
-"""tui/data.py, the TUI's one door to core: wizard results into config, states, event tailing."""
+"""tui.backend.CoreBackend, the TUI's typed door to core: wizard results into config, states, event tailing."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from core.config.settings import load_config
 from core.events.log import Event
 from core.base.paths import ProfilePaths
 from tui.model.wizard import Hardware, Wizard
-from tui import data
+from tui.backend import CoreBackend
+
+data = CoreBackend()
 
 HW = Hardware(cpu_mode_reason="no driver", recommended_model="Qwen/Qwen2.5-0.5B-Instruct", recommended_quant="fp32")
 
@@ -50,7 +52,7 @@ def test_new_profile_from_the_wizard_and_states():
 
 def test_event_source_reads_new_lines_only_and_waits_for_torn_ones():
     data.create_profile(_custom_wizard(existing=["default"]))
-    src = data.EventSource("lab1")
+    src = data.event_source("lab1")
     assert src.poll() == []
     path = ProfilePaths("lab1").events_file
     line = Event(type="round.started", data={"round": 1, "stage": 0}).to_json()
@@ -75,7 +77,7 @@ def test_duplicates_cache_follows_file_changes():
     pb.swarm_pem.unlink()
     shutil.copy2(pa.swarm_pem, pb.swarm_pem)
     dups = data.duplicates()
-    assert len(dups) == 1 and set(dups[0][1]) == {"a", "b"}
+    assert len(dups) == 1 and set(dups[0].profiles) == {"a", "b"} and "a, b" in dups[0].what
 
 
 def test_ssh_line_and_login_url():
