@@ -30,6 +30,7 @@ from core.identity import profiles as _profiles
 from core.login.service import ensure_service
 
 from core.localnet import network as localnet
+from core.usecases import profile_state
 from core.base import paths as _paths
 from core.base.errors import SwarmdeckError
 
@@ -116,18 +117,6 @@ def ensure_login_service(name: str):
         return ensure_service(prof.paths, port=int(prof.settings.login_port), network=prof.network.name)
 
 
-def needs_sign_in(name: str) -> bool:
-    """Whether the node cannot run until the user signs in (modal-login backend, not activated)."""
-    prof = _profile(name)
-    if (prof.settings.backend == "web3" and prof.network.kind == "local") or _profiles.read_state(name).get("testnet_participation") is False:
-        return False
-    try:
-        login = _identity.read_login(prof.paths.identity_dir)
-    except SwarmdeckError:
-        return True
-    return login is None or not login.activated
-
-
 def autostart_enabled(name: str) -> bool:
     return _profiles.read_state(name).get("autostart", True) is not False
 
@@ -146,7 +135,7 @@ def autostart_decision(name: str) -> str:
         return "running"  # a supervisor runs (whatever its child's state): it owns the node
     if not autostart_enabled(name):
         return "user_stopped"
-    if needs_sign_in(name):
+    if profile_state.needs_sign_in(name):
         return "needs_sign_in"
     return "start"
 

@@ -126,17 +126,32 @@ def registered_from_events(name: str) -> bool:
     return _registered(_paths.ProfilePaths(name).events_file)
 
 
-def needs_login(name: str) -> bool:
-    """The one "needs sign-in" for the TUI's flows and tabs: not signed in (or asked to sign in
-    again), unless the profile chose N to testnet participation or signs with its own key (local web3)."""
+def _signs_with_own_key(name: str, strict: bool = True) -> bool:
+    """No sign-in at all: participation N (no chain identity), or a local web3 profile (its own key,
+    funded by the local chain, like the demo peers). strict: an unknown profile raises."""
     if _profiles.read_state(name).get("testnet_participation") is False:
-        return False
+        return True
     try:
         prof = _profiles.load_profile(name)
-        if prof.settings.backend == "web3" and prof.network.kind == "local":
-            return False  # signs with its own key funded by the local chain (the demo peers)
     except SwarmdeckError:
-        pass
+        if strict:
+            raise
+        return False
+    return prof.settings.backend == "web3" and prof.network.kind == "local"
+
+
+def needs_sign_in(name: str) -> bool:
+    """The node cannot run until the user signs in: not signed in, or the session key not activated."""
+    if _signs_with_own_key(name):
+        return False
+    return login_status(name) in ("waiting", "signed_in")
+
+
+def needs_login(name: str) -> bool:
+    """What the TUI opens the sign-in screen for: needs_sign_in(), or the login app refused the
+    session key (the node runs on, its chain writes wait for a new sign-in)."""
+    if _signs_with_own_key(name, strict=False):
+        return False
     return signin_required(name) is not None or login_status(name) in ("waiting", "signed_in")
 
 

@@ -8,6 +8,7 @@ from core.identity import files as identity
 from core.localnet import network as localnet
 from core.identity import profiles
 from core.usecases import node_control as session
+from core.usecases import profile_state
 from core.config.settings import load_config
 from core.base.errors import SwarmdeckError
 from core.base.paths import ProfilePaths
@@ -41,11 +42,11 @@ def test_autostart_waits_for_sign_in_then_follows_the_users_last_verb():
 
 def test_no_sign_in_needed_for_local_web3_or_participation_n():
     profiles.create_profile("peerish", network="local", backend="web3")
-    assert not session.needs_sign_in("peerish")
+    assert not profile_state.needs_sign_in("peerish")
     profiles.create_profile("solo", network="gensyn-testnet")
-    assert session.needs_sign_in("solo")
+    assert profile_state.needs_sign_in("solo")
     profiles.write_state("solo", {"testnet_participation": False})
-    assert not session.needs_sign_in("solo")
+    assert not profile_state.needs_sign_in("solo")
 
 
 def test_other_networks_bring_nothing_up():
