@@ -28,6 +28,8 @@ from core.login import modal_app
 from core.login.service import service_url
 from core.usecases import node_control, profile_setup, profile_state
 from core.usecases.profile_state import ProfileView
+from core.usecases import signin as signin_flow
+from core.usecases.signin import ClonePlan
 from tui.model.wizard import Hardware, WizardResult
 
 Step = Callable[..., None]  # step(key, **params): progress of a long call, keys under "net." / "login."
@@ -37,14 +39,6 @@ Step = Callable[..., None]  # step(key, **params): progress of a long call, keys
 class Duplicate:
     what: str                    # readable: "the same peer id Qm... is used by profiles a, b"
     profiles: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ClonePlan:
-    repo: str
-    commit: str
-    dest: str
-    exists: bool
 
 
 class Backend(Protocol):
@@ -271,7 +265,7 @@ class CoreBackend:
         return _hints.ssh_tunnel_command(port, environ)
 
     def ensure_login_service(self, name: str) -> tuple[str, int] | None:
-        info = node_control.ensure_login_service(name)
+        info = signin_flow.ensure_login_service(name)
         return None if info is None else (info.url, info.port)
 
     def login_status(self, name: str, registered: bool = False) -> str:
@@ -286,21 +280,13 @@ class CoreBackend:
 
     def use_login_app(self, name: str, path: str) -> str:
         """The app dir is checked (the app, not shared with another profile) before it is saved."""
-        d = modal_app.resolve_app_dir(path)
-        modal_app.check_not_shared(name, d)
-        modal_app.set_app_dir(name, d)
-        return str(d)
+        return str(signin_flow.use_app_dir(name, path))
 
     def login_app_clone_plan(self, name: str) -> ClonePlan:
-        dest = modal_app.default_clone_dir(name)
-        repo, commit = modal_app.pinned_source()
-        return ClonePlan(repo, commit, str(dest), dest.exists())
+        return signin_flow.clone_plan(name)
 
     def clone_login_app(self, name: str, progress: Step | None = None) -> str:
-        d = modal_app.clone_app(modal_app.default_clone_dir(name), progress=progress or _nop,
-                                log_path=modal_app.log_file(paths.ProfilePaths(name)))
-        modal_app.set_app_dir(name, d)
-        return str(d)
+        return str(signin_flow.clone_app(name, progress))
 
     def start_login_app(self, name: str, progress: Step | None = None, stop=None) -> modal_app.AppInfo:
         info = modal_app.ensure_running(_profiles.load_profile(name), progress=progress or _nop, stop=stop)

@@ -27,17 +27,16 @@ import core.supervisor as supervisor
 from core.config import settings as _config
 from core.identity import files as _identity
 from core.identity import profiles as _profiles
-from core.login.service import ensure_service
 
 from core.localnet import network as localnet
 from core.usecases import profile_state
+from core.usecases.signin import ensure_login_service  # noqa: F401 (the autostart's, and re-exported)
 from core.base import paths as _paths
 from core.base.errors import SwarmdeckError
 
 # One bring-up at a time: a second caller (tab switch, autostart) waits for the running one
 # and then finds everything up, instead of racing it to start a second chain.
 _up_lock = threading.Lock()
-_login_lock = threading.Lock()
 _start_lock = threading.Lock()  # decide-then-spawn is one step (start-up and a tab switch may both ask)
 
 Step = Callable[..., None]  # step(key, **params): an i18n key under "net." and its parameters
@@ -106,15 +105,6 @@ def ensure_network(name: str, step: Step | None = None, bootnode_wait: float = 1
                                                  "and open swarmdeck again")
                     time.sleep(0.5)
     return {"chain": info, "started": started}
-
-
-def ensure_login_service(name: str):
-    """The profile's local login service (started if needed); None on non-local networks."""
-    prof = _profile(name)
-    if prof.network.kind != "local":
-        return None
-    with _login_lock:  # the login screen and the autostart may both ask at once: one process per port
-        return ensure_service(prof.paths, port=int(prof.settings.login_port), network=prof.network.name)
 
 
 def autostart_enabled(name: str) -> bool:

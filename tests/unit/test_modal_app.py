@@ -216,3 +216,25 @@ def test_two_profiles_cannot_share_one_app_dir(tmp_path):
         modal_app.check_not_shared("b", resolve_app_dir(tmp_path / "rl-swarm"))
     assert "profile 'a' already uses" in e.value.what and "login -p b --clone" in e.value.fix
     assert e.value.where == "config.toml [profiles.b] login_app"
+
+
+def test_login_app_is_checked_before_it_is_saved_by_the_cli_too(tmp_path, capsys):
+    """The CLI saved `--app DIR` to config.toml first and checked 'not another profile's' later
+    (the TUI checked first); both now go through core.usecases.signin.use_app_dir."""
+    import shutil
+    from pathlib import Path
+
+    from core.config.settings import config_path
+    from core.identity.profiles import create_profile
+    from tui.cli import main
+
+    app = tmp_path / "rl-swarm" / "modal-login"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "modal-login-standin", app)
+    create_profile("a", network="gensyn-testnet")
+    create_profile("b", network="gensyn-testnet")
+    modal_app.set_app_dir("a", app.resolve())
+    before = config_path().read_text()
+    rc = main(["login", "-p", "b", "--app", str(tmp_path / "rl-swarm"), "--no-wait"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "profile 'a' already uses the sign-in app" in err
+    assert config_path().read_text() == before  # nothing saved

@@ -14,6 +14,12 @@ import sys
 import time
 
 from core.base.errors import SwarmdeckError
+from core.identity import files as identity
+from core.identity import signin
+from core.identity.profiles import load_profile
+from core.login import hints, modal_app
+from core.login.service import stop_service
+from core.usecases import signin as signin_flow
 from tui.model.i18n import t
 
 
@@ -36,16 +42,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from core.identity import files as identity
-    from core.identity import signin
-    from core.login.service import ensure_service
-    from core.identity.profiles import load_profile
-
     prof = load_profile(getattr(args, "profile", None))
     if args.stop:
-        from core.login import modal_app
-        from core.login.service import stop_service
-
         stopped = [what for what, fn in (("sign-in app", modal_app.stop_app), ("login service", stop_service))
                    if fn(prof.paths)]
         print(f"Stopped the {' and the '.join(stopped)} of profile {prof.name!r}." if stopped
@@ -64,7 +62,7 @@ def run(args) -> int:
         return _official_app(prof, args)
     stale_key = signin.refused_key(prof.name, again=args.again)
     port = int(prof.settings.login_port)
-    svc = ensure_service(prof.paths, port=port, network=net.name)
+    svc = signin_flow.ensure_login_service(prof.name)
     print(f"Login service for profile {prof.name!r}: {svc.url}")
     if svc.port != port:
         print(f"(port {port} is in use, so it listens on port {svc.port}; set login_port in config.toml to pin one)")
@@ -93,8 +91,6 @@ def run(args) -> int:
 
 def _show_page(url: str, port: int, *, qr: bool, how: str) -> None:
     """The sign-in page's URL, its QR code, and over SSH the tunnel line to run on the laptop."""
-    from core.login import hints
-
     if qr:
         print()
         print(hints.qr_text(url), end="")
@@ -128,38 +124,29 @@ class _Progress:
 
 def _official_app(prof, args) -> int:
     """The public-testnet sign-in through the official modal-login app."""
-    from core.identity import signin
-    from core.login import modal_app
-
     say = _Progress()
-    app_dir = None
     if args.app:
-        app_dir = modal_app.resolve_app_dir(args.app)
+        signin_flow.use_app_dir(prof.name, args.app)  # checked (not another profile's) before it is saved
     elif prof.settings.login_app:
-        app_dir = modal_app.resolve_app_dir(prof.settings.login_app)
+        signin_flow.use_app_dir(prof.name, prof.settings.login_app)
     elif args.clone:
-        dest = modal_app.default_clone_dir(prof.name)
-        if not dest.exists():
-            repo, commit = modal_app.pinned_source()
-            question = t("login.app.consent", repo=repo, commit=commit[:8], dest=dest)
+        plan = signin_flow.clone_plan(prof.name)
+        if not plan.exists:
+            question = t("login.app.consent", repo=plan.repo, commit=plan.commit[:8], dest=plan.dest)
             if not args.yes:
                 if not sys.stdin.isatty():
-                    raise SwarmdeckError("cloning the sign-in app needs your consent.", where=str(dest),
+                    raise SwarmdeckError("cloning the sign-in app needs your consent.", where=str(plan.dest),
                                          fix=f"run `swarmdeck login -p {prof.name} --clone --yes`")
                 if input(question + " [y/N] ").strip().lower() not in ("y", "yes", "д", "да"):
                     print("Nothing cloned.")
                     return 1
-        app_dir = modal_app.clone_app(dest, progress=say, log_path=modal_app.log_file(prof.paths))
+        signin_flow.clone_app(prof.name, progress=say)
     else:
         print(t("login.app.none", network=prof.network.name, name=prof.name))
         print(f"(Or run the app yourself, sign in, and import its files: "
               f"swarmdeck profile import ~/rl-swarm -p {prof.name})")
         return 1
-    if str(app_dir) != prof.settings.login_app:
-        modal_app.set_app_dir(prof.name, app_dir)
-        from core.identity.profiles import load_profile
-
-        prof = load_profile(prof.name)
+    prof = load_profile(prof.name)
     app = modal_app.ensure_running(prof, progress=say)
     say("url", url=app.url)
     if app.port != int(prof.settings.login_port):
