@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from tests.helpers.chain import local_chain
 from tests.helpers.procs import kill_leftovers
 
 
@@ -18,11 +19,6 @@ def no_leftover_processes(isolated_home):
 
 @pytest.fixture
 def chain():
-    """The local network's chain (anvil + coordinator) with a 4 s round advancer."""
-    from core.chain.devnet import LocalChain
-
-    c = LocalChain("local").start()
-    c.advancer = c.start_advancer(float(os.environ.get("SWARMDECK_TEST_ROUND_S", "4")))
-    yield c
-    c.advancer.stop()
-    c.stop()
+    """The local network's chain (anvil + coordinator) with a 4 s round advancer (chain.advancer)."""
+    with local_chain(round_s=float(os.environ.get("SWARMDECK_TEST_ROUND_S", "4"))) as c:
+        yield c
