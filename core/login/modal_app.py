@@ -46,6 +46,7 @@ from core.config import settings as _config
 from core.identity import files as identity
 from core.identity import signin
 from core.identity.profiles import list_profiles
+from core.login.service import pick_port
 
 # The public repository and the commit swarmdeck was checked against (Jan 2026: next 14.2.35,
 # `.env` key SWARM_CONTRACT_ADDRESS, temp-data/ files as in RLSWARM_FACTS.md).
@@ -389,8 +390,6 @@ def start_app(profile_paths, app_dir: Path, *, port: int, progress: Progress = _
               stop: threading.Event | None = None) -> AppInfo:
     """`yarn start -p PORT` in app_dir, in its own session so it outlives the caller (the node
     writes through it); the port is read back from the app's output. Idempotent."""
-    from core.login.service import pick_port
-
     app_dir = Path(app_dir)
     info = running_app(profile_paths)
     if info is not None and Path(info.app_dir) == app_dir:
