@@ -22,6 +22,7 @@ import json
 import os
 import stat
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -588,15 +589,49 @@ def email_taken_error(email: str, owners: list[str]) -> IdentityError:
             f"('swarmdeck profile archive {first}')")
 
 
+def signed_in_since(identity_dir: Path, org_id: str) -> float:
+    """When this identity first signed in with `org_id`: its oldest session key's createdAt, else
+    userData.json's mtime (inf when unknown)."""
+    identity_dir = Path(identity_dir)
+    times = []
+    try:
+        for e in (read_user_api_keys(identity_dir) or {}).get(org_id, []):
+            try:
+                times.append(datetime.fromisoformat(str(e.get("createdAt")).replace("Z", "+00:00")).timestamp())
+            except (TypeError, ValueError):
+                continue
+    except IdentityError:
+        pass
+    if times:
+        return min(times)
+    try:
+        return (identity_dir / "userData.json").stat().st_mtime
+    except OSError:
+        return float("inf")
+
+
+def first_holder(dup: Duplicate) -> str | None:
+    """For a shared account (orgId): the profile that signed in with it first; it keeps running
+    (only the later ones are refused). None for the other kinds: a copied swarm.pem or session
+    key cannot say which copy is the original."""
+    if dup.kind != "org_id":
+        return None
+    return min(dup.profiles, key=lambda n: signed_in_since(_paths.ProfilePaths(n).identity_dir, dup.value))
+
+
 def assert_no_duplicates(profile: str) -> None:
-    """Refuse to start `profile` while its identity is shared with another profile."""
-    dups = [d for d in find_duplicates() if profile in d.profiles]
+    """Refuse to start `profile` while its identity is shared with another profile; an account shared
+    with a later profile does not block the profile that had it first."""
+    dups = [d for d in find_duplicates() if profile in d.profiles and first_holder(d) != profile]
     if dups:
         others = sorted({p for d in dups for p in d.profiles if p != profile})
         raise IdentityError(
             "refusing to start: " + "; ".join(str(d) for d in dups)
             + ". Two nodes on one identity fight over the peer id and on-chain submissions.",
             where=f"profiles {', '.join([profile] + others)}",
-            fix=f"keep one of them: archive the copy with 'swarmdeck profile archive {others[0]}' "
-            "(or create a fresh identity in a new profile)",
+            fix=(f"this profile signed in later: archive it ('swarmdeck profile archive {profile}') and sign a "
+                 f"new profile in with another email ({ONE_EMAIL_PER_NODE})"
+                 if all(d.kind == "org_id" for d in dups) else
+                 f"keep one of them: archive the copy with 'swarmdeck profile archive {others[0]}' "
+                 "(or create a fresh identity in a new profile)"),
         )

@@ -216,5 +216,5 @@ def build_status() -> dict:
     out["current_profile"] = cfg.current_profile or None
     names = [n for n in cfg.profile_names() if _paths.PROFILE_NAME_RE.match(n)]
     out["profiles"] = [profile_status(cfg, n) for n in names]
-    out["duplicates"] = [d.to_dict() for d in _identity.find_duplicates(names)]
+    out["duplicates"] = [{**d.to_dict(), "first": _identity.first_holder(d)} for d in _identity.find_duplicates(names)]
     return out

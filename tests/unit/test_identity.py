@@ -230,3 +230,22 @@ def test_permissions_warn_and_fix(tmp_path):
     fixed = identity.fix_permissions(d)
     assert len(fixed) == 2 and mode(d / "swarm.pem") == 0o600 and mode(d) == 0o700
     assert identity.check_permissions(d) == [] and identity.permission_warning(d) is None
+
+
+def test_a_shared_account_blocks_only_the_profile_that_signed_in_later():
+    """Both profiles were refused at start ("neither can start"), although the first ran fine."""
+    for name, when, pub in (("first", "2026-01-01T00:00:00Z", "0xA1"), ("later", "2026-02-01T00:00:00Z", "0xB2")):
+        pp = _profile_with(name, identity.new_swarm_pem_bytes())
+        identity.write_user_data(pp.identity_dir, "org-1", "0x1", "u", "ada@example.org")
+        identity.append_user_api_key(pp.identity_dir, "org-1", {"publicKey": pub, "privateKey": "0xS",
+                                                                "activated": True, "createdAt": when})
+    (dup,) = identity.find_duplicates()
+    assert dup.kind == "org_id" and identity.first_holder(dup) == "first"
+    identity.assert_no_duplicates("first")  # had the account first: keeps running
+    with pytest.raises(IdentityError, match="refusing to start") as e:
+        identity.assert_no_duplicates("later")
+    assert "swarmdeck profile archive later" in e.value.fix and "one email per node" in e.value.fix
+    from core.usecases.profile_state import build_status
+    from tui.commands.status_cmd import render_text
+
+    assert "only first (signed in first) can start" in render_text(build_status())

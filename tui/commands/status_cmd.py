@@ -53,8 +53,10 @@ def render_text(st: dict) -> str:
         for pp in ident["permission_problems"]:
             lines.append(f"    WARNING: {pp} -> swarmdeck identity fix-perms -p {p['name']}")
     for d in st["duplicates"]:
-        lines.append(f"DUPLICATE {d['kind']} {d['value']} in profiles {', '.join(d['profiles'])}: "
-                     "neither can start until one is archived")
+        first = d.get("first")
+        rule = (f"only {first} (signed in first) can start; one email per node" if first
+                else "neither can start until one is archived")
+        lines.append(f"DUPLICATE {d['kind']} {d['value']} in profiles {', '.join(d['profiles'])}: {rule}")
     return "\n".join(lines)
 
 
