@@ -180,6 +180,7 @@ class SwarmdeckApp(App[int]):
         self.net_status = status
         main = self.main_screen()
         if main is not None:
+            main.redraw_warnings()
             main.refresh_states()
         for s in self.screen_stack:
             if isinstance(s, LoginScreen):

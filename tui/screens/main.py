@@ -66,6 +66,7 @@ class MainScreen(Screen):
         self._labels: dict[str, str] = {}
         self._gpus: dict[str, list[int]] = {}  # written by the tick worker only
         self.views: dict[str, ProfileView] = {}
+        self._dups: list[Duplicate] = []
         self._states_busy = self._states_again = False
         self._tick_busy = self._tick_again = False
 
@@ -124,8 +125,43 @@ class MainScreen(Screen):
             return
         self.post_message(StatesLoaded(views, dups))
 
+    def _draw_warnings(self, name: str) -> None:
+        """The warnings line of one dashboard, from the last states read and the network's progress
+        (no I/O: the network line changes between reads and is drawn at once)."""
+        d = self.dashboard(name)
+        if d is None:
+            return
+        view = self.views.get(name)
+        warns = []
+        net = self.app.net_line() if name == self.current else ""
+        if net:
+            warns.append(net)
+        if view is not None:
+            # The login app refused the session key (stale / not activated): writes wait, training
+            # goes on; l opens the sign-in screen. First, so the key stays on screen.
+            again = view.signin_required
+            if again:
+                warns.insert(0, t("signin.banner", reason=again.get("reason") or ""))
+            elif view.state == "needs_login":
+                warns.append(t("warn.needs_login"))
+            d.set_signin(again)
+            if view.backup_verified_at is None:
+                warns.append(t("warn.no_backup"))
+            for dup in self._dups:
+                if name in dup.profiles:
+                    warns.append(t("warn.duplicate", what=dup.what))
+            if view.permission_problems:
+                warns.append(t("warn.permissions", n=len(view.permission_problems)))
+        d.set_warnings(warns)
+
+    def redraw_warnings(self) -> None:
+        for name in self.app.profiles:
+            self._draw_warnings(name)
+
     def on_states_loaded(self, msg: "StatesLoaded") -> None:
         self._states_busy = False
+        if msg.error is None:
+            self._dups = msg.duplicates
         for i, name in enumerate(self.app.profiles, 1):
             view = msg.views.get(name)
             if view is None:
@@ -138,29 +174,7 @@ class MainScreen(Screen):
                 tabs = self.query_one("#tabs", TabbedContent)
                 if tabs.query(f"#{pane_id(name)}"):
                     tabs.get_tab(pane_id(name)).label = label
-            d = self.dashboard(name)
-            if d is None:
-                continue
-            warns = []
-            net = self.app.net_line() if name == self.current else ""
-            if net:
-                warns.append(net)
-            # The login app refused the session key (stale / not activated): writes wait, training
-            # goes on; l opens the sign-in screen. First, so the key stays on screen.
-            again = view.signin_required
-            if again:
-                warns.insert(0, t("signin.banner", reason=again.get("reason") or ""))
-            elif view.state == "needs_login":
-                warns.append(t("warn.needs_login"))
-            d.set_signin(again)
-            if view.backup_verified_at is None:
-                warns.append(t("warn.no_backup"))
-            for dup in msg.duplicates:
-                if name in dup.profiles:
-                    warns.append(t("warn.duplicate", what=dup.what))
-            if view.permission_problems:
-                warns.append(t("warn.permissions", n=len(view.permission_problems)))
-            d.set_warnings(warns)
+            self._draw_warnings(name)
         cur = self.current
         if cur and cur in self.views:
             self.app.telemetry.set_node_pid(self.views[cur].node_pid)
