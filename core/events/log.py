@@ -20,56 +20,23 @@ import tempfile
 import threading
 import time
 from array import array
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-
-from core.events.reader import BACKUP_SUFFIX, read_events  # noqa: F401  (read_events: for old callers)
-from core.events.types import PROTOCOL_VERSION, Event as TypedEvent, event_from_fields
+from core.events.reader import BACKUP_SUFFIX
+from core.events.types import Event as TypedEvent, event_from_fields
 
 _seq = itertools.count(1)
 
 
-@dataclass
-class Event:
-    """Compatibility only: the untyped, mutable event the supervisor still builds and relays (it sets seq
-    and profile on a child's event). New code uses core.events.types; this one converts with typed()."""
-
-    type: str
-    data: dict[str, Any] = field(default_factory=dict)
-    ts: float = field(default_factory=time.time)
-    seq: int = field(default_factory=lambda: next(_seq))
-    profile: str = ""
-
-    def __post_init__(self) -> None:
-        event_from_fields(self.type, **self.data)  # unknown type or missing field: ValueError
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"v": PROTOCOL_VERSION, "type": self.type, "ts": self.ts, "seq": self.seq,
-                "profile": self.profile, **self.data}
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"), default=str)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Event":
-        d = dict(d)
-        d.pop("v", None)
-        return cls(type=d.pop("type"), ts=float(d.pop("ts", time.time())), seq=int(d.pop("seq", 0)),
-                   profile=str(d.pop("profile", "")), data=d)
-
-    def typed(self) -> TypedEvent:
-        return TypedEvent.from_wire(self.to_dict())
-
-    def __getitem__(self, key: str) -> Any:
-        return self.data[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.data.get(key, default)
+def Event(type: str, data: dict[str, Any] | None = None, ts: float = 0.0, seq: int = 0,  # noqa: N802
+          profile: str = "") -> TypedEvent:
+    """Compatibility only, for tests.helpers.tui, which still writes its event lines this way: the typed
+    event of `type` with these fields (unknown type or missing field: ValueError). Remove with that caller."""
+    return event_from_fields(type, **(data or {})).stamped(seq=seq, ts=ts, profile=profile)
 
 
-Listener = Callable[[Any], None]  # gets what was published: typed events (the supervisor: Event)
+Listener = Callable[[TypedEvent], None]
 
 
 class EventBus:
@@ -126,7 +93,7 @@ class EventBus:
     def emit(self, ev: TypedEvent | str, **data: Any) -> TypedEvent:
         """Stamp a typed event (seq, time, this bus's profile) and publish it.
 
-        `emit("type", **fields)` is a compatibility path for emitters not converted yet (the chain queue)."""
+        `emit("type", **fields)` is kept for the one emitter not converted yet (core.chain.queue)."""
         if isinstance(ev, str):
             ev = event_from_fields(ev, **data)
         elif data:
@@ -135,7 +102,8 @@ class EventBus:
         self.publish(ev)
         return ev
 
-    def publish(self, ev: TypedEvent | Event) -> None:
+    def publish(self, ev: TypedEvent) -> None:
+        """Persist and fan out an event already stamped by its caller (the supervisor numbers its own)."""
         compacted = None
         with self._lock:
             listeners = list(self._listeners)
@@ -182,7 +150,7 @@ class EventBus:
 
 # --------------------------------------------------------------------------- compaction of events.jsonl
 
-# What a compaction keeps of the part older than the verbatim tail (see tui.model.dashboard / tui.data readers):
+# What a compaction keeps of the part older than the verbatim tail (what tui.model.dashboard and status read back):
 KEEP_ALL = ("round.finished",)                 # the reward history (oldest dropped only past the budget)
 KEEP_RECENT_DEFAULT = 100                      # the newest events of every type
 KEEP_RECENT = {"log": 300, "error": 300, "hf.push": 300,   # the dashboard's log panel (MAX_LOG lines)

@@ -1,8 +1,8 @@
 """A profile's supervisor (keeps its node alive in the background) and the client to talk to it.
 
-Modules: settings (SupervisorSettings), downshift (OOM ladder), history (log tails, events.jsonl
-seq), probes (RSS/VRAM/OOM readings), supervisor (Supervisor, SupervisorStatus), server
-(control-socket protocol and server), client (ControlClient), launch (start/stop/lock).
+Modules: settings (SupervisorSettings), downshift (OOM ladder), history (log tails), probes (RSS/VRAM/OOM
+readings), supervisor (Supervisor, SupervisorStatus), server (control-socket protocol and server), client
+(ControlClient), launch (start/stop/lock).
 """
 
 from core.supervisor.client import ControlClient, NotRunning, query_status

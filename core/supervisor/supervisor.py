@@ -37,11 +37,12 @@ from typing import Any
 
 import psutil
 
-from core.base import procs, safejson
+from core.base import procs
 from core.base.constants import EXIT_CONFIG, EXIT_OOM
 from core.base.paths import ProfilePaths, ensure_private_dir
-from core.events.log import Event, EventBus
-from core.events.reader import last_seq
+from core.events.log import EventBus
+from core.events.reader import last_seq, parse_line
+from core.events.types import ErrorEvent, Event, NodeMode, NodeState, Oom, RoundFinished, RoundStarted
 from core.supervisor import downshift
 from core.supervisor.probes import alive, group_members, oom_kill_count, pid_alive, rss_of, vram_of
 from core.supervisor.server import ControlServer
@@ -183,45 +184,44 @@ class Supervisor:
             self.note(f"compacted {self.paths.events_file}: {info['before']} -> {info['after']} bytes "
                        f"({info['dropped']} older events dropped; the full file is {self.paths.events_file}.1)")
 
-    def emit(self, type: str, **data: Any) -> None:
+    def publish(self, ev: Event) -> None:
+        """Stamp an event (the supervisor's own or the child's) with the next seq of this profile's one
+        stream, the time when unset, and this profile, then persist and fan it out."""
         self._seq += 1
-        self.bus.publish(Event(type=type, data=data, profile=self.profile, seq=self._seq))
+        self.bus.publish(ev.stamped(seq=self._seq, ts=ev.ts or time.time(), profile=self.profile))
 
-    def _set_state(self, state: str, reason: str = "", **extra: Any) -> None:
+    def _set_state(self, state: str, reason: str = "", pid: int | None = None, exit: dict | None = None,
+                   next_restart_in: float | None = None, **extra: Any) -> None:
         self.state, self.state_reason, self.state_since = state, reason, time.time()
-        self.emit("node.state", state=state, reason=reason, source="supervisor", restarts=self.restarts, **extra)
+        self.publish(NodeState(state=state, reason=reason, source="supervisor", restarts=self.restarts, pid=pid,
+                               exit=exit, next_restart_in=next_restart_in, extra=extra))
         self.note(f"state {state}" + (f": {reason}" if reason else ""))
 
     def _child_event(self, run: _Run, raw: bytes) -> None:
         text = raw.decode("utf-8", "replace").rstrip("\r\n")
         if not text.strip():
             return
-        try:
-            d = safejson.loads(text)
-            if not isinstance(d, dict) or "type" not in d:
-                raise ValueError
-            ev = Event.from_dict(d)
-        except (ValueError, TypeError, KeyError):
+        ev = parse_line(text)
+        if ev is None:
             self._node_line(f"[stdout] {text[:4000]}")  # not an event: keep it, as a log line
             return
         now = time.monotonic()
         run.last_event = now
         if self.state == "starting":
             self._set_state("running", pid=run.pid)
-        if ev.type in ("round.started", "round.finished"):
-            if ev.get("round") != run.round or ev.type == "round.finished":
+        if isinstance(ev, (RoundStarted, RoundFinished)):
+            if ev.round != run.round or isinstance(ev, RoundFinished):
                 run.last_round = now
-            run.round = ev.get("round")
+            run.round = ev.round
             self.last_round = run.round
-        elif ev.type == "oom":
-            run.saw_oom = str(ev.get("kind") or "cuda")
-        elif ev.type == "error":
-            run.last_error = {"where": ev.get("where"), "what": ev.get("what"), "fix": ev.get("fix")}
-        elif ev.type == "node.mode":
-            run.mode = ev.get("mode")
-        self._seq += 1
-        ev.seq, ev.profile = self._seq, self.profile
-        self.bus.publish(ev)
+        elif isinstance(ev, Oom):
+            run.saw_oom = str(ev.kind or "cuda")
+        elif isinstance(ev, ErrorEvent):
+            run.last_error = {"where": ev.where, "what": ev.what, "fix": ev.fix}
+        elif isinstance(ev, NodeMode):
+            run.mode = ev.mode
+        # the child's own seq/ts/profile are replaced: one numbering per profile across restarts
+        self.publish(ev)
 
     # -- status
     def status(self) -> SupervisorStatus:
@@ -455,12 +455,12 @@ class Supervisor:
             new, desc = None, None
         if desc:
             self.note(f"OOM ({kind}): next start steps down: {desc}", logging.WARNING)
-            self.emit("oom", kind=kind, step_down=desc, level=new["level"], overrides=new["overrides"],
-                      source="supervisor")
+            self.publish(Oom(kind=kind, step_down=desc, level=new["level"], overrides=new["overrides"],
+                             source="supervisor"))
         else:
             self.note(f"OOM ({kind}): no smaller setting left to step down to", logging.WARNING)
-            self.emit("oom", kind=kind, step_down=None, source="supervisor",
-                      fix="pick a smaller model for this profile (swarmdeck doctor recommends one)")
+            self.publish(Oom(kind=kind, step_down=None, source="supervisor",
+                             extra={"fix": "pick a smaller model for this profile (swarmdeck doctor recommends one)"}))
         info["step_down"] = desc
 
     async def _run_child_once(self) -> dict:

@@ -125,18 +125,18 @@ def _run(kind: str, env: dict, tmp: Path) -> dict:
 
 
 def _writer(events_file: Path, stop: threading.Event) -> None:
-    from core.events.log import Event
+    from core.events.types import LogEvent, RoundFinished, RoundStarted, TrainStep
 
-    r = 100
+    r, seq = 100, 0
     with open(events_file, "a", encoding="utf-8") as f:
         while not stop.is_set():
             r += 1
-            for typ, data in (("round.started", {"round": r, "stage": 0}),
-                              ("train.step", {"round": r, "loss": 0.1, "step_seconds": 1.0, "tokens_per_s": 500.0}),
-                              ("round.finished", {"round": r, "stage": 0, "reward": (r % 7) / 7, "n_local": 4,
-                                                  "n_external": 4}),
-                              ("log", {"level": "info", "message": f"round {r} finished"})):
-                f.write(Event(type=typ, data=data, profile="main").to_json() + "\n")
+            for ev in (RoundStarted(round=r, stage=0),
+                       TrainStep(round=r, loss=0.1, step_seconds=1.0, tokens_per_s=500.0),
+                       RoundFinished(round=r, stage=0, reward=(r % 7) / 7, n_local=4, n_external=4),
+                       LogEvent(level="info", message=f"round {r} finished")):
+                seq += 1
+                f.write(ev.stamped(seq=seq, ts=time.time(), profile="main").to_json() + "\n")
             f.flush()
             stop.wait(1.0)
 

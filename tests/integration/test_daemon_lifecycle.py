@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from core import supervisor
-from core.events.log import Event
+from core.events.types import Event, NodeState, RoundFinished
 from daemon_support import REAL_NODE_CMD, ROOT, node_procs, rig, ours, wait_for  # noqa: F401  (rig is a fixture)
 
 pytestmark = pytest.mark.timeout(120)
@@ -80,12 +80,12 @@ def test_kill9_child_restarts_with_backoff_and_history_continues(rig):
     # rounds resume from the checkpoint
     wait_for(lambda: any(e["round"] > round_before + 1 for e in rig.events(["round.finished"])),
              what="a round finished after the restart")
-    got = [Event.from_dict(d) for d in rig.events()]
+    got = [Event.from_wire(d) for d in rig.events()]
     seqs = [e.seq for e in got]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
-    rounds = [e["round"] for e in got if e.type == "round.finished"]
+    rounds = [e.round for e in got if isinstance(e, RoundFinished)]
     assert rounds == sorted(rounds) and len(set(rounds)) == len(rounds), "no round repeated or lost"
-    assert any(e.type == "node.state" and e["state"] == "crashed" for e in got)
+    assert any(isinstance(e, NodeState) and e.state == "crashed" for e in got)
     assert len({e["peer_id"] for e in rig.events(["node.identity"])}) == 1, "same identity after the restart"
 
 

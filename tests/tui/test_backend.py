@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 
 from core.config.settings import load_config
-from core.events.log import Event
+from core.events.types import NodeState, RoundStarted
 from core.base.paths import ProfilePaths
 from tui.model.wizard import Hardware, Wizard
 from tui.backend import CoreBackend
@@ -46,7 +47,7 @@ def test_new_profile_from_the_wizard_and_states():
     assert data.node_state("lab1") == "stopped"
     pp = ProfilePaths("lab1")
     with open(pp.events_file, "a") as f:
-        f.write(Event(type="node.state", data={"state": "crashed", "reason": "exit 1"}).to_json() + "\n")
+        f.write(NodeState(state="crashed", reason="exit 1", seq=1, ts=time.time()).to_json() + "\n")
     assert data.profile_state("lab1") == "crashed"
 
 
@@ -55,7 +56,7 @@ def test_event_source_reads_new_lines_only_and_waits_for_torn_ones():
     src = data.event_source("lab1")
     assert src.poll() == []
     path = ProfilePaths("lab1").events_file
-    line = Event(type="round.started", data={"round": 1, "stage": 0}).to_json()
+    line = RoundStarted(round=1, stage=0, seq=1, ts=time.time()).to_json()
     with open(path, "a") as f:
         f.write(line + "\n" + line[:20])  # the second one is still being written
     assert [e.round for e in src.poll()] == [1]

@@ -90,14 +90,14 @@ class Twin:
         self.ref_bus.close()
 
 
-class Untyped:
-    """Supervisor.emit still takes (type, **fields): the typed events of emit_round through that door."""
+class ThroughSupervisor:
+    """emit_round's typed events published by the supervisor (it stamps its own seq and profile)."""
 
     def __init__(self, sup):
         self.sup = sup
 
     def emit(self, ev: Event) -> None:
-        self.sup.emit(ev.type, **ev.fields_dict())
+        self.sup.publish(ev)
 
 
 def seqs(path: Path) -> list[int]:
@@ -188,7 +188,7 @@ def test_seq_keeps_increasing_across_compaction_and_restart(tmp_path):
 
     sup = supervisor()
     for r in range(60):
-        emit_round(Untyped(sup), r)  # Supervisor.emit numbers events itself (self._seq), as for the node's events
+        emit_round(ThroughSupervisor(sup), r)  # Supervisor.publish numbers them (self._seq), as the node's
     last = sup._seq
     close(sup)
     assert (paths.root / "events.jsonl.1").exists()                  # it did compact
@@ -199,7 +199,7 @@ def test_seq_keeps_increasing_across_compaction_and_restart(tmp_path):
     sup2 = supervisor()                                               # a restart reads the last seq back
     assert sup2._seq == last
     for r in range(60, 120):
-        emit_round(Untyped(sup2), r)
+        emit_round(ThroughSupervisor(sup2), r)
     close(sup2)
     s2 = seqs(paths.events_file)
     assert s2 == sorted(set(s2)) and s2[-1] == sup2._seq > last

@@ -4,13 +4,13 @@ EventBus before core.events.types existed) and write it back byte for byte."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
 
 from core.events import (EVENT_CLASSES, Event, EventBus, GenericEvent, NodeState, Oom, PeerSeen, PeersUpdate,
                          RoundFinished, SubmissionEvent, TrainStep, last_seq, read_events, registered, tail_events)
-from core.events.log import Event as LegacyEvent
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "events_v1.jsonl"
 
@@ -67,7 +67,8 @@ def test_the_bus_stamps_typed_events_and_keeps_the_compatibility_path(tmp_path):
     bus.subscribe(got.append)
     a = bus.emit(RoundFinished(round=1, stage=0, reward=0.5, n_local=4, n_external=0))
     b = bus.emit("submission", kind="reward", round=1, stage=0, status="pending")  # untyped emitters (chain queue)
-    bus.publish(LegacyEvent(type="node.state", data={"state": "running", "source": "supervisor"}, profile="lab"))
+    # publish() takes an event its caller stamped (the supervisor numbers its own and the child's)
+    bus.publish(NodeState(state="running", source="supervisor", seq=b.seq + 1, ts=time.time(), profile="lab"))
     bus.close()
     assert isinstance(b, SubmissionEvent) and b.seq > a.seq > 0 and a.profile == "lab" and a.ts > 0
     assert got[:2] == [a, b]
