@@ -5,17 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from core.identity import files as identity
 from core.base import paths
 from tui.cli import main
 
-REPO = Path(__file__).resolve().parents[2]
 SECRET = "0xSESSIONPRIVATEKEY1234567890"
 
 
@@ -168,17 +164,6 @@ def test_doctor_json_and_text(capsys):
     assert rep["recommendation"]["model"]
     rc, out, err = run(capsys, "doctor", "--no-torch")
     assert "Recommended: model" in out and "probing GPUs" in err
-
-
-def test_console_entry_point_runs(tmp_path):
-    env = dict(os.environ)
-    r = subprocess.run([sys.executable, "-m", "tui", "status", "--json"], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["current_profile"] == "default"
-    r = subprocess.run([sys.executable, "-m", "tui", "profile", "new", "../x"], cwd=REPO, env=env,
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 1 and "Traceback" not in r.stderr and "not a valid profile name" in r.stderr
 
 
 def test_profile_import_on_the_testnet_adopts_the_checkouts_sign_in_app(capsys, tmp_path):

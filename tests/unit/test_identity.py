@@ -6,9 +6,6 @@ import hashlib
 import json
 import os
 import stat
-import subprocess
-import sys
-import time
 
 import pytest
 
@@ -41,17 +38,6 @@ def test_hivemind_written_identity_loads(tmp_path):
     path = tmp_path / "swarm.pem"
     P2P.generate_identity(str(path))  # exactly what DHT(identity_path=...) writes when missing
     assert identity.peer_id_from_pem(path) == PeerID.from_identity(path.read_bytes()).to_base58()
-
-
-def test_real_dht_uses_our_identity(tmp_path):
-    from hivemind import DHT
-
-    pi = identity.load_or_create_swarm_pem(tmp_path / "swarm.pem")
-    dht = DHT(start=True, identity_path=str(tmp_path / "swarm.pem"), host_maddrs=["/ip4/127.0.0.1/tcp/0"])
-    try:
-        assert dht.peer_id.to_base58() == pi.peer_id
-    finally:
-        dht.shutdown()
 
 
 def test_display_name_scheme():
@@ -164,28 +150,6 @@ def test_node_lock_is_exclusive_and_released(tmp_path):
             identity.NodeLock(pp).acquire()
     assert not identity.is_locked(pp)
     identity.NodeLock(pp).acquire().release()
-
-
-def test_node_lock_dies_with_its_process(tmp_path):
-    pp = ProfilePaths("a")
-    code = ("import sys,time; from core.identity.files import NodeLock; from core.base.paths import ProfilePaths; "
-            "NodeLock(ProfilePaths('a')).acquire(); print('locked', flush=True); time.sleep(60)")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                            cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
-    try:
-        assert proc.stdout.readline().strip() == "locked"
-        with pytest.raises(IdentityError, match=f"pid {proc.pid}"):
-            identity.NodeLock(pp).acquire()
-        proc.kill()  # kill -9: no cleanup code runs, the kernel drops the lock
-        proc.wait(10)
-        deadline = time.time() + 5
-        while identity.is_locked(pp) and time.time() < deadline:
-            time.sleep(0.05)
-        identity.NodeLock(pp).acquire().release()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def _profile_with(name, pem: bytes | None = None, org=None, pub=None):
