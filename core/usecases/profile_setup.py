@@ -52,6 +52,9 @@ class SetupRequest:
     custom_network: dict[str, Any] | None = None
     participate: bool = True
     hf_token: str | None = None
+    # the wizard's new profile becomes the current one; `profile new` without --use passes None: only
+    # when there is no usable current profile
+    make_current: bool | None = True
 
 
 def _add_custom_network(cfg: _config.Config, name: str, net: dict) -> None:
@@ -102,7 +105,7 @@ def create_profile(req: SetupRequest, configure_existing: bool = False) -> _prof
         _identity.load_or_create_swarm_pem(pp.swarm_pem)
         out = _profiles.load_profile(req.name)
     else:
-        out = _profiles.create_profile(req.name, cfg=cfg, make_current=True, **settings)
+        out = _profiles.create_profile(req.name, cfg=cfg, make_current=req.make_current, **settings)
     if req.hf_token:
         store_hf_token(req.name, req.hf_token)  # 0600 in the profile's 0700 secrets dir
     # participation N (the seed's alternative flow) has no config key yet: recorded for the engine

@@ -61,9 +61,15 @@ def profile_status(cfg: _config.Config, name: str) -> dict:
     return d
 
 
+def resolved_profile(name: str | None) -> _profiles.Profile:
+    """`-p NAME` or, without it, the current profile, loaded (settings, network): validated, and refused
+    when it does not exist. Every CLI command resolves -p here."""
+    return _profiles.load_profile(name)
+
+
 def resolve_profile(name: str | None) -> str:
-    """`-p NAME` or, without it, the current profile: validated, and refused when it does not exist."""
-    return _profiles.load_profile(name).name
+    """The name resolved_profile() resolves `-p NAME` (or the current profile) to."""
+    return resolved_profile(name).name
 
 
 def profiles_on_disk() -> list[str]:

@@ -32,9 +32,9 @@ def run(args) -> int:
     login_port, gpus, name = DEFAULT_LOGIN_PORT, (), getattr(args, "profile", None)
     network = getattr(args, "network", None)
     try:
-        from core.identity.profiles import load_profile
+        from core.usecases.profile_state import resolved_profile
 
-        prof = load_profile(name)
+        prof = resolved_profile(name)
         login_port, gpus, name = prof.settings.login_port, prof.settings.gpus, prof.name
         if network is None and prof.settings.network != "local":
             network = prof.settings.network

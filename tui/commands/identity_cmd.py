@@ -73,9 +73,9 @@ def read_passphrase(args, confirm: bool) -> str:
 
 
 def _profile(args):
-    from core.identity.profiles import load_profile
+    from core.usecases.profile_state import resolved_profile
 
-    return load_profile(getattr(args, "profile", None))
+    return resolved_profile(getattr(args, "profile", None))
 
 
 def warn_permissions(prof) -> None:

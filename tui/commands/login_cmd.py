@@ -16,10 +16,10 @@ import time
 from core.base.errors import SwarmdeckError
 from core.identity import files as identity
 from core.identity import signin
-from core.identity.profiles import load_profile
 from core.login import hints, modal_app
 from core.login.service import stop_service
 from core.usecases import signin as signin_flow
+from core.usecases.profile_state import resolved_profile
 from tui.model.i18n import t
 
 
@@ -42,7 +42,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    prof = load_profile(getattr(args, "profile", None))
+    prof = resolved_profile(getattr(args, "profile", None))
     if args.stop:
         stopped = [what for what, fn in (("sign-in app", modal_app.stop_app), ("login service", stop_service))
                    if fn(prof.paths)]
@@ -146,7 +146,7 @@ def _official_app(prof, args) -> int:
         print(f"(Or run the app yourself, sign in, and import its files: "
               f"swarmdeck profile import ~/rl-swarm -p {prof.name})")
         return 1
-    prof = load_profile(prof.name)
+    prof = resolved_profile(prof.name)  # the clone changed its settings
     app = modal_app.ensure_running(prof, progress=say)
     say("url", url=app.url)
     if app.port != int(prof.settings.login_port):

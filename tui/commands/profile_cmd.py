@@ -86,11 +86,12 @@ def _backup_hint(name: str) -> str:
 
 
 def cmd_new(args) -> int:
-    from core.identity.profiles import create_profile
+    from core.identity.files import display_name, peer_id_from_pem
+    from core.usecases.profile_setup import SetupRequest, create_profile
 
     _say("generating a new RSA identity")
-    prof = create_profile(args.name, make_current=True if args.use else None, **_settings(args))
-    from core.identity.files import peer_id_from_pem, display_name
+    # the wizard's setup (core.usecases.profile_setup), so both store a profile the same way
+    prof = create_profile(SetupRequest(args.name, _settings(args), make_current=True if args.use else None))
 
     pid = peer_id_from_pem(prof.paths.swarm_pem)
     print(f"created profile {prof.name!r} on network {prof.settings.network!r}")
