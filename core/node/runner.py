@@ -5,7 +5,7 @@ core/supervisor/): typed events as JSON lines on stdout, human logs on stderr, S
 the current phase, checkpoint and exit 0; exit 42 = out of memory (after an `oom` event);
 exit 78 = a user error a restart cannot fix (after an `error` event naming the fix).
 
-One round (DESIGN.md, "How a node works"):
+One round:
   follow the round from the chain (or the wall clock on a chain-less swarm) -> draw I questions
   (seeded by round + peer id) -> G completions each, verifier rewards -> publish to the DHT ->
   fetch peers' rollouts, drop zero-advantage ones, sample J -> one GRPO update -> queue the

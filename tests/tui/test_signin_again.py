@@ -1,4 +1,4 @@
-"""The "sign in again" state (core.identity.signin) on the dashboard and in tui/data.py, from the real state.json."""
+"""The "sign in again" state (core.identity.signin) on the dashboard and in tui.backend, from the real state.json."""
 
 from __future__ import annotations
 

@@ -99,7 +99,7 @@ class ProfileDashboard(Widget):
         self.warnings: list[str] = []
         self._warn_drawn: tuple = ()
         self._drawn: dict[str, object] = {}
-        self.signin: dict | None = None  # the profile must sign in again (tui.data.signin_required)
+        self.signin: dict | None = None  # the profile must sign in again (core.usecases.profile_state.signin_required)
 
     def _set(self, wid: str, content) -> None:
         """Update a fixed-size Static only when its content changed, without a layout pass
