@@ -195,6 +195,38 @@ class TuiSettings:
     backup_warning: bool = setting("bool", True)
 
 
+def _check_quiet_hours(v: str) -> str | None:
+    if v and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", v):
+        return f"{v!r} is not a time range like \"23:00-07:00\" (local time, 24 h)"
+    return None
+
+
+ALERT_CONDITIONS = ("down", "gave_up", "oom", "sign_in", "no_progress", "no_reward", "behind", "backup", "disk",
+                    "win")
+
+
+def _check_conditions(v: list) -> str | None:
+    bad = [c for c in v if c not in ALERT_CONDITIONS]
+    return f"unknown condition(s) {bad}; known: {', '.join(ALERT_CONDITIONS)}" if bad else None
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """[alerts], overridden per profile by [profiles.NAME.alerts] (core.alerts reads it). The alert URLs
+    themselves (bot tokens) are secrets: they live in urls_file (0600), never in config.toml."""
+
+    enabled: bool = setting("bool", True)
+    urls_file: str = setting("str", "")  # "" = alert-urls beside config.toml
+    conditions: tuple[str, ...] = setting("list[str]", ALERT_CONDITIONS, check=_check_conditions)
+    cooldown_minutes: float = setting("float", 30.0, min=0, max=7 * 24 * 60)
+    quiet_hours: str = setting("str", "", check=_check_quiet_hours)
+    no_progress_rounds: int = setting("int", 5, min=1, max=100000)
+    no_reward_rounds: int = setting("int", 10, min=1, max=100000)
+    behind_rounds: int = setting("int", 3, min=1, max=100000)
+    disk_free_gb: float = setting("float", 5.0, min=0, max=2**20)
+
+
+ALERT_FIELDS = spec_of(AlertSettings)
 TUI_FIELDS = spec_of(TuiSettings)
 NETWORK_FIELDS = spec_of(NetworkSettings)
 PROFILE_FIELDS = spec_of(ProfileSettings)
@@ -455,6 +487,8 @@ def validate_data(data: dict, text: str = "", file: str = "config.toml") -> list
             v.value(p, ROOT_FIELDS[k], val)
         elif k == "tui":
             v.fields(val, TUI_FIELDS, p)
+        elif k == "alerts":
+            v.fields(val, ALERT_FIELDS, p)
         elif k == "networks":
             if not isinstance(val, dict):
                 v.add(p, "must be a table of networks ([networks.NAME])")
@@ -470,9 +504,9 @@ def validate_data(data: dict, text: str = "", file: str = "config.toml") -> list
                 if not _paths.PROFILE_NAME_RE.match(name):
                     v.add(pp, f"{name!r} is not a valid profile name",
                           "use 1-32 letters, digits, '-' or '_', starting with a letter or digit")
-                v.fields(prof, PROFILE_FIELDS, pp, PROFILE_SUBTABLES)
+                v.fields(prof, PROFILE_FIELDS, pp, {**PROFILE_SUBTABLES, "alerts": ALERT_FIELDS})
         else:
-            v.add(p, "unknown key", "known top-level keys: current_profile, language, tui, networks, profiles")
+            v.add(p, "unknown key", "known top-level keys: current_profile, language, tui, alerts, networks, profiles")
     # cross-references
     profiles = data.get("profiles") if isinstance(data.get("profiles"), dict) else {}
     networks = data.get("networks") if isinstance(data.get("networks"), dict) else {}
@@ -583,6 +617,13 @@ class Config:
     @property
     def tui(self) -> TuiSettings:
         return TuiSettings(**_merge(TUI_FIELDS, self.data.get("tui")))
+
+    def alerts(self, profile: str | None = None) -> AlertSettings:
+        """[alerts] with [profiles.NAME.alerts] over it (None: [alerts] alone)."""
+        merged = {**(self.data.get("alerts") or {})}
+        if profile:
+            merged.update(((self.data.get("profiles") or {}).get(profile) or {}).get("alerts") or {})
+        return AlertSettings(**_merge(ALERT_FIELDS, merged))
 
     def profile_names(self) -> list[str]:
         return list((self.data.get("profiles") or {}).keys())

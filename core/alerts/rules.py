@@ -1,0 +1,303 @@
+"""The rule engine: typed events and periodic facts in, Alert transitions out. Pure (no I/O, no clock
+of its own: every call passes `now`), so every rule is unit-tested without a process or a network.
+
+Conditions (AlertSettings.conditions turns each on or off):
+  down        the node crashed (reason, and the fix when the supervisor names one); "recovered" when it runs again
+  gave_up     the supervisor stopped restarting it (sent as an update of an active "down")
+  oom         the supervisor stepped the model down after an out-of-memory exit (one-shot)
+  sign_in     the login app refused the profile's session key: sign in again
+  no_progress no round finished for no_progress_rounds x the network's round length while running
+  no_reward   no_reward_rounds rounds in a row finished with reward 0
+  behind      the chain's round is behind_rounds or more ahead of the node's
+  backup      the identity has no verified backup
+  disk        less than disk_free_gb free where the profile keeps its data
+  win         the chain counts a new win for this peer (one-shot)
+
+Change-only: a condition sends when it starts holding and, if that was sent, "recovered" when it clears;
+never again while it holds. Cooldown: a condition that comes back within cooldown_minutes of its last
+message is not sent (nor its recovery): a flapping node sends one message, not one per restart.
+Quiet hours: messages due then wait, and go out when the quiet hours end, if the condition still holds
+(a recovery of a waiting message is dropped with it).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from core.config.settings import AlertSettings
+from core.events.types import ChainTotals, Event, LoginOk, LoginRequired, NodeState, Oom, RoundFinished, RoundStarted
+
+GB = 10**9
+
+
+@dataclass(frozen=True)
+class Alert:
+    profile: str
+    condition: str
+    kind: str          # "fired" | "recovered" | "update" | "event"
+    title: str
+    body: str
+    ts: float
+
+    def to_dict(self) -> dict:
+        return {"profile": self.profile, "condition": self.condition, "kind": self.kind, "title": self.title,
+                "body": self.body, "ts": self.ts}
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the supervisor's glue reads every check (None = unknown: the rule keeps its state)."""
+
+    now: float
+    state: str | None = None                 # the supervisor's state
+    disk_free_bytes: int | None = None
+    disk_path: str | None = None
+    backup_verified: bool | None = None      # None: no identity yet, or unknown
+    signin_required: dict | None = None      # {"reason", "fix"} or None
+    chain_round: int | None = None
+    round_seconds: float | None = None
+
+
+@dataclass
+class _Cond:
+    active: bool = False
+    sent: bool = False               # the "fired" message went out (so a recovery is worth sending)
+    since: float = 0.0
+    last_msg: float | None = None    # when this condition last sent a fired/event message (cooldown)
+    detail: str = ""                 # e.g. "crashed" / "gave_up": a change while active sends an update
+
+
+_QUIET_RE = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)")
+
+
+def in_quiet_hours(spec: str, now: float, localtime: Callable[[float], time.struct_time] = time.localtime) -> bool:
+    """Whether `now` (local time) falls in "HH:MM-HH:MM" (which may wrap past midnight); "" = never."""
+    m = _QUIET_RE.fullmatch(spec or "")
+    if not m:
+        return False
+    a = int(m[1]) * 60 + int(m[2])
+    b = int(m[3]) * 60 + int(m[4])
+    t = localtime(now)
+    cur = t.tm_hour * 60 + t.tm_min
+    if a == b:
+        return False
+    return a <= cur < b if a < b else (cur >= a or cur < b)
+
+
+class AlertEngine:
+    def __init__(self, profile: str, settings: AlertSettings,
+                 localtime: Callable[[float], time.struct_time] = time.localtime):
+        self.profile = profile
+        self.settings = settings
+        self.localtime = localtime
+        self.conds: dict[str, _Cond] = {}
+        self.pending: list[Alert] = []   # held by quiet hours
+        self.state: str | None = None
+        self.running_since: float | None = None
+        self.last_progress: float | None = None
+        self.node_round: int | None = None
+        self.zero_reward_rounds = 0
+        self.wins: int | None = None
+
+    # ------------------------------------------------------------------ helpers
+    def _on(self, cond: str) -> bool:
+        return self.settings.enabled and cond in self.settings.conditions
+
+    def _c(self, cond: str) -> _Cond:
+        return self.conds.setdefault(cond, _Cond())
+
+    def _quiet(self, now: float) -> bool:
+        return in_quiet_hours(self.settings.quiet_hours, now, self.localtime)
+
+    def _cooling(self, c: _Cond, now: float) -> bool:
+        return c.last_msg is not None and now - c.last_msg < self.settings.cooldown_minutes * 60
+
+    def _alert(self, cond: str, kind: str, title: str, body: str, now: float) -> Alert:
+        return Alert(self.profile, cond, kind, f"swarmdeck [{self.profile}] {title}", body, now)
+
+    def _deliver(self, a: Alert, now: float) -> list[Alert]:
+        if self._quiet(now):
+            self.pending.append(a)
+            return []
+        return [a]
+
+    def _set(self, cond: str, active: bool, now: float, title: str = "", body: str = "", detail: str = "",
+             recovered: str = "") -> list[Alert]:
+        """Move a condition to active/clear; the messages that change is worth."""
+        c = self._c(cond)
+        if active and not c.active:
+            c.active, c.since, c.detail, c.sent = True, now, detail, False
+            if not self._on(cond) or self._cooling(c, now):
+                return []
+            c.sent, c.last_msg = True, now
+            return self._deliver(self._alert(cond, "fired", title, body, now), now)
+        if active and c.active and detail and detail != c.detail:
+            c.detail = detail
+            upd = "gave_up" if detail == "gave_up" else cond
+            if not c.sent or not self._on(upd):
+                return []
+            return self._deliver(self._alert(cond, "update", title, body, now), now)
+        if not active and c.active:
+            c.active = False
+            was_sent, c.sent = c.sent, False
+            if not was_sent:
+                return []
+            held = [a for a in self.pending if a.condition == cond and a.kind in ("fired", "update")]
+            if held:  # its message still waits for the quiet hours to end: neither goes out
+                self.pending = [a for a in self.pending if a not in held]
+                return []
+            if not recovered:
+                return []
+            return self._deliver(self._alert(cond, "recovered", f"recovered: {title}", recovered, now), now)
+        return []
+
+    def _once(self, cond: str, now: float, title: str, body: str) -> list[Alert]:
+        c = self._c(cond)
+        if not self._on(cond) or self._cooling(c, now):
+            return []
+        c.last_msg = now
+        return self._deliver(self._alert(cond, "event", title, body, now), now)
+
+    def _flush(self, now: float) -> list[Alert]:
+        if not self.pending or self._quiet(now):
+            return []
+        out = []
+        for a in self.pending:
+            if a.kind in ("fired", "update") and not self._c(a.condition).active:
+                continue  # it cleared meanwhile
+            out.append(a)
+        self.pending = []
+        return out
+
+    # ------------------------------------------------------------------ events
+    def observe(self, ev: Event, now: float | None = None) -> list[Alert]:
+        now = ev.ts if now is None else now
+        out = self._flush(now)
+        if isinstance(ev, NodeState):
+            out += self._node_state(ev, now)
+        elif isinstance(ev, (RoundStarted, RoundFinished)):
+            if self.node_round is None or ev.round >= self.node_round:
+                self.node_round = ev.round
+            if isinstance(ev, RoundFinished):
+                self.last_progress = now
+                out += self._set("no_progress", False, now, "no round progress",
+                                 recovered=f"round {ev.round} finished")
+                if ev.reward > 0:
+                    self.zero_reward_rounds = 0
+                    out += self._set("no_reward", False, now, "no reward",
+                                     recovered=f"round {ev.round} earned reward {ev.reward:g}")
+                else:
+                    self.zero_reward_rounds += 1
+                    n = self.settings.no_reward_rounds
+                    if self.zero_reward_rounds >= n:
+                        out += self._set("no_reward", True, now, "no reward",
+                                         f"{self.zero_reward_rounds} rounds in a row without reward (last: round "
+                                         f"{ev.round}). Check the node's log: swarmdeck logs -p {self.profile}")
+        elif isinstance(ev, Oom) and ev.source == "supervisor":
+            if ev.step_down:
+                body = f"out of memory ({ev.kind}); the next start steps down: {ev.step_down}"
+            else:
+                fix = (ev.extra or {}).get("fix") or "pick a smaller model for this profile"
+                body = f"out of memory ({ev.kind}) and no smaller setting is left. Fix: {fix}"
+            out += self._once("oom", now, "out of memory", body)
+        elif isinstance(ev, LoginRequired):
+            out += self._set("sign_in", True, now, "sign-in required", f"{ev.reason}. Fix: {ev.fix}")
+        elif isinstance(ev, LoginOk):
+            out += self._set("sign_in", False, now, "sign-in required", recovered="signed in again")
+        elif isinstance(ev, ChainTotals) and ev.total_wins is not None:
+            wins = int(ev.total_wins)
+            if self.wins is not None and wins > self.wins:
+                new = wins - self.wins
+                out += self._once("win", now, "new win" if new == 1 else f"{new} new wins",
+                                  f"the chain counts {wins} win(s) for this peer now (+{new}); "
+                                  f"total reward {ev.total_reward:g}")
+            self.wins = wins if self.wins is None else max(self.wins, wins)
+        return out
+
+    def _node_state(self, ev: NodeState, now: float) -> list[Alert]:
+        st = ev.state
+        self.state = st
+        if st == "running":
+            if self.running_since is None:
+                self.running_since = now
+            return self._set("down", False, now, "node down", recovered="the node runs again")
+        if st in ("stopped",) and ev.source == "supervisor":
+            self.running_since = None
+            self._set("down", False, now)  # stopped on request: clear without a message
+            self._set("no_progress", False, now)
+            return []
+        if st in ("crashed", "gave_up") and ev.source == "supervisor":
+            self.running_since = None
+            fix = ev.fix or (ev.extra or {}).get("fix")
+            reason = ev.reason or "unknown reason"
+            if st == "gave_up":
+                title = "node gave up"
+                body = f"the supervisor stopped restarting the node: {reason}"
+            else:
+                title = "node down"
+                body = f"the node stopped: {reason}"
+                if ev.next_restart_in is not None:
+                    body += f"; restarting in {ev.next_restart_in:g} s"
+            if fix:
+                body += f". Fix: {fix}"
+            return self._set("down", True, now, title, body, detail=st)
+        return []
+
+    # ------------------------------------------------------------------ periodic facts
+    def check(self, f: Facts) -> list[Alert]:
+        now = f.now
+        out = self._flush(now)
+        s = self.settings
+        if f.state is not None and f.state != self.state:
+            self.state = f.state
+            if f.state == "running" and self.running_since is None:
+                self.running_since = now
+            elif f.state != "running":
+                self.running_since = None
+        if f.disk_free_bytes is not None:
+            low = f.disk_free_bytes < s.disk_free_gb * GB
+            out += self._set("disk", low, now, "disk nearly full",
+                             f"{f.disk_free_bytes / GB:.1f} GB free on {f.disk_path or 'the data disk'} (alert below "
+                             f"{s.disk_free_gb:g} GB). Fix: free space there, or archive old profiles "
+                             f"(swarmdeck profile archive NAME)",
+                             recovered=f"{f.disk_free_bytes / GB:.1f} GB free")
+        if f.backup_verified is not None:
+            out += self._set("backup", not f.backup_verified, now, "identity without a verified backup",
+                             f"this profile's identity (swarm.pem, sign-in) has no verified backup; losing it loses "
+                             f"the peer's rewards. Fix: swarmdeck identity backup -p {self.profile}",
+                             recovered="the identity's backup is verified")
+        if f.signin_required is not None or self._c("sign_in").active:
+            req = f.signin_required
+            out += self._set("sign_in", req is not None, now, "sign-in required",
+                             f"{(req or {}).get('reason', '')}. Fix: {(req or {}).get('fix', '')}",
+                             recovered="signed in again")
+        running = self.state == "running" and self.running_since is not None
+        if running and f.round_seconds:
+            since = max(self.last_progress or 0.0, self.running_since or 0.0)
+            stalled = now - since > s.no_progress_rounds * f.round_seconds
+            out += self._set("no_progress", stalled, now, "no round progress",
+                             f"no round finished for {(now - since) / 60:.0f} min ({s.no_progress_rounds} rounds of "
+                             f"{f.round_seconds:g} s); last round {self.node_round}. Check: swarmdeck logs -p "
+                             f"{self.profile}", recovered="rounds finish again")
+        if running and f.chain_round is not None and self.node_round is not None:
+            behind = f.chain_round - self.node_round
+            out += self._set("behind", behind >= s.behind_rounds, now, "behind the chain",
+                             f"the chain is at round {f.chain_round}, the node at {self.node_round} ({behind} behind). "
+                             f"Fix: a smaller model or fewer generations keep up (swarmdeck doctor)",
+                             recovered="the node caught up with the chain's round")
+        elif not running:
+            out += self._set("behind", False, now)
+        return out
+
+    def active(self) -> list[str]:
+        return sorted(k for k, c in self.conds.items() if c.active)
+
+
+def quiet_now(settings: AlertSettings, now: float | None = None) -> bool:
+    return in_quiet_hours(settings.quiet_hours, time.time() if now is None else now)
+
+
+__all__ = ["Alert", "AlertEngine", "Facts", "in_quiet_hours", "quiet_now"]
