@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "tui.commands.doctor_cmd",    # doctor
     "tui.commands.status_cmd",    # status [--json]
     "tui.commands.network_cmd",   # network up (the embedded local network)
+    "tui.commands.serve_cmd",     # serve (the TUI in a browser)
 ]
 
 
