@@ -3,7 +3,8 @@
     chain = LocalChain("local").start()     # or: with LocalChain() as chain: ...
     chain.rpc_url, chain.coordinator, chain.chain_id
     acct = chain.new_funded_account()       # eth_account LocalAccount with ETH for gas
-    chain.advance()                         # updateStageAndRound() as the stage manager
+    chain.advance()                         # to the next round (updateStageAndRound() per stage left)
+    chain.advance_stage()                   # one updateStageAndRound() as the stage manager
     adv = chain.start_advancer(seconds=30)  # background round advancer; adv.stop()
     chain.stop()                            # SIGTERM: anvil dumps its state, then exits
 
@@ -14,8 +15,14 @@ Everything persists in core.base.paths.network_dir(network) (0700):
                     loopback dev chain, but still never logged)
   runtime.json      rpc_url + pid while anvil runs, so other processes can attach()
 
-A restart loads the state and finds the coordinator at the same address (checked with
-eth_getCode), so rounds, registrations and rewards continue.
+A restart loads the state and finds the coordinator at the same address (its code checked
+against this version's artifact), so rounds, registrations and rewards continue. A coordinator
+from an older swarmdeck (another ABI) is replaced by a fresh deployment.
+
+Chain id: 31337 by default. rl-swarm's own Python clients sign every transaction for 685685
+(OFFICIAL_CLIENT_CHAIN_ID) and never check a receipt: on any other id anvil accepts their
+transactions and never mines them. Start the chain with chain_id=685685 (`--chain-id 685685`)
+when such clients write to it.
 """
 
 from __future__ import annotations
@@ -38,9 +45,12 @@ from typing import Any
 from core.base import fsutil, procs
 from core.base.errors import ChainError
 from core.base.paths import ensure_private_dir, network_dir
+from core.chain.deploy import STAGE_COUNT, deploy_coordinator, is_current_coordinator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CHAIN_ID = 31337
+OFFICIAL_CLIENT_CHAIN_ID = 685685  # what rl-swarm's Python clients sign for (the Gensyn testnet's id)
+MAX_CHAIN_ID = 2**53 - 1  # the largest id wallets and JavaScript tools handle exactly
 WEI_PER_ETH = 10**18
 
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
@@ -68,6 +78,18 @@ def anvil_binary() -> Path:
                      fix="run `just setup` (it runs `npm ci`, which installs @foundry-rs/anvil)")
 
 
+def check_chain_id(value) -> int:
+    """A chain id as an int, or ValueError saying what is accepted (a whole number 1 .. 2**53-1)."""
+    try:
+        n = int(str(value).strip()) if not isinstance(value, bool) else None
+    except ValueError:
+        n = None
+    if n is None or not 1 <= n <= MAX_CHAIN_ID:
+        raise ValueError(f"chain id must be a whole number from 1 to {MAX_CHAIN_ID}, got {value!r} "
+                         f"(31337 = the local default; {OFFICIAL_CLIENT_CHAIN_ID} = what rl-swarm's own clients sign for)")
+    return n
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
@@ -88,13 +110,12 @@ class LocalChain:
     """anvil + Coordinator for one network name (default "local")."""
 
     def __init__(self, network: str = "local", *, host: str = "127.0.0.1", port: int = 0,
-                 chain_id: int = DEFAULT_CHAIN_ID, stage_count: int = 1, state_interval: float = 2.0,
-                 block_time: float | None = None):
+                 chain_id: int = DEFAULT_CHAIN_ID, state_interval: float = 2.0, block_time: float | None = None):
         self.network = network
         self.host = host
         self.port = port
-        self.chain_id = chain_id
-        self.stage_count = stage_count
+        self.chain_id = check_chain_id(chain_id)
+        self.stage_count = STAGE_COUNT  # fixed by the public contract's interface (a pure function there)
         self.state_interval = state_interval
         self.block_time = block_time
         self.dir = network_dir(network)
@@ -221,7 +242,6 @@ class LocalChain:
         chain.chain_id = int(info.get("chain_id", DEFAULT_CHAIN_ID))
         dep = json.loads(chain.deployment_file.read_text())
         chain.coordinator = dep["coordinator"]
-        chain.stage_count = int(dep.get("stage_count", 1))
         if chain.keys_file.exists():
             chain._keys = json.loads(chain.keys_file.read_text())
         return chain
@@ -334,32 +354,29 @@ class LocalChain:
         dep = None
         if self.deployment_file.exists():
             dep = json.loads(self.deployment_file.read_text())
-            code = self.w3.eth.get_code(Web3.to_checksum_address(dep["coordinator"]))
-            if int(dep.get("chain_id", 0)) != self.chain_id or code in (b"", b"\x00") or len(code) == 0:
-                dep = None  # the state file was lost or belongs to another chain: deploy anew
+            if int(dep.get("chain_id", 0)) != self.chain_id or not is_current_coordinator(self.w3, dep["coordinator"]):
+                # the state file was lost, belongs to another chain, or holds an older swarmdeck's
+                # coordinator (another ABI): deploy anew
+                dep = None
         for role in self._keys:
             addr = self._account(role).address
             if self.w3.eth.get_balance(addr) < 10 * WEI_PER_ETH:
                 self.fund(addr, 10_000)
         if dep is not None:
             self.coordinator = Web3.to_checksum_address(dep["coordinator"])
-            self.stage_count = int(dep.get("stage_count", self.stage_count))
             self.deployed_now = False
             return
-        owner = self._account("owner")
-        factory = self.w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-        rcpt = self._send(self.owner_key, factory.constructor(self.stage_count))
-        self.coordinator = rcpt["contractAddress"]
+        with self._lock:
+            info = deploy_coordinator(self.w3, self.owner_key, self.chain_id,
+                                      stage_manager=self._account("stage_manager").address,
+                                      bootnode_manager=self._account("bootnode_manager").address)
+        self.coordinator = info["coordinator"]
         self._contract = None
-        self._send(self.owner_key, self.contract.functions.setStageManager(self._account("stage_manager").address))
-        self._send(self.owner_key,
-                   self.contract.functions.setBootnodeManager(self._account("bootnode_manager").address))
         fsutil.atomic_write_json(self.deployment_file, {
             "network": self.network, "chain_id": self.chain_id, "coordinator": self.coordinator,
-            "deployed_block": rcpt["blockNumber"], "stage_count": self.stage_count,
-            "owner": owner.address, "stage_manager": self._account("stage_manager").address,
-            "bootnode_manager": self._account("bootnode_manager").address,
-            "artifact_sha256": art["sourceSha256"]})
+            "deployed_block": info["block"], "stage_count": STAGE_COUNT,
+            "owner": info["owner"], "stage_manager": info["stage_manager"],
+            "bootnode_manager": info["bootnode_manager"], "artifact_sha256": art["sourceSha256"]})
         self.deployed_now = True
         self.dump_state()
 
@@ -379,10 +396,22 @@ class LocalChain:
     def current_stage(self) -> int:
         return int(self.contract.functions.currentStage().call())
 
-    def advance(self) -> tuple[int, int]:
-        """updateStageAndRound() signed by the stage manager; returns the new (round, stage)."""
+    def advance_stage(self) -> tuple[int, int]:
+        """One updateStageAndRound() signed by the stage manager; returns the new (round, stage)."""
         self._send(self.stage_manager_key, self.contract.functions.updateStageAndRound())
         return self.current_round(), self.current_stage()
+
+    def advance(self) -> tuple[int, int]:
+        """To the next round's stage 0: updateStageAndRound() once per stage left (the contract has
+        STAGE_COUNT = 3). Nodes train once per round and report at stage 0, so a round is the unit
+        the advancer moves. Returns the new (round, stage)."""
+        start = self.current_round()
+        r, s = start, self.current_stage()
+        for _ in range(STAGE_COUNT):
+            r, s = self.advance_stage()
+            if r > start:
+                break
+        return r, s
 
     def add_bootnodes(self, addrs: list[str]) -> None:
         self._send(self.bootnode_manager_key, self.contract.functions.addBootnodes(list(addrs)))
@@ -403,10 +432,12 @@ class LocalChain:
 
 
 class RoundAdvancer:
-    """Calls updateStageAndRound() every `seconds` (the stage manager's job on a local network).
+    """Moves the chain to the next round every `seconds` (LocalChain.advance(): the stage
+    manager's updateStageAndRound() calls; the stage manager's job on a local network).
 
     A failed advance (RPC hiccup) is counted and retried on the next tick, never raised:
-    the advancer must not die while nodes wait on rounds.
+    the advancer must not die while nodes wait on rounds. A tick that failed half way
+    through a round's stages finishes that round on the next tick.
     """
 
     def __init__(self, chain: LocalChain, seconds: float):
@@ -439,8 +470,18 @@ class RoundAdvancer:
             self.chain._advancers.remove(self)
 
 
+def _chain_id_arg(text: str) -> int:
+    import argparse
+
+    try:
+        return check_chain_id(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    """`python -m core.chain.devnet [--network local] [--round-seconds 30]`: run until Ctrl-C/SIGTERM."""
+    """`python -m core.chain.devnet [--network local] [--round-seconds 30] [--chain-id 31337]`: run until
+    Ctrl-C/SIGTERM."""
     import argparse
     import sys
 
@@ -450,14 +491,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--host", default="127.0.0.1",
                     help="listen address; 0.0.0.0 serves a private swarm's machines (anyone who reaches it can "
                          "send transactions: use it on a trusted network only)")
-    ap.add_argument("--stage-count", type=int, default=1)
+    ap.add_argument("--chain-id", type=_chain_id_arg, default=DEFAULT_CHAIN_ID,
+                    help=f"chain id (default {DEFAULT_CHAIN_ID}); {OFFICIAL_CLIENT_CHAIN_ID} when rl-swarm's own "
+                         "Python clients write to this chain (they sign for that id and never check receipts, "
+                         "so on another id their transactions are never mined)")
     ap.add_argument("--round-seconds", type=float, default=0, help="advance rounds every N seconds (0 = never)")
     a = ap.parse_args(argv)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        chain = LocalChain(a.network, host=a.host, port=a.port, stage_count=a.stage_count).start()
+        chain = LocalChain(a.network, host=a.host, port=a.port, chain_id=a.chain_id).start()
     except ChainError as e:
         print(f"swarmdeck devnet: {e}", file=sys.stderr)
         return 1

@@ -15,7 +15,8 @@ Reply mapping:
                                                   not activated: a new browser sign-in fixes it)
   400 {error: <custom error name>}             -> the shared rule in RpcCoordinator.interpret
                                                   (already / rejected / IdentityError)
-  connection refused, timeouts, other 4xx/5xx  -> retry (the queue backs off; nothing is lost)
+  connection refused, timeouts, other 4xx/5xx  -> retry (the queue backs off; nothing is lost), the
+                                                  500 both apps answer while the chain is down included
 """
 
 from __future__ import annotations

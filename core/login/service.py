@@ -12,6 +12,10 @@ Endpoints (same paths, bodies and replies as the public modal-login app; see RLS
   POST /api/submit-winner    {orgId, roundNumber, winners, peerId}             -> {hash}
   GET  /api/health                       {ok: true, port}
 
+Write replies follow the official app: 200 {hash}; 400 {error: <the contract's custom error>};
+404 "user not found"; 500 for everything else, a chain that cannot be reached included
+(500 {error, fix}).
+
 One service serves one profile: it writes that profile's identity dir (userData.json,
 userApiKey.json, 0600), as the public app writes its temp-data/. Several profiles run several
 services (3000, 3001, ...). Write endpoints sign with the account's own EOA and send to the
@@ -36,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import requests
 from aiohttp import web
 
 from core.base import safejson
@@ -59,6 +64,12 @@ BODY = web.RequestKey("body", dict)  # the parsed JSON body of a POST, set by th
 
 class LoginError(SwarmdeckError):
     pass
+
+
+# A chain that cannot be reached is answered 500, as the official app answers every failure that
+# is not a contract refusal (400): rl-swarm's client skips a 500 from submit-reward/submit-winner
+# and keeps training, but raises on any other code (a 503 stopped its node).
+CHAIN_DOWN_FIX = "check that the chain is up (`swarmdeck doctor`); the write can be sent again once it answers"
 
 
 def _err(status: int, msg: str, **extra) -> web.Response:
@@ -309,11 +320,13 @@ class LoginService:
             writer = await asyncio.to_thread(self._writer, org_id)
             out = await asyncio.to_thread(writer.send, fn, *a)
         except ChainError as e:
-            return _err(503, e.what, fix=e.fix)
+            return _err(500, e.what, fix=e.fix)
+        except (OSError, requests.exceptions.RequestException):  # the RPC went away while topping up gas
+            return _err(500, "chain unreachable, try again", fix=CHAIN_DOWN_FIX)
         if out.error is None:
             return web.json_response({"hash": out.tx})
         if out.transient:
-            return _err(503, "chain unreachable, try again")
+            return _err(500, "chain unreachable, try again", fix=CHAIN_DOWN_FIX)
         return _err(400, out.error)
 
     @staticmethod

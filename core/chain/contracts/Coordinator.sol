@@ -2,9 +2,12 @@
 pragma solidity 0.8.37;
 
 /// @title swarmdeck's own RL swarm coordinator
-/// @notice Speaks the public coordinator's interface (same function names, events and
-/// custom errors) so one client works against both. Written for local and private swarms.
-/// Roles: owner (assigns roles), stage manager (advances rounds), bootnode manager.
+/// @notice Exposes the public SwarmCoordinator 0.4.2 interface exactly (same functions, return
+/// types, events with the same indexed arguments, custom errors and roles), so rl-swarm's clients,
+/// dashboards, exporters and indexers built on the public ABI work against swarmdeck's chains.
+/// Behaviour matches the public contract call for call (tests/integration/test_chain_differential.py
+/// runs both side by side). Left out on purpose: the proxy/upgrade plumbing (initialize, UUPS); this
+/// contract is deployed directly and the deployer holds every role.
 contract Coordinator {
     // ---------------------------------------------------------------- errors
     error PeerIdAlreadyRegistered();
@@ -22,90 +25,103 @@ contract Coordinator {
 
     // ---------------------------------------------------------------- events
     event PeerRegistered(address indexed eoa, string peerId);
-    event RewardSubmitted(address indexed account, uint256 roundNumber, uint256 stageNumber, int256 reward, string peerId);
-    event WinnerSubmitted(address indexed account, string peerId, uint256 roundNumber, string[] winners);
+    event RewardSubmitted(
+        address indexed account, uint256 indexed roundNumber, uint256 indexed stageNumber, int256 reward, string peerId
+    );
+    event WinnerSubmitted(address indexed account, string peerId, uint256 indexed roundNumber, string[] winners);
     event CumulativeRewardsUpdated(address indexed account, string peerId, int256 totalRewards);
-    event RoundAdvanced(uint256 newRoundNumber);
-    event StageAdvanced(uint256 roundNumber, uint256 newStage);
+    event RoundAdvanced(uint256 indexed newRoundNumber);
+    event StageAdvanced(uint256 indexed roundNumber, uint256 newStage);
     event BootnodesAdded(address indexed manager, uint256 count);
     event BootnodeRemoved(address indexed manager, uint256 index);
     event AllBootnodesCleared(address indexed manager);
-    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
-    event StageManagerUpdated(address indexed previous, address indexed current);
-    event BootnodeManagerUpdated(address indexed previous, address indexed current);
+    event RoleGranted(bytes32 indexed role, address indexed account, address indexed sender);
+    event RoleRevoked(bytes32 indexed role, address indexed account, address indexed sender);
 
-    // ---------------------------------------------------------------- limits
-    // Bounds keep every write's gas predictable (a vote cannot grow without limit).
-    uint256 public constant MAX_WINNERS_PER_VOTE = 32;
-    uint256 public constant MAX_PEER_ID_LENGTH = 128;
+    // ---------------------------------------------------------------- roles
+    bytes32 public constant OWNER_ROLE = keccak256("OWNER_ROLE");
+    bytes32 public constant STAGE_MANAGER_ROLE = keccak256("STAGE_MANAGER_ROLE");
+    bytes32 public constant BOOTNODE_MANAGER_ROLE = keccak256("BOOTNODE_MANAGER_ROLE");
+
+    // The public contract's fixed value; nodes submit one reward per round (stage 0).
+    uint256 private constant STAGE_COUNT = 3;
+    // Each leaderboard keeps the top 100 (ties keep their place; see _bump).
+    uint256 private constant LEADERBOARD_SIZE = 100;
+
+    mapping(bytes32 => mapping(address => bool)) private _roles;
 
     // ---------------------------------------------------------------- state
-    address public owner;
-    address public stageManager;
-    address public bootnodeManager;
-
     uint256 private _currentRound;
     uint256 private _currentStage;
-    uint256 private immutable _stageCount;
 
-    mapping(string => address) private _peerToEoa;
-    mapping(address => string[]) private _eoaToPeers;
+    // Peer ids are keyed by their keccak256 hash: one slot per lookup whatever their length.
+    mapping(bytes32 => address) private _eoaOf;
+    mapping(address => string[]) private _peersOf;
 
-    // round => stage => account => submitted
     mapping(uint256 => mapping(uint256 => mapping(address => bool))) private _rewardSubmitted;
-    mapping(string => int256) private _totalRewards;
+    mapping(uint256 => mapping(uint256 => mapping(address => int256))) private _stageReward;
+    mapping(bytes32 => int256) private _totalRewards;
 
-    // round => voter peer id => voted
-    mapping(uint256 => mapping(string => bool)) private _voted;
-    mapping(string => uint256) private _totalWins;
-    mapping(string => uint256) private _voteCount;
-    string[] private _everWon;
-    mapping(string => bool) private _inEverWon;
-    string[] private _everVoted;
-    mapping(string => bool) private _inEverVoted;
+    // round => voter => the winners it named (empty = has not voted that round)
+    mapping(uint256 => mapping(bytes32 => string[])) private _votes;
+    // round => peer => votes it received that round
+    mapping(uint256 => mapping(bytes32 => uint256)) private _roundVotes;
+    mapping(bytes32 => uint256) private _wins;
+    mapping(bytes32 => uint256) private _voteCount;
+    mapping(bytes32 => string) private _name; // peer ids seen on a leaderboard, by hash
+    uint256 private _uniqueVoters;
+    uint256 private _uniqueVotedPeers;
+
+    struct Board {
+        bytes32[] keys; // sorted by score, descending
+        mapping(bytes32 => uint256) pos; // index + 1; 0 = not on the board
+    }
+
+    Board private _winnerBoard;
+    Board private _voterBoard;
 
     string[] private _bootnodes;
 
-    // ---------------------------------------------------------------- roles
     modifier onlyOwner() {
-        if (msg.sender != owner) revert OnlyOwner();
+        if (!_roles[OWNER_ROLE][msg.sender]) revert OnlyOwner();
         _;
     }
 
     modifier onlyStageManager() {
-        if (msg.sender != stageManager) revert OnlyStageManager();
+        if (!_roles[STAGE_MANAGER_ROLE][msg.sender]) revert OnlyStageManager();
         _;
     }
 
     modifier onlyBootnodeManager() {
-        if (msg.sender != bootnodeManager) revert OnlyBootnodeManager();
+        if (!_roles[BOOTNODE_MANAGER_ROLE][msg.sender]) revert OnlyBootnodeManager();
         _;
     }
 
-    constructor(uint256 stageCount_) {
-        if (stageCount_ == 0) revert StageOutOfBounds();
-        _stageCount = stageCount_;
-        owner = msg.sender;
-        stageManager = msg.sender;
-        bootnodeManager = msg.sender;
-        emit OwnershipTransferred(address(0), msg.sender);
-        emit StageManagerUpdated(address(0), msg.sender);
-        emit BootnodeManagerUpdated(address(0), msg.sender);
+    constructor() {
+        _grant(OWNER_ROLE, msg.sender);
+        _grant(STAGE_MANAGER_ROLE, msg.sender);
+        _grant(BOOTNODE_MANAGER_ROLE, msg.sender);
     }
 
-    function transferOwnership(address newOwner) external onlyOwner {
-        emit OwnershipTransferred(owner, newOwner);
-        owner = newOwner;
+    // ---------------------------------------------------------------- role admin
+    function hasRole(bytes32 role, address account) external view returns (bool) {
+        return _roles[role][account];
     }
 
-    function setStageManager(address manager) external onlyOwner {
-        emit StageManagerUpdated(stageManager, manager);
-        stageManager = manager;
+    /// The owner grants and revokes every role (its own included). Both always emit, as the
+    /// public contract does, even when nothing changes.
+    function grantRole(bytes32 role, address account) external onlyOwner {
+        _grant(role, account);
     }
 
-    function setBootnodeManager(address manager) external onlyOwner {
-        emit BootnodeManagerUpdated(bootnodeManager, manager);
-        bootnodeManager = manager;
+    function revokeRole(bytes32 role, address account) external onlyOwner {
+        _roles[role][account] = false;
+        emit RoleRevoked(role, account, msg.sender);
+    }
+
+    function _grant(bytes32 role, address account) private {
+        _roles[role][account] = true;
+        emit RoleGranted(role, account, msg.sender);
     }
 
     // ---------------------------------------------------------------- rounds
@@ -117,62 +133,69 @@ contract Coordinator {
         return _currentStage;
     }
 
-    function stageCount() external view returns (uint256) {
-        return _stageCount;
+    function stageCount() external pure returns (uint256) {
+        return STAGE_COUNT;
     }
 
     /// Next stage; after the last stage, the next round's stage 0.
-    function updateStageAndRound() external onlyStageManager returns (uint256, uint256) {
-        if (_currentStage + 1 < _stageCount) {
-            _currentStage += 1;
-        } else {
-            _currentStage = 0;
+    function updateStageAndRound()
+        external
+        onlyStageManager
+        returns (uint256, uint256)
+    {
+        uint256 stage = _currentStage + 1;
+        if (stage > STAGE_COUNT) revert StageOutOfBounds(); // unreachable: a guard on the invariant
+        if (stage == STAGE_COUNT) {
+            stage = 0;
             _currentRound += 1;
             emit RoundAdvanced(_currentRound);
         }
-        emit StageAdvanced(_currentRound, _currentStage);
-        return (_currentRound, _currentStage);
+        _currentStage = stage;
+        emit StageAdvanced(_currentRound, stage);
+        return (_currentRound, stage);
     }
 
     // ---------------------------------------------------------------- peers
-    /// A peer id belongs to the first EOA that registers it, forever. Registering it again
-    /// (by anyone, the owner included) reverts, so clients tell "mine" from "stolen" via getEoa.
+    /// A peer id belongs to the first EOA that registers it, forever (any string, "" included).
     function registerPeer(string calldata peerId) external {
-        uint256 n = bytes(peerId).length;
-        if (n == 0 || n > MAX_PEER_ID_LENGTH) revert InvalidVoterPeerId();
-        if (_peerToEoa[peerId] != address(0)) revert PeerIdAlreadyRegistered();
-        _peerToEoa[peerId] = msg.sender;
-        _eoaToPeers[msg.sender].push(peerId);
+        bytes32 key = keccak256(bytes(peerId));
+        if (_eoaOf[key] != address(0)) revert PeerIdAlreadyRegistered();
+        _eoaOf[key] = msg.sender;
+        _peersOf[msg.sender].push(peerId);
         emit PeerRegistered(msg.sender, peerId);
     }
 
-    function getEoa(string[] calldata peerIds) external view returns (address[] memory eoas) {
-        eoas = new address[](peerIds.length);
+    function getEoa(string[] calldata peerIds) external view returns (address[] memory) {
+        address[] memory eoas = new address[](peerIds.length);
         for (uint256 i = 0; i < peerIds.length; i++) {
-            eoas[i] = _peerToEoa[peerIds[i]];
+            eoas[i] = _eoaOf[keccak256(bytes(peerIds[i]))];
         }
+        return eoas;
     }
 
-    function getPeerId(address[] calldata eoas) external view returns (string[][] memory peerIds) {
-        peerIds = new string[][](eoas.length);
+    function getPeerId(address[] calldata eoas) external view returns (string[][] memory) {
+        string[][] memory ids = new string[][](eoas.length);
         for (uint256 i = 0; i < eoas.length; i++) {
-            peerIds[i] = _eoaToPeers[eoas[i]];
+            ids[i] = _peersOf[eoas[i]];
         }
+        return ids;
     }
 
     // ---------------------------------------------------------------- rewards
-    /// One reward per (round, stage, account). Past rounds are accepted so a node whose
-    /// submission was queued while the RPC was down still lands it after the round moved on.
+    /// One reward per (round, stage, account). A past round is accepted (a queued submission lands
+    /// late), but never a stage above the current one, whatever the round.
     function submitReward(uint256 roundNumber, uint256 stageNumber, int256 reward, string calldata peerId) external {
         if (roundNumber > _currentRound) revert InvalidRoundNumber();
-        if (stageNumber >= _stageCount) revert InvalidStageNumber();
-        if (roundNumber == _currentRound && stageNumber > _currentStage) revert InvalidStageNumber();
-        if (_peerToEoa[peerId] != msg.sender) revert InvalidVoterPeerId();
+        if (stageNumber > _currentStage) revert InvalidStageNumber();
         if (_rewardSubmitted[roundNumber][stageNumber][msg.sender]) revert RewardAlreadySubmitted();
+        bytes32 key = keccak256(bytes(peerId));
+        if (_eoaOf[key] != msg.sender) revert InvalidVoterPeerId();
         _rewardSubmitted[roundNumber][stageNumber][msg.sender] = true;
-        _totalRewards[peerId] += reward;
+        _stageReward[roundNumber][stageNumber][msg.sender] = reward;
+        int256 total = _totalRewards[key] + reward;
+        _totalRewards[key] = total;
         emit RewardSubmitted(msg.sender, roundNumber, stageNumber, reward, peerId);
-        emit CumulativeRewardsUpdated(msg.sender, peerId, _totalRewards[peerId]);
+        emit CumulativeRewardsUpdated(msg.sender, peerId, total);
     }
 
     function hasSubmittedRoundStageReward(uint256 roundNumber, uint256 stageNumber, address account)
@@ -183,106 +206,155 @@ contract Coordinator {
         return _rewardSubmitted[roundNumber][stageNumber][account];
     }
 
-    function getTotalRewards(string[] calldata peerIds) external view returns (int256[] memory totals) {
-        totals = new int256[](peerIds.length);
-        for (uint256 i = 0; i < peerIds.length; i++) {
-            totals[i] = _totalRewards[peerIds[i]];
+    function getRoundStageReward(uint256 roundNumber, uint256 stageNumber, address[] calldata accounts)
+        external
+        view
+        returns (int256[] memory)
+    {
+        int256[] memory out = new int256[](accounts.length);
+        for (uint256 i = 0; i < accounts.length; i++) {
+            out[i] = _stageReward[roundNumber][stageNumber][accounts[i]];
         }
+        return out;
+    }
+
+    function getTotalRewards(string[] calldata peerIds) external view returns (int256[] memory) {
+        int256[] memory out = new int256[](peerIds.length);
+        for (uint256 i = 0; i < peerIds.length; i++) {
+            out[i] = _totalRewards[keccak256(bytes(peerIds[i]))];
+        }
+        return out;
     }
 
     // ---------------------------------------------------------------- winners
-    /// One vote per (round, voter peer id); the voter must be registered to the sender.
+    /// One vote per (round, voter peer id). An empty vote counts as a vote for the voter's
+    /// tally but does not use up the round: the voter may vote again with names.
     function submitWinners(uint256 roundNumber, string[] calldata winners, string calldata peerId) external {
         if (roundNumber > _currentRound) revert InvalidRoundNumber();
-        if (_peerToEoa[peerId] != msg.sender) revert InvalidVoterPeerId();
-        if (winners.length == 0 || winners.length > MAX_WINNERS_PER_VOTE) revert InvalidVote();
-        if (_voted[roundNumber][peerId]) revert WinnerAlreadyVoted();
+        bytes32 voter = keccak256(bytes(peerId));
+        string[] storage stored = _votes[roundNumber][voter];
+        if (stored.length != 0) revert WinnerAlreadyVoted();
+        if (_eoaOf[voter] != msg.sender) revert InvalidVoterPeerId();
+        bytes32[] memory keys = new bytes32[](winners.length);
         for (uint256 i = 0; i < winners.length; i++) {
-            uint256 n = bytes(winners[i]).length;
-            if (n == 0 || n > MAX_PEER_ID_LENGTH) revert InvalidVote();
-            // The same peer twice in one vote would count double.
+            bytes32 k = keccak256(bytes(winners[i]));
             for (uint256 j = 0; j < i; j++) {
-                if (keccak256(bytes(winners[i])) == keccak256(bytes(winners[j]))) revert InvalidVote();
+                if (keys[j] == k) revert InvalidVote(); // the same peer twice would count double
             }
+            keys[i] = k;
         }
-        _voted[roundNumber][peerId] = true;
         for (uint256 i = 0; i < winners.length; i++) {
-            _totalWins[winners[i]] += 1;
-            if (!_inEverWon[winners[i]]) {
-                _inEverWon[winners[i]] = true;
-                _everWon.push(winners[i]);
-            }
+            bytes32 k = keys[i];
+            stored.push(winners[i]);
+            _roundVotes[roundNumber][k] += 1;
+            uint256 wins = _wins[k] + 1;
+            _wins[k] = wins;
+            if (wins == 1) _uniqueVotedPeers += 1;
+            _bump(_winnerBoard, _wins, k, winners[i], wins);
         }
-        _voteCount[peerId] += 1;
-        if (!_inEverVoted[peerId]) {
-            _inEverVoted[peerId] = true;
-            _everVoted.push(peerId);
-        }
+        uint256 votes = _voteCount[voter] + 1;
+        _voteCount[voter] = votes;
+        if (votes == 1) _uniqueVoters += 1;
+        _bump(_voterBoard, _voteCount, voter, peerId, votes);
         emit WinnerSubmitted(msg.sender, peerId, roundNumber, winners);
     }
 
     function getTotalWins(string calldata peerId) external view returns (uint256) {
-        return _totalWins[peerId];
+        return _wins[keccak256(bytes(peerId))];
     }
 
     function getVoterVoteCount(string calldata peerId) external view returns (uint256) {
-        return _voteCount[peerId];
+        return _voteCount[keccak256(bytes(peerId))];
     }
 
-    function hasVoted(uint256 roundNumber, string calldata peerId) external view returns (bool) {
-        return _voted[roundNumber][peerId];
+    function getPeerVoteCount(uint256 roundNumber, string calldata peerId) external view returns (uint256) {
+        return _roundVotes[roundNumber][keccak256(bytes(peerId))];
     }
 
-    /// Peers ranked by wins (descending), positions [start, end). Sorted at read time:
-    /// reads are free, and writes stay O(winners).
+    function getVoterVotes(uint256 roundNumber, string calldata peerId) external view returns (string[] memory) {
+        return _votes[roundNumber][keccak256(bytes(peerId))];
+    }
+
+    function uniqueVoters() external view returns (uint256) {
+        return _uniqueVoters;
+    }
+
+    function uniqueVotedPeers() external view returns (uint256) {
+        return _uniqueVotedPeers;
+    }
+
     function winnerLeaderboard(uint256 start, uint256 end)
         external
         view
         returns (string[] memory peerIds, uint256[] memory wins)
     {
-        return _ranked(_everWon, _totalWins, start, end);
+        return _slice(_winnerBoard, _wins, start, end);
     }
 
     function voterLeaderboard(uint256 start, uint256 end)
         external
         view
-        returns (string[] memory peerIds, uint256[] memory votes)
+        returns (string[] memory peerIds, uint256[] memory voteCounts)
     {
-        return _ranked(_everVoted, _voteCount, start, end);
+        return _slice(_voterBoard, _voteCount, start, end);
     }
 
-    function _ranked(string[] storage ids, mapping(string => uint256) storage score, uint256 start, uint256 end)
+    /// `key`'s score rose to `score`: place it. A newcomer joins at the end while the board has
+    /// room, else replaces the last entry when it now scores strictly more. Then it swaps with the
+    /// first entry scoring less (binary search: the board is sorted), i.e. it moves to the head of
+    /// the tie group it leaves; the entry it displaces takes its old place.
+    function _bump(Board storage b, mapping(bytes32 => uint256) storage score, bytes32 key, string calldata id,
+                   uint256 newScore) private {
+        uint256 p = b.pos[key];
+        uint256 i;
+        if (p == 0) {
+            uint256 n = b.keys.length;
+            if (n < LEADERBOARD_SIZE) {
+                b.keys.push(key);
+                i = n;
+            } else {
+                bytes32 last = b.keys[n - 1];
+                if (newScore <= score[last]) return;
+                b.pos[last] = 0;
+                b.keys[n - 1] = key;
+                i = n - 1;
+            }
+            b.pos[key] = i + 1;
+            if (bytes(_name[key]).length == 0 && bytes(id).length != 0) _name[key] = id;
+        } else {
+            i = p - 1;
+        }
+        uint256 lo = 0;
+        uint256 hi = i;
+        while (lo < hi) {
+            uint256 mid = (lo + hi) / 2;
+            if (score[b.keys[mid]] < newScore) hi = mid;
+            else lo = mid + 1;
+        }
+        if (lo != i) {
+            bytes32 other = b.keys[lo];
+            b.keys[lo] = key;
+            b.keys[i] = other;
+            b.pos[key] = lo + 1;
+            b.pos[other] = i + 1;
+        }
+    }
+
+    function _slice(Board storage b, mapping(bytes32 => uint256) storage score, uint256 start, uint256 end)
         private
         view
-        returns (string[] memory outIds, uint256[] memory outScores)
+        returns (string[] memory ids, uint256[] memory scores)
     {
-        uint256 n = ids.length;
+        require(start <= end, "Start index must be less than or equal to end index");
+        uint256 n = b.keys.length;
         if (end > n) end = n;
-        if (start >= end) return (new string[](0), new uint256[](0));
-        string[] memory all = new string[](n);
-        uint256[] memory s = new uint256[](n);
-        for (uint256 i = 0; i < n; i++) {
-            all[i] = ids[i];
-            s[i] = score[ids[i]];
-        }
-        // insertion sort, stable: equal scores keep first-seen order
-        for (uint256 i = 1; i < n; i++) {
-            uint256 v = s[i];
-            string memory id = all[i];
-            uint256 j = i;
-            while (j > 0 && s[j - 1] < v) {
-                s[j] = s[j - 1];
-                all[j] = all[j - 1];
-                j--;
-            }
-            s[j] = v;
-            all[j] = id;
-        }
-        outIds = new string[](end - start);
-        outScores = new uint256[](end - start);
+        if (start > end) start = end;
+        ids = new string[](end - start);
+        scores = new uint256[](end - start);
         for (uint256 i = start; i < end; i++) {
-            outIds[i - start] = all[i];
-            outScores[i - start] = s[i];
+            bytes32 k = b.keys[i];
+            ids[i - start] = _name[k];
+            scores[i - start] = score[k];
         }
     }
 
@@ -295,17 +367,21 @@ contract Coordinator {
         return _bootnodes.length;
     }
 
-    function addBootnodes(string[] calldata addrs) external onlyBootnodeManager {
-        for (uint256 i = 0; i < addrs.length; i++) {
-            _bootnodes.push(addrs[i]);
+    function addBootnodes(string[] calldata newBootnodes)
+        external
+        onlyBootnodeManager
+    {
+        for (uint256 i = 0; i < newBootnodes.length; i++) {
+            _bootnodes.push(newBootnodes[i]);
         }
-        emit BootnodesAdded(msg.sender, addrs.length);
+        emit BootnodesAdded(msg.sender, newBootnodes.length);
     }
 
     /// Swap-and-pop: order is not kept, gas stays constant.
     function removeBootnode(uint256 index) external onlyBootnodeManager {
-        if (index >= _bootnodes.length) revert InvalidBootnodeIndex();
-        _bootnodes[index] = _bootnodes[_bootnodes.length - 1];
+        uint256 n = _bootnodes.length;
+        if (index >= n) revert InvalidBootnodeIndex();
+        if (index != n - 1) _bootnodes[index] = _bootnodes[n - 1];
         _bootnodes.pop();
         emit BootnodeRemoved(msg.sender, index);
     }
