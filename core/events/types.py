@@ -211,6 +211,9 @@ class RolloutsFetched(Event):
     n_external: int
     n_candidates: int | None = None
     rejected: int | None = None
+    requests: int | None = None          # DHT gets this round's fetch issued (SwarmDHT.last_fetch, summed)
+    bytes: int | None = None             # value bytes they received
+    choosable: int | None = None         # peers whose manifests it could choose rollouts from
 
 
 @dataclass(frozen=True, kw_only=True)

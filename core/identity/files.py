@@ -160,6 +160,17 @@ def _peer_id_from_key(key: rsa.RSAPrivateKey) -> str:
     return _b58encode(b"\x12\x20" + hashlib.sha256(pub_msg).digest())
 
 
+def peer_id_from_public_der(spki: bytes) -> str:
+    """The libp2p peer id of an RSA public key given as DER SubjectPublicKeyInfo (signed DHT records)."""
+    return _b58encode(b"\x12\x20" + hashlib.sha256(_encode_key_msg(_KEY_TYPE_RSA, spki)).digest())
+
+
+def swarm_private_key(path: Path) -> rsa.RSAPrivateKey:
+    """The RSA private key in swarm.pem (to sign this peer's DHT records); IdentityError if damaged."""
+    path = Path(path)
+    return _private_key_from_pem_bytes(path.read_bytes(), str(path))
+
+
 _PEER_ID_CACHE: dict[bytes, str] = {}  # sha256(file) -> peer id; full RSA key validation costs ~0.1 s
 
 

@@ -376,20 +376,34 @@ class Node:
             self.emit(ErrorEvent(where="DHT", what=f"could not share this round's rollouts: {e.what}",
                                  fix=e.fix or "transient; the next round retries"))
 
-        # Give peers time to publish theirs; stop early once every known peer has.
+        # Take J of the peers' rollouts (the DHT layer draws them among the useful groups it can see and
+        # downloads only those). Poll until J are in hand, or every peer we know of has published and
+        # nothing more is left to choose, or the share wait is over.
         deadline = time.monotonic() + self._share_wait()
+        want = int(eng.config.questions_external)
+        known = {p["peer_id"] for p in self.dht.peers(refresh=True) if time.time() - p["last_seen"] < 300}
         fetched: dict[str, list] = {}
+        cost = {"requests": 0, "bytes": 0, "choosable": 0}
+        offered = 0
         while True:
-            known = {p["peer_id"] for p in self.dht.peers(refresh=True)
-                     if time.time() - p["last_seen"] < 300}
-            fetched = self._fetch_recent(r, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
-            if (known and known <= set(fetched)) or time.monotonic() >= deadline:
+            fetched = self._fetch_recent(r, want, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
+            st = self.dht.last_fetch
+            if st is not None:
+                cost["requests"] += st.requests
+                cost["bytes"] += st.bytes
+                cost["choosable"] = st.peers
+                offered = st.offered
+            have = sum(map(len, fetched.values()))
+            if (have >= want or time.monotonic() >= deadline
+                    or (known and st is not None and st.complete and known <= set(self.dht.last_manifests))):
                 break
             self._sleep(0.5)
         candidates = [ro for rs in fetched.values() for ro in rs]
         external = eng.select_external(candidates, r)
+        # n_candidates: the peers' groups on offer (useful or not); only the J drawn were downloaded.
         self.emit(RolloutsFetched(round=r, peers=len(fetched), n_external=len(external),
-                                  n_candidates=len(candidates), rejected=self.dht.rejected.total))
+                                  n_candidates=max(offered, len(candidates)), rejected=self.dht.rejected.total,
+                                  **cost))
         if not fetched:
             log.info("round %d: no peer rollouts arrived; training on local rollouts only", r)
         peers = self.dht.peers(refresh=False)
@@ -437,24 +451,20 @@ class Node:
             return
         self.emit(ChainTotals(total_reward=reward_from_chain(total), total_wins=int(wins)))
 
-    def _fetch_recent(self, r: int, timeout: float) -> dict[str, list]:
-        """Peers' rollouts of this round, else of the previous one.
+    def _fetch_recent(self, r: int, want: int, timeout: float) -> dict[str, list]:
+        """`want` peers' rollouts of this round, or of the previous one.
 
         Nodes on slow hardware finish rounds late and skip ahead to the chain's current round,
         so peers are often one round apart; a finished round's rollouts are still good SAPO
         data (question, completions, verifier rewards), so a peer missing from round r is
-        taken from round r-1.
+        taken from round r-1 (fetch_rollouts reads both).
         """
         try:
-            got = self.dht.fetch_rollouts(r, timeout=timeout)
-            if r > 0:
-                for peer, rs in self.dht.fetch_rollouts(r - 1, timeout=timeout).items():
-                    got.setdefault(peer, rs)
+            return self.dht.fetch_rollouts(r, timeout=timeout, want=want, previous=True)
         except SwarmError as e:
             self.emit(ErrorEvent(where="DHT", what=f"could not fetch peers' rollouts: {e.what}",
                                  fix=e.fix or "transient; this round trains on local rollouts"))
             return {}
-        return got
 
     def _winners(self, local, fetched: dict[str, list]) -> list[str]:
         """Vote for the peer whose rollouts scored best this round (ourselves included)."""
@@ -464,6 +474,7 @@ class Node:
 
         scores = {self.peer_id: mean(local)}
         scores.update({p: mean(rs) for p, rs in fetched.items()})
+        scores.update(self.dht.peer_rewards())  # every peer we could choose from, all its groups
         return [max(sorted(scores), key=lambda p: scores[p])]
 
     def run(self) -> None:

@@ -1,10 +1,30 @@
 """SwarmDHT: rollout sharing over a hivemind 1.1.12 DHT that never hangs and survives its own crash.
 
-Keys (all values are bytes; msgpack in hivemind, JSON/zlib inside; never pickle from the network):
+Record version 2 (core/swarm/records.py: formats, signatures; core/swarm/validator.py: the check
+every DHT process runs on what it stores and receives). Every value is a dictionary entry whose
+subkey starts with "sd2:"; never pickle from the network.
 
-  "swarmdeck/rollouts/<round>"   subkey <peer_id>  -> manifest  {"v":1,"n":chunks,"size":bytes,"sha256":hex,"nonce":hex}
-  "swarmdeck/chunk/<round>/<peer_id>/<nonce>/<i>" -> raw bytes of chunk i of the wire message (core.swarm.wire)
-  "swarmdeck/peers"              subkey <peer_id>  -> heartbeat {"v":1,"t":unix,"maddrs":[...]}
+  "swarmdeck/v2/m/<round>/<level>/<bucket>"  subkey "sd2:<peer id>" -> signed manifest: per question
+        group its size, chunk addresses, G, reward mean/std and whether it has any nonzero advantage
+  "swarmdeck/v2/c/<sha256 of the chunk, 160 bits>"  subkey "sd2:c" -> one chunk of one group's wire
+        message (core.swarm.wire), content-addressed: any node checks that the value is the one its key
+        names, so chunks are read with latest=False (the first replica's answer will do)
+  "swarmdeck/v2/h/<level>/<bucket>"          subkey "sd2:<peer id>" -> signed heartbeat {t, maddrs}
+
+A signed record verifies only under the key, subkey and expiration it was signed for, and only with
+the RSA key whose libp2p id is the subkey's peer id (swarm.pem): forged, replayed and swapped records
+are refused by every honest replica and by the reader, and counted in `rejected`.
+
+Per-node cost independent of the swarm size. A round's manifests are split into 2**level buckets
+(a peer's bucket = low bits of sha256(round/peer id)); each node estimates the swarm from the buckets
+it reads and picks the level that puts about SHARD_PEERS manifests in one (stored at that level and
+the two beside it, so estimates one step apart still meet). A fetch reads ONE random bucket of round
+r and of r-1 (a peer one round behind still contributes its newest round), draws J groups uniformly
+among the useful ones described there (SAPO: groups with a nonzero advantage, sampled uniformly;
+every peer of the round is equally likely to be in the bucket drawn, and the draw changes each
+round), and downloads only those groups' chunks: about 2 bucket reads + J x chunks-per-group gets,
+whatever N is. No key holds every peer's manifest, and each bucket is read by about SHARD_PEERS nodes.
+`last_fetch` (FetchStats) holds what a fetch cost: requests, bytes, seconds, peers it could choose from.
 
 Why chunks: hivemind's DHT front-end sends each request to its DHT process through a
 multiprocessing pipe whose read end is non-blocking. Python writes a message over 16 KiB as
@@ -20,7 +40,7 @@ hivemind's result-pipe backend (see _start_once), so several SwarmDHTs in one pr
 not be started while another one has requests in flight from a different thread.
 
 Each chunk lives under its own key so every DHT reply (and every libp2p message) stays one
-chunk long, however many peers share a round.
+chunk long; a bucket reply stays about SHARD_PEERS manifests (~1 KB each) long.
 """
 
 from __future__ import annotations
@@ -28,9 +48,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import json
 import logging
 import math
+import random
 import secrets
 import threading
 import time
@@ -41,25 +61,21 @@ from typing import Any, Iterable, Sequence
 
 import psutil
 
-from core.base import safejson
 from core.identity import files as identity
 from core.base.errors import SwarmError
 from core.base.rollouts import Rollout
+from core.swarm import records
 from core.swarm.wire import DEFAULT_LIMITS, Limits, RejectCounter, WireError, decode_rollouts, encode_rollouts
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 12 * 1024            # stored value size; pickled request stays < 16 KiB
-MAX_ACCEPTED_CHUNK = 60 * 1024     # what we accept from peers (they may chunk differently)
 RESTART_SETTLE_S = 1.0            # measured: restarting at once after killing a stuck process can hang bootstrap
 STUCK_AFTER_TIMEOUTS = 3          # consecutive unanswered requests before the process is replaced
 STORE_WINDOW = 4                   # stores in flight: 4 x ~12.5 KiB < 64 KiB pipe buffer
-MAX_MANIFEST_BYTES = 1024
-CACHE_ENTRIES = 512                # verified (round, peer) entries kept; ~ a few rounds of a big swarm
-MAX_PEERS_PER_FETCH = 128          # bound on work a subkey flood can cause
-ROLLOUT_KEY = "swarmdeck/rollouts/{round}"
-CHUNK_KEY = "swarmdeck/chunk/{round}/{peer}/{nonce}/{i}"
-PEERS_KEY = "swarmdeck/peers"
+CACHE_ENTRIES = 512                # verified manifests / groups kept; a few rounds of what a node reads
+SHARD_PEERS = 16                   # target manifests per bucket (what one read returns)
+MAX_LEVEL = 12                     # up to 4096 buckets a round: ~65k peers at SHARD_PEERS
 # Peers we have heard from are remembered for rejoining and the dashboard, but not forever: a
 # node running for weeks in a churning public swarm would otherwise keep every peer it ever saw.
 PEER_FORGET_S = 24 * 3600.0
@@ -67,12 +83,80 @@ MAX_KNOWN_PEERS = 2000
 _FORK_LOCK = threading.Lock()
 
 
-def rollout_key(round: int) -> str:
-    return ROLLOUT_KEY.format(round=int(round))
+def shard_bucket(peer_id: str, salt: Any, level: int) -> int:
+    """The bucket of `peer_id` among the 2**level buckets of a round (salt = round): low bits of a hash,
+    so the bucket at level l+1 splits the one at level l in two."""
+    if level <= 0:
+        return 0
+    h = hashlib.sha256(f"{salt}/{peer_id}".encode()).digest()
+    return int.from_bytes(h[:8], "big") & ((1 << level) - 1)
 
 
-def chunk_key(round: int, peer: str, nonce: str, i: int) -> str:
-    return CHUNK_KEY.format(round=int(round), peer=peer, nonce=nonce, i=int(i))
+class _Shards:
+    """How many buckets a round is split into (2**level), from the swarm size this node observes.
+
+    A reader that finds m manifests in one bucket at level l estimates n = m * 2**l peers (a
+    running mean of log2 n). The level is the one that puts about SHARD_PEERS in a bucket, with
+    hysteresis. A publisher stores at its level and the two beside it, so readers whose
+    estimate differs by one step still see it.
+    """
+
+    def __init__(self) -> None:
+        self.level: int | None = None
+        self._log_n: float | None = None
+
+    def read_level(self) -> int:
+        return self.level or 0
+
+    def publish_levels(self) -> list[int]:
+        lv = self.level or 0
+        return [x for x in (lv - 1, lv, lv + 1) if 0 <= x <= MAX_LEVEL]
+
+    def observe(self, count: int, level: int) -> None:
+        x = math.log2(max(1, count) * 2 ** level)
+        self._log_n = x if self._log_n is None else 0.5 * self._log_n + 0.5 * x
+        want = self._log_n - math.log2(SHARD_PEERS)  # fractional level
+        cur = self.level
+        if cur is None:
+            self.level = max(0, min(MAX_LEVEL, math.ceil(want)))
+        elif want > cur + 0.25 or want < cur - 1.25:
+            # One step a round at most: the swarm's size changes slowly, and a burst of made-up
+            # peers (each a fresh key) cannot throw every reader to an empty level at once.
+            self.level = max(0, min(MAX_LEVEL, cur + (1 if want > cur else -1)))
+
+    @property
+    def estimate(self) -> int:
+        return int(round(2 ** self._log_n)) if self._log_n is not None else 0
+
+
+@dataclass
+class _Session:
+    """What one node has read and chosen for one round (polls of the same round add to it)."""
+
+    round: int
+    rng: random.Random
+    tried: set = field(default_factory=set)      # (peer, round, chunk digests) chosen once
+    got: dict = field(default_factory=dict)      # (peer, round, chunk digests) -> Rollout | None (failed)
+    manifests: dict = field(default_factory=dict)  # (peer, round) -> the manifest read last
+    estimated: bool = False
+    searched: bool = False
+    base: int = 0
+
+    def __post_init__(self) -> None:
+        self.base = self.rng.getrandbits(MAX_LEVEL)
+
+    def bucket(self, level: int) -> int:
+        return self.base & ((1 << level) - 1)
+
+    def current(self) -> list[tuple[tuple, Rollout]]:
+        """Verified groups still listed by their peer's manifest (a republish drops the older ones), in order."""
+        out = []
+        for k, r in self.got.items():
+            m = self.manifests.get((k[0], k[1]))
+            idx = next((g.index for g in m.groups if g.chunks == k[2]), None) if m is not None else None
+            if r is not None and idx is not None:
+                out.append(((k[0], k[1], idx), k, r))
+        return [(k, r) for _, k, r in sorted(out, key=lambda x: x[0])]
 
 
 @dataclass
@@ -81,17 +165,26 @@ class PublishResult:
     bytes: int
     chunks: int
     seconds: float
+    levels: list[int] = field(default_factory=list)
 
 
 @dataclass
 class FetchStats:
+    """One fetch_rollouts call, as the benchmark and the dashboard read it."""
+
     round: int
-    peers: int = 0                 # peers whose rollouts arrived intact
-    rollouts: int = 0
-    rejected: int = 0              # entries rejected as malformed/oversized/tampered this fetch
-    missing: int = 0               # peers whose chunks did not arrive in time
-    cached: int = 0                # peers served from the verified-rollouts cache (same manifest checksum)
+    requests: int = 0              # DHT gets issued (bucket reads + chunk reads)
+    bytes: int = 0                 # value bytes received
     seconds: float = 0.0
+    peers: int = 0                 # peers it could choose from (valid manifests in the buckets read)
+    offered: int = 0               # question groups those manifests describe (useful or not)
+    useful: int = 0                # of which have a nonzero advantage (what a J draw chooses among)
+    sources: int = 0               # peers the returned rollouts came from
+    rollouts: int = 0              # rollouts returned (this round's session so far)
+    rejected: int = 0              # records rejected as forged/malformed/tampered this call
+    missing: int = 0               # chosen groups whose chunks did not arrive in time
+    cached: int = 0                # chosen groups served from the verified cache
+    complete: bool = False         # enough rollouts, or nothing left to choose: stop polling
 
 
 @dataclass
@@ -146,17 +239,24 @@ class SwarmDHT:
         self.rejected = RejectCounter()
         self.restarts = 0
         self.last_fetch: FetchStats | None = None
+        self.last_manifests: dict[str, records.Manifest] = {}
+        self._shards = _Shards()
+        self._sessions: dict[int, _Session] = {}
+        self._verified: dict[tuple, records.Manifest] = {}
+        self._groups: dict[tuple, Rollout] = {}
+        self._refusals_seen: dict[str, int] = {}
+        self._logged_versions: set[str] = set()
         self._dht = None
         self._p2pd_pids: list[int] = []
         self._maddrs: list[str] = []
         self._seen: dict[str, _PeerSeen] = {}
-        self._cache: dict[tuple[int, str, str], list[Rollout]] = {}  # (round, peer, sha256) -> verified
         self._send_lock = threading.Lock()    # one writer on hivemind's request pipe
         self._life_lock = threading.RLock()   # start / restart / shutdown
         self._closed = False
         self._timeouts = 0                    # consecutive timed-out requests: many = stuck process
         ident = identity.load_or_create_swarm_pem(self.identity_path)
         self.peer_id: str = ident.peer_id
+        self._signer = records.Signer.from_pem(self.identity_path)
         self.display_name: str = ident.display_name
         if start:
             self.start()
@@ -195,6 +295,8 @@ class SwarmDHT:
     def _start_once(self) -> None:
         from hivemind import DHT
 
+        from core.swarm.validator import SwarmRecordValidator
+
         host_maddrs = [f"/ip4/{self.host}/tcp/{self.port}"]
         announce = None
         if self.announce_host or self.announce_port:
@@ -221,6 +323,7 @@ class SwarmDHT:
                 dht = DHT(start=True, initial_peers=self.initial_peers or None, host_maddrs=host_maddrs,
                           node_id=DHTID.generate(source=f"swarmdeck/{self.peer_id}".encode()),
                           announce_maddrs=announce, identity_path=str(self.identity_path),
+                          record_validators=[SwarmRecordValidator()],
                           startup_timeout=self.startup_timeout, await_ready=False, daemon=True)
             dht.wait_until_ready(timeout=self.startup_timeout + 5)
         except BaseException as e:  # noqa: BLE001 - classify every startup failure for the user
@@ -417,6 +520,11 @@ class SwarmDHT:
         with self._send_lock:
             return d.get(key, latest=latest, return_future=True)
 
+    @property
+    def swarm_estimate(self) -> int:
+        """Peers in the swarm as this node estimates them from its bucket reads (0 before the first)."""
+        return self._shards.estimate
+
     def _guarded(self, op, *args, **kw):
         """Run op; if the DHT process died (before or during it), restart it and retry once."""
         self._ensure_alive()
@@ -439,19 +547,27 @@ class SwarmDHT:
     # ------------------------------------------------------------------ rollouts
 
     def publish_rollouts(self, round: int, rollouts: list[Rollout]) -> PublishResult:
-        """Store this node's rollouts for `round` (chunks first, manifest last). Raises SwarmError on failure."""
-        blob = encode_rollouts(rollouts, self.limits)
-        return self._guarded(self._publish_blob, int(round), blob)
+        """Store this node's rollouts for `round`: each question group as content-addressed chunks, then one
+        signed manifest (a summary per group) in this round's buckets. Raises SwarmError on failure."""
+        blobs = [encode_rollouts([r], self.limits) for r in rollouts]
+        return self._guarded(self._publish, int(round), list(rollouts), blobs)
 
-    def publish_raw(self, round: int, blob: bytes) -> PublishResult:
-        """Store an already-encoded message (used by tests and benchmarks; no validation)."""
-        return self._guarded(self._publish_blob, int(round), bytes(blob))
-
-    def _publish_blob(self, round: int, blob: bytes) -> PublishResult:
+    def _publish(self, round: int, rollouts: list[Rollout], blobs: list[bytes]) -> PublishResult:
         t0 = time.monotonic()
-        nonce = secrets.token_hex(6)
         exp = _dht_time() + self.expiration
-        chunks = [blob[i:i + self.chunk_bytes] for i in range(0, len(blob), self.chunk_bytes)] or [b""]
+        groups: list[records.GroupInfo] = []
+        stores: list[tuple[str, bytes]] = []
+        for i, (r, blob) in enumerate(zip(rollouts, blobs)):
+            digests = []
+            for c in [blob[k:k + self.chunk_bytes] for k in range(0, len(blob), self.chunk_bytes)] or [b""]:
+                key, value, digest = records.chunk_value(c)
+                stores.append((key, value))
+                digests.append(digest)
+            rw = [float(x) for x in r.rewards]
+            mean = sum(rw) / len(rw) if rw else 0.0
+            std = math.sqrt(sum((x - mean) ** 2 for x in rw) / len(rw)) if rw else 0.0
+            groups.append(records.GroupInfo(i, len(blob), tuple(digests), len(r.completions), mean, std,
+                                             r.has_signal()))
         pending: list[tuple[int, Any]] = []
         failed: list[int] = []
 
@@ -461,27 +577,46 @@ class SwarmDHT:
                 if not self._wait(fut):
                     failed.append(i)
 
-        for i, c in enumerate(chunks):
+        for i, (key, value) in enumerate(stores):
             drain(STORE_WINDOW - 1)
-            pending.append((i, self._store(chunk_key(round, self.peer_id, nonce, i), c, exp)))
+            pending.append((i, self._store(key, value, exp, subkey=records.CHUNK_SUBKEY)))
         drain(0)
         for i in failed:
-            self._store_retrying(chunk_key(round, self.peer_id, nonce, i), chunks[i], exp, None,
+            self._store_retrying(stores[i][0], stores[i][1], exp, records.CHUNK_SUBKEY,
                                  f"rollout chunk {i} of round {round}")
-        manifest = json.dumps({"v": 1, "n": len(chunks), "size": len(blob), "nonce": nonce,
-                               "sha256": hashlib.sha256(blob).hexdigest()}, separators=(",", ":")).encode()
-        self._store_retrying(rollout_key(round), manifest, exp, self.peer_id, f"rollout manifest of round {round}")
+        body = records.manifest_body(self.peer_id, round, groups)
+        if len(groups) > records.MAX_GROUPS:
+            raise _swarm_error("encode", f"{len(groups)} question groups in one round; at most {records.MAX_GROUPS} "
+                               "can be shared", "DHT", "lower questions_local", retriable=False)
+        levels = self._shards.publish_levels()
+        for level in levels:
+            key = records.manifest_key(round, level, shard_bucket(self.peer_id, round, level))
+            self._store_signed(key, "m", body, exp, f"rollout manifest of round {round}")
         self._heartbeat_unguarded()
-        return PublishResult(round=round, bytes=len(blob), chunks=len(chunks), seconds=time.monotonic() - t0)
+        size = sum(map(len, blobs))
+        return PublishResult(round=round, bytes=size, chunks=len(stores), seconds=time.monotonic() - t0,
+                             levels=levels)
 
-    def _store_retrying(self, key: str, value: bytes, exp: float, subkey: str | None, what: str) -> None:
+    def _store_signed(self, key: str, kind: str, body: dict, exp: float, what: str) -> None:
+        value = self._signer.signed_value(kind, key, exp, body)
+        if len(value) > records.MAX_SIGNED_BYTES:
+            raise _swarm_error("encode", f"the {what} is {len(value)} bytes, over the {records.MAX_SIGNED_BYTES} "
+                               "a peer accepts", "DHT", "report this as a bug", retriable=False)
+        self._store_retrying(key, value, exp, records.peer_subkey(self.peer_id), what,
+                             resign=lambda e: self._signer.signed_value(kind, key, e, body))
+
+    def _store_retrying(self, key: str, value: bytes, exp: float, subkey: str | None, what: str,
+                        resign=None) -> None:
         # A store can be refused for a moment (e.g. peers still blacklist our previous process after a
         # restart, for hivemind's 5 s blacklist time): back off briefly rather than lose the round.
         for delay in (0.0, 0.25, 0.5, 1.0, 2.0):
             time.sleep(delay)
             if self._wait(self._store(key, value, exp, subkey=subkey)) or self._stored(key, value, subkey):
                 return
-            exp = max(exp, _dht_time() + self.expiration)  # equal expiration would be refused as "not newer"
+            new_exp = max(exp, _dht_time() + self.expiration)  # equal expiration is refused as "not newer"
+            if new_exp != exp and resign is not None:
+                value = resign(new_exp)  # the signature covers the expiration time
+            exp = new_exp
         raise _swarm_error("store", f"could not store the {what} in the DHT", "DHT",
                            "transient: check that peers are reachable; the next round retries")
 
@@ -493,164 +628,293 @@ class SwarmDHT:
             return getattr(found, "value", None) == value
         return dict(_subkey_items(found)).get(subkey) == value
 
-    def fetch_rollouts(self, round: int, timeout: float = 10.0) -> dict[str, list[Rollout]]:
-        """Other peers' rollouts for `round` (self excluded), each verified; bad entries rejected and counted.
+    def fetch_rollouts(self, round: int, timeout: float = 10.0, want: int | None = None,
+                       previous: bool = True) -> dict[str, list[Rollout]]:
+        """Other peers' rollouts for `round`, each group verified; bad records rejected and counted.
 
-        Returns within about `timeout` seconds; peers whose data did not arrive in time are left out.
+        Reads one bucket of the round's manifests (and of round-1: a peer one round behind still
+        contributes with its newest round) and picks among the question groups they describe:
+        `want` = J draws `want` groups uniformly among the groups with a nonzero advantage (the
+        useful ones), over every peer in the buckets read; None takes every group there. Only the
+        chosen groups' chunks are downloaded. Repeated calls for the same round (polling) keep what
+        was already chosen and verified and add to it; `last_fetch.complete` says when nothing more
+        can come. Returns within about `timeout` seconds.
         """
         deadline = time.monotonic() + float(timeout)
-        return self._guarded(self._fetch, int(round), deadline)
+        return self._guarded(self._fetch, int(round), deadline, want, previous)
 
-    def _fetch(self, round: int, deadline: float) -> dict[str, list[Rollout]]:
+    def _fetch(self, round: int, deadline: float, want: int | None, previous: bool) -> dict[str, list[Rollout]]:
         t0 = time.monotonic()
         stats = FetchStats(round=round)
         self.last_fetch = stats
+        sess = self._sessions.get(round)
+        if sess is None:
+            sess = _Session(round, random.Random(f"{self.peer_id}/{round}/{secrets.randbits(32)}"))
+            self._sessions[round] = sess
+            while len(self._sessions) > 4:
+                self._sessions.pop(min(self._sessions))
         try:
-            found = self._wait(self._get(rollout_key(round)), deadline - time.monotonic())
-        except SwarmError:
+            rounds = [round] + ([round - 1] if previous and round > 0 else [])
+            newest: dict[str, tuple[records.Manifest, int]] = {}
+            for rnd in reversed(rounds):  # the newer round's manifest of a peer wins
+                for peer, m in self._read_manifests(sess, rnd, stats, deadline).items():
+                    newest[peer] = (m, rnd)
+                    sess.manifests[(peer, rnd)] = m  # a republished round replaces the earlier manifest
+            stats.peers = len(newest)
+            stats.offered = sum(len(m.groups) for m, _ in newest.values())
+            stats.useful = sum(1 for m, _ in newest.values() for g in m.groups if g.signal)
+            self.last_manifests = {p: m for p, (m, _) in newest.items()}
+            pool = [(p, rnd, g) for p, (m, rnd) in sorted(newest.items()) for g in m.groups
+                    if (want is None or g.signal) and (p, rnd, g.chunks) not in sess.tried]
+            need = len(pool) if want is None else max(0, want - len(sess.current()))
+            chosen = sess.rng.sample(pool, min(need, len(pool)))
+            self._download(sess, chosen, stats, deadline)
+            have = len(sess.current())
+            left = len(pool) - len(chosen)
+            stats.complete = (want is not None and have >= want) or left == 0
+        finally:
+            left = deadline - time.monotonic()
+            if left > 0.05:  # never past the caller's deadline (a stuck process answers nothing)
+                self._merge_refusals(min(1.0, left))
             stats.seconds = time.monotonic() - t0
-            return {}  # nothing arrived in time: this round trains on local rollouts only
-        entries = _subkey_items(found)
-        manifests: dict[str, dict] = {}
-        for peer, raw in entries[:MAX_PEERS_PER_FETCH]:
-            if peer == self.peer_id:
-                continue
-            m = self._parse_manifest(peer, raw)
-            if m is None:
-                stats.rejected += 1
-            else:
-                manifests[peer] = m
-        stats.rejected += max(0, len(entries) - MAX_PEERS_PER_FETCH)
-        if len(entries) > MAX_PEERS_PER_FETCH:
-            self.rejected.add("too_many_peers", len(entries) - MAX_PEERS_PER_FETCH)
         out: dict[str, list[Rollout]] = {}
-        # Callers poll a round until every peer has published: reuse what we already verified.
-        for peer in list(manifests):
-            hit = self._cache.get((round, peer, manifests[peer]["sha256"]))
+        for (peer, _rnd, _i), r in sess.current():
+            out.setdefault(peer, []).append(_copy(r))
+        stats.sources = len(out)
+        stats.rollouts = sum(map(len, out.values()))
+        return out
+
+    def _read_manifests(self, sess: "_Session", rnd: int, stats: FetchStats,
+                        deadline: float) -> dict[str, records.Manifest]:
+        """Verified manifests of round `rnd` in this session's bucket (self excluded); learns the swarm size."""
+        level = self._shards.read_level()
+        got, count = self._read_bucket(sess, rnd, level, stats, deadline)
+        if not got and level > 0:  # an estimate one step off, or a thin bucket: the parent holds more
+            level -= 1
+            got, count = self._read_bucket(sess, rnd, level, stats, deadline)
+        if not count and self._shards.level is None and rnd == sess.round and not sess.estimated \
+                and not sess.searched:
+            sess.searched = True
+            # Nothing at level 0 in either round, and no estimate yet: a node new to a big swarm
+            # (its level-0 buckets are empty there). Look at finer levels once.
+            got, count, level = self._search_levels(sess, rnd, stats, deadline)
+        if count and not sess.estimated:  # once a session, from the older (complete) round when it has any
+            self._shards.observe(count, level)
+            sess.estimated = True
+        for peer in got:
+            self._saw(peer)
+        return got
+
+    def _read_bucket(self, sess, rnd, level, stats, deadline):
+        bucket = sess.bucket(level)
+        found = self._get_counted(records.manifest_key(rnd, level, bucket), stats, deadline)
+        return self._parse_bucket(found, rnd, level, bucket, stats)
+
+    def _search_levels(self, sess, rnd, stats, deadline):
+        """A node new to a big swarm: level 0 is empty there; look at finer levels once (log2 steps)."""
+        for level in range(2, MAX_LEVEL + 1, 2):
+            if time.monotonic() >= deadline:
+                break
+            got, count = self._read_bucket(sess, rnd, level, stats, deadline)
+            if count:
+                return got, count, level
+        return {}, 0, 0
+
+    def _get_counted(self, key: str, stats: FetchStats, deadline: float, latest: bool = True):
+        stats.requests += 1
+        try:
+            found = self._wait(self._get(key, latest=latest), deadline - time.monotonic())
+        except SwarmError:
+            return None
+        stats.bytes += _value_bytes(found)
+        return found
+
+    def _parse_bucket(self, found, rnd: int, level: int, bucket: int,
+                      stats: FetchStats) -> tuple[dict[str, records.Manifest], int]:
+        kid = records.key_id(records.manifest_key(rnd, level, bucket))
+        out: dict[str, records.Manifest] = {}
+        count = 0
+        for subkey, raw, exp in _subkey_entries(found):
+            try:
+                if not records.is_ours(subkey):
+                    raise records.RecordError("foreign", f"subkey {str(subkey)[:40]!r} is not a swarmdeck record")
+                ck = (kid, subkey, hashlib.sha256(raw if isinstance(raw, bytes) else b"").digest(), exp)
+                m = self._verified.get(ck)
+                if m is None:
+                    rec = records.open_signed(kid, subkey, raw, exp)
+                    m = records.parse_manifest(rec, rnd, self.limits.max_wire_bytes, self.limits.max_completions)
+                    self._verified[ck] = m
+                    while len(self._verified) > CACHE_ENTRIES:
+                        self._verified.pop(next(iter(self._verified)))
+            except records.RecordError as e:
+                self._reject(e, subkey)
+                stats.rejected += 1
+                continue
+            count += 1
+            if m.peer_id != self.peer_id:
+                out[m.peer_id] = m
+        return out, count
+
+    def _reject(self, e: records.RecordError, subkey: Any) -> None:
+        self.rejected.add(e.reason)
+        if e.reason == "version" and str(e) not in self._logged_versions:
+            self._logged_versions.add(str(e))
+            log.warning("ignoring DHT records from %s: %s (a peer on another swarmdeck release; update both to "
+                        "exchange rollouts)", str(subkey)[:60], e)
+
+    def _download(self, sess: "_Session", chosen, stats: FetchStats, deadline: float) -> None:
+        futs = []
+        for peer, rnd, g in chosen:
+            sess.tried.add((peer, rnd, g.chunks))
+            hit = self._groups.get((peer, rnd, g.chunks))
             if hit is not None:
-                del manifests[peer]
-                out[peer] = [_copy(r) for r in hit]
-                stats.peers += 1
+                sess.got[(peer, rnd, g.chunks)] = hit
                 stats.cached += 1
-                stats.rollouts += len(hit)
-        # Pipeline every chunk get (requests are tiny), then collect with the remaining time.
-        futs = {peer: [self._get(chunk_key(round, peer, m["nonce"], i)) for i in range(m["n"])]
-                for peer, m in manifests.items()}
-        for peer, fl in futs.items():
-            m = manifests[peer]
+                continue
+            fl = [self._get(records.chunk_key(d), latest=False) for d in g.chunks]
+            stats.requests += len(fl)
+            futs.append((peer, rnd, g, fl))
+        for peer, rnd, g, fl in futs:
             parts: list[bytes] = []
             bad = None
-            for fut in fl:
+            for d, fut in zip(g.chunks, fl):
                 try:
                     v = self._wait(fut, deadline - time.monotonic())
                 except SwarmError:
                     bad = "missing"
                     break
-                val = getattr(v, "value", None)
-                if v is None:
+                stats.bytes += _value_bytes(v)
+                entry = dict((k, x) for k, x, _ in _subkey_entries(v)).get(records.CHUNK_SUBKEY)
+                if entry is None:
                     bad = "missing"
                     break
-                if not isinstance(val, bytes) or len(val) > MAX_ACCEPTED_CHUNK:
-                    bad = "chunk"
-                    break
-                parts.append(val)
-                if sum(map(len, parts)) > m["size"]:
-                    bad = "chunk"
+                try:
+                    parts.append(records.check_chunk(records.key_id(records.chunk_key(d)), records.CHUNK_SUBKEY,
+                                                     entry))
+                except records.RecordError as e:
+                    self._reject(e, records.CHUNK_SUBKEY)
+                    bad = e.reason
                     break
             if bad == "missing":
                 for f in fl:
                     f.cancel()
                 stats.missing += 1
+                sess.got[(peer, rnd, g.chunks)] = None
                 continue
-            if bad:
-                self.rejected.add("chunk")
+            if bad is not None:
                 stats.rejected += 1
+                sess.got[(peer, rnd, g.chunks)] = None
                 continue
             blob = b"".join(parts)
-            if len(blob) != m["size"] or hashlib.sha256(blob).hexdigest() != m["sha256"]:
-                self.rejected.add("checksum")
+            r = self._check_group(blob, peer, rnd, g)
+            if r is None:
                 stats.rejected += 1
+                sess.got[(peer, rnd, g.chunks)] = None
                 continue
-            try:
-                rollouts = decode_rollouts(blob, self.limits, self.rejected)
-            except WireError:
-                stats.rejected += 1
-                continue
-            if any(r.round != round or (r.peer_id and r.peer_id != peer) for r in rollouts):
-                # Someone else's (or another round's) rollouts re-published under this subkey.
-                self.rejected.add("foreign")
-                stats.rejected += 1
-                continue
-            for r in rollouts:
-                r.peer_id = peer
-            self._cache[(round, peer, m["sha256"])] = rollouts
-            while len(self._cache) > CACHE_ENTRIES:
-                self._cache.pop(next(iter(self._cache)))
-            out[peer] = [_copy(r) for r in rollouts]
-            self._saw(peer)
-            stats.peers += 1
-            stats.rollouts += len(rollouts)
-        stats.seconds = time.monotonic() - t0
-        return out
+            self._groups[(peer, rnd, g.chunks)] = r
+            while len(self._groups) > CACHE_ENTRIES:
+                self._groups.pop(next(iter(self._groups)))
+            sess.got[(peer, rnd, g.chunks)] = r
 
-    def _parse_manifest(self, peer: Any, raw: Any) -> dict | None:
-        if not isinstance(peer, str) or not 0 < len(peer) <= self.limits.max_name_chars or "/" in peer:
-            self.rejected.add("manifest")
+    def _check_group(self, blob: bytes, peer: str, rnd: int, g: records.GroupInfo) -> Rollout | None:
+        if len(blob) != g.size:
+            self.rejected.add("checksum")
             return None
         try:
-            if not isinstance(raw, bytes) or len(raw) > MAX_MANIFEST_BYTES:
-                raise ValueError("not small bytes")
-            m = safejson.loads(raw.decode("utf-8"))
-            ok = (isinstance(m, dict) and m.get("v") == 1
-                  and all(isinstance(m.get(k), int) and not isinstance(m.get(k), bool) for k in ("n", "size"))
-                  and isinstance(m.get("sha256"), str) and len(m["sha256"]) == 64
-                  and isinstance(m.get("nonce"), str) and 0 < len(m["nonce"]) <= 32 and "/" not in m["nonce"])
-            if not ok:
-                raise ValueError("bad fields")
-            if m["v"] != 1:
-                raise ValueError("version")
-            if not 0 < m["size"] <= self.limits.max_wire_bytes:
-                self.rejected.add("oversized")
-                return None
-            max_n = math.ceil(m["size"] / 1024)  # chunks below 1 KiB would be a request flood
-            if not math.ceil(m["size"] / MAX_ACCEPTED_CHUNK) <= m["n"] <= max(1, max_n):
-                raise ValueError("chunk count")
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            self.rejected.add("manifest")
+            rs = decode_rollouts(blob, self.limits, self.rejected)
+        except WireError:
             return None
-        return m
+        if len(rs) != 1:
+            self.rejected.add("schema")
+            return None
+        r = rs[0]
+        if r.round != rnd or (r.peer_id and r.peer_id != peer):
+            self.rejected.add("foreign")  # someone else's (or another round's) rollout under this manifest
+            return None
+        rw = r.rewards
+        mean = sum(rw) / len(rw)
+        std = math.sqrt(sum((x - mean) ** 2 for x in rw) / len(rw))
+        if (len(r.completions) != g.completions or r.has_signal() != g.signal
+                or abs(mean - g.mean) > 1e-4 * max(1.0, abs(mean)) or abs(std - g.std) > 1e-4 * max(1.0, std)):
+            self.rejected.add("summary")  # a manifest that lies about its groups to be chosen
+            return None
+        r.peer_id = peer
+        return r
+
+    def _merge_refusals(self, timeout: float = 1.0) -> None:
+        """Add the DHT process's validator refusals (stores and answers it refused) to `rejected`."""
+        d = self._dht
+        if d is None:
+            return
+        try:
+            now = self._call(lambda: d.run_coroutine(validator_counts, return_future=True), timeout=timeout)
+        except (SwarmError, OSError, EOFError):
+            return
+        for reason, n in (now or {}).items():
+            delta = n - self._refusals_seen.get(reason, 0)
+            if delta > 0 and not reason.startswith("version_"):  # version_<n> details "version"
+                self.rejected.add(f"refused_{reason}", delta)
+            if delta > 0 and reason.startswith("version_") and reason not in self._logged_versions:
+                self._logged_versions.add(reason)
+                log.warning("refused DHT records of record %s: this node speaks record version %d (a peer "
+                            "runs another swarmdeck release; its records are ignored; update both to exchange "
+                            "rollouts)", reason.replace("_", " "), records.VERSION)
+        self._refusals_seen = dict(now or {})
+
+    def peer_rewards(self) -> dict[str, float]:
+        """Mean reward of each peer in the last fetch's manifests (all its groups, not only the ones chosen)."""
+        out = {}
+        for p, m in self.last_manifests.items():
+            n = sum(g.completions for g in m.groups)
+            out[p] = sum(g.mean * g.completions for g in m.groups) / n if n else 0.0
+        return out
 
     # ------------------------------------------------------------------ peers
 
     def heartbeat(self) -> None:
-        """Announce this peer (with its multiaddrs) under the peers key; cheap, call once per round."""
+        """Announce this peer (with its multiaddrs) in its heartbeat bucket; cheap, call once per round."""
         self._guarded(self._heartbeat_unguarded)
 
     def _heartbeat_unguarded(self) -> None:
-        value = json.dumps({"v": 1, "t": time.time(), "maddrs": self._maddrs[:8]}, separators=(",", ":")).encode()
-        if len(value) > MAX_MANIFEST_BYTES:
-            value = json.dumps({"v": 1, "t": time.time(), "maddrs": []}).encode()
-        self._wait(self._store(PEERS_KEY, value, _dht_time() + self.heartbeat_ttl, subkey=self.peer_id))
+        exp = _dht_time() + self.heartbeat_ttl
+        body = {"peer": self.peer_id, "t": time.time(), "maddrs": self._maddrs[:8]}
+        for level in self._shards.publish_levels():
+            key = records.heartbeat_key(level, shard_bucket(self.peer_id, "h", level))
+            value = self._signer.signed_value("h", key, exp, body)
+            if len(value) > records.MAX_SIGNED_BYTES:
+                value = self._signer.signed_value("h", key, exp, dict(body, maddrs=[]))
+            self._wait(self._store(key, value, exp, subkey=records.peer_subkey(self.peer_id)))
 
     def peers(self, refresh: bool = True, timeout: float | None = None) -> list[dict]:
-        """Other peers seen (heartbeats and fetched rollouts): [{peer_id, name, last_seen}], newest first."""
+        """Other peers seen (heartbeats in our bucket, manifests fetched): [{peer_id, name, last_seen}], newest first."""
         if refresh:
+            level = self._shards.read_level()
+            key = records.heartbeat_key(level, shard_bucket(self.peer_id, "h", level))
             try:
-                found = self._guarded(lambda: self._wait(self._get(PEERS_KEY), timeout))
+                found = self._guarded(lambda: self._wait(self._get(key), timeout))
             except SwarmError:
                 found = None
-            for peer, raw in _subkey_items(found)[:MAX_PEERS_PER_FETCH]:
-                if not isinstance(peer, str) or peer == self.peer_id or not 0 < len(peer) <= 128:
-                    continue
+            kid = records.key_id(key)
+            for subkey, raw, exp in _subkey_entries(found):
                 try:
-                    hb = safejson.loads(raw.decode("utf-8")) if isinstance(raw, bytes) and len(raw) <= 1024 else None
+                    if not records.is_ours(subkey):
+                        raise records.RecordError("foreign", "not a swarmdeck record")
+                    rec = records.open_signed(kid, subkey, raw, exp)
+                    hb = rec.body
+                    if rec.kind != "h" or hb.get("peer") != rec.peer_id:
+                        raise records.RecordError("heartbeat", "not a heartbeat")
                     t = float(hb["t"])
                     maddrs = [str(m) for m in hb.get("maddrs", [])[:8] if isinstance(m, str) and len(m) < 256]
-                except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError):
+                except records.RecordError as e:
+                    self._reject(e, subkey)
+                    continue
+                except (ValueError, TypeError, KeyError, AttributeError):
                     self.rejected.add("heartbeat")
                     continue
+                if rec.peer_id == self.peer_id:
+                    continue
                 # Trust our own clock over theirs, but never report a peer as seen in the future.
-                self._saw(peer, min(t, time.time()), maddrs)
+                self._saw(rec.peer_id, min(t, time.time()), maddrs)
         self._forget_old_peers()
         return sorted(({"peer_id": p, "name": identity.display_name(p), "last_seen": s.last_seen}
                        for p, s in self._seen.items()), key=lambda d: -d["last_seen"])
@@ -692,10 +956,31 @@ def _copy(r: Rollout) -> Rollout:
 
 def _subkey_items(found: Any) -> list[tuple[Any, Any]]:
     """(subkey, value) pairs of a dictionary DHT value; anything else (a hostile plain value) -> []."""
+    return [(k, v) for k, v, _ in _subkey_entries(found)]
+
+
+def _subkey_entries(found: Any) -> list[tuple[Any, Any, float]]:
+    """(subkey, value, expiration) of a dictionary DHT value; anything else (a hostile plain value) -> []."""
     value = getattr(found, "value", None)
     if not isinstance(value, dict):
         return []
-    return [(k, getattr(v, "value", None)) for k, v in value.items()]
+    return [(k, getattr(v, "value", None), getattr(v, "expiration_time", 0.0)) for k, v in value.items()]
+
+
+def _value_bytes(found: Any) -> int:
+    """Value bytes in a DHT answer (what the benchmark and the dashboard count as received)."""
+    value = getattr(found, "value", None)
+    if isinstance(value, (bytes, bytearray)):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(len(v.value) for v in value.values() if isinstance(getattr(v, "value", None), (bytes, bytearray)))
+    return 0
+
+
+async def validator_counts(dht, node) -> dict[str, int]:
+    from core.swarm.validator import counts
+
+    return await counts(dht, node)
 
 
 def _swarm_error(cause: str, what: str, where: str | None, fix: str | None, retriable: bool = True) -> SwarmError:

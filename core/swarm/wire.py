@@ -4,8 +4,11 @@ Layout of one encoded message:
 
     b"SDRO" | version (1 byte) | zlib(JSON)
 
-JSON = {"rollouts": [{"task", "question", "answer", "completions", "rewards", "round",
-"peer_id", "metadata"}, ...]}. Everything received from the network is untrusted: decode
+JSON = {"rollouts": [{"task", "question", "answer", "completions", "rewards", "truncated",
+"round", "peer_id", "metadata"}, ...]}. Version 2 (written now) added "truncated" (one bool per
+completion: it hit the token limit); version 1 messages are still read, as all False. Since
+version 2 the DHT ships one message per question group (core/swarm/dht.py), so a node downloads
+only the groups it chose. Everything received from the network is untrusted: decode
 checks the magic, the version, the compressed size, the *decompressed* size (streamed, so a
 zip bomb never gets inflated past the limit), JSON nesting, every field's type and length,
 finite rewards and one reward per completion. Any violation raises WireError (a SwarmError)
@@ -19,14 +22,15 @@ import math
 import threading
 import zlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from core.base import safejson
 from core.base.errors import SwarmError
 from core.base.rollouts import Rollout
 
 MAGIC = b"SDRO"
-VERSION = 1
+VERSION = 2
+READS = (1, 2)                     # versions decode_rollouts accepts
 HEADER_LEN = len(MAGIC) + 1
 
 
@@ -86,7 +90,7 @@ class RejectCounter:
 def encode_rollouts(rollouts: list[Rollout], limits: Limits = DEFAULT_LIMITS, level: int = 6) -> bytes:
     """Serialise rollouts. Raises WireError if the result would be refused by a peer with the same limits."""
     try:
-        items = [_rollout_to_dict(r) for r in rollouts]
+        items = [_rollout_to_dict(r, VERSION) for r in rollouts]
         payload = json.dumps({"rollouts": items}, ensure_ascii=False, separators=(",", ":"),
                              allow_nan=False).encode("utf-8")
     except (TypeError, ValueError, AttributeError) as e:
@@ -116,8 +120,8 @@ def _decode(data: bytes, limits: Limits) -> list[Rollout]:
     if len(data) < HEADER_LEN or data[: len(MAGIC)] != MAGIC:
         raise WireError("magic", "missing SDRO header")
     version = data[len(MAGIC)]
-    if version != VERSION:
-        raise WireError("version", f"wire version {version}, this node speaks {VERSION}")
+    if version not in READS:
+        raise WireError("version", f"wire version {version}, this node speaks {', '.join(map(str, READS))}")
     inflater = zlib.decompressobj()
     try:
         # max_length bounds memory: a bomb stops at limit+1 bytes instead of inflating fully.
@@ -146,7 +150,7 @@ def _decode(data: bytes, limits: Limits) -> list[Rollout]:
     items = doc["rollouts"]
     if len(items) > limits.max_rollouts:
         raise WireError("count", f"{len(items)} rollouts > limit {limits.max_rollouts}")
-    return [_rollout_from_dict(d, i, limits) for i, d in enumerate(items)]
+    return [_rollout_from_dict(d, i, limits, version) for i, d in enumerate(items)]
 
 
 _MAX_STRUCTURE_CHARS = 1024 * 1024
@@ -168,12 +172,18 @@ def _reject_constant(name: str):
 
 
 _FIELDS = ("task", "question", "answer", "completions", "rewards", "round", "peer_id", "metadata")
+_FIELDS_V2 = _FIELDS + ("truncated",)
+_HAS_TRUNCATED = "truncated" in {f.name for f in fields(Rollout)}
 
 
-def _rollout_to_dict(r: Rollout) -> dict:
-    return {"task": r.task, "question": r.question, "answer": r.answer, "completions": list(r.completions),
-            "rewards": [float(x) for x in r.rewards], "round": int(r.round), "peer_id": r.peer_id,
-            "metadata": r.metadata}
+def _rollout_to_dict(r: Rollout, version: int = VERSION) -> dict:
+    d = {"task": r.task, "question": r.question, "answer": r.answer, "completions": list(r.completions),
+         "rewards": [float(x) for x in r.rewards], "round": int(r.round), "peer_id": r.peer_id,
+         "metadata": r.metadata}
+    if version >= 2:
+        t = getattr(r, "truncated", None)
+        d["truncated"] = [bool(x) for x in t] if t else [False] * len(r.completions)
+    return d
 
 
 def _str(d: dict, key: str, i: int, max_len: int) -> str:
@@ -185,9 +195,10 @@ def _str(d: dict, key: str, i: int, max_len: int) -> str:
     return v
 
 
-def _rollout_from_dict(d, i: int, limits: Limits) -> Rollout:
-    if not isinstance(d, dict) or set(d) != set(_FIELDS):
-        raise WireError("schema", f"rollout {i}: expected exactly the fields {', '.join(_FIELDS)}")
+def _rollout_from_dict(d, i: int, limits: Limits, version: int = VERSION) -> Rollout:
+    names = _FIELDS_V2 if version >= 2 else _FIELDS
+    if not isinstance(d, dict) or set(d) != set(names):
+        raise WireError("schema", f"rollout {i}: expected exactly the fields {', '.join(names)}")
     task = _str(d, "task", i, limits.max_name_chars)
     question = _str(d, "question", i, limits.max_text_chars)
     answer = _str(d, "answer", i, limits.max_text_chars)
@@ -219,5 +230,12 @@ def _rollout_from_dict(d, i: int, limits: Limits) -> Rollout:
         raise WireError("schema", f"rollout {i}: metadata must be an object")
     if len(json.dumps(meta, separators=(",", ":"))) > limits.max_metadata_bytes:
         raise WireError("field_size", f"rollout {i}: metadata larger than {limits.max_metadata_bytes} bytes")
+    truncated = [False] * len(comps)
+    if version >= 2:
+        t = d["truncated"]
+        if not isinstance(t, list) or len(t) != len(comps) or not all(isinstance(x, bool) for x in t):
+            raise WireError("schema", f"rollout {i}: truncated must be one bool per completion")
+        truncated = list(t)
+    extra = {"truncated": truncated} if _HAS_TRUNCATED else {}
     return Rollout(task=task, question=question, answer=answer, completions=list(comps), rewards=clean_rewards,
-                   round=rnd, peer_id=peer_id, metadata=meta)
+                   round=rnd, peer_id=peer_id, metadata=meta, **extra)

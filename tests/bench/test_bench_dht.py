@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from core.swarm.dht import CHUNK_BYTES, SwarmDHT, chunk_key
+from core.swarm.dht import CHUNK_BYTES, SwarmDHT
 from tests.helpers.procs import leftover_processes, shutdown_and_wait
 from tests.helpers.swarm import make_round
 from core.swarm.wire import decode_rollouts, encode_rollouts
@@ -44,6 +44,10 @@ def write_section(title: str, body: str) -> None:
     RESULTS.write_text(text)
 
 
+def chunk_key(round: int, peer: str, nonce: str, i: int) -> str:
+    return f"bench/chunk/{round}/{peer}/{nonce}/{i}"
+
+
 def _baseline(pub: SwarmDHT, sub: SwarmDHT, round: int, blob: bytes) -> float:
     from hivemind.utils import get_dht_time
 
@@ -62,7 +66,7 @@ def _baseline(pub: SwarmDHT, sub: SwarmDHT, round: int, blob: bytes) -> float:
 def _ours(pub: SwarmDHT, sub: SwarmDHT, round: int, rollouts) -> float:
     t0 = time.perf_counter()
     pub.publish_rollouts(round, rollouts)
-    got = sub.fetch_rollouts(round, timeout=30)
+    got = sub.fetch_rollouts(round, timeout=30, previous=False)
     dt = time.perf_counter() - t0
     assert got == {pub.peer_id: rollouts}
     return dt
@@ -121,7 +125,7 @@ def test_bench_dht_publish_fetch_vs_hivemind(tmp_path):
             pub_t.append(time.perf_counter() - t)
         for n in nodes:
             t = time.perf_counter()
-            got = n.fetch_rollouts(99, timeout=60)
+            got = n.fetch_rollouts(99, timeout=60, previous=False)
             fetch_t.append(time.perf_counter() - t)
             assert len(got) == PEERS - 1 and n.rejected.total == 0
 

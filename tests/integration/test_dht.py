@@ -5,8 +5,9 @@ Every test checks afterwards that no DHT process or p2pd it started is left runn
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
 import json
+import math
 import os
 import signal
 import socket
@@ -20,12 +21,13 @@ import pytest
 from core.identity import files as identity
 from core.base.errors import SwarmError
 from core.base.rollouts import Rollout
-from core.swarm import dht as dht_mod
-from core.swarm.dht import CHUNK_BYTES, SwarmDHT, chunk_key, rollout_key
+from core.swarm import records
+from core.swarm.dht import CHUNK_BYTES, SwarmDHT
 from tests.helpers.procs import shutdown_and_wait
 from tests.helpers.swarm import make_round
 from tests.helpers.wait import wait_until
 from core.swarm.wire import MAGIC, VERSION, encode_rollouts
+from tests.helpers.dht_hostile import HostilePeer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
@@ -80,113 +82,139 @@ def test_full_round_three_peers_receive_everything_intact(swarm):
     a, b, c = _three(swarm)
     nodes = (a, b, c)
     sent = {n.peer_id: make_round(n.peer_id, 3) for n in nodes}  # I=4 x G=8 x 512 tokens each
+    chunks = {}
     for n in nodes:
         res = n.publish_rollouts(3, sent[n.peer_id])
-        # Several hundred KiB of text per round: must be chunked well below hivemind's pipe limit.
+        chunks[n.peer_id] = res.chunks
+        # Several hundred KiB of text per round: every group chunked well below hivemind's pipe limit.
         raw = sum(len(x) for r in sent[n.peer_id] for x in r.completions)
-        assert raw > 100 * 1024 and res.chunks > 1 and res.bytes <= res.chunks * CHUNK_BYTES
+        assert raw > 100 * 1024 and res.chunks >= 4 and res.bytes <= res.chunks * CHUNK_BYTES
         print(f"peer {n.peer_id[:10]} published {raw} chars as {res.bytes} B in {res.chunks} chunks "
               f"({res.seconds * 1000:.0f} ms)")
     for n in nodes:
-        got = n.fetch_rollouts(3, timeout=30)
+        got = n.fetch_rollouts(3, timeout=30, previous=False)
         others = {p: r for p, r in sent.items() if p != n.peer_id}
         assert set(got) == set(others)
         for p, rs in others.items():
             assert got[p] == rs  # every field of every rollout, bit for bit
-        assert n.last_fetch.peers == 2 and n.last_fetch.rejected == 0 and n.rejected.total == 0
-        # Polling the same round again is served from the verified cache, still equal.
-        assert n.fetch_rollouts(3, timeout=30) == got and n.last_fetch.cached == 2
+        st = n.last_fetch
+        assert st.peers == 2 and st.sources == 2 and st.rejected == 0 and n.rejected.total == 0, st
+        assert st.requests == 1 + sum(chunks[p] for p in others), st  # one bucket read + every chunk once
+        # Polling the same round again downloads nothing more (one bucket read), still equal.
+        assert n.fetch_rollouts(3, timeout=30, previous=False) == got and n.last_fetch.requests == 1
     # A round nobody published is empty, not an error; a republish replaces the earlier one.
-    assert a.fetch_rollouts(4, timeout=5) == {}
+    assert a.fetch_rollouts(4, timeout=5, previous=False) == {}
     newer = make_round(b.peer_id, 3, questions=1, seed=9)
     b.publish_rollouts(3, newer)
-    assert a.fetch_rollouts(3, timeout=30)[b.peer_id] == newer
+    assert a.fetch_rollouts(3, timeout=30, previous=False)[b.peer_id] == newer
 
 
-def _hostile_store(h, key, value, subkey=None, ttl=300):
-    from hivemind.utils import get_dht_time
-
-    assert h.store(key, value, get_dht_time() + ttl, subkey=subkey, return_future=True).result(15)
-
-
-def _manifest(blob: bytes, nonce: str = "n0", **override) -> bytes:
-    m = {"v": 1, "n": max(1, -(-len(blob) // CHUNK_BYTES)), "size": len(blob), "nonce": nonce,
-         "sha256": hashlib.sha256(blob).hexdigest()}
-    m.update(override)
-    return json.dumps(m).encode()
-
-
-def _store_blob(h, round, peer, blob, nonce="n0", manifest=None):
-    for i in range(0, max(1, len(blob)), CHUNK_BYTES):
-        _hostile_store(h, chunk_key(round, peer, nonce, i // CHUNK_BYTES), blob[i:i + CHUNK_BYTES])
-    _hostile_store(h, rollout_key(round), manifest if manifest is not None else _manifest(blob, nonce), subkey=peer)
+def test_a_node_downloads_only_the_j_groups_it_draws_among_useful_ones(swarm):
+    a, b, c = _three(swarm)
+    r = 6
+    sent = {}
+    for n in (b, c):
+        rs = make_round(n.peer_id, r, questions=4, tokens=128)
+        for x in rs[:2]:  # two groups per peer without signal (all rewards equal): never drawn
+            x.rewards = [1.0] * len(x.rewards)
+        sent[n.peer_id] = rs
+        n.publish_rollouts(r, rs)
+    useful = {(p, x.question) for p, rs in sent.items() for x in rs if x.has_signal()}
+    got = a.fetch_rollouts(r, timeout=30, want=3, previous=False)
+    st = a.last_fetch
+    picked = [(p, x.question) for p, rs in got.items() for x in rs]
+    assert len(picked) == 3 and set(picked) <= useful, picked
+    for p, rs in got.items():
+        assert all(x in sent[p] for x in rs)
+    # One bucket read + the chunks of the 3 groups drawn; bytes ~ 3 groups, not both peers' rounds.
+    whole = sum(len(encode_rollouts([x])) for rs in sent.values() for x in rs)
+    assert st.requests == 1 + 3 * math.ceil(len(encode_rollouts([sent[b.peer_id][2]])) / CHUNK_BYTES), st
+    assert st.bytes < whole * 0.6 and st.peers == 2 and st.complete, (st, whole)
+    # The next poll of the round reads the bucket again, adds nothing (J in hand).
+    assert a.fetch_rollouts(r, timeout=30, want=3, previous=False) == got and a.last_fetch.requests == 1
+    # A peer one round behind still contributes: round r+1 has nothing yet, round r is read too.
+    later = a.fetch_rollouts(r + 1, timeout=30, want=2)
+    assert sum(map(len, later.values())) == 2 and all(x.round == r for rs in later.values() for x in rs)
+    # peer_rewards: every choosable peer's mean reward from its manifest (for the winner vote).
+    means = a.peer_rewards()
+    for p, rs in sent.items():
+        vals = [v for x in rs for v in x.rewards]
+        assert abs(means[p] - sum(vals) / len(vals)) < 1e-4
 
 
 def test_hostile_values_rejected_counted_and_node_keeps_working(swarm, tmp_path):
-    from hivemind import DHT
+    """Validly signed records (each from an identity of its own) whose content is broken: the reader
+    refuses each, counts it by reason, and still takes the honest peer's rollouts."""
+    from hivemind.utils import get_dht_time
 
     a = swarm("a")
     good = swarm("good", initial_peers=a.multiaddrs)
-    hostile = DHT(start=True, initial_peers=a.multiaddrs, host_maddrs=["/ip4/127.0.0.1/tcp/0"],
-                  identity_path=str(tmp_path / "hostile.pem"))
-    swarm.pids.update([hostile.pid] + [c.pid for c in psutil.Process(hostile.pid).children(recursive=True)])
+    h = HostilePeer(tmp_path, a.multiaddrs, swarm.pids)
     try:
         r = 5
         good_rs = make_round(good.peer_id, r, questions=2, tokens=64)
         good.publish_rollouts(r, good_rs)
+        exp = get_dht_time() + 300
+        bucket = records.manifest_key(r, 0, 0)
 
-        def wire(doc) -> bytes:
-            return MAGIC + bytes([VERSION]) + zlib.compress(json.dumps(doc).encode())
+        def wire(doc, version=VERSION) -> bytes:
+            return MAGIC + bytes([version]) + zlib.compress(json.dumps(doc).encode())
 
-        ok_doc = {"task": "t", "question": "q", "answer": "a", "completions": ["x", "y"], "rewards": [0.0, 1.0],
-                  "round": r, "peer_id": "", "metadata": {}}
+        ok = {"task": "t", "question": "q", "answer": "a", "completions": ["x", "y"], "rewards": [0.0, 1.0],
+              "truncated": [False, False], "round": r, "peer_id": "", "metadata": {}}
+        like = Rollout(task="t", question="q", answer="a", completions=["x", "y"], rewards=[0.0, 1.0], round=r)
+        # name -> (blob of the one group, expected reason, manifest body override)
         cases = {
-            "QmGarbageManifest": (None, b"\x00not json"),
-            "QmIntManifest": (None, 12345),
-            "QmDictManifest": (None, {"n": 1}),
-            "QmHugeClaim": (None, _manifest(b"x", size=10**9)),
-            "QmFloodClaim": (None, _manifest(b"x" * 2000, n=100000)),
-            "QmWrongVersion": (MAGIC + b"\x09" + zlib.compress(b'{"rollouts":[]}'), None),
-            "QmPickle": (b"\x80\x04\x95" + b"cos\nsystem\n" * 10, None),
-            "QmZipBomb": (MAGIC + bytes([VERSION]) + zlib.compress(b"\0" * (24 * 1024 * 1024), 9), None),
-            "QmBadSchema": (wire({"rollouts": [dict(ok_doc, rewards=[0.0])]}), None),
-            "QmWrongRound": (wire({"rollouts": [dict(ok_doc, round=r + 1)]}), None),
-            "QmImpersonator": (wire({"rollouts": [dict(ok_doc, peer_id=good.peer_id)]}), None),
+            "wrong_version": (MAGIC + b"\x09" + zlib.compress(b'{"rollouts":[]}'), "version"),
+            "pickle": (b"\x80\x04\x95" + b"cos\nsystem\n" * 10, "magic"),
+            "zip_bomb": (MAGIC + bytes([VERSION]) + zlib.compress(b"\0" * (24 * 1024 * 1024), 9), "bomb"),
+            "bad_schema": (wire({"rollouts": [dict(ok, rewards=[0.0])]}), "schema"),
+            "wrong_round": (wire({"rollouts": [dict(ok, round=r + 1)]}), "foreign"),
+            "impersonator": (wire({"rollouts": [dict(ok, peer_id=good.peer_id)]}), "foreign"),
+            "lying_summary": (wire({"rollouts": [dict(ok, rewards=[1.0, 1.0])]}), "summary"),
         }
-        for peer, (blob, manifest) in cases.items():
-            if blob is None:
-                _hostile_store(hostile, rollout_key(r), manifest, subkey=peer)
-            else:
-                _store_blob(hostile, r, peer, blob)
-        # Tampered chunk: valid manifest, chunk replaced after the fact (checksum mismatch).
-        valid = encode_rollouts([Rollout(**dict(ok_doc, peer_id=""))])
-        _store_blob(hostile, r, "QmTampered", valid)
-        _hostile_store(hostile, chunk_key(r, "QmTampered", "n0", 0), valid[:-1] + b"!")
-        # A chunk that is not bytes, and a subkey that is not a string.
-        _hostile_store(hostile, chunk_key(r, "QmNotBytes", "n0", 0), [1, 2, 3])
-        _hostile_store(hostile, rollout_key(r), _manifest(valid), subkey="QmNotBytes")
-        _hostile_store(hostile, rollout_key(r), _manifest(valid), subkey=12345)
-        # Garbage heartbeats must not break the peer list.
-        _hostile_store(hostile, dht_mod.PEERS_KEY, b"\xff" * 10, subkey="QmBadBeat")
-        n_bad = len(cases) + 3
+        for name, (blob, _reason) in cases.items():
+            f = h.forger(name)
+            g = h.group(blob, exp, like=like)
+            h.store(bucket, f.sign("m", bucket, f.subkey, exp, records.manifest_body(f.peer_id, r, [g])), f.subkey, exp)
+        # Manifests that are signed but malformed, or lie about their size.
+        g = h.group(wire({"rollouts": [ok]}), exp, like=like)
+        bad_bodies = {
+            "not_a_manifest": lambda pid: {"x": 1},
+            "bad_group": lambda pid: dict(records.manifest_body(pid, r, [g]), groups=[[1, 2, 3]]),
+            "huge_claim": lambda pid: records.manifest_body(pid, r, [dataclasses.replace(g, size=10**9)]),
+            "flood_claim": lambda pid: records.manifest_body(pid, r, [dataclasses.replace(g, size=2000,
+                                                                                            chunks=g.chunks * 50)]),
+            "size_mismatch": lambda pid: records.manifest_body(pid, r, [dataclasses.replace(g, size=g.size + 1)]),
+        }
+        for name, body in bad_bodies.items():
+            f = h.forger(name)
+            h.store(bucket, f.sign("m", bucket, f.subkey, exp, body(f.peer_id)), f.subkey, exp)
+        # Junk under subkeys that are not ours, and a broken heartbeat.
+        h.store(bucket, b"\x00not a record", "QmJunk", exp)
+        h.store(bucket, 12345, "QmInt", exp)
+        f = h.forger("beat")
+        hb = records.heartbeat_key(0, 0)
+        h.store(hb, f.sign("h", hb, f.subkey, exp, {"peer": f.peer_id}), f.subkey, exp)
+        n_bad = len(cases) + len(bad_bodies) + 2
 
-        got = a.fetch_rollouts(r, timeout=30)
+        got = a.fetch_rollouts(r, timeout=60, previous=False)
         assert set(got) == {good.peer_id}
         assert got[good.peer_id] == good_rs
         assert a.last_fetch.rejected == n_bad, (a.last_fetch, a.rejected.by_reason())
         reasons = a.rejected.by_reason()
-        assert a.rejected.total == n_bad
-        for reason in ("manifest", "oversized", "version", "magic", "bomb", "schema", "foreign", "checksum", "chunk"):
+        for reason in ("manifest", "version", "magic", "bomb", "schema", "foreign", "summary", "checksum"):
             assert reasons.get(reason), (reason, reasons)
         peers = {p["peer_id"] for p in a.peers()}
-        assert good.peer_id in peers and "QmBadBeat" not in peers
+        assert good.peer_id in peers and f.peer_id not in peers
+        assert a.rejected.by_reason().get("heartbeat") == 1
         # Still healthy after all that: publish and fetch work.
         mine = make_round(a.peer_id, r, questions=1, tokens=32)
         a.publish_rollouts(r, mine)
-        assert good.fetch_rollouts(r, timeout=30)[a.peer_id] == mine
+        assert good.fetch_rollouts(r, timeout=30, previous=False)[a.peer_id] == mine
         assert a.is_alive() and a.restarts == 0
     finally:
-        hostile.shutdown()
+        h.shutdown()
 
 
 def test_dead_dht_process_is_restarted_with_same_identity(swarm):

@@ -27,7 +27,7 @@ def _frame(doc, version: int = VERSION) -> bytes:
 
 def _doc(**override) -> dict:
     d = {"task": "t", "question": "q", "answer": "a", "completions": ["x", "y"], "rewards": [0.0, 1.0],
-         "round": 1, "peer_id": "QmX", "metadata": {}}
+         "truncated": [False, True], "round": 1, "peer_id": "QmX", "metadata": {}}
     d.update(override)
     return {"rollouts": [d]}
 
@@ -61,7 +61,7 @@ def test_never_pickle():
     (b"", "magic"),
     (b"SDR", "magic"),
     (b"XXXX\x01" + zlib.compress(b"{}"), "magic"),
-    (MAGIC + b"\x02" + zlib.compress(b'{"rollouts":[]}'), "version"),
+    (MAGIC + b"\x03" + zlib.compress(b'{"rollouts":[]}'), "version"),
     (MAGIC + b"\x00" + zlib.compress(b'{"rollouts":[]}'), "version"),
     (MAGIC + bytes([VERSION]) + b"not zlib at all", "zlib"),
     (MAGIC + bytes([VERSION]) + zlib.compress(b'{"rollouts":[]}')[:-3], "zlib"),
@@ -74,6 +74,20 @@ def test_never_pickle():
 ])
 def test_malformed_frames_rejected(data, reason):
     _rejects(data, reason)
+
+
+def test_version1_messages_still_read_with_truncated_all_false():
+    d = _doc()
+    del d["rollouts"][0]["truncated"]
+    r = decode_rollouts(_frame(d, version=1))[0]
+    assert r.completions == ["x", "y"] and getattr(r, "truncated", [False, False]) == [False, False]
+    _rejects(_frame(_doc(), version=1), "schema")  # version 1 had no truncated field
+    _rejects(_frame(d), "schema")                  # version 2 requires it
+
+
+@pytest.mark.parametrize("truncated", [[False], [False, "yes"], [0, 1], "no", None])
+def test_truncated_must_be_one_bool_per_completion(truncated):
+    _rejects(_frame(_doc(truncated=truncated)), "schema")
 
 
 def test_not_bytes_rejected():
@@ -119,7 +133,7 @@ def test_nan_and_infinity_rejected():
 def test_too_many_rollouts_and_completions():
     lim = Limits(max_rollouts=3, max_completions=4)
     _rejects(_frame({"rollouts": _doc()["rollouts"] * 4}), "count", lim)
-    _rejects(_frame(_doc(completions=["x"] * 5, rewards=[0.0] * 5)), "count", lim)
+    _rejects(_frame(_doc(completions=["x"] * 5, rewards=[0.0] * 5, truncated=[False] * 5)), "count", lim)
 
 
 def test_oversized_compressed_rejected():
