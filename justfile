@@ -45,6 +45,10 @@ test *ARGS: setup
 bench *ARGS: setup
     HF_HUB_OFFLINE=1 {{py}} -m pytest -q -p no:cacheprovider tests/bench -s --timeout=1800 -o testpaths=tests/bench {{ARGS}}
 
+# DHT scale benchmark: one node's rollout-exchange cost at 4, 16 and 64 loopback peers (~7 min).
+bench-dht-scale *ARGS: setup
+    HF_HUB_OFFLINE=1 {{py}} -m pytest -q -p no:cacheprovider tests/bench/test_bench_dht_scale.py -s --timeout=3000 -o testpaths=tests/bench {{ARGS}}
+
 # Fuzz the parsers (SECONDS per target; short by default).
 fuzz SECONDS="60": setup
     SWARMDECK_FUZZ_SECONDS={{SECONDS}} {{py}} -m pytest -q -p no:cacheprovider tests/fuzz -o testpaths=tests/fuzz --timeout=0
