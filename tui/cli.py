@@ -24,6 +24,8 @@ COMMAND_MODULES = [
     "tui.commands.doctor_cmd",    # doctor
     "tui.commands.status_cmd",    # status [--json]
     "tui.commands.network_cmd",   # network up (the embedded local network)
+    "tui.commands.alerts_cmd",    # alerts add|list|remove|test
+    "tui.commands.metrics_cmd",   # metrics serve|show|service install (Prometheus)
     "tui.commands.serve_cmd",     # serve (the TUI in a browser)
 ]
 

@@ -1,0 +1,52 @@
+"""`swarmdeck alerts ...`: the alert URL file (a secret, 0600) and the test message, for a profile's settings.
+
+The supervisor sends the real alerts (core.supervisor.alerting); this is the user's side of it.
+Nothing here returns or prints a URL in full: callers get the redacted form.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from core.alerts import add_url, load_urls, redact, remove_url, send_once, urls_path
+from core.base.errors import ConfigError
+from core.config import settings as _config
+from core.config.settings import AlertSettings
+
+
+def alert_settings(profile: str | None) -> AlertSettings:
+    cfg = _config.load_config()
+    return cfg.alerts(profile if profile and cfg.has_profile(profile) else None)
+
+
+def url_file(profile: str | None) -> Path:
+    return urls_path(alert_settings(profile))
+
+
+def add(url: str, profile: str | None = None) -> tuple[int, Path]:
+    path = url_file(profile)
+    return add_url(path, url), path
+
+
+def listed(profile: str | None = None) -> tuple[Path, list[str]]:
+    path = url_file(profile)
+    return path, [redact(u) for u in load_urls(path)]
+
+
+def remove(number: int, profile: str | None = None) -> str:
+    return remove_url(url_file(profile), number)
+
+
+def send_test(profile: str | None = None) -> list[tuple[str, bool]]:
+    """One test message to every URL of the profile's settings; [(redacted URL, delivered)]."""
+    path = url_file(profile)
+    urls = load_urls(path)
+    if not urls:
+        raise ConfigError("no alert URL is configured", where=str(path),
+                          fix="add one: swarmdeck alerts add (it asks for the URL; e.g. tgram://BOT_TOKEN/CHAT_ID, "
+                              "ntfy://TOPIC, json://HOST/PATH)")
+    who = f"profile {profile}" if profile else "swarmdeck"
+    return send_once(urls, f"swarmdeck test alert ({who})",
+                     f"This is a test message from swarmdeck on {socket.gethostname()}. Alerts for {who} reach "
+                     f"you here.", "test")

@@ -1,0 +1,110 @@
+"""`swarmdeck metrics serve|show|service install`: Prometheus metrics of every profile (core.usecases.metrics)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shlex
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from core.base.errors import ConfigError
+from core.usecases import metrics
+
+DEFAULT_PORT = 9464  # the port registered for Prometheus exporters of this kind (OpenTelemetry's default)
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def cmd_serve(args) -> int:
+    if not _loopback(args.host) and not args.public:
+        raise ConfigError(f"metrics would be reachable from other machines on {args.host}",
+                          where="swarmdeck metrics serve --host",
+                          fix="keep the default 127.0.0.1 (scrape through an SSH tunnel or a local Prometheus), or "
+                              "add --public to bind it anyway (the metrics hold no secret, but name your profiles "
+                              "and peer ids)")
+    if not _loopback(args.host):
+        print(f"warning: serving metrics on {args.host}: anyone who reaches this port can read them", file=sys.stderr)
+    try:
+        server, _thread = metrics.serve(args.host, args.port)
+    except OSError as e:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}",
+                          where="swarmdeck metrics serve",
+                          fix="pick another port with --port, or stop what uses this one") from None
+    host, port = server.server_address[:2]
+    print(f"serving Prometheus metrics on http://{host}:{port}/metrics (Ctrl-C stops)", flush=True)
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+def cmd_show(args) -> int:
+    sys.stdout.write(metrics.render())
+    return 0
+
+
+def unit_text(host: str, port: int) -> str:
+    cmd = shutil.which("swarmdeck")
+    exec_start = (shlex.quote(cmd) if cmd else f"{shlex.quote(sys.executable)} -m tui.cli") + \
+        f" metrics serve --host {shlex.quote(host)} --port {port}"
+    root = Path(__file__).resolve().parents[2]
+    return f"""[Unit]
+Description=swarmdeck Prometheus metrics (every profile)
+After=network-online.target
+
+[Service]
+Type=simple
+ExecStart={exec_start}
+WorkingDirectory={root}
+Environment=PYTHONUNBUFFERED=1
+Restart=on-failure
+RestartSec=10
+
+[Install]
+WantedBy=default.target
+"""
+
+
+def cmd_service_install(args) -> int:
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    unit_dir = base / "systemd" / "user"
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    unit = unit_dir / "swarmdeck-metrics.service"
+    unit.write_text(unit_text(args.host, args.port))
+    print(f"wrote {unit}")
+    print("enable and start it:")
+    print("  systemctl --user daemon-reload")
+    print("  systemctl --user enable --now swarmdeck-metrics.service")
+    print(f"then scrape http://{args.host}:{args.port}/metrics (Grafana dashboard: contrib/grafana/swarmdeck.json)")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("metrics", help="Prometheus metrics of every profile (serve, show, systemd unit)")
+    s = p.add_subparsers(dest="metrics_cmd", metavar="ACTION", required=True)
+    a = s.add_parser("serve", help="serve /metrics over HTTP (127.0.0.1 by default)")
+    a.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    a.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 = any free)")
+    a.add_argument("--public", action="store_true", help="allow a non-loopback --host")
+    a.set_defaults(func=cmd_serve)
+    s.add_parser("show", help="print the metrics once (Prometheus text format)").set_defaults(func=cmd_show)
+    v = s.add_parser("service", help="run `metrics serve` as a systemd user service")
+    vs = v.add_subparsers(dest="service_cmd", metavar="ACTION", required=True)
+    i = vs.add_parser("install", help="write swarmdeck-metrics.service")
+    i.add_argument("--host", default="127.0.0.1")
+    i.add_argument("--port", type=int, default=DEFAULT_PORT)
+    i.set_defaults(func=cmd_service_install)
