@@ -5,8 +5,9 @@ Layout of one encoded message:
     b"SDRO" | version (1 byte) | zlib(JSON)
 
 JSON = {"rollouts": [{"task", "question", "answer", "completions", "rewards", "truncated",
-"round", "peer_id", "metadata"}, ...]}. Version 2 (written now) added "truncated" (one bool per
-completion: it hit the token limit); version 1 messages are still read, as all False. Since
+"round", "peer_id", "metadata"}, ...]}. Version 2 (written now) added "truncated": one bool per
+completion (it hit the token limit), or [] when the producer did not say (read back as the
+Rollout's default); version 1 messages are still read, as all False. Since
 version 2 the DHT ships one message per question group (core/swarm/dht.py), so a node downloads
 only the groups it chose. Everything received from the network is untrusted: decode
 checks the magic, the version, the compressed size, the *decompressed* size (streamed, so a
@@ -182,7 +183,7 @@ def _rollout_to_dict(r: Rollout, version: int = VERSION) -> dict:
          "metadata": r.metadata}
     if version >= 2:
         t = getattr(r, "truncated", None)
-        d["truncated"] = [bool(x) for x in t] if t else [False] * len(r.completions)
+        d["truncated"] = [bool(x) for x in t] if t else []
     return d
 
 
@@ -230,12 +231,12 @@ def _rollout_from_dict(d, i: int, limits: Limits, version: int = VERSION) -> Rol
         raise WireError("schema", f"rollout {i}: metadata must be an object")
     if len(json.dumps(meta, separators=(",", ":"))) > limits.max_metadata_bytes:
         raise WireError("field_size", f"rollout {i}: metadata larger than {limits.max_metadata_bytes} bytes")
-    truncated = [False] * len(comps)
+    truncated: list[bool] | None = [False] * len(comps)  # version 1: nothing was truncated
     if version >= 2:
         t = d["truncated"]
-        if not isinstance(t, list) or len(t) != len(comps) or not all(isinstance(x, bool) for x in t):
-            raise WireError("schema", f"rollout {i}: truncated must be one bool per completion")
-        truncated = list(t)
-    extra = {"truncated": truncated} if _HAS_TRUNCATED else {}
+        if not isinstance(t, list) or (t and len(t) != len(comps)) or not all(isinstance(x, bool) for x in t):
+            raise WireError("schema", f"rollout {i}: truncated must be one bool per completion (or [])")
+        truncated = list(t) or None  # [] = not said: the Rollout's default
+    extra = {"truncated": truncated} if _HAS_TRUNCATED and truncated is not None else {}
     return Rollout(task=task, question=question, answer=answer, completions=list(comps), rewards=clean_rewards,
                    round=rnd, peer_id=peer_id, metadata=meta, **extra)

@@ -90,6 +90,17 @@ def test_truncated_must_be_one_bool_per_completion(truncated):
     _rejects(_frame(_doc(truncated=truncated)), "schema")
 
 
+def test_truncated_round_trips_as_written():
+    r = decode_rollouts(_frame(_doc(truncated=[])))[0]  # not said: the Rollout's default
+    assert r == Rollout(task="t", question="q", answer="a", completions=["x", "y"], rewards=[0.0, 1.0], round=1,
+                        peer_id="QmX", metadata={})
+    assert decode_rollouts(encode_rollouts([r])) == [r]
+    if hasattr(r, "truncated"):  # the field of core.base.rollouts.Rollout (training fills it in)
+        marked = Rollout(**{**r.__dict__, "truncated": [True, False]})
+        assert decode_rollouts(encode_rollouts([marked]))[0].truncated == [True, False]
+    assert decode_rollouts(_frame(_doc()))[0].completions == ["x", "y"]
+
+
 def test_not_bytes_rejected():
     _rejects({"rollouts": []}, "type")  # type: ignore[arg-type]
 
