@@ -156,16 +156,17 @@ def test_facts_disk_backup_sign_in():
 
 
 def test_config_alerts_with_profile_override_and_validation(tmp_path):
-    text = config.example_text() + '\n[alerts]\ncooldown_minutes = 5\nquiet_hours = "23:00-07:00"\n' \
-        '\n[profiles.default.alerts]\nconditions = ["down", "win"]\nquiet_hours = ""\n'
+    text = config.example_text().replace("cooldown_minutes = 30.0", "cooldown_minutes = 5", 1) \
+        .replace('quiet_hours = ""', 'quiet_hours = "23:00-07:00"', 1) \
+        + '\n[profiles.default.alerts]\nconditions = ["down", "win"]\nquiet_hours = ""\n'
     doc, problems = config.validate_text(text)
     assert problems == []
     cfg = config.Config(tmp_path / "c.toml", doc)
     a = cfg.alerts("default")
     assert a.cooldown_minutes == 5 and a.quiet_hours == "" and a.conditions == ("down", "win")
     assert cfg.alerts().quiet_hours == "23:00-07:00" and "backup" in cfg.alerts().conditions
-    _, problems = config.validate_text(config.example_text() + '\n[alerts]\nquiet_hours = "25:00-07:00"\n'
-                                       'conditions = ["dwn"]\nurl = "tgram://x"\n')
+    _, problems = config.validate_text('[alerts]\nquiet_hours = "25:00-07:00"\nconditions = ["dwn"]\n'
+                                       'url = "tgram://x"\n')
     keys = sorted(p.key for p in problems)
     assert keys == ["alerts.conditions", "alerts.quiet_hours", "alerts.url"], problems
 
@@ -212,3 +213,14 @@ def test_send_once_reports_each_url():
     with Receiver() as rx:
         res = send_once([rx.json_url()], "t", "b", "test")
         assert res == [("json://…", True)] and len(rx.wait_for(1)) == 1
+
+
+def test_example_documents_the_alert_defaults():
+    import tomlkit
+
+    data = tomlkit.parse(config.example_text()).unwrap()
+    assert set(data["alerts"]) == set(config.ALERT_FIELDS)
+    for k, f in config.ALERT_FIELDS.items():
+        assert data["alerts"][k] == f.default, k
+        v = getattr(AlertSettings(), k)
+        assert (list(v) if isinstance(v, tuple) else v) == f.default, k
