@@ -101,6 +101,7 @@ class AlertEngine:
         self.node_round: int | None = None
         self.zero_reward_rounds = 0
         self.wins: int | None = None
+        self.dirty = False               # conditions changed since the last snapshot() (the glue persists it)
 
     # ------------------------------------------------------------------ helpers
     def _on(self, cond: str) -> bool:
@@ -128,6 +129,8 @@ class AlertEngine:
              recovered: str = "") -> list[Alert]:
         """Move a condition to active/clear; the messages that change is worth."""
         c = self._c(cond)
+        if active != c.active or (active and detail and detail != c.detail):
+            self.dirty = True
         if active and not c.active:
             c.active, c.since, c.detail, c.sent = True, now, detail, False
             if not self._on(cond) or self._cooling(c, now):
@@ -158,7 +161,7 @@ class AlertEngine:
         c = self._c(cond)
         if not self._on(cond) or self._cooling(c, now):
             return []
-        c.last_msg = now
+        c.last_msg, self.dirty = now, True
         return self._deliver(self._alert(cond, "event", title, body, now), now)
 
     def _flush(self, now: float) -> list[Alert]:
@@ -214,6 +217,8 @@ class AlertEngine:
                 out += self._once("win", now, "new win" if new == 1 else f"{new} new wins",
                                   f"the chain counts {wins} win(s) for this peer now (+{new}); "
                                   f"total reward {ev.total_reward:g}")
+            if wins != self.wins:
+                self.dirty = True
             self.wins = wins if self.wins is None else max(self.wins, wins)
         return out
 
@@ -291,6 +296,30 @@ class AlertEngine:
         elif not running:
             out += self._set("behind", False, now)
         return out
+
+    def snapshot(self) -> dict:
+        """What a restarted supervisor needs to stay change-only (no repeat of what was sent)."""
+        self.dirty = False
+        return {"v": 1, "wins": self.wins,
+                "conds": {k: {"active": c.active, "sent": c.sent, "since": c.since, "last_msg": c.last_msg,
+                              "detail": c.detail} for k, c in self.conds.items()}}
+
+    def restore(self, d: dict) -> None:
+        """The state of snapshot() (anything malformed is ignored: at worst a message is sent again)."""
+        if not isinstance(d, dict) or d.get("v") != 1:
+            return
+        if isinstance(d.get("wins"), int):
+            self.wins = d["wins"]
+        for k, v in (d.get("conds") or {}).items():
+            if not isinstance(v, dict):
+                continue
+            try:
+                self.conds[str(k)] = _Cond(active=bool(v.get("active")), sent=bool(v.get("sent")),
+                                           since=float(v.get("since") or 0.0),
+                                           last_msg=float(v["last_msg"]) if v.get("last_msg") is not None else None,
+                                           detail=str(v.get("detail") or ""))
+            except (TypeError, ValueError):
+                continue
 
     def active(self) -> list[str]:
         return sorted(k for k, c in self.conds.items() if c.active)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -22,6 +23,7 @@ from typing import Callable
 from core.alerts.rules import AlertEngine, Facts
 from core.alerts.sender import AlertSender
 from core.alerts.urls import urls_path
+from core.base.fsutil import atomic_write_json
 from core.base.paths import ProfilePaths
 from core.config import settings as _config
 from core.config.settings import AlertSettings
@@ -55,6 +57,9 @@ class SupervisorAlerts:
         self._chain_round: int | None = None
         self._chain_round_at = 0.0
         self._no_url_said = False
+        self.state_file = paths.root / "alerts-state.json"
+        with contextlib.suppress(OSError, ValueError):
+            self.engine.restore(json.loads(self.state_file.read_text()))
 
     # the sender thread's notes go through the loop (supervisor.note touches the control server)
     def _thread_note(self, msg: str) -> None:
@@ -69,6 +74,11 @@ class SupervisorAlerts:
     def _send(self, alerts) -> None:
         for a in alerts:
             self.sender.submit(a)
+        if self.engine.dirty:  # rare (a condition changed): a few hundred bytes, written at once
+            try:
+                atomic_write_json(self.state_file, self.engine.snapshot())
+            except OSError as e:
+                self._note(f"alerts: cannot save {self.state_file}: {e}", logging.WARNING)
 
     def on_event(self, ev: Event) -> None:
         """Called by Supervisor.publish for every event (the loop's thread); cheap and never raises."""

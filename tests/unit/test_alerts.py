@@ -224,3 +224,21 @@ def test_example_documents_the_alert_defaults():
         assert data["alerts"][k] == f.default, k
         v = getattr(AlertSettings(), k)
         assert (list(v) if isinstance(v, tuple) else v) == f.default, k
+
+
+def test_snapshot_restore_keeps_a_restarted_engine_change_only():
+    e = engine()
+    e.check(Facts(now=T0, backup_verified=False))
+    e.observe(crashed(T0))
+    e.observe(ChainTotals(total_reward=1.0, total_wins=2, ts=T0))
+    assert e.dirty
+    snap = e.snapshot()
+    assert not e.dirty
+    e2 = engine()
+    e2.restore(snap)
+    assert e2.check(Facts(now=T0 + 60, backup_verified=False)) == []          # not sent again
+    assert kinds(e2.observe(running(T0 + 61))) == [("down", "recovered")]    # its recovery still is
+    assert kinds(e2.observe(ChainTotals(total_reward=1.0, total_wins=3, ts=T0 + 62))) == [("win", "event")]
+    e3 = engine()
+    e3.restore({"v": 1, "conds": {"down": "garbage", "disk": {"active": True, "since": "x"}}})
+    assert kinds(e3.observe(crashed(T0))) == [("down", "fired")]
