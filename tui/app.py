@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Callable, Iterable
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -76,28 +77,47 @@ class SwarmdeckApp(App[int]):
     def on_mount(self) -> None:
         self.sub_title = self.profile or ""
         self.push_screen(MainScreen())
-        if self.orchestrate and self.backend.bare_ssh():
+        if self.orchestrate and self.backend.bare_ssh():  # the environment only
             self.notify(t("app.ssh_note"), timeout=20)
         if not self.profiles:
             self.open_wizard(first_run=True)
-        elif self.profile and self.backend.needs_setup(self.profile):
-            # first run: the example config's profile, never set up: the wizard sets it up in place
-            self._flows_pending.add(self.profile)
-            self.open_wizard(first_run=True, configure=self.profile)
-        elif self.startup_flows and self.profile:
-            self.run_flows(self.profile)
         elif self.profile:
-            self.profile_opened(self.profile)
+            self._first_screen(self.profile)
+
+    # The checks below read the profile's files (state.json, identity, backup record): in workers, so
+    # the UI thread never waits on the disk; the screen they call for opens back on the UI thread.
+    @work(thread=True, group="startup")
+    def _first_screen(self, name: str) -> None:
+        setup = self.backend.needs_setup(name)
+        self._from_thread(self._open_first_screen, name, setup)
+
+    def _open_first_screen(self, name: str, needs_setup: bool) -> None:
+        if needs_setup:
+            # first run: the example config's profile, never set up: the wizard sets it up in place
+            self._flows_pending.add(name)
+            self.open_wizard(first_run=True, configure=name)
+        elif self.startup_flows:
+            self.run_flows(name)
+        else:
+            self._opened(name)
 
     def run_flows(self, name: str) -> None:
         """Login first, then the backup warning (before the first registration), then the dashboard;
         the local network comes up meanwhile, and the node starts when the flows are done."""
-        be = self.backend
         self._flows_pending.add(name)
         self.bring_up(name)
-        if be.needs_login(name):
+        self._flow_checks(name)
+
+    @work(thread=True, group="startup")
+    def _flow_checks(self, name: str) -> None:
+        login = self.backend.needs_login(name)
+        verified_at = None if login else self.backend.backup_verified_at(name)
+        self._from_thread(self._next_flow, name, login, verified_at)
+
+    def _next_flow(self, name: str, needs_login: bool, verified_at: str | None) -> None:
+        if needs_login:
             self.open_login(name, then_backup=True)
-        elif self.backup_warning and be.backup_verified_at(name) is None and name not in self.backup_reminded:
+        elif self.backup_warning and verified_at is None and name not in self.backup_reminded:
             self.open_backup(name, then_start=True)
         else:
             self.flows_finished(name)
@@ -108,7 +128,16 @@ class SwarmdeckApp(App[int]):
 
     def profile_opened(self, name: str) -> None:
         """The TUI shows this profile (start-up or tab switch): network up; node started if wanted."""
-        if not self.orchestrate or self.backend.needs_setup(name):
+        if self.orchestrate:
+            self._opened_if_set_up(name)
+
+    @work(thread=True, group="startup")
+    def _opened_if_set_up(self, name: str) -> None:
+        if not self.backend.needs_setup(name):
+            self._from_thread(self._opened, name)
+
+    def _opened(self, name: str) -> None:
+        if not self.orchestrate:
             return
         self.bring_up(name)
         if name not in self._flows_pending:
@@ -255,12 +284,22 @@ class SwarmdeckApp(App[int]):
             main = self.main_screen()
             if main:
                 main.refresh_states()
-            if then_backup and self.backup_warning and self.backend.backup_verified_at(name) is None:
-                self.open_backup(name, then_start=True)
+            if then_backup and self.backup_warning:
+                self._backup_check(name)
             else:
                 self.flows_finished(name)  # signed in now: the node may start
 
         self.push_screen(LoginScreen(name), done)
+
+    @work(thread=True, group="startup")
+    def _backup_check(self, name: str) -> None:
+        self._from_thread(self._after_login, name, self.backend.backup_verified_at(name))
+
+    def _after_login(self, name: str, verified_at: str | None) -> None:
+        if verified_at is None:
+            self.open_backup(name, then_start=True)
+        else:
+            self.flows_finished(name)  # signed in now: the node may start
 
     def open_backup(self, name: str, then_start: bool = False) -> None:
         def done(result: str | None) -> None:

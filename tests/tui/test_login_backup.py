@@ -51,9 +51,9 @@ async def test_login_screen_follows_a_real_sign_in_to_registration(profiles, mon
     app = make_app(refresh=0, telemetry=FrozenTelemetry(), now=clock)
     try:
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause()
+            # first: not signed in (the start-up checks read the profile in a worker)
+            await until(pilot, lambda: isinstance(app.screen, LoginScreen), 10, "the login screen", app)
             scr = app.screen
-            assert isinstance(scr, LoginScreen)  # first: not signed in
             await until(pilot, lambda: running_service(paths) is not None and scr.port == port, what="service")
             url = f"http://localhost:{port}"
             text = screen_text(app)
@@ -82,8 +82,7 @@ async def test_login_screen_follows_a_real_sign_in_to_registration(profiles, mon
             assert scr.status == "registered" and "✔ Peer registered on chain" in screen_text(app)
             assert key not in screen_text(app)
             await pilot.press("enter")
-            await pilot.pause()
-            assert isinstance(app.screen, BackupScreen)  # next: the backup warning
+            await until(pilot, lambda: isinstance(app.screen, BackupScreen), 10, "the backup warning", app)
     finally:
         stop_service(paths)
     assert running_service(paths) is None
@@ -101,10 +100,9 @@ async def test_login_screen_snapshot(profiles, monkeypatch):
 
     app = make_app(refresh=0, telemetry=FrozenTelemetry(), now=Clock(), backend=NoService())
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await until(pilot, lambda: isinstance(app.screen, LoginScreen), 10, "the login screen", app)
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert isinstance(app.screen, LoginScreen)
         text = assert_snapshot(app, "login_80x24")
         assert "ssh -L 3999:localhost:3999 -p 2222 alice@192.0.2.10" in text
 
@@ -169,8 +167,10 @@ async def test_remind_later_keeps_the_dashboard_warning(profiles):
                                                  "createdAt": "2026-01-01T00:00:00Z", "activated": True})
     app = make_app(refresh=0, telemetry=FrozenTelemetry(), now=Clock())
     async with app.run_test(size=(80, 24)) as pilot:
+        # before the first registration
+        await until(pilot, lambda: isinstance(app.screen, BackupScreen), 10, "the backup warning", app)
+        await app.workers.wait_for_complete()  # the backup state is read in a worker
         await pilot.pause()
-        assert isinstance(app.screen, BackupScreen)  # before the first registration
         assert_snapshot(app, "backup_80x24")
         await pilot.press("escape")
         await pilot.pause()
@@ -194,8 +194,12 @@ async def test_duplicate_identity_and_loose_permissions_are_warned_and_fixed(pro
         assert "readable by other users" in warns
         await pilot.press("b")
         await pilot.pause()
+        await app.workers.wait_for_complete()  # the backup screen reads its warnings in a worker
+        await pilot.pause()
         assert "Loose permissions" in flat_text(app)
         await pilot.press("ctrl+f")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
         await pilot.pause()
         assert stat.S_IMODE(a.swarm_pem.stat().st_mode) == 0o600
         assert "Loose permissions" not in flat_text(app)
@@ -208,6 +212,6 @@ async def test_participation_n_skips_the_login(profiles):
     write_state("main", {"testnet_participation": False})
     app = make_app(refresh=0, telemetry=FrozenTelemetry(), now=Clock())
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
-        assert isinstance(app.screen, BackupScreen)  # no login screen: N trains without the chain
+        # no login screen: N trains without the chain
+        await until(pilot, lambda: isinstance(app.screen, BackupScreen), 10, "the backup warning", app)
         assert data.profile_state("main") == "needs_backup"

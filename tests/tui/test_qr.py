@@ -12,7 +12,7 @@ import pytest
 import segno
 from PIL import Image
 
-from tests.helpers.tui import FrozenTelemetry, screen_text
+from tests.helpers.tui import FrozenTelemetry, screen_text, until
 from tui.backend import CoreBackend
 
 data = CoreBackend()
@@ -62,10 +62,9 @@ async def test_the_login_screens_qr_decodes_with_no_colour(profiles, monkeypatch
 
     app = make_app(refresh=0, telemetry=FrozenTelemetry(), backend=NoService())
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await until(pilot, lambda: isinstance(app.screen, LoginScreen), 10, "the login screen", app)
         await app.workers.wait_for_complete()
         await pilot.pause()
-        assert isinstance(app.screen, LoginScreen)
         r = app.screen.query_one("#qr").region
         lines = [ln.ljust(80) for ln in screen_text(app).split("\n")]
         cells = [ln[r.x:r.x + r.width] for ln in lines[r.y:r.y + r.height]]

@@ -20,8 +20,9 @@ from textual.message_pump import MessagePump
 
 from core.identity import files as identity
 from core.base.paths import ProfilePaths
-from tests.helpers.tui import FrozenTelemetry, node_history, write_events
+from tests.helpers.tui import FrozenTelemetry, flat_text, node_history, until, write_events
 from tui.app import SwarmdeckApp, make_app
+from tui.screens.backup import BackupScreen
 from tui.screens.dialogs import SwitcherScreen
 from tui.screens.main import MainScreen
 from tui.widgets.dashboard import ProfileDashboard
@@ -150,3 +151,37 @@ async def test_ui_thread_handlers_do_no_io_and_fit_a_frame(profiles, monkeypatch
     assert {n for _, n in ours} >= {"MainScreen.on_states_loaded", "MainScreen.on_tick_loaded", "MainScreen.tick"}
     slow = sorted(((t, n) for t, n in ours if t > FRAME_S), reverse=True)
     assert not slow, f"handlers over {FRAME_S * 1000:.0f} ms: {[(round(t * 1000, 1), n) for t, n in slow[:10]]}"
+
+
+async def test_app_start_up_reads_profiles_in_workers(profiles, monkeypatch):
+    """From the first frame: the app's start-up (which screen first: set up, sign in, back up) and the
+    backup screen it opens read the profiles' files in workers, never inside a handler of ours."""
+    names = profiles("main", "gpu1")
+    for n in names:
+        write_events(n, node_history(3))
+        identity.write_user_data(ProfilePaths(n).identity_dir, f"org-{n}", "0xA", "u", f"{n}@example.org")
+        identity.append_user_api_key(ProfilePaths(n).identity_dir, f"org-{n}",
+                                     {"publicKey": "0x" + "2" * 40, "privateKey": "0x" + "3" * 64, "activated": True})
+    ours: list[tuple[float, str]] = []
+    for cls in (SwarmdeckApp, MainScreen, ProfileDashboard, BackupScreen):
+        for name, fn in list(vars(cls).items()):
+            if (callable(fn) and not inspect.iscoroutinefunction(fn)
+                    and (name.startswith(("on_", "action_", "_open", "_next", "_after"))
+                         or name in ("run_flows", "profile_opened", "refresh_state"))):
+                monkeypatch.setattr(cls, name, _timed(fn, f"{cls.__name__}.{name}", ours))
+    AUDIT.io.clear()
+    app = make_app(refresh=0.05, telemetry=FrozenTelemetry())  # start-up flows on: signed in, no backup yet
+    AUDIT.on = True
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, BackupScreen), 10, "the backup warning", app)
+            await app.workers.wait_for_complete()
+            await pilot.pause(0.2)
+            assert "No verified backup yet" in flat_text(app)  # drawn from the backup screen's worker
+    finally:
+        AUDIT.on = False
+    called = {n for _, n in ours}
+    assert {"SwarmdeckApp.on_mount", "SwarmdeckApp._open_first_screen", "SwarmdeckApp.run_flows",
+            "SwarmdeckApp._next_flow", "BackupScreen.on_mount"} <= called
+    io = [x for x in AUDIT.io if x[0] in called]
+    assert not io, f"I/O on the UI thread in start-up handlers: {io[:10]}"

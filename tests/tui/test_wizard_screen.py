@@ -9,13 +9,18 @@ from textual.widgets import Input, Select
 from core.config.settings import load_config
 from core.base.paths import ProfilePaths
 from core.identity.profiles import read_state
-from tests.helpers.tui import FrozenTelemetry, screen_text
+from tests.helpers.tui import FrozenTelemetry, screen_text, until
 from tui.app import make_app
 from tui.backend import CoreBackend
 from tui.screens.main import MainScreen
 from tui.screens.wizard import WizardScreen
 
 TOKEN = "hf_" + "Zq7" * 11
+
+
+async def first_run_wizard(pilot, app) -> None:
+    """The example config's profile needs setting up: the start-up check (a worker) opens the wizard."""
+    await until(pilot, lambda: isinstance(app.screen, WizardScreen), 10, "the first-run wizard", app)
 
 
 def _app(**kw):
@@ -25,7 +30,7 @@ def _app(**kw):
 async def test_first_run_wizard_happy_path_sets_up_the_profile(tmp_path):
     app = _app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await first_run_wizard(pilot, app)
         scr = app.screen
         assert isinstance(scr, WizardScreen) and scr.wizard.step == "network"
         assert "Setup 1/5: network" in screen_text(app)  # participation is asked only for the testnet
@@ -73,7 +78,7 @@ async def test_first_run_wizard_happy_path_sets_up_the_profile(tmp_path):
 async def test_wizard_back_keeps_answers_and_errors_keep_the_step():
     app = _app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await first_run_wizard(pilot, app)
         scr = app.screen
         await pilot.press("ctrl+n")  # local
         await pilot.pause()
@@ -100,7 +105,7 @@ async def test_cancelling_the_first_run_wizard_exits_and_changes_nothing():
     before = None
     app = _app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause()
+        await first_run_wizard(pilot, app)
         before = load_config().path.read_text()
         await pilot.press("ctrl+n")
         await pilot.pause()

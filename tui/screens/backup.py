@@ -63,15 +63,25 @@ class BackupScreen(Screen[str]):
         self.query_one("#pass1", Input).focus()
 
     def refresh_state(self) -> None:
+        """The backup record, shared identities and loose permissions, read in a worker (parsing every
+        swarm.pem costs tens of ms) and drawn when they arrive."""
+        self._read_state()
+
+    @work(thread=True, exclusive=True, group="backup-state")
+    def _read_state(self) -> None:
         be = self.app.backend
         at = be.backup_verified_at(self.profile)
+        dups = [d.what for d in be.duplicates() if self.profile in d.profiles]
+        perms = be.permission_problems(self.profile)
+        self.app.call_from_thread(self._draw_state, at, dups, perms)
+
+    def _draw_state(self, at: str | None, dups: list[str], perms: list[str]) -> None:
         st = self.query_one("#backup-state", Static)
         if at:
             st.update(Text("✔ " + t("backup.verified_at", at=at), style="bold green"))
         else:
             st.update(Text("⚠ " + t("backup.none"), style="bold yellow"))
-        warns = [t("warn.duplicate", what=d.what) for d in be.duplicates() if self.profile in d.profiles]
-        perms = be.permission_problems(self.profile)
+        warns = [t("warn.duplicate", what=what) for what in dups]
         if perms:
             warns.append(t("backup.perms", files="; ".join(perms)))
         w = self.query_one("#identity-warnings", Static)
@@ -126,9 +136,13 @@ class BackupScreen(Screen[str]):
         self.app.call_from_thread(self.refresh_state)
 
     def action_fix_perms(self) -> None:
+        self._fix_perms()
+
+    @work(thread=True, exclusive=True, group="backup-fix")
+    def _fix_perms(self) -> None:
         n = self.app.backend.fix_permissions(self.profile)
-        self._say(t("backup.perms_fixed", n=n), True)
-        self.refresh_state()
+        self.app.call_from_thread(self._say, t("backup.perms_fixed", n=n), True)
+        self.app.call_from_thread(self.refresh_state)
 
     def action_later(self) -> None:
         self.dismiss(self.result_state)
