@@ -27,6 +27,7 @@ COMMAND_MODULES = [
     "tui.commands.alerts_cmd",    # alerts add|list|remove|test
     "tui.commands.metrics_cmd",   # metrics serve|show|service install (Prometheus)
     "tui.commands.serve_cmd",     # serve (the TUI in a browser)
+    "tui.commands.standing_cmd",  # standing [--json] (on-chain standing over days)
 ]
 
 

@@ -154,7 +154,8 @@ class EventBus:
 KEEP_ALL = ("round.finished",)                 # the reward history (oldest dropped only past the budget)
 KEEP_RECENT_DEFAULT = 100                      # the newest events of every type
 KEEP_RECENT = {"log": 300, "error": 300, "hf.push": 300,   # the dashboard's log panel (MAX_LOG lines)
-               "peers.update": 10, "train.step": 20}       # big or frequent, only the latest one is read
+               "peers.update": 10, "train.step": 20,       # big or frequent, only the latest one is read
+               "chain.totals": 2000}                       # standing's hour/day/week deltas (core.usecases.standing)
 SUBMISSION_KEYS = 2000                         # latest event of the newest (kind, round, stage) submissions
 SUBMISSION_FAILED = 20                         # the newest failed submissions (dashboard failures)
 TAIL_FRACTION = 5                              # the newest max_bytes/5 are kept as they are
