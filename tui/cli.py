@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "tui.commands.doctor_cmd",    # doctor
     "tui.commands.status_cmd",    # status [--json]
     "tui.commands.network_cmd",   # network up (the embedded local network)
+    "tui.commands.swarm_cmd",     # swarm host|invite|join (a swarm across machines)
     "tui.commands.alerts_cmd",    # alerts add|list|remove|test
     "tui.commands.metrics_cmd",   # metrics serve|show|service install (Prometheus)
     "tui.commands.serve_cmd",     # serve (the TUI in a browser)

@@ -51,6 +51,16 @@ def _check_multiaddrs(v: list) -> str | None:
     return None
 
 
+def _check_listen_host(v: str) -> str | None:
+    if not v:
+        return None
+    try:
+        ipaddress.IPv4Address(v)
+    except ValueError:
+        return f"{v!r} is not an IPv4 address"
+    return None
+
+
 def _check_address(v: str) -> str | None:
     if v and not re.fullmatch(r"0x[0-9a-fA-F]{40}", v):
         return f"{v!r} is not a contract address (0x followed by 40 hex digits)"
@@ -148,6 +158,8 @@ class ProfileSettings:
     quant: str = setting("str", "auto", choices=QUANT_CHOICES)
     gpus: tuple[int, ...] = setting("list[int]", (), check=_check_gpus)
     dht_port: int = setting("int", 0, min=0, max=65535, fix=PORT_FIX)
+    # where the DHT listens: "" = 127.0.0.1 on the local network, 0.0.0.0 on any other
+    dht_host: str = setting("str", "", check=_check_listen_host, fix="an IPv4 address of this machine, or 0.0.0.0")
     announce_maddrs: tuple[str, ...] = setting("list[str]", (), check=_check_multiaddrs,
                                                fix="write multiaddrs like /ip4/1.2.3.4/tcp/38331")
     login_port: int = setting("int", DEFAULT_LOGIN_PORT, min=1, max=65535, fix=PORT_FIX)
@@ -710,6 +722,10 @@ class Config:
         for k, v in settings.items():
             t.add(k, list(v) if isinstance(v, tuple) else v)
         nets[name] = t
+
+    def set_network_value(self, name: str, key: str, value: Any) -> None:
+        """One key of an existing [networks.NAME] table (comments elsewhere kept)."""
+        self.doc["networks"][name][key] = list(value) if isinstance(value, tuple) else value
 
     def set_profile_value(self, name: str, key: str, value: Any) -> None:
         prof = self.doc["profiles"][name]

@@ -27,6 +27,25 @@ KNOWN_TESTNET_COORDINATORS = {
 }
 
 
+MAX_BOOTNODES_TRIED = 4
+
+
+def _bootnode_reach(name: str, targets: list[str], where_cfg: str, timeout: float) -> Check:
+    """Try a TCP connection to the bootnodes (a listed bootnode nobody can reach is as good as none)."""
+    from core.swarm.addrs import tcp_reachable
+
+    tried = {m: tcp_reachable(m, timeout=timeout) for m in targets[:MAX_BOOTNODES_TRIED]}
+    ok = [m for m, (good, _) in tried.items() if good]
+    if ok:
+        return _net_check("bootnode_reach", name, "bootnode reachable", "ok",
+                          f"{len(ok)} of {len(tried)} tried answer, e.g. {ok[0]}")
+    why = "; ".join(f"{m}: {reason}" for m, (_, reason) in tried.items())
+    return _net_check("bootnode_reach", name, "bootnode reachable", "fail",
+                      f"no bootnode answers ({why}): nodes cannot join the swarm",
+                      "the bootnode may be down (on its host: `swarmdeck swarm status`) or a firewall blocks its "
+                      f"DHT port; check the addresses (getBootnodes(), or bootnodes under {where_cfg})")
+
+
 def _net_check(suffix: str, name: str, title: str, status: str, detail: str, fix: str | None = None) -> Check:
     return Check(f"net_{suffix}", f"{name} {title}", status, detail, fix)
 
@@ -165,6 +184,10 @@ def check_network(name: str, *, timeout: float = NETWORK_TIMEOUT, deadline: floa
                               "join through",
                               f"set bootnodes = [\"/ip4/HOST/tcp/PORT/p2p/PEERID\"] under {where_cfg} (a running "
                               "peer's multiaddr), or wait until the network's operators add bootnodes"))
+    targets = list(net.bootnodes) or boot
+    if targets and not over():
+        say(f"trying {min(len(targets), MAX_BOOTNODES_TRIED)} bootnode(s)")
+        out.append(_bootnode_reach(name, targets, where_cfg, timeout=min(timeout, 3.0)))
 
     if over():
         return out + [skipped("round", "round")]

@@ -356,6 +356,15 @@ class Node:
                 self.dht.initial_peers = []
                 self.dht.restart()
 
+    def _link_peers(self) -> None:
+        """Across machines, dial the peers heard of (heartbeats) and the bootnodes directly, so rollouts
+        do not all pass through the bootnode and a restarted bootnode is linked up again (core.swarm.reach)."""
+        if self.dht is None or self.net.kind == "local":
+            return
+        from core.swarm import reach
+
+        reach.dial_known(self.dht, extra=self._boot_used)
+
     def _share_wait(self) -> float:
         if self.opts.share_wait is not None:
             return self.opts.share_wait
@@ -418,7 +427,10 @@ class Node:
 
         reward = float(m.reward_local)
         if self.queue is not None:
-            self.queue.reward(r, stage, reward, self.peer_id)
+            # One reward per round, at stage 0, as the official nodes report it: the coordinator refuses a
+            # stage above its current one even for a past round, so a later stage seen at round start could
+            # be refused by the time the queue delivers it.
+            self.queue.reward(r, 0, reward, self.peer_id)
             self.queue.winners(r, self._winners(local, fetched), self.peer_id)
         if self.checkpoints is not None and (r % max(1, self.settings.training.checkpoint_every) == 0
                                              or self.stop_event.is_set()):
@@ -483,6 +495,7 @@ class Node:
             while self.opts.max_rounds is None or self.rounds_done < self.opts.max_rounds:
                 r, s = self._wait_for_new_round()
                 self._maybe_rejoin()
+                self._link_peers()
                 self._keep_app_up()
                 self.run_round(r, s)
         except StopRequested:

@@ -42,11 +42,24 @@ from core.base.constants import EXIT_CONFIG, EXIT_OOM
 from core.base.paths import ProfilePaths, ensure_private_dir
 from core.events.log import EventBus
 from core.events.reader import last_seq, parse_line
-from core.events.types import ErrorEvent, Event, NodeMode, NodeState, Oom, RoundFinished, RoundStarted
+from core.events.types import (ErrorEvent, Event, LogEvent, NodeIdentity, NodeMode, NodeState, Oom, RoundFinished,
+                               RoundStarted)
 from core.supervisor import downshift
 from core.supervisor.probes import alive, group_members, oom_kill_count, pid_alive, rss_of, vram_of
 from core.supervisor.server import ControlServer
 from core.supervisor.settings import PROJECT_ROOT, SupervisorSettings, load_settings, node_command, profile_training
+
+
+# What a node says while it is still starting (its identity, log lines, an error before it gives
+# up, e.g. "could not reach any DHT bootnode"): a node that says only these and exits is crash-looping,
+# and must never read as running. Anything else (its mode, a round, node.state running) means it is up.
+_STARTUP_CHATTER = (NodeIdentity, LogEvent, ErrorEvent)
+
+
+def _proves_running(ev: Event) -> bool:
+    if isinstance(ev, NodeState):
+        return ev.state == "running"
+    return not isinstance(ev, _STARTUP_CHATTER)
 
 
 @dataclass(frozen=True)
@@ -207,7 +220,7 @@ class Supervisor:
             return
         now = time.monotonic()
         run.last_event = now
-        if self.state == "starting":
+        if self.state == "starting" and _proves_running(ev):
             self._set_state("running", pid=run.pid)
         if isinstance(ev, (RoundStarted, RoundFinished)):
             if ev.round != run.round or isinstance(ev, RoundFinished):

@@ -266,8 +266,16 @@ class SwarmDHT:
     @classmethod
     def from_profile(cls, profile: Any, bootnodes: Iterable[str] | None = None, **kw) -> "SwarmDHT":
         """Build from a core.identity.profiles.Profile: swarm.pem, dht_port, and bootnodes (given ones win over config)."""
+        from core.swarm import addrs
+
         peers = list(bootnodes) if bootnodes is not None else list(getattr(profile.network, "bootnodes", []) or [])
         kw.setdefault("port", int(getattr(profile.settings, "dht_port", 0) or 0))
+        # Listen where the profile says (127.0.0.1 on the local network, every interface elsewhere) and
+        # announce what other machines can dial: announce_maddrs, else the address facing the swarm.
+        kw.setdefault("host", addrs.listen_host(profile))
+        announce = addrs.announce_maddrs(profile, kw["port"], peers)
+        if announce and "announce_host" not in kw:
+            kw["announce_host"], kw["announce_port"] = addrs.host_port(announce[0])
         return cls(profile.paths.swarm_pem, initial_peers=peers, **kw)
 
     def start(self) -> None:

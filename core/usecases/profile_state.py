@@ -54,7 +54,9 @@ def profile_status(cfg: _config.Config, name: str) -> dict:
     except SwarmdeckError as e:
         d["error"] = e.to_dict()
     d["node_state"] = node_state(name)
-    d["running"] = d["node_state"] in RUNNING
+    # "running" only once the node is past its start: a node crash-looping at start (bootnodes that never
+    # answer) shows "starting" / "crashed" in node_state, never running
+    d["running"] = d["node_state"] == "running"
     d["identity"] = identity_status(name)
     req = _signin.required(name)  # the login app refused the session key: {reason, since, where} + the fix
     d["sign_in_required"] = {**req, "fix": _signin.command(name)} if req else None

@@ -38,6 +38,8 @@ def main() -> int:
     ap.add_argument("--round-every", type=float, default=0.2)
     ap.add_argument("--crash-after", type=float, default=0.0)
     ap.add_argument("--crash-code", type=int, default=1)
+    ap.add_argument("--fail-start", type=float, default=0.0,
+                    help="fail while starting after S seconds, as a node whose bootnodes never answer does")
     ap.add_argument("--oom-after", type=float, default=0.0, help="emit oom + exit 42 after S seconds")
     ap.add_argument("--oom-until", default="", help="no OOM once SWARMDECK_DOWNSHIFT has this quant")
     ap.add_argument("--hang-after", type=float, default=0.0, help="go silent (no events) after S seconds")
@@ -64,6 +66,13 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     log(f"starting profile={args.profile} round={rnd} mode={mode} downshift={downshift}")
+    if args.fail_start:
+        emit("node.state", state="starting")
+        emit("node.identity", peer_id="QmFake" + args.profile, display_name="fake animal")
+        emit("log", level="warning", message="DHT start attempt 1/3 failed: could not reach any DHT bootnode")
+        time.sleep(args.fail_start)
+        emit("error", where="/ip4/192.0.2.1/tcp/38331", what="could not reach any DHT bootnode")
+        return 1
     emit("node.mode", mode=mode, device="cpu", reason="fake", generations=downshift.get("generations", 8))
     emit("node.identity", peer_id="QmFake" + args.profile, display_name="fake animal")
     if args.grandchild:

@@ -128,6 +128,7 @@ def test_three_nodes_share_train_and_land_on_chain_once(chain):
         assert len(mine) == len(set(mine)), f"duplicate reward submission for {nd.name}: {mine}"
         rounds = {e["round"] for e in nd.of("round.finished")}
         assert {r for r, _ in mine} == rounds
+        assert {s for _, s in mine} == {0}  # one reward per round, reported at stage 0
         my_votes = [e.args.roundNumber for e in votes if e.args.peerId == pid]
         assert sorted(my_votes) == sorted(rounds)
         assert {e["status"] for e in nd.of("submission")} <= {"pending", "landed"}

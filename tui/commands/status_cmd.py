@@ -41,7 +41,7 @@ def render_text(st: dict) -> str:
         backup = {"verified": f"backup verified {b['verified_at']}",
                   "outdated": "backup OUTDATED (identity changed since)",
                   "none": "NO BACKUP"}[b["state"]]
-        run = "running" if p.get("running") else "stopped"
+        run = p.get("node_state") or ("running" if p.get("running") else "stopped")
         lines.append(f"{mark} {p['name']:<16} {p.get('network', '?'):<15} {run:<8} {who}")
         lines.append(f"    {signed}; {backup}")
         again = p.get("sign_in_required")

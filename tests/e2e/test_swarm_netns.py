@@ -1,0 +1,272 @@
+"""A swarm across three machines: `swarm host` in one network namespace, `swarm join` in two others.
+
+Real parts throughout: the `swarmdeck` CLI as a user types it, the detached host process
+(anvil on the host's loopback + coordinator + round advancer + RPC guard + faucet), supervisors,
+nodes with the tiny model, hivemind DHTs + p2pd listening on the namespaces' TEST-NET-1
+addresses. Nothing is mocked. Needs root for `ip netns`; skipped with the reason otherwise.
+
+Checks, in order:
+  * a tampered invite and a garbage one are refused with a clear error; nothing is written
+  * both members join (key made, faucet gas), start, and reach each other directly (a TCP
+    connection between the two members' addresses, not only through the host)
+  * from a member's namespace, anvil_setBalance / anvil_impersonateAccount / evm_increaseTime /
+    eth_sendTransaction against the host's endpoint are refused, and nothing changed
+  * all three nodes finish >= 3 rounds with their rewards on chain
+  * the host's bootnode killed (kill -9, supervisor and node): the members go on finishing
+    rounds; started again, it is linked up with both members again
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.netns import Machines, cannot_make_namespaces
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+ROUND_S = 12
+SWARM = "tsw"
+
+
+def _events(home: Path, profile: str) -> list[dict]:
+    f = home / "sd" / "data" / "profiles" / profile / "events.jsonl"
+    if not f.exists():
+        found = list(home.glob(f"**/profiles/{profile}/events.jsonl"))
+        if not found:
+            return []
+        f = found[0]
+    out = []
+    for line in f.read_text(errors="replace").splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+
+
+def _of(evs: list[dict], type_: str, after: float = 0.0) -> list[dict]:
+    return [e for e in evs if e.get("type") == type_ and e.get("ts", 0) > after]
+
+
+def _wait(cond, timeout: float, what: str, every: float = 2.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(every)
+
+
+def _ok(r, what: str) -> str:
+    assert r.returncode == 0, f"{what} failed (rc {r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r.stdout
+
+
+CHAIN_PROBE = r'''
+import json, sys, urllib.request
+url, coord, peers, probe_addr = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4]
+def rpc(method, params):
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+from web3 import Web3
+from core.chain.compile import load_artifact
+w3 = Web3(Web3.HTTPProvider(url))
+c = w3.eth.contract(address=Web3.to_checksum_address(coord), abi=load_artifact()["abi"])
+fns = {f.get("name") for f in c.abi}
+who = json.loads(sys.argv[6])  # the host's role addresses (its deployment.json: public)
+def roles():
+    if "hasRole" in fns:  # AccessControl roles, as the public SwarmCoordinator has them
+        names = [n for n in ("OWNER_ROLE", "STAGE_MANAGER_ROLE", "BOOTNODE_MANAGER_ROLE") if n in fns]
+        return {n: {a: c.functions.hasRole(getattr(c.functions, n)().call(), Web3.to_checksum_address(a)).call()
+                    for a in list(who.values()) + [probe_addr]} for n in names}
+    return [getattr(c.functions, n)().call() for n in ("owner", "stageManager", "bootnodeManager") if n in fns]
+def state():
+    latest = w3.eth.get_block("latest")
+    return {"balance": w3.eth.get_balance(Web3.to_checksum_address(probe_addr)), "roles": roles(),
+            "bootnodes": c.functions.getBootnodes().call(), "round": c.functions.currentRound().call(),
+            "ts": latest["timestamp"], "dev": w3.eth.get_balance("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266")}
+out = {}
+if sys.argv[5] == "attack":
+    before = state()
+    owner = who["owner"]
+    tries = {
+        "anvil_setBalance": [probe_addr, hex(10**24)],
+        "anvil_impersonateAccount": [owner],
+        "evm_increaseTime": [10**6],
+        "eth_sendTransaction": [{"from": owner, "to": coord, "data": "0x"}],
+    }
+    out["answers"] = {m: rpc(m, p) for m, p in tries.items()}
+    rpc("evm_mine", [])
+    out["before"], out["after"] = before, state()
+logs = c.events.RewardSubmitted().get_logs(from_block=0)
+out["rewards"] = {p: sum(1 for e in logs if e.args.peerId == p) for p in peers}
+print(json.dumps(out))
+'''
+
+
+@pytest.fixture
+def machines(tmp_path):
+    why = cannot_make_namespaces()
+    if why:
+        pytest.skip(f"cannot make network namespaces here: {why}")
+    with Machines(f"sd{os.getpid() % 10000}t") as m:
+        yield m
+
+
+def _hears(home: Path, profile: str, others: list[str], after: float = 0.0) -> bool:
+    """The node's latest peers.update lists every one of `others` as heard from after `after`."""
+    ups = _of(_events(home, profile), "peers.update", after=after)
+    if not ups:
+        return False
+    seen = {p["peer_id"]: p["last_seen"] for p in ups[-1].get("peers", [])}
+    return all(seen.get(o, 0) > after for o in others)
+
+
+def _kill_profile(m: Machines, i: int, profile: str) -> int:
+    """SIGKILL the profile's supervisor and node (their process groups) inside machine i."""
+    import psutil
+
+    killed = 0
+    for pid in m.pids(i):
+        try:
+            cmd = " ".join(psutil.Process(pid).cmdline())
+        except psutil.Error:
+            continue
+        if ("core.supervisor" in cmd or "core.node" in cmd) and profile in cmd.split():
+            try:
+                os.killpg(os.getpgid(pid), signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed
+
+
+def test_host_invite_join_across_namespaces(machines, tmp_path):
+    m = machines
+    homes = {i: tmp_path / f"machine{i}" for i in (1, 2, 3)}
+    for h in homes.values():
+        h.mkdir()
+
+    # --- machine 1 hosts
+    out = _ok(m.run(1, ["swarm", "host", "--name", SWARM, "--public-addr", m.addr(1), "--round-seconds",
+                        str(ROUND_S), "--model", "tiny", "--no-qr"], homes[1], timeout=400), "swarm host")
+    invite = next(line.strip() for line in out.splitlines() if line.startswith("swarmdeck-invite1."))
+    for secret in ("private", "keys.json", "BEGIN"):
+        assert secret not in out
+    again = _ok(m.run(1, ["swarm", "invite", "--no-qr"], homes[1]), "swarm invite")
+    assert invite in again  # the host hands out the same invite
+
+    # --- bad invites: clear errors, nothing written
+    body, sig = invite[len("swarmdeck-invite1."):].split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload["bootnodes"] = [payload["bootnodes"][0].replace("/tcp/38331/", "/tcp/38332/")]
+    forged_body = base64.urlsafe_b64encode(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
+    forged = f"swarmdeck-invite1.{forged_body.decode().rstrip('=')}.{sig}"
+    for bad, says in ((forged, "not signed by this swarm's host"), ("swarmdeck-invite1.abc", "cut or has extra")):
+        r = m.run(2, ["swarm", "join", bad, "-p", "m2"], homes[2])
+        assert r.returncode != 0 and says in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    cfg2 = homes[2] / "sd" / "config" / "config.toml"
+    assert not cfg2.exists() or "tsw" not in cfg2.read_text()
+    assert not list(homes[2].glob("**/profiles/m2"))
+
+    # --- machines 2 and 3 join and start
+    for i in (2, 3):
+        out = _ok(m.run(i, ["swarm", "join", invite, "-p", f"m{i}", "--model", "tiny"], homes[i]), f"join on {i}")
+        assert "funded by the host's faucet" in out
+        key = next(homes[i].glob(f"**/profiles/m{i}/secrets/eoa.key"))
+        assert key.stat().st_mode & 0o777 == 0o600
+        _ok(m.run(i, ["start", "-p", f"m{i}"], homes[i]), f"start on {i}")
+
+    nodes = {1: f"{SWARM}-boot", 2: "m2", 3: "m3"}
+
+    def peer_ids():
+        got = {i: [e["peer_id"] for e in _of(_events(homes[i], p), "node.identity")] for i, p in nodes.items()}
+        return got if all(got.values()) else None
+
+    pids = {i: v[0] for i, v in _wait(peer_ids, 300, "every node's identity").items()}
+    rt = json.loads(next(homes[1].glob(f"**/networks/{SWARM}/host-runtime.json")).read_text())
+    dep = json.loads(next(homes[1].glob(f"**/networks/{SWARM}/deployment.json")).read_text())
+    who = {k: dep[k] for k in ("owner", "stage_manager", "bootnode_manager")}
+    rpc_url = f"http://{m.addr(1)}:8545"
+
+    # --- a member tries the host's chain endpoint: refused, nothing changed
+    from eth_account import Account
+
+    member = Account.create().address  # a bystander: the member's own balance moves with its node's gas
+    res = _ok(_probe(m, 2, rpc_url, rt["coordinator"], list(pids.values()), member, "attack", homes[2], who),
+              "attack")
+    res = json.loads(res.strip().splitlines()[-1])
+    for method, ans in res["answers"].items():
+        assert ans.get("error", {}).get("code") == -32601, (method, ans)
+        assert "refused" in ans["error"]["message"]
+    b, a = res["before"], res["after"]
+    assert a["balance"] == b["balance"] and a["roles"] == b["roles"] and a["bootnodes"] == b["bootnodes"]
+    assert a["ts"] - b["ts"] < 10**5, "evm_increaseTime went through"
+    assert a["dev"] == 0, "anvil's well-known dev account still holds ether"
+
+    # --- all three finish >= 3 rounds, rewards on chain
+    def three_rounds():
+        return all(len(_of(_events(homes[i], p), "round.finished")) >= 3 for i, p in nodes.items())
+
+    _wait(three_rounds, 420, "3 finished rounds on every node", every=3)
+
+    def on_chain():
+        r = _probe(m, 3, rpc_url, rt["coordinator"], list(pids.values()), member, "read", homes[3], who)
+        counts = json.loads(r.stdout.strip().splitlines()[-1])["rewards"] if r.returncode == 0 else {}
+        return counts if counts and all(n >= 3 for n in counts.values()) else None
+
+    _wait(on_chain, 120, "3 rewards per node on chain", every=3)
+    # each node heard from both others (heartbeats over the DHT)
+    for i, p in nodes.items():
+        _wait(lambda i=i, p=p: _hears(homes[i], p, [pids[j] for j in nodes if j != i]), 120,
+              f"{p} hearing from both other nodes")
+
+    # --- the members reach each other directly (not only through the host) and listen on their address
+    def direct():
+        a = m.sh(2, ["ss", "-Htn", "state", "established", "dst", m.addr(3)])
+        b = m.sh(3, ["ss", "-Htn", "state", "established", "dst", m.addr(2)])
+        return (a + b).strip()
+
+    _wait(direct, 120, "a direct TCP connection between the two members")
+    listening = m.sh(2, ["ss", "-Hltn"])
+    assert "127.0.0.1:38331" not in listening and ("0.0.0.0:38331" in listening or f"{m.addr(2)}:38331" in listening)
+
+    # --- the host's bootnode dies: members go on, and it is linked up again when it returns
+    assert _kill_profile(m, 1, nodes[1]) >= 1
+    t_kill = time.time()
+    for i in (2, 3):
+        _wait(lambda i=i: len(_of(_events(homes[i], nodes[i]), "round.finished", after=t_kill)) >= 2, 240,
+              f"m{i} finishing rounds while the bootnode is down", every=3)
+    _ok(m.run(1, ["start", "-p", nodes[1]], homes[1]), "bootnode start")
+    t_back = time.time()
+    for i, p in nodes.items():
+        _wait(lambda i=i, p=p: _hears(homes[i], p, [pids[j] for j in nodes if j != i], after=t_back), 300,
+              f"{p} hearing from both other nodes after the bootnode's return")
+
+    # `swarmdeck status` on a member: its node runs (not a crash loop)
+    st = json.loads(_ok(m.run(2, ["status", "--json"], homes[2]), "status"))
+    assert {p["name"]: p["node_state"] for p in st["profiles"]}["m2"] == "running"
+    # doctor --network tries the bootnodes (reachable again)
+    doc = json.loads(m.run(2, ["doctor", "--json", "--no-torch", "--network", SWARM], homes[2]).stdout)
+    reach = [c for c in doc["checks"] if c["id"].endswith("bootnode_reach")]
+    assert reach and reach[0]["status"] == "ok", reach
+
+
+def _probe(m: Machines, i: int, url: str, coord: str, peers: list[str], addr: str, mode: str, home: Path,
+           who: dict):
+    """CHAIN_PROBE run inside machine i (a member's namespace) against the host's public RPC."""
+    code = ("import sys\nsys.argv = ['probe', %r, %r, %r, %r, %r, %r]\n"
+            % (url, coord, json.dumps(peers), addr, mode, json.dumps(who)) + CHAIN_PROBE)
+    return m.python(i, code, home)

@@ -1,0 +1,185 @@
+"""`swarmdeck swarm host|invite|join|status|stop`: host a swarm other machines join, or join one.
+
+Thin: every step is core.usecases.swarm_hosting; this module prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _progress(msg: str) -> None:
+    print(f"==> {msg}", flush=True)
+
+
+def _print_invite(text: str, qr: bool) -> None:
+    print("invite (copy it whole; it holds no secret):")
+    print(text)
+    if qr:
+        from core.login.hints import qr_text
+
+        print(qr_text(text))
+
+
+def _default_name(args) -> str:
+    from core.usecases import swarm_hosting as sh
+
+    if args.name:
+        return args.name
+    names = sh.hosted()
+    if len(names) == 1:
+        return names[0]
+    from core.base.errors import SwarmdeckError
+
+    raise SwarmdeckError("which swarm? " + (f"this machine hosts {', '.join(names)}" if names else
+                                             "this machine hosts none yet"),
+                         fix="pass --name NAME" if names else "host one: swarmdeck swarm host --name NAME --public-addr ADDR")
+
+
+def cmd_host(args) -> int:
+    from core.usecases import swarm_hosting as sh
+
+    res = sh.host(args.name or "myswarm", public_addr=args.public_addr, rpc_port=args.rpc_port, bind=args.bind,
+                  dht_port=args.dht_port, round_seconds=args.round_seconds, chain_id=args.chain_id, rpc_url=args.rpc,
+                  deployer_key_file=args.deployer_key, bootnode_profile=args.bootnode_profile, model=args.model,
+                  quant=args.quant, start_bootnode=not args.no_bootnode, progress=_progress)
+    s, rt = res["settings"], res["runtime"]
+    print(f"swarm {s.name} hosted: RPC {s.public_rpc_url} (chain {rt['chain_id']}), coordinator {rt['coordinator']}")
+    print(f"  bootnode {s.bootnode_maddr} (profile {res['bootnode_profile']})")
+    print(f"  rounds every {s.round_seconds:g} s; members get gas from " +
+          (f"the faucet at {rt['faucet']}" if rt.get("faucet") else "you (no faucet on an external chain)"))
+    print(f"  open TCP ports {s.rpc_port if s.embedded else ''}{' and ' if s.embedded else ''}{s.dht_port} "
+          "to the members' machines")
+    if res.get("bootnode_up") is False:
+        print(f"  NOTE: the bootnode's DHT port is not open yet; joins fail until it is "
+              f"(see `swarmdeck logs -p {res['bootnode_profile']}`)")
+    _print_invite(res["invite"], qr=not args.no_qr)
+    print("on each member's machine:  swarmdeck swarm join INVITE -p NAME  then  swarmdeck start -p NAME")
+    if args.systemd:
+        _write_units(s.name, res["bootnode_profile"])
+    return 0
+
+
+def _write_units(name: str, boot: str) -> None:
+    """systemd user units for the host process and the bootnode's node (they survive reboots)."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from core.hosting.host import unit_text
+    from core.usecases.swarm_hosting import PROJECT_ROOT
+    from tui.commands.node_cmd import unit_text as node_unit
+
+    unit_dir = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "systemd" / "user"
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    host_unit, boot_unit = unit_dir / f"swarmdeck-swarm-{name}.service", unit_dir / f"swarmdeck-{boot}.service"
+    host_unit.write_text(unit_text(name, sys.executable, str(PROJECT_ROOT)))
+    boot_unit.write_text(node_unit(boot))
+    print(f"wrote {host_unit} and {boot_unit}; to hand the swarm over to systemd:")
+    print(f"  swarmdeck swarm stop --name {name}")
+    print("  systemctl --user daemon-reload")
+    print(f"  systemctl --user enable --now swarmdeck-swarm-{name}.service swarmdeck-{boot}.service")
+    print("  (and `sudo loginctl enable-linger $USER` so they run while you are logged out)")
+
+
+def cmd_invite(args) -> int:
+    from core.usecases import swarm_hosting as sh
+
+    text = sh.invite(_default_name(args))
+    if args.json:
+        print(json.dumps({"invite": text}))
+    else:
+        _print_invite(text, qr=not args.no_qr)
+    return 0
+
+
+def cmd_join(args) -> int:
+    from core.usecases import swarm_hosting as sh
+
+    res = sh.join(args.invite, getattr(args, "profile", None), network=args.network, model=args.model,
+                  quant=args.quant, dht_port=args.dht_port, progress=_progress)
+    print(f"joined swarm {res['network']} as profile {res['profile']} (address {res['address']}"
+          + (", funded by the host's faucet" if res["funded"] else ", fund it with gas on that chain") + ")")
+    print(f"  DHT port {res['dht_port']} (other members connect to it: open it in your firewall)")
+    print(f"next: swarmdeck start -p {res['profile']}")
+    return 0
+
+
+def cmd_status(args) -> int:
+    from core.usecases import swarm_hosting as sh
+
+    names = [args.name] if args.name else sh.hosted()
+    out = [sh.host_status(n) for n in names]
+    if args.json:
+        print(json.dumps(out, indent=2, default=str))
+        return 0
+    if not out:
+        print("this machine hosts no swarm (host one: swarmdeck swarm host --name NAME --public-addr ADDR)")
+    for st in out:
+        state = "running" if st["running"] else "STOPPED"
+        print(f"{st['name']}: host {state}, RPC {st['rpc_url']}, round {st.get('round', '-')}, "
+              f"bootnode {st['bootnode_profile']} {st['bootnode_state']}")
+    return 0
+
+
+def cmd_stop(args) -> int:
+    from core.usecases import swarm_hosting as sh
+
+    name = _default_name(args)
+    res = sh.stop_host(name, bootnode=not args.keep_bootnode)
+    print(f"swarm {name}: host {'stopped' if res['host_stopped'] else 'was not running'}"
+          + ("" if args.keep_bootnode else f", bootnode {'stopped' if res['bootnode_stopped'] else 'was not running'}")
+          + " (chain state and keys are kept)")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("swarm", help="host a swarm other machines join, or join one (invites)",
+                       description="Host a swarm (chain + round advancer + bootnode + a safe RPC for members), "
+                                   "print its invite, or join one from an invite.")
+    s = p.add_subparsers(dest="swarm_cmd", metavar="ACTION", required=True)
+
+    h = s.add_parser("host", help="bring up (or re-use) a swarm other machines can join")
+    h.add_argument("--name", default=None, help="the swarm's name (default myswarm)")
+    h.add_argument("--public-addr", help="IPv4 address the members reach this machine at (default: detected)")
+    h.add_argument("--rpc-port", type=int, default=None, help="the members' RPC port (default 8545)")
+    h.add_argument("--bind", default=None, help="address the members' RPC listens on (default 0.0.0.0)")
+    h.add_argument("--dht-port", type=int, default=None, help="the bootnode's fixed DHT port (default 38331)")
+    h.add_argument("--round-seconds", type=float, default=None, help="round length (default 120)")
+    h.add_argument("--chain-id", type=int, default=None, help="chain id of the embedded chain (default 31337)")
+    h.add_argument("--rpc", default=None, help="use this EVM chain instead of the embedded one")
+    h.add_argument("--deployer-key", default=None, help="with --rpc: file with the deployer's private key (hex)")
+    h.add_argument("--bootnode-profile", default=None, help="name of the bootnode's profile (default NAME-boot)")
+    h.add_argument("--model", default=None, help="the bootnode's model (default auto)")
+    h.add_argument("--quant", default=None, help="the bootnode's quantization (default auto)")
+    h.add_argument("--no-bootnode", action="store_true", help="do not start the bootnode's node now")
+    h.add_argument("--no-qr", action="store_true", help="print the invite without its QR code")
+    h.add_argument("--systemd", action="store_true", help="also write systemd user units (host + bootnode)")
+    h.set_defaults(func=cmd_host)
+
+    i = s.add_parser("invite", help="print the invite of a swarm this machine hosts (and its QR code)")
+    i.add_argument("--name", default=None)
+    i.add_argument("--no-qr", action="store_true")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_invite)
+
+    j = s.add_parser("join", help="join a swarm from its invite: key, gas, network and profile")
+    j.add_argument("invite", help="the string `swarmdeck swarm invite` printed on the host")
+    j.add_argument("-p", "--profile", dest="profile", default=argparse.SUPPRESS,
+                   help="the new profile's name (default: the swarm's name)")
+    j.add_argument("--network", default=None, help="name for the network in your config (default: the swarm's)")
+    j.add_argument("--model", default=None)
+    j.add_argument("--quant", default=None)
+    j.add_argument("--dht-port", type=int, default=None, help="fixed DHT port (default: 38331 or the next free one)")
+    j.set_defaults(func=cmd_join)
+
+    st = s.add_parser("status", help="the swarms this machine hosts")
+    st.add_argument("--name", default=None)
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_status)
+
+    sp = s.add_parser("stop", help="stop a hosted swarm's host process and bootnode (state kept)")
+    sp.add_argument("--name", default=None)
+    sp.add_argument("--keep-bootnode", action="store_true")
+    sp.set_defaults(func=cmd_stop)
