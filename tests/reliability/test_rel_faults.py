@@ -246,7 +246,9 @@ def test_bootnode_killed_and_peer_leaving_rounds_go_on(chain):
         wait_until(lambda: chain.contract.functions.getBootnodes().call(), 180, "b1 on chain as bootnode")
         nodes += [_Node("b2"), _Node("b3")]
         wait_until(lambda: all(n.of("round.finished") for n in nodes), 300, "a round on every node")
-        wait_until(lambda: any(e["peers"] > 0 for e in nodes[2].of("round.finished")), 120, "b3 to see a peer")
+        # A peer's rollouts on offer (its manifest read); which ones are downloaded depends on their signal.
+        wait_until(lambda: any((e.get("choosable") or 0) > 0 for e in nodes[2].of("rollouts.fetched")), 120,
+                   "b3 to see a peer")
         nodes[0].kill()  # bootnode gone, with its DHT and p2pd
         nodes[1].kill(signal.SIGTERM)  # a peer leaves cleanly
         assert nodes[1].proc.wait(120) == 0
