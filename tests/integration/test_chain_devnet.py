@@ -72,6 +72,26 @@ def test_lost_state_redeploys():
         assert first  # the old address may be reused by the same deployer nonce; the code is fresh either way
 
 
+def test_a_coordinator_of_another_version_is_replaced():
+    """A saved chain whose coordinator is not this version's contract (an older swarmdeck's spoke
+    another ABI) gets a fresh deployment instead of a handle on code the node cannot talk to."""
+    from core.chain.deploy import is_current_coordinator
+    from core.chain.devnet import rpc_call
+
+    require_anvil()
+    with LocalChain() as chain:
+        old = chain.coordinator
+        assert is_current_coordinator(chain.w3, old)
+        rpc_call(chain.rpc_url, "anvil_setCode", [old, "0x600160005260206000f3"])  # some other contract
+        assert not is_current_coordinator(chain.w3, old)
+    with LocalChain() as chain:
+        assert chain.deployed_now and chain.coordinator != old
+        assert is_current_coordinator(chain.w3, chain.coordinator)
+        assert json.loads((network_dir("local") / "deployment.json").read_text())["coordinator"] == chain.coordinator
+        assert chain.advance() == (1, 0)  # a whole round: three updateStageAndRound() calls
+        assert chain.advance_stage() == (1, 1)
+
+
 def test_round_advancer_and_attach():
     require_anvil()
     with LocalChain() as chain:
