@@ -30,6 +30,9 @@ from core.usecases import node_control, profile_setup, profile_state
 from core.usecases.profile_state import ProfileView
 from core.usecases import signin as signin_flow
 from core.usecases.signin import ClonePlan
+from core.usecases.standing import Standing
+from core.usecases.standing import standing as _standing
+from core.usecases.swarm_status import SwarmStatus, SwarmWatch
 from tui.model.wizard import Hardware, WizardResult
 
 Step = Callable[..., None]  # step(key, **params): progress of a long call, keys under "net." / "login."
@@ -66,6 +69,8 @@ class Backend(Protocol):
     def needs_login(self, name: str) -> bool: ...
     def signin_required(self, name: str) -> dict | None: ...
     def event_source(self, name: str) -> _FileEventSource: ...
+    def swarm_status(self, name: str) -> SwarmStatus: ...
+    def standing(self, names: list[str]) -> Standing: ...
     # node and network
     def control(self, name: str, action: str) -> None: ...
     def is_local(self, name: str) -> bool: ...
@@ -102,6 +107,7 @@ class CoreBackend:
 
     def __init__(self) -> None:
         self._dup_cache: tuple[tuple, list[Duplicate]] = ((), [])
+        self._swarm_watch = SwarmWatch()
 
     # -- settings and profiles
     def _cfg(self) -> _config.Config:
@@ -230,6 +236,14 @@ class CoreBackend:
     def event_source(self, name: str) -> _FileEventSource:
         """Cheap to build; its poll() reads the file (call it from a worker)."""
         return _FileEventSource(paths.ProfilePaths(name).events_file)
+
+    def swarm_status(self, name: str) -> SwarmStatus:
+        """Chain round (advancing?), bootnodes reachable, the testnet's pause: network I/O, seconds at most."""
+        return self._swarm_watch.check(name)
+
+    def standing(self, names: list[str]) -> Standing:
+        """On-chain standing and history per profile (core.usecases.standing): chain and file I/O."""
+        return _standing(names)
 
     # -- node and network
     def control(self, name: str, action: str) -> None:

@@ -38,6 +38,17 @@ class TickLoaded(Message):
         self.name, self.events, self.snap, self.gpus, self.error = name, events, snap, gpus, error
 
 
+class SwarmLoaded(Message):
+    """The swarm status line of one profile, checked by a worker (core.usecases.swarm_status)."""
+
+    def __init__(self, name: str, line: str):
+        super().__init__()
+        self.name, self.line = name, line
+
+
+SWARM_EVERY_S = 30.0  # between swarm checks (one eth_call and a TCP connect per bootnode)
+
+
 def pane_id(name: str) -> str:
     return "p-" + name
 
@@ -55,6 +66,8 @@ class MainScreen(Screen):
         Binding("left_square_bracket", "prev_tab", "keys.prev_tab", show=False),
         Binding("right_square_bracket", "next_tab", "keys.next_tab", show=False),
         *[Binding(str(i), f"switch_tab({i})", "keys.switch_tab", show=False) for i in range(1, 10)],
+        Binding("ctrl+s", "save_svg", "keys.screenshot", show=False),
+        Binding("t", "standing", "keys.standing", show=False),
     ]
 
     def __init__(self) -> None:
@@ -89,6 +102,8 @@ class MainScreen(Screen):
         self.refresh_states()
         if self.app.refresh_s > 0:
             self.set_interval(self.app.refresh_s, self.tick, name="dashboard-refresh")
+            self.set_interval(SWARM_EVERY_S, self.refresh_swarm, name="swarm-check")
+            self.call_after_refresh(self.refresh_swarm)
         self.tick()
 
     # -- data --------------------------------------------------------------------------
@@ -227,6 +242,27 @@ class MainScreen(Screen):
             self._tick_again = False
             self.tick()
 
+    # -- the swarm status line (network I/O: a worker) -----------------------------------
+    def refresh_swarm(self) -> None:
+        name = self.current
+        if name and self.dashboard(name) is not None:
+            self._load_swarm(name)
+
+    @work(thread=True, exclusive=True, group="swarm")
+    def _load_swarm(self, name: str) -> None:
+        from tui.model.swarm import swarm_line
+
+        try:
+            line = swarm_line(self.app.backend.swarm_status(name))
+        except Exception as e:  # a damaged profile: the line says why, the dashboard goes on
+            line = f"{t('swarmline.label')}: {e}"
+        self.post_message(SwarmLoaded(name, line))
+
+    def on_swarm_loaded(self, msg: "SwarmLoaded") -> None:
+        d = self.dashboard(msg.name)
+        if d is not None:
+            d.set_swarm(msg.line)
+
     # -- tabs --------------------------------------------------------------------------
     def on_tabbed_content_tab_activated(self, ev: TabbedContent.TabActivated) -> None:
         pid = ev.pane.id or ""
@@ -235,6 +271,8 @@ class MainScreen(Screen):
             self.app.sub_title = self.app.profile
             self.refresh_states()
             self.tick()
+            if self.app.refresh_s > 0:
+                self.refresh_swarm()
             self.app.profile_opened(self.app.profile)
 
     def select(self, name: str) -> None:
@@ -311,6 +349,17 @@ class MainScreen(Screen):
 
     def action_new_profile(self) -> None:
         self.app.open_wizard(first_run=False)
+
+    def action_save_svg(self) -> None:
+        """The screen as SVG (Textual's export), written by a worker to the path the notification names."""
+        from tui.screenshot import save_svg
+
+        save_svg(self.app, self.current)
+
+    def action_standing(self) -> None:
+        from tui.screens.standing import StandingScreen
+
+        self.app.push_screen(StandingScreen(list(self.app.profiles)))
 
     def help_rows(self) -> list[tuple[str, str]]:
         rows: list[tuple[str, str]] = []

@@ -112,6 +112,7 @@ class ProfileDashboard(Widget):
     def compose(self) -> ComposeResult:
         yield Static("", id="warnings", classes="warnings")
         yield Static("", id="status-line", classes="status-line")
+        yield Static("", id="swarm-line", classes="swarm-line")  # hidden until the first swarm check
         with Horizontal(classes="row top"):
             yield Static("", id="system", classes="panel")
             with Vertical(classes="panel", id="training-box"):
@@ -128,6 +129,7 @@ class ProfileDashboard(Widget):
                          ("chain", "dash.panel_chain"), ("peers", "dash.panel_peers"), ("log", "dash.panel_log")):
             self.query_one(f"#{pid}").border_title = t(key)
         self.set_warnings([])
+        self.query_one("#swarm-line").display = False
 
     # -- drawing -----------------------------------------------------------------------
     def set_warnings(self, warnings: list[str]) -> None:
@@ -139,6 +141,14 @@ class ProfileDashboard(Widget):
         # progress/error lines (the local network) carry their own mark
         w.update("\n".join(x if x[:1] in "…✗✔" else "⚠ " + x for x in warnings))
         w.display = bool(warnings)
+
+    def set_swarm(self, line: str) -> None:
+        """The swarm status line (core.usecases.swarm_status, worded by tui.model.swarm); "" hides it."""
+        w = self.query_one("#swarm-line", Static)
+        if self._drawn.get("swarm-line") != line:
+            self._drawn["swarm-line"] = line
+            w.update(Text(line))  # plain text: an error may hold [brackets]
+        w.display = bool(line)
 
     def set_signin(self, info: dict | None) -> None:
         """The chain panel says writes wait for a new sign-in (the banner above says how)."""

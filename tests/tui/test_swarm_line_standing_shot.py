@@ -1,0 +1,109 @@
+"""The dashboard's swarm status line (real anvil chain, real TCP bootnode checks), the standing screen
+(key t) and the screenshot key (ctrl+s writes an SVG named in a notification), with Pilot."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from textual.widgets import Static
+
+from core.base import paths
+from core.chain.devnet import free_port
+from core.identity import files as identity
+from tests.helpers.tui import FrozenTelemetry, flat_text, until
+from tui.app import make_app
+from tui.screens.standing import StandingScreen
+from tui.screenshot import screenshot_dir
+
+
+def _swarm_text(app, name: str) -> str:
+    w = app.screen.query_one(f"#dash-{name} #swarm-line", Static)
+    return str(w.render()) if w.display else ""
+
+
+async def test_ctrl_s_saves_an_svg_of_the_screen_and_names_it(profiles):
+    profiles("alpha")
+    app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert not screenshot_dir().exists()
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: screenshot_dir().exists() and list(screenshot_dir().glob("*.svg")), 10,
+                    "the screenshot file", app)
+        [svg] = list(screenshot_dir().glob("*.svg"))
+        text = svg.read_text(encoding="utf-8")
+        assert text.lstrip().startswith("<svg") and text.rstrip().endswith("</svg>")
+        assert "alpha" in text  # the tab label is in the picture's text
+        await until(pilot, lambda: any(str(svg) in str(n.message) for n in app._notifications), 5,
+                    "a notification naming the file", app)
+        await pilot.press("ctrl+s")  # a second one never overwrites the first
+        await until(pilot, lambda: len(list(screenshot_dir().glob("*.svg"))) == 2, 10, "a second file", app)
+
+
+async def test_swarm_line_on_a_real_local_chain(profiles, chain):
+    profiles("alpha")
+    app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert _swarm_text(app, "alpha") == ""  # nothing before the first check
+        app.screen.refresh_swarm()
+        r = chain.current_round()
+        await until(pilot, lambda: f"round {r}" in _swarm_text(app, "alpha"), 20, "the first swarm check", app)
+        line = _swarm_text(app, "alpha")
+        assert "Swarm (local)" in line and "chain ✔" in line and "advancing" not in line  # unknown after one look
+        assert "paused" not in line
+        chain.advance()
+        app.screen.refresh_swarm()
+        await until(pilot, lambda: "advancing" in _swarm_text(app, "alpha"), 20, "round advancing", app)
+        assert f"round {r + 1}" in _swarm_text(app, "alpha")
+        chain.stop()  # the chain goes away: the line says so
+        app.screen.refresh_swarm()
+        await until(pilot, lambda: "chain ✗" in _swarm_text(app, "alpha"), 30, "chain unreachable", app)
+
+
+async def test_testnet_line_says_the_public_swarm_is_paused(profiles, chain):
+    """The testnet's table pointed at the local chain and at a bootnode nobody listens on (as the public
+    ones, reported unreachable): the chain answers, 0/1 bootnodes, and the plain pause note."""
+    profiles("alpha")
+    pid = identity.peer_id_from_pem(paths.ProfilePaths("alpha").swarm_pem)
+    dead = free_port()
+    cfg_file = paths.config_file()
+    with open(cfg_file, "a", encoding="utf-8") as f:
+        f.write(f'\n[networks.gensyn-testnet]\nrpc_url = "{chain.rpc_url}"\nchain_id = {chain.chain_id}\n'
+                f'coordinator = "{chain.coordinator}"\nbootnodes = ["/ip4/127.0.0.1/tcp/{dead}/p2p/{pid}"]\n')
+    from core.identity import profiles as prof
+
+    prof.create_profile("tn", network="gensyn-testnet", make_current=False)
+    app = make_app("tn", refresh=0, telemetry=FrozenTelemetry(), startup_flows=False)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        app.screen.refresh_swarm()
+        await until(pilot, lambda: "bootnodes" in _swarm_text(app, "tn"), 20, "the testnet's swarm line", app)
+        line = _swarm_text(app, "tn")
+        assert "Swarm (gensyn-testnet)" in line and "chain ✔" in line and "bootnodes 0/1 reachable" in line
+        assert "public Gensyn swarm is paused" in line
+        # a listening bootnode: 1/1, and still paused-looking only while the round stands still (unknown yet: no)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", dead))
+            s.listen(4)
+            chain.advance()
+            app.screen.refresh_swarm()
+            await until(pilot, lambda: "bootnodes 1/1 reachable" in _swarm_text(app, "tn"), 20, "bootnode up", app)
+            assert "paused" not in _swarm_text(app, "tn")
+
+
+async def test_t_opens_standing_read_in_a_worker(profiles, chain):
+    profiles("alpha", "beta")
+    app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, StandingScreen), 5, "the standing screen", app)
+        body = app.screen.query_one("#standing-body", Static)
+        await until(pilot, lambda: "rank" in str(body.render()), 30, "standing read from the chain", app)
+        text = str(body.render())
+        assert "alpha" in text and "beta" in text and "not registered" in text
+        assert "reward per day" not in text and "no rounds recorded yet" in text
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, StandingScreen), 5, "closed", app)
