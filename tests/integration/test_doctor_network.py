@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -27,7 +28,8 @@ from tests.helpers.http import hung_rpc
 
 REPO = Path(__file__).resolve().parents[2]
 NO_CODE = "0x" + "11" * 20
-BOOT = "/ip4/127.0.0.1/tcp/38331/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"
+BOOT_PORT = free_port()  # test_all_good listens there: doctor tries the bootnodes it lists
+BOOT = f"/ip4/127.0.0.1/tcp/{BOOT_PORT}/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +69,18 @@ def expected_rc(rep: dict) -> int:
     return 1 if any(c["status"] == "fail" for c in rep["checks"]) else 0
 
 
+@pytest.fixture
+def bootnode_listening():
+    """Something accepting TCP connections at BOOT's address (doctor only connects, it speaks no p2p)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", BOOT_PORT))
+        s.listen(8)
+        yield
+
+
 @pytest.mark.timeout(180)
-def test_all_good(testnet):
+def test_all_good(testnet, bootnode_listening):
     write_config(testnet.rpc_url, testnet.coordinator)
     rc, out, err, _ = doctor("--network", "gensyn-testnet")
     assert "[ok  ] gensyn-testnet RPC:" in out and testnet.rpc_url in out
@@ -80,7 +92,8 @@ def test_all_good(testnet):
     rc_json, jout, _, _ = doctor("--json", "--network", "gensyn-testnet")
     rep, net = net_checks(jout)
     assert rep["network"] == "gensyn-testnet"
-    assert set(net) == {"net_rpc", "net_chain_id", "net_coordinator", "net_bootnodes", "net_round"}
+    assert set(net) == {"net_rpc", "net_chain_id", "net_coordinator", "net_bootnodes", "net_bootnode_reach",
+                        "net_round"}
     assert all(c["status"] in ("ok", "info") for c in net.values()), net
     others_fail = [c for c in rep["checks"] if c["status"] == "fail"]
     assert rc == rc_json == expected_rc(rep)  # 0 on a machine whose other checks pass (this one's do)
@@ -95,6 +108,16 @@ def test_all_good(testnet):
     _, jout, _, _ = doctor("--json")
     rep, net = net_checks(jout)
     assert rep["network"] is None and net == {}
+
+
+@pytest.mark.timeout(120)
+def test_a_listed_bootnode_nobody_answers_at_fails(testnet):
+    write_config(testnet.rpc_url, testnet.coordinator)
+    rc, out, _, took = doctor("--json", "--network", "gensyn-testnet")
+    _, net = net_checks(out)
+    reach = net["net_bootnode_reach"]
+    assert reach["status"] == "fail" and BOOT in reach["detail"] and "refused" in reach["detail"].lower(), reach
+    assert "firewall" in reach["fix"] and rc == 1 and took < 60
 
 
 @pytest.mark.timeout(120)
