@@ -681,12 +681,12 @@ class SwarmDHT:
             left = len(pool) - len(chosen)
             stats.complete = (want is not None and have >= want) or left == 0
         finally:
-            left = deadline - time.monotonic()
-            if left > 0.05:  # never past the caller's deadline (a stuck process answers nothing)
-                self._merge_refusals(min(1.0, left))
+            budget = deadline - time.monotonic()
+            if budget > 0.05:  # never past the caller's deadline (a stuck process answers nothing)
+                self._merge_refusals(min(1.0, budget))
             stats.seconds = time.monotonic() - t0
         out: dict[str, list[Rollout]] = {}
-        for (peer, _rnd, _i), r in sess.current():
+        for (peer, _rnd, _chunks), r in sess.current():
             out.setdefault(peer, []).append(_copy(r))
         stats.sources = len(out)
         stats.rollouts = sum(map(len, out.values()))
