@@ -358,8 +358,9 @@ class LoginService:
     async def submit_winner(self, request: web.Request) -> web.Response:
         def args(b):
             w = b["winners"]
-            if not w or len(w) > 32 or not all(isinstance(x, str) for x in w):
-                raise ValueError("winners must be a list of 1..32 peer ids")
+            # [] is a valid vote (for nobody) on the public contract, and the official app passes it on
+            if len(w) > 32 or not all(isinstance(x, str) for x in w):
+                raise ValueError("winners must be a list of 0..32 peer ids")
             return [self._uint("roundNumber", b["roundNumber"]), [self._peer(x) for x in w], self._peer(b["peerId"])]
 
         return await self._write(request, {"orgId": str, "roundNumber": int, "winners": list, "peerId": str},
