@@ -141,3 +141,24 @@ def test_dashboard_renders_in_chromium_and_a_key_switches_the_tab(served):
             page.screenshot(path=str(Path(os.environ.get("SWARMDECK_SHOTS", "/tmp")) / "swarmdeck-serve.png"))
         finally:
             b.close()
+
+
+def test_a_public_bind_is_refused_unless_forced_with_a_warning(tmp_path):
+    _profiles("alpha")
+    env = dict(os.environ, SWARMDECK_TUI_AUTO="0")
+    r = subprocess.run([sys.executable, "-m", "tui", "serve", "--host", "0.0.0.0", "--port", "0"], cwd=REPO, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "refusing to serve" in r.stderr and "--force-public" in r.stderr
+    assert "http://" not in r.stdout and not serve.state_file().exists()
+    proc = subprocess.Popen([sys.executable, "-m", "tui", "serve", "--host", "0.0.0.0", "--port", "0", "--force-public",
+                             "--no-qr"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        wait_until(lambda: serve.state_file().exists() or proc.poll() is not None, 30, "serve.json written")
+        url = json.loads(serve.state_file().read_text())["url"]
+        assert _status(url) == 200 and _status(url.rstrip("/").rsplit("/", 1)[0] + "/") == 404
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        out, err = proc.communicate(timeout=15)
+    assert "WARNING: serving on 0.0.0.0" in err
+    assert not serve.state_file().exists()  # removed on exit

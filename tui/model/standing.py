@@ -87,7 +87,7 @@ def render_text(st: Standing) -> str:
         who = f"{p.display_name} ({p.peer_id})" if p.peer_id else "no identity"
         lines.append(f"{mark} {p.name:<16} {p.network:<15} {who}")
         if p.error:
-            lines.append(f"    chain: {p.error}")
+            lines.append("    chain: " + p.error.replace("\n", "\n      "))
         else:
             reg = "" if p.registered else " (peer not registered on this chain)"
             lines.append(f"    on chain: reward {num(p.total_reward)}, wins {num(p.wins)}, votes {num(p.votes)}, "
