@@ -107,3 +107,50 @@ async def test_t_opens_standing_read_in_a_worker(profiles, chain):
         assert "reward per day" not in text and "no rounds recorded yet" in text
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, StandingScreen), 5, "closed", app)
+
+
+async def test_the_new_keys_and_handlers_do_no_io_on_the_ui_thread(profiles, monkeypatch):
+    """t (standing), ctrl+s (screenshot) and the swarm line: their handlers do no file or socket I/O on the
+    UI thread and fit a frame (the audit hook of test_ui_thread_budget)."""
+    import inspect
+
+    from tests.tui.test_ui_thread_budget import AUDIT, FRAME_S, _timed
+    from tui.screens.main import MainScreen
+    from tui.widgets.dashboard import ProfileDashboard
+
+    profiles("alpha", "beta")
+    ours: list[tuple[float, str]] = []
+    for cls in (MainScreen, ProfileDashboard, StandingScreen):
+        for name, fn in list(vars(cls).items()):
+            if (callable(fn) and not inspect.iscoroutinefunction(fn)
+                    and (name.startswith(("on_", "action_")) or name in ("refresh_swarm", "set_swarm"))):
+                monkeypatch.setattr(cls, name, _timed(fn, f"{cls.__name__}.{name}", ours))
+    app = make_app(refresh=0.05, telemetry=FrozenTelemetry(), startup_flows=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.3)
+        AUDIT.io.clear()
+        AUDIT.on = True
+        try:
+            await pilot.press("2")  # a tab switch checks the swarm again
+            await until(pilot, lambda: "Swarm (local)" in _swarm_text(app, "beta"), 20, "beta's swarm line", app)
+            await pilot.press("ctrl+s")
+            await until(pilot, lambda: screenshot_dir().exists() and list(screenshot_dir().glob("*.svg")), 10,
+                        "the screenshot", app)
+            await pilot.press("t")
+            await until(pilot, lambda: isinstance(app.screen, StandingScreen)
+                        and "standing, read" in str(app.screen.query_one("#standing-body", Static).render()), 20,
+                        "standing drawn", app)
+            await pilot.press("escape")
+            await pilot.pause(0.2)
+        finally:
+            AUDIT.on = False
+        await app.workers.wait_for_complete()
+    called = {n for _, n in ours}
+    assert {"MainScreen.action_save_svg", "MainScreen.action_standing", "MainScreen.on_swarm_loaded",
+            "StandingScreen.on_standing_loaded", "ProfileDashboard.set_swarm"} <= called
+    io = [x for x in AUDIT.io if x[0] in called]
+    assert not io, f"I/O on the UI thread in these handlers: {io[:10]}"
+    slow = sorted(((t, n) for t, n in ours if t > FRAME_S), reverse=True)
+    assert not slow, f"handlers over {FRAME_S * 1000:.0f} ms: {[(round(t * 1000, 1), n) for t, n in slow[:10]]}"

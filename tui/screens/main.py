@@ -13,7 +13,10 @@ from core.hardware.telemetry import Snapshot as TelemetrySnapshot
 from core.usecases.profile_state import ProfileView
 from tui.backend import Duplicate
 from tui.model.i18n import t
+from tui.model.swarm import swarm_line
 from tui.screens.dialogs import ConfirmScreen, HelpScreen, SwitcherScreen
+from tui.screens.standing import StandingScreen
+from tui.screenshot import save_svg
 from tui.widgets.common import translate_bindings
 from tui.widgets.dashboard import ProfileDashboard
 
@@ -250,8 +253,6 @@ class MainScreen(Screen):
 
     @work(thread=True, exclusive=True, group="swarm")
     def _load_swarm(self, name: str) -> None:
-        from tui.model.swarm import swarm_line
-
         try:
             line = swarm_line(self.app.backend.swarm_status(name))
         except Exception as e:  # a damaged profile: the line says why, the dashboard goes on
@@ -352,13 +353,9 @@ class MainScreen(Screen):
 
     def action_save_svg(self) -> None:
         """The screen as SVG (Textual's export), written by a worker to the path the notification names."""
-        from tui.screenshot import save_svg
-
         save_svg(self.app, self.current)
 
     def action_standing(self) -> None:
-        from tui.screens.standing import StandingScreen
-
         self.app.push_screen(StandingScreen(list(self.app.profiles)))
 
     def help_rows(self) -> list[tuple[str, str]]:
