@@ -25,6 +25,7 @@ from tui.screens.backup import BackupScreen
 from tui.screens.dialogs import HelpScreen
 from tui.screens.login import LoginScreen
 from tui.screens.main import MainScreen, pane_id
+from tui.screens.swarm import SwarmScreen
 from tui.screens.wizard import WizardScreen
 from tui.widgets.common import translate_bindings
 from tui.widgets.dashboard import ProfileDashboard
@@ -325,6 +326,9 @@ class SwarmdeckApp(App[int]):
             rows = _rows_for(self.screen, self)
         self.push_screen(HelpScreen(rows))
 
+    def action_swarm(self) -> None:
+        self.push_screen(SwarmScreen())
+
     async def action_quit(self) -> None:
         self.exit(0)
 
@@ -337,6 +341,7 @@ class SwarmdeckApp(App[int]):
         if main is not None:
             yield SystemCommand(t("palette.new_profile"), t("palette.new_profile_help"), main.action_new_profile)
             yield SystemCommand(t("palette.switch"), t("palette.switch_help"), main.action_switcher)
+        yield SystemCommand(t("palette.swarm"), t("palette.swarm_help"), self.action_swarm)
         yield SystemCommand(t("palette.help"), t("palette.help_help"), self.action_help)
         yield SystemCommand(t("palette.quit"), t("palette.quit_help"), self.action_quit)
 

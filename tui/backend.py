@@ -33,6 +33,7 @@ from core.usecases.signin import ClonePlan
 from core.usecases.standing import Standing
 from core.usecases.standing import standing as _standing
 from core.usecases.swarm_status import SwarmStatus, SwarmWatch
+from core.usecases import swarm_hosting as _hosting
 from tui.model.wizard import Hardware, WizardResult
 
 Step = Callable[..., None]  # step(key, **params): progress of a long call, keys under "net." / "login."
@@ -71,6 +72,8 @@ class Backend(Protocol):
     def event_source(self, name: str) -> _FileEventSource: ...
     def swarm_status(self, name: str) -> SwarmStatus: ...
     def standing(self, names: list[str]) -> Standing: ...
+    def swarm_invites(self) -> list[tuple[str, str]]: ...
+    def swarm_join(self, invite: str, profile: str | None = None) -> dict: ...
     # node and network
     def control(self, name: str, action: str) -> None: ...
     def is_local(self, name: str) -> bool: ...
@@ -244,6 +247,22 @@ class CoreBackend:
     def standing(self, names: list[str]) -> Standing:
         """On-chain standing and history per profile (core.usecases.standing): chain and file I/O."""
         return _standing(names)
+
+    def swarm_invites(self) -> list[tuple[str, str]]:
+        """(name, invite, or why there is none) for each swarm this machine hosts: file I/O."""
+        out = []
+        for name in _hosting.hosted():
+            try:
+                out.append((name, _hosting.invite(name)))
+            except SwarmdeckError as e:
+                out.append((name, e.what + (f" ({e.fix})" if e.fix else "")))
+        return out
+
+    def swarm_join(self, invite: str, profile: str | None = None) -> dict:
+        """`swarmdeck swarm join` (core.usecases.swarm_hosting.join): network I/O, seconds."""
+        res = _hosting.join(invite, profile)
+        res.pop("invite", None)
+        return res
 
     # -- node and network
     def control(self, name: str, action: str) -> None:

@@ -1,0 +1,107 @@
+"""Swarm across machines (command palette: "Swarm: invite / join"): the invite of each swarm this
+machine hosts (text + QR code), and joining a swarm by pasting its invite.
+
+Everything that reads files or the network runs in a worker (tui.backend: core.usecases.swarm_hosting,
+the same calls as `swarmdeck swarm invite` / `swarm join`); the handlers only draw.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
+
+from tui.model.i18n import t
+from tui.widgets.common import translate_bindings
+from tui.widgets.qr import qr_text
+
+
+class InvitesLoaded(Message):
+    def __init__(self, invites: list[tuple[str, str]], error: str | None = None):
+        super().__init__()
+        self.invites, self.error = invites, error
+
+
+class Joined(Message):
+    def __init__(self, result: dict | None, error: str | None = None):
+        super().__init__()
+        self.result, self.error = result, error
+
+
+class SwarmScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape", "close", "keys.close")]
+
+    def __init__(self):
+        super().__init__()
+        translate_bindings(self)
+        self._joining = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog help", id="swarm"):
+            yield Static(t("swarm.title"), classes="dialog-title")
+            with VerticalScroll():
+                yield Static(t("swarm.loading"), id="swarm-invites")
+                yield Static(t("swarm.join_label"))
+                yield Input(placeholder=t("swarm.invite_placeholder"), id="swarm-invite")
+                yield Input(placeholder=t("swarm.profile_placeholder"), id="swarm-profile")
+                yield Static("", id="swarm-join-result")
+            yield Static(t("swarm.close"), classes="dim")
+
+    def on_mount(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="swarm-invites")
+    def _load(self) -> None:
+        try:
+            self.post_message(InvitesLoaded(self.app.backend.swarm_invites()))
+        except Exception as e:  # SwarmdeckError carries what/where/fix
+            self.post_message(InvitesLoaded([], error=str(e)))
+
+    def on_invites_loaded(self, msg: InvitesLoaded) -> None:
+        body = Text()
+        if msg.error:
+            body.append("✗ " + msg.error)
+        elif not msg.invites:
+            body.append(t("swarm.none_hosted"))
+        for name, invite in msg.invites:
+            body.append(t("swarm.invite_of", name=name) + "\n", style="bold")
+            if invite.startswith("swarmdeck-invite1."):
+                body.append(invite + "\n")
+                body.append_text(qr_text(invite, border=1))
+                body.append("\n")
+            else:
+                body.append("✗ " + invite + "\n")
+        self.query_one("#swarm-invites", Static).update(body)
+
+    def on_input_submitted(self, ev: Input.Submitted) -> None:
+        invite = self.query_one("#swarm-invite", Input).value.strip()
+        if not invite or self._joining:
+            return
+        self._joining = True
+        self.query_one("#swarm-join-result", Static).update(t("swarm.joining"))
+        self._join(invite, self.query_one("#swarm-profile", Input).value.strip() or None)
+
+    @work(thread=True, exclusive=True, group="swarm-join")
+    def _join(self, invite: str, profile: str | None) -> None:
+        try:
+            self.post_message(Joined(self.app.backend.swarm_join(invite, profile)))
+        except Exception as e:
+            self.post_message(Joined(None, error=str(e)))
+
+    def on_joined(self, msg: Joined) -> None:
+        self._joining = False
+        out = self.query_one("#swarm-join-result", Static)
+        if msg.error is not None:
+            out.update(Text("✗ " + msg.error))
+            return
+        r = msg.result or {}
+        out.update(Text(t("swarm.joined", network=r.get("network", "?"), profile=r.get("profile", "?"),
+                          address=r.get("address", "?"))))
+
+    def action_close(self) -> None:
+        self.dismiss(None)
