@@ -222,7 +222,7 @@ class ChainFacts:
     eoas: dict[str, str]
     wins: dict[str, int]
     votes: dict[str, int | None]
-    leaderboard: list[tuple[str, int]]
+    leaderboard: list[tuple[str, int]] | None  # None: the coordinator has no leaderboard view
 
 
 def _endpoint(network) -> tuple[str, str]:
@@ -238,49 +238,58 @@ def _endpoint(network) -> tuple[str, str]:
 
 def read_chain(rpc_url: str, coordinator: str, peer_ids: list[str], *, backoff: Backoff | None = None,
                network: str | None = None, timeout: float = 10.0) -> ChainFacts:
-    """Everything standing needs from one coordinator, in one JSON-RPC batch (retried on rate limits)."""
+    """Everything standing needs from one coordinator in two JSON-RPC batches (each retried on rate limits):
+    the node-facing views every coordinator has (round, totals, owners, wins), then the leaderboard and
+    vote counts, views an older coordinator may lack: when that batch fails they are asked one by one
+    and a missing one is None, never a failure of the whole reading."""
     backoff = backoff or Backoff()
     reader = ChainReader(rpc_url, coordinator, timeout=timeout, attempts=1, network=network)
     fns = reader.contract.functions
     ids = list(peer_ids)
 
-    def batch() -> list:
+    def run(calls: list) -> list:
         with reader.w3.batch_requests() as b:
-            b.add(fns.currentRound())
-            b.add(fns.getTotalRewards(ids))
-            b.add(fns.getEoa(ids))
-            b.add(fns.winnerLeaderboard(0, LEADERBOARD_SIZE))
-            for pid in ids:
-                b.add(fns.getTotalWins(pid))
+            for c in calls:
+                b.add(c)
             return list(b.execute())
 
+    def core_calls() -> list:
+        return [fns.currentRound(), fns.getTotalRewards(ids), fns.getEoa(ids), *(fns.getTotalWins(p) for p in ids)]
+
     try:
-        res = backoff.call(batch, "the standing batch", rpc_url)
-        rnd, totals, eoas, board = res[0], res[1], res[2], res[3]
-        wins = res[4:4 + len(ids)]
+        res = backoff.call(lambda: run(core_calls()), "the standing batch", rpc_url)
+        rnd, totals, eoas, wins = res[0], res[1], res[2], res[3:3 + len(ids)]
     except ChainError:
         raise
     except Exception as e:
         failure = read_failure(e, timeout)
         raise ChainError(f"cannot read the chain at {rpc_url}: {failure[0] if failure else e}", where=rpc_url,
                          fix="check that the chain is up (`swarmdeck doctor`); a local network: `swarmdeck network up`") from None
-    votes: dict[str, int | None] = {}
-    # votes: a view the oldest public coordinators lack; read alone so its absence costs only that number
+
+    def optional_calls() -> list:
+        return [fns.winnerLeaderboard(0, LEADERBOARD_SIZE), *(fns.getVoterVoteCount(p) for p in ids)]
+
     try:
-        def vbatch() -> list:
-            with reader.w3.batch_requests() as b:
-                for pid in ids:
-                    b.add(fns.getVoterVoteCount(pid))
-                return list(b.execute())
-        votes = dict(zip(ids, (int(v) for v in backoff.call(vbatch, "the vote counts", rpc_url)))) if ids else {}
+        extra: list = backoff.call(lambda: run(optional_calls()), "the leaderboard and votes", rpc_url)
     except ChainError:
         raise
     except Exception:
-        votes = {pid: None for pid in ids}
-    board_ids, board_wins = board if isinstance(board, (list, tuple)) and len(board) == 2 else ([], [])
+        extra = []
+        for c in optional_calls():
+            try:
+                extra.append(backoff.call(lambda c=c: run([c])[0], "one view", rpc_url))
+            except ChainError:
+                raise
+            except Exception:
+                extra.append(None)
+    board = extra[0] if extra else None
+    votes = {p: (None if v is None else int(v)) for p, v in zip(ids, extra[1:])}
+    leaderboard = None
+    if isinstance(board, (list, tuple)) and len(board) == 2:
+        leaderboard = list(zip(board[0], (int(w) for w in board[1])))
     return ChainFacts(round=int(rnd), totals={p: reward_from_chain(int(v)) for p, v in zip(ids, totals)},
                       eoas={p: str(a) for p, a in zip(ids, eoas)}, wins={p: int(w) for p, w in zip(ids, wins)},
-                      votes=votes, leaderboard=list(zip(board_ids, (int(w) for w in board_wins))))
+                      votes=votes, leaderboard=leaderboard)
 
 
 # --------------------------------------------------------------------------- the use case
@@ -325,12 +334,13 @@ def standing(names: list[str] | None = None, *, now: float | None = None, backof
             for m in members:
                 m.error = str(e)
             continue
-        ranks = {pid: i + 1 for i, (pid, _) in enumerate(facts.leaderboard)}
+        board = facts.leaderboard
+        ranks = {pid: i + 1 for i, (pid, _) in enumerate(board or [])}
         for m in members:
             pid = m.peer_id
             m.registered = int(facts.eoas.get(pid, ZERO), 16) != 0
             m.total_reward, m.wins, m.votes = facts.totals.get(pid), facts.wins.get(pid), facts.votes.get(pid)
-            m.rank, m.leaderboard_size = ranks.get(pid), len(facts.leaderboard)
+            m.rank, m.leaderboard_size = ranks.get(pid), None if board is None else len(board)
             m.chain_round = facts.round
             if m.last_round is not None:
                 m.behind = max(0, facts.round - m.last_round)

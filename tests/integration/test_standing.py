@@ -202,10 +202,10 @@ def test_reads_are_batched_and_back_off_on_429(chain, limiter):
     peers = _two_profiles()
     _on_chain(chain, peers)
     ids = [peers["alpha"], peers["beta"]]
-    # no rate limit: two HTTP requests for everything (the batch, the votes batch), whatever the peer count
+    # no rate limit: two HTTP requests for everything (core views, then leaderboard + votes), whatever the peer count
     facts = S.read_chain(url, chain.coordinator, ids, backoff=S.Backoff(base=0.05))
     assert len(handler.posts) == 2
-    assert isinstance(json.loads(handler.posts[0]), list) and len(json.loads(handler.posts[0])) == 4 + len(ids)
+    assert [len(json.loads(b)) for b in handler.posts] == [3 + len(ids), 1 + len(ids)]  # one list per batch
     assert facts.totals == {peers["alpha"]: 7.0, peers["beta"]: 3.0}
     # two 429s (the first asks for 1 s with Retry-After, the second says nothing), then success
     handler.posts.clear()
@@ -217,7 +217,7 @@ def test_reads_are_batched_and_back_off_on_429(chain, limiter):
     assert facts2 == facts
     assert slept == bo.waits == [1.0, 0.1]       # Retry-After honoured, then base * 2**1
     assert time.monotonic() - t0 >= 1.1
-    assert len(handler.posts) == 4                # 2 refused + the batch + the votes batch
+    assert len(handler.posts) == 4                # 2 refused + the two batches
 
 
 def test_a_chain_that_keeps_rate_limiting_gives_up_with_a_fix(chain, limiter):
