@@ -13,7 +13,8 @@ Conditions (AlertSettings.conditions turns each on or off):
   disk        less than disk_free_gb free where the profile keeps its data
   win         the chain counts a new win for this peer (one-shot)
 
-Change-only: a condition sends when it starts holding and, if that was sent, "recovered" when it clears;
+Change-only: a condition sends when it starts holding and, if that was sent, "recovered" when it clears
+(a down node is recovered once it finishes a round or runs for RECOVERED_AFTER s, not at its first event);
 never again while it holds. Cooldown: a condition that comes back within cooldown_minutes of its last
 message is not sent (nor its recovery): a flapping node sends one message, not one per restart.
 Quiet hours: messages due then wait, and go out when the quiet hours end, if the condition still holds
@@ -31,6 +32,7 @@ from core.config.settings import AlertSettings
 from core.events.types import ChainTotals, Event, LoginOk, LoginRequired, NodeState, Oom, RoundFinished, RoundStarted
 
 GB = 10**9
+RECOVERED_AFTER = 60.0   # s of running (or a finished round) before a down node counts as recovered
 
 
 @dataclass(frozen=True)
@@ -139,9 +141,11 @@ class AlertEngine:
             return self._deliver(self._alert(cond, "fired", title, body, now), now)
         if active and c.active and detail and detail != c.detail:
             c.detail = detail
+            # giving up is news even when the crash before it was not sent (cooldown): it needs the user
             upd = "gave_up" if detail == "gave_up" else cond
-            if not c.sent or not self._on(upd):
+            if not self._on(upd) or (not c.sent and upd != "gave_up"):
                 return []
+            c.sent, c.last_msg = True, now
             return self._deliver(self._alert(cond, "update", title, body, now), now)
         if not active and c.active:
             c.active = False
@@ -186,6 +190,9 @@ class AlertEngine:
                 self.node_round = ev.round
             if isinstance(ev, RoundFinished):
                 self.last_progress = now
+                if self.state == "running":
+                    out += self._set("down", False, now, "node down",
+                                     recovered=f"the node runs again (round {ev.round} finished)")
                 out += self._set("no_progress", False, now, "no round progress",
                                  recovered=f"round {ev.round} finished")
                 if ev.reward > 0:
@@ -226,9 +233,11 @@ class AlertEngine:
         st = ev.state
         self.state = st
         if st == "running":
+            # not recovered yet: a crash-looping node runs for a moment each time. A finished round, or
+            # RECOVERED_AFTER s of running (check()), is the proof.
             if self.running_since is None:
                 self.running_since = now
-            return self._set("down", False, now, "node down", recovered="the node runs again")
+            return []
         if st in ("stopped",) and ev.source == "supervisor":
             self.running_since = None
             self._set("down", False, now)  # stopped on request: clear without a message
@@ -280,6 +289,9 @@ class AlertEngine:
                              f"{(req or {}).get('reason', '')}. Fix: {(req or {}).get('fix', '')}",
                              recovered="signed in again")
         running = self.state == "running" and self.running_since is not None
+        if running and now - (self.running_since or now) >= RECOVERED_AFTER:
+            out += self._set("down", False, now, "node down",
+                             recovered=f"the node runs again (for {(now - (self.running_since or now)) / 60:.0f} min)")
         if running and f.round_seconds:
             since = max(self.last_progress or 0.0, self.running_since or 0.0)
             stalled = now - since > s.no_progress_rounds * f.round_seconds

@@ -40,12 +40,17 @@ class SupervisorAlerts:
         self._note = note
         self.round_seconds: float | None = None
         self.network = None
+        self.settings = AlertSettings()
         try:
+            if not _config.config_path().exists():
+                raise FileNotFoundError  # no config yet: the defaults, nothing to say
             cfg = _config.load_config(create=False, strict=False)
             self.settings = cfg.alerts(profile if cfg.has_profile(profile) else None)
             if cfg.has_profile(profile):
                 self.network = cfg.network(cfg.profile_settings(profile).network)
                 self.round_seconds = self.network.round_seconds
+        except FileNotFoundError:
+            pass
         except Exception as e:  # a broken config must not stop the node: defaults, and say so
             self.settings = AlertSettings()
             note(f"alerts: config not readable ({type(e).__name__}: {getattr(e, 'what', e)}); using the defaults",

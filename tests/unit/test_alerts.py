@@ -48,9 +48,20 @@ def test_down_fires_once_while_it_holds_then_recovers():
     assert "killed by SIGKILL" in out[0].body and "alpha" in out[0].title
     assert e.observe(crashed(T0 + 1)) == []                      # no repeat while it holds
     assert e.observe(NodeState(state="starting", source="supervisor", ts=T0 + 2)) == []
-    out = e.observe(running(T0 + 3))
+    assert e.observe(running(T0 + 3)) == []                   # running for a moment proves nothing yet
+    assert e.check(Facts(now=T0 + 30, state="running")) == []
+    out = e.check(Facts(now=T0 + 64, state="running"))       # a minute of running does
     assert kinds(out) == [("down", "recovered")]
-    assert e.observe(running(T0 + 4)) == []
+    assert e.check(Facts(now=T0 + 120, state="running")) == []
+    # or a finished round
+    e.observe(crashed(T0 + 4000))
+    e.observe(running(T0 + 4001))
+    out = e.observe(RoundFinished(round=3, stage=0, reward=0.5, n_local=4, n_external=0, ts=T0 + 4002))
+    assert kinds(out) == [("down", "recovered")] and "round 3 finished" in out[0].body
+
+
+def rf(r, t):
+    return RoundFinished(round=r, stage=0, reward=0.5, n_local=4, n_external=0, ts=t)
 
 
 def test_gave_up_is_an_update_with_the_fix_and_one_recovery():
@@ -60,15 +71,30 @@ def test_gave_up_is_an_update_with_the_fix_and_one_recovery():
                               extra={"fix": "see `swarmdeck logs -p alpha`"}))
     assert kinds(out) == [("down", "update")]
     assert "gave up" in out[0].title and "swarmdeck logs -p alpha" in out[0].body
-    assert kinds(e.observe(running(T0 + 9))) == [("down", "recovered")]
+    e.observe(running(T0 + 9))
+    assert kinds(e.observe(rf(1, T0 + 10))) == [("down", "recovered")]
+
+
+def test_gave_up_is_sent_even_when_the_crash_before_it_was_in_cooldown():
+    e = engine(cooldown_minutes=10)
+    e.observe(crashed(T0))
+    e.observe(running(T0 + 1))
+    e.observe(rf(1, T0 + 2))                       # down, recovered
+    assert e.observe(crashed(T0 + 60)) == []       # flapping: in cooldown
+    out = e.observe(NodeState(state="gave_up", reason="5 failures", source="supervisor", ts=T0 + 70))
+    assert kinds(out) == [("down", "update")]
+    e.observe(running(T0 + 80))
+    assert kinds(e.observe(rf(2, T0 + 81))) == [("down", "recovered")]
 
 
 def test_cooldown_silences_a_flapping_node_and_its_recovery():
     e = engine(cooldown_minutes=10)
     assert kinds(e.observe(crashed(T0))) == [("down", "fired")]
-    assert kinds(e.observe(running(T0 + 5))) == [("down", "recovered")]
+    e.observe(running(T0 + 5))
+    assert kinds(e.observe(rf(1, T0 + 6))) == [("down", "recovered")]
     assert e.observe(crashed(T0 + 60)) == []     # back within 10 min: not sent
-    assert e.observe(running(T0 + 65)) == []     # nor its recovery
+    e.observe(running(T0 + 65))
+    assert e.observe(rf(2, T0 + 66)) == []       # nor its recovery
     assert kinds(e.observe(crashed(T0 + 700))) == [("down", "fired")]  # after the cooldown it is news again
 
 
@@ -94,7 +120,8 @@ def test_quiet_hours_hold_messages_until_they_end():
     # a condition that clears during quiet hours is never sent
     e = engine(quiet_hours="12:00-13:00")
     e.observe(crashed(T0))
-    assert e.observe(running(T0 + 60)) == []
+    e.observe(running(T0 + 60))
+    assert e.observe(rf(1, T0 + 61)) == []
     assert e.check(Facts(now=T0 + 3700)) == []
 
 
@@ -237,8 +264,9 @@ def test_snapshot_restore_keeps_a_restarted_engine_change_only():
     e2 = engine()
     e2.restore(snap)
     assert e2.check(Facts(now=T0 + 60, backup_verified=False)) == []          # not sent again
-    assert kinds(e2.observe(running(T0 + 61))) == [("down", "recovered")]    # its recovery still is
-    assert kinds(e2.observe(ChainTotals(total_reward=1.0, total_wins=3, ts=T0 + 62))) == [("win", "event")]
+    e2.observe(running(T0 + 61))
+    assert kinds(e2.observe(rf(1, T0 + 62))) == [("down", "recovered")]      # its recovery still is
+    assert kinds(e2.observe(ChainTotals(total_reward=1.0, total_wins=3, ts=T0 + 63))) == [("win", "event")]
     e3 = engine()
     e3.restore({"v": 1, "conds": {"down": "garbage", "disk": {"active": True, "since": "x"}}})
     assert kinds(e3.observe(crashed(T0))) == [("down", "fired")]
