@@ -142,7 +142,8 @@ class TokenServer(Server):
             self.on_ready()
 
     def serve(self, debug: bool = False, sock: socket.socket | None = None) -> None:  # type: ignore[override]
-        """Run until SIGINT/SIGTERM. No access log (it would write the token), no textual-serve banner."""
+        """Run until SIGINT/SIGTERM. No access log (it would write the token), no textual-serve banner; open
+        sessions get 3 s to end (their TUIs are told to quit) instead of aiohttp's 60."""
         self.debug = debug
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
@@ -153,7 +154,7 @@ class TokenServer(Server):
                 pass
         kw: dict[str, Any] = {"sock": sock} if sock is not None else {"host": self.host, "port": self.port}
         try:
-            web.run_app(self._make_app(), handle_signals=False, loop=loop, access_log=None,
+            web.run_app(self._make_app(), handle_signals=False, loop=loop, access_log=None, shutdown_timeout=3,
                         print=lambda *a: None, **kw)
         except GracefulExit:
             pass
