@@ -162,3 +162,35 @@ def test_a_public_bind_is_refused_unless_forced_with_a_warning(tmp_path):
         out, err = proc.communicate(timeout=15)
     assert "WARNING: serving on 0.0.0.0" in err
     assert not serve.state_file().exists()  # removed on exit
+
+
+def test_ctrl_c_ends_the_server_and_its_sessions(served):
+    """A session open (its TUI process running), then SIGINT to the server alone: it exits within seconds,
+    the session's TUI process with it, and the URL file is gone."""
+    import asyncio
+
+    import aiohttp
+
+    proc, url, _ = served
+    ws_url = "ws" + url[len("http"):] + "ws?width=100&height=30"
+
+    async def session() -> list:
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(ws_url) as ws:
+                deadline = time.monotonic() + 30
+                while not psutil.Process(proc.pid).children(recursive=True) and time.monotonic() < deadline:
+                    await asyncio.sleep(0.1)
+                kids = psutil.Process(proc.pid).children(recursive=True)
+                await asyncio.sleep(3)  # the TUI is up
+                os.kill(proc.pid, signal.SIGINT)
+                async for _ in ws:  # drained until the server closes it
+                    pass
+                return kids
+
+    kids = asyncio.run(session())
+    assert kids, "a TUI process ran for the session"
+    proc.wait(15)
+    assert proc.returncode == 0
+    wait_until(lambda: not any(k.is_running() and k.status() != psutil.STATUS_ZOMBIE for k in kids), 10,
+               "the session's TUI process gone")
+    assert not serve.state_file().exists()
