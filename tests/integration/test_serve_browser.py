@@ -44,7 +44,9 @@ def _profiles(*names: str) -> None:
 @pytest.fixture
 def served(tmp_path):
     _profiles("alpha", "beta")
-    env = dict(os.environ, SWARMDECK_TUI_AUTO="0", PYTHONUNBUFFERED="1")
+    # as over SSH: the server prints the `ssh -L` line to run on the laptop
+    env = dict(os.environ, SWARMDECK_TUI_AUTO="0", PYTHONUNBUFFERED="1", SSH_CONNECTION="10.1.2.3 50000 10.9.8.7 22",
+               USER="operator")
     out = open(tmp_path / "serve.out", "w+")
     proc = subprocess.Popen([sys.executable, "-m", "tui", "serve", "--port", "0"], cwd=REPO, env=env,
                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
@@ -77,6 +79,8 @@ def test_serve_prints_a_tokened_url_and_keeps_its_secret_private(served):
     text = out.read_text()
     assert url in text                      # printed for the user (the QR too: segno's half blocks)
     assert "▀" in text or "▄" in text or "█" in text
+    port = url.split(":")[2].split("/")[0]
+    assert f"ssh -L {port}:localhost:{port} operator@10.9.8.7" in text
     assert oct(serve.state_file().stat().st_mode & 0o777) == "0o600"
     assert _status(url) == 200
 
