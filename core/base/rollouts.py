@@ -20,6 +20,12 @@ class Rollout:
     round: int = 0
     peer_id: str = ""         # producer
     metadata: dict = field(default_factory=dict)  # task metadata the verifier needs (JSON-able)
+    # Per completion: True when generation stopped at max_new_tokens (no end-of-sequence). Empty
+    # (records from before the field, wire v1) = every completion finished.
+    truncated: list[bool] = field(default_factory=list)
+
+    def is_truncated(self, i: int) -> bool:
+        return bool(self.truncated[i]) if 0 <= i < len(self.truncated) else False
 
     def has_signal(self) -> bool:
         """False when every completion got the same reward: zero advantage, nothing to learn."""

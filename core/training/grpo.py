@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from core.base.rollouts import Rollout
-from core.training.model import LoadedModel
+from core.training.model import LoadedModel, unpack_cpu_4bit
 from core.training.tasks import SYSTEM_PROMPT, Question, TaskPool
 
 log = logging.getLogger("swarmdeck.training")
@@ -237,7 +237,7 @@ class GRPOEngine:
             c_txt = texts[qi * G:(qi + 1) * G]
             r = Rollout(task=q.task, question=q.question, answer=q.answer, completions=c_txt,
                         rewards=self.tasks.score_question(q, c_txt), round=round_, peer_id=self.peer_id,
-                        metadata=q.metadata)
+                        metadata=q.metadata, truncated=[not (c and c[-1] == self._eos) for c in c_ids])
             r._completion_ids = c_ids  # type: ignore[attr-defined]  # local only, never serialised
             out.append(r)
         return Generation(rollouts=out, tokens=n_tok, seconds=gen_s, tokens_per_s=n_tok / gen_s if gen_s else 0.0,
@@ -284,12 +284,18 @@ class GRPOEngine:
             return None  # malformed (a hostile or buggy peer): NaN/inf would poison the weights
         ids = getattr(r, "_completion_ids", None)
         if ids is None or len(ids) != len(r.completions):
-            # A peer's rollout: re-tokenise its text; shared completions are finished answers, so
-            # they end with EOS. Cap the length like our own generations.
+            # A peer's rollout: re-tokenise its text. A finished completion ended with EOS, so it
+            # gets one back; one the producer cut at max_new_tokens (truncated) gets none, or the
+            # update would teach stopping at an arbitrary cut. Cap the length like our own
+            # generations; a finished text too long for our budget is cut, so it gets no EOS either.
             ids = []
-            for c in r.completions:
-                t = self.tokenizer(c, add_special_tokens=False)["input_ids"][: self.config.max_new_tokens - 1]
-                ids.append(t + [self._eos])
+            cap = self.config.max_new_tokens
+            for i, c in enumerate(r.completions):
+                t = self.tokenizer(c, add_special_tokens=False)["input_ids"]
+                if r.is_truncated(i) or len(t) >= cap:
+                    ids.append(t[:cap])
+                else:
+                    ids.append(t + [self._eos])
         return TokenGroup(prompt_ids=self.prompt_ids(r.question), completion_ids=[list(x) for x in ids],
                           rewards=[float(x) for x in r.rewards], external=external)
 
@@ -330,11 +336,15 @@ class GRPOEngine:
             return StepMetrics(loss=0.0, step_seconds=time.perf_counter() - t0, tokens_per_s=0.0, tokens=0,
                                n_groups=0, n_sequences=0, grad_norm=0.0, clip_frac=0.0, skipped=True, step=self.steps)
         batches = list(self._micro_batches(groups))
+        # Training mode first (a 4-bit layer in eval mode without grad may repack itself for CPU
+        # inference), then undo any packing generation did: see model.keep_cpu_4bit_trainable.
+        self.model.train()
+        if self.loaded.mode == "4bit" and self.device.type == "cpu":
+            unpack_cpu_4bit(self.model)
         old = None
         if cfg.iterations > 1:
             with torch.no_grad():
                 old = [self._logps(b)[0].detach() for b in batches]
-        self.model.train()
         total_loss = 0.0
         clipped = 0.0
         n_tok = 0

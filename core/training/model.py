@@ -92,6 +92,10 @@ class LoadedModel:
 def resolve_path(name: str) -> str:
     if name in TINY_ALIASES:
         return str(ensure_tiny_model())
+    from core.training.demo import DEMO_ALIASES, ensure_demo_model
+
+    if name in DEMO_ALIASES:
+        return str(ensure_demo_model())
     return str(Path(name).expanduser()) if Path(name).expanduser().exists() else name
 
 
@@ -213,11 +217,50 @@ def load_model(
 
     if gradient_checkpointing is None:
         gradient_checkpointing = device == "cuda"
+    if mode == "4bit" and device == "cpu":
+        keep_cpu_4bit_trainable(model)
     model = attach_lora(model, lora or LoraSettings(), quantized=mode in ("4bit", "8bit"),
                         gradient_checkpointing=gradient_checkpointing, adapter_dir=adapter_dir)
     log.info("model %s loaded: %s on %s (%s)", name, mode, device, reason)
     return LoadedModel(model=model, tokenizer=tokenizer, name=name, path=str(path), requested=requested,
                        mode=mode, device=device, reason=reason, fallback=fallback)
+
+
+def keep_cpu_4bit_trainable(model) -> int:
+    """Stop bitsandbytes from repacking 4-bit weights for CPU inference; returns the layers changed.
+
+    On CPUs with AVX512-BF16, bitsandbytes (0.49+) converts a Linear4bit's weight to a packed CPU
+    layout the first time it runs in eval mode without grad (our generation). That layout has an
+    inference-only matmul (no autograd, an in-place bias add), so the next training forward fails
+    with "a view of a leaf Variable that requires grad is being used in an in-place operation".
+    Turning the layer's AVX512-BF16 flag off keeps the trainable layout; generation then uses the
+    same dequantizing path as on every other CPU. unpack_cpu_4bit() undoes a packing that happened
+    anyway (the engine calls it before each training step).
+    """
+    n = 0
+    for m in model.modules():
+        if getattr(m, "support_avx512bf16_for_cpu", False):
+            m.support_avx512bf16_for_cpu = False
+            n += 1
+    return n
+
+
+def unpack_cpu_4bit(model) -> int:
+    """Convert Linear4bit weights in bitsandbytes' packed CPU inference layout back to the standard
+    (trainable) layout, losslessly; returns the number of layers converted (0 = nothing packed)."""
+    n = 0
+    for m in model.modules():
+        w = getattr(m, "weight", None)
+        qs = getattr(w, "quant_state", None)
+        if qs is None or not getattr(qs, "packing_format_for_cpu", False):
+            continue
+        from bitsandbytes.functional import _convert_weight_packed_for_cpu_inverse
+
+        w.data, w.quant_state = _convert_weight_packed_for_cpu_inverse(w.data, qs)
+        if getattr(m, "quant_state", None) is not None:
+            m.quant_state = w.quant_state
+        n += 1
+    return n
 
 
 def attach_lora(model, lora: LoraSettings, quantized: bool, gradient_checkpointing: bool,

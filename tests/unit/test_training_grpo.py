@@ -139,3 +139,43 @@ def test_non_finite_rewards_never_reach_the_weights(tiny):
     after = eng.lora_state()
     assert all(torch.isfinite(v).all() for v in after.values())
     assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_peer_completions_cut_at_max_new_tokens_get_no_eos(tiny):
+    """A peer's completion that stopped at max_new_tokens is re-tokenised WITHOUT an appended
+    end-of-sequence (it would teach stopping at an arbitrary cut); finished ones get it back."""
+    eng = _engine(tiny, max_new_tokens=12)
+    eos = eng.tokenizer.eos_token_id
+    r = _ext("QmB", 1, [1.0, 0.0, 1.0, 0.0])
+    r.truncated = [True, False, True, False]
+    g = eng._to_group(r, external=True)
+    ends = [ids[-1] == eos for ids in g.completion_ids]
+    assert ends == [False, True, False, True]
+    for ids, text in zip(g.completion_ids, r.completions):
+        assert eng.tokenizer.decode([t for t in ids if t != eos]) == text  # the text itself is kept whole
+    # a record from before the flag (wire v1, or an old Rollout): every completion finished
+    old = _ext("QmB", 2, [1.0, 0.0, 1.0, 0.0])
+    assert old.truncated == [] and not old.is_truncated(0)
+    assert all(ids[-1] == eos for ids in eng._to_group(old, external=True).completion_ids)
+    # a "finished" text longer than our budget is cut to it: no EOS at the cut either
+    long = _ext("QmB", 3, [1.0, 0.0], completions=["9 " * 40, "<answer>1</answer>"])
+    g = eng._to_group(long, external=True)
+    assert len(g.completion_ids[0]) == 12 and g.completion_ids[0][-1] != eos
+    assert g.completion_ids[1][-1] == eos
+
+
+def test_generate_marks_truncated_completions_and_the_wire_keeps_them(tiny):
+    from core.swarm.wire import decode_rollouts, encode_rollouts
+
+    eng = _engine(tiny, max_new_tokens=3)  # the random tiny model rarely stops within 3 tokens
+    rollouts = eng.generate(eng.draw_questions(5), 5).rollouts
+    eos = eng.tokenizer.eos_token_id
+    flags = [f for r in rollouts for f in r.truncated]
+    assert len(flags) == sum(len(r.completions) for r in rollouts) and any(flags)
+    for r in rollouts:
+        assert r.truncated == [ids[-1] != eos for ids in r._completion_ids]
+    back = decode_rollouts(encode_rollouts(rollouts))
+    assert [r.truncated for r in back] == [r.truncated for r in rollouts]
+    # on the receiving side the cut ones stay without EOS
+    g = eng._to_group(back[0], external=True)
+    assert [ids[-1] == eos for ids in g.completion_ids] == [not t for t in back[0].truncated]

@@ -39,8 +39,25 @@ def _step_changes_lora(lm):
     return m
 
 
+def _force_avx512bf16(monkeypatch):
+    """Make bitsandbytes' Linear4bit behave as on an AVX512-BF16 CPU (Sapphire Rapids and later)
+    whatever this CPU is: such a layer repacks its weight for CPU inference on the first eval-mode
+    forward without grad (our generation), which broke the next training step."""
+    import bitsandbytes.nn.modules as bnb_modules
+
+    monkeypatch.setattr(bnb_modules, "has_avx512bf16", lambda: True)
+
+
+def _packed_layers(model):
+    import bitsandbytes as bnb
+
+    return [m for m in model.modules() if isinstance(m, bnb.nn.Linear4bit)
+            and getattr(getattr(m.weight, "quant_state", None), "packing_format_for_cpu", False)]
+
+
 @pytest.mark.parametrize("mode,layer", [("4bit", "Linear4bit"), ("8bit", "Linear8bitLt")])
-def test_quantized_load_and_grpo_step(tiny, mode, layer):
+def test_quantized_load_and_grpo_step(tiny, mode, layer, monkeypatch):
+    _force_avx512bf16(monkeypatch)
     lm = load_model(tiny, mode)
     assert (lm.mode, lm.device, lm.fallback) == (mode, "cpu", False)
     q_proj = lm.model.get_base_model().model.layers[0].self_attn.q_proj
@@ -49,6 +66,34 @@ def test_quantized_load_and_grpo_step(tiny, mode, layer):
     trainable = [n for n, p in lm.model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     _step_changes_lora(lm)
+
+
+def test_4bit_packed_cpu_layout_is_undone_before_training(tiny):
+    """Whatever packed the 4-bit weights for CPU inference, the engine trains on the standard layout
+    again: the conversion is forced here with bitsandbytes' own packer (any CPU)."""
+    import bitsandbytes as bnb
+    from bitsandbytes.functional import _convert_weight_packed_for_cpu
+
+    from core.training.model import unpack_cpu_4bit
+
+    lm = load_model(tiny, "4bit")
+    layers = [m for m in lm.model.modules() if isinstance(m, bnb.nn.Linear4bit)]
+    assert layers
+    before = {id(m): m.weight.data.clone() for m in layers}
+    x = torch.tensor([[5, 6, 7, 8]])
+    with torch.no_grad():
+        ref = lm.model(input_ids=x).logits
+    for m in layers:
+        m.weight.data, m.weight.quant_state = _convert_weight_packed_for_cpu(m.weight.data, m.weight.quant_state)
+    assert len(_packed_layers(lm.model)) == len(layers)
+    assert unpack_cpu_4bit(lm.model) == len(layers) and not _packed_layers(lm.model)
+    assert all(torch.equal(m.weight.data, before[id(m)]) for m in layers)  # the 4-bit codes round-trip exactly
+    with torch.no_grad():  # (bitsandbytes re-quantizes the double-quant absmax: outputs agree to ~1e-3)
+        assert torch.allclose(lm.model(input_ids=x).logits, ref, atol=5e-3)
+    for m in layers:  # packed again: the engine's step must undo it by itself
+        m.weight.data, m.weight.quant_state = _convert_weight_packed_for_cpu(m.weight.data, m.weight.quant_state)
+    _step_changes_lora(lm)
+    assert not _packed_layers(lm.model)
 
 
 @pytest.mark.parametrize("mode,dtype", [("fp32", torch.float32), ("bf16", torch.bfloat16)])
