@@ -36,6 +36,17 @@ TASKS = (
     "propositional_logic",
 )
 
+# The local network's demo mix: easy reasoning-gym tasks (their own generators and verifiers) at a
+# difficulty the CPU demo model (core.training.demo) half solves, so GRPO has signal from round 1.
+# Real models train on the composite above. Chosen with the profile setting training.task_mix.
+DEMO_MIX: dict[str, dict] = {
+    "count_bits": {"min_n": 1, "max_n": 31},
+    "gcd": {"min_numbers": 2, "max_numbers": 2, "min_value": 1, "max_value": 12},
+    "basic_arithmetic": {"min_terms": 2, "max_terms": 2, "min_digits": 1, "max_digits": 1,
+                         "operators": ["+", "-"], "allow_parentheses": False, "allow_negation": False},
+}
+TASK_MIXES = ("composite", "demo")
+
 SYSTEM_PROMPT = (
     "You are a careful reasoner. Think briefly, then give the final answer inside "
     "<answer> </answer> tags, for example <answer>42</answer>."
@@ -118,18 +129,37 @@ def _jsonable(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=lambda o: o.tolist() if hasattr(o, "tolist") else str(o)))
 
 
+def task_pool(mix: str = "composite", salt: str = "") -> "TaskPool":
+    """The TaskPool of a task mix: "composite" (the nine-task reasoning-gym composite, for real
+    models) or "demo" (DEMO_MIX, easy tasks for the local demo model)."""
+    if mix == "demo":
+        return TaskPool(tuple(DEMO_MIX), salt=salt, configs=DEMO_MIX)
+    if mix == "composite":
+        return TaskPool(TASKS, salt=salt)
+    raise TrainingError(f"unknown task mix {mix!r}", where="profile setting training.task_mix",
+                        fix=f"use one of: auto, {', '.join(TASK_MIXES)}")
+
+
 class TaskPool:
-    """Draws questions from the composite and scores answers with each task's verifier."""
+    """Draws questions from a task mix and scores answers with each task's verifier.
 
-    def __init__(self, tasks: tuple[str, ...] | list[str] = TASKS, salt: str = ""):
+    configs: per task, the reasoning-gym dataset settings (difficulty) its questions are drawn
+    with and its verifier is built with; a task without an entry uses reasoning-gym's defaults.
+    """
+
+    def __init__(self, tasks: tuple[str, ...] | list[str] = TASKS, salt: str = "",
+                 configs: dict[str, dict] | None = None):
         import reasoning_gym  # noqa: F401  (heavy; imported here to fail early with a clear ImportError)
+        from reasoning_gym.factory import DATASETS
 
-        unknown = [t for t in tasks if t not in TASKS]
+        known = set(TASKS) | set(DATASETS)
+        unknown = [t for t in tasks if t not in known]
         if unknown:
             raise TrainingError(f"unknown reasoning-gym task(s) {unknown}", where="training.tasks",
-                                fix=f"use names from: {', '.join(TASKS)}")
+                                fix=f"use names from: {', '.join(TASKS)} (or another reasoning-gym dataset)")
         self.tasks = tuple(tasks)
         self.salt = salt
+        self.configs = {t: dict(c) for t, c in (configs or {}).items()}
         self._scorers: dict[str, Any] = {}
 
     def draw(self, round_: int, peer_id: str, n: int) -> list[Question]:
@@ -144,7 +174,7 @@ class TaskPool:
             # Some generators (bf) print progress dots to stdout, which is the node's event
             # stream: capture them.
             with _quiet_stdout():
-                ds = rg.create_dataset(task, seed=seed, size=1)
+                ds = rg.create_dataset(task, seed=seed, size=1, **self.configs.get(task, {}))
                 e = ds[0]
             ans = e.get("answer")
             out.append(Question(task=task, question=str(e["question"]), answer="" if ans is None else str(ans),
@@ -158,7 +188,7 @@ class TaskPool:
 
             # score_answer depends on the entry, not on the dataset's seed.
             with _quiet_stdout():
-                s = self._scorers[task] = rg.create_dataset(task, seed=0, size=1)
+                s = self._scorers[task] = rg.create_dataset(task, seed=0, size=1, **self.configs.get(task, {}))
         return s
 
     def score(self, task: str, entry: dict, completion: str) -> float:
