@@ -3,6 +3,7 @@ must not import core.login, so the lookup of "where does this profile sign its w
 
 from __future__ import annotations
 
+from core.base.constants import DEFAULT_LOGIN_PORT
 from core.chain import make_coordinator as _chain_make_coordinator
 from core.login.modal_app import running_app
 from core.login.service import service_url
@@ -21,7 +22,7 @@ def find_login_url(profile) -> str:
         url = app.url if app is not None else getattr(net, "login_url", None)
         if url:
             return url
-    return service_url(profile.paths, default_port=getattr(settings, "login_port", None) or 3000)
+    return service_url(profile.paths, default_port=getattr(settings, "login_port", None) or DEFAULT_LOGIN_PORT)
 
 
 def make_coordinator(profile, *, backend: str | None = None, login_url: str | None = None, **kw):
