@@ -136,8 +136,11 @@ def test_external_chain_deploys_once_with_the_deployer_key(tmp_path):
         time.sleep(11)
         assert c.functions.currentRound().call() > r  # the stage manager (funded by transfer) advances rounds
         _stop("ext")
+        deployer = w3.eth.account.from_key(DEV_KEY).address
+        nonce = w3.eth.get_transaction_count(deployer)
         b = sh.host("ext", start_bootnode=False)
         assert b["runtime"]["coordinator"] == rt["coordinator"]  # reused, not deployed again
+        assert w3.eth.get_transaction_count(deployer) == nonce   # and the role keys are not paid again
         assert _invite.decode(b["invite"]).chain_id == 4242
     finally:
         _stop("ext")
