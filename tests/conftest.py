@@ -35,6 +35,10 @@ def isolated_home(tmp_path_factory, monkeypatch) -> Path:
     monkeypatch.delenv("SSH_CONNECTION", raising=False)
     monkeypatch.delenv("TMUX", raising=False)
     monkeypatch.delenv("STY", raising=False)
+    # "auto" on a GPU-less local network means the demo model (pretrained for minutes on first use,
+    # core.training.demo); tests that run nodes use the seconds-to-build tiny model instead unless
+    # they set this themselves.
+    monkeypatch.setenv("SWARMDECK_LOCAL_MODEL", "tiny")
     return home
 
 

@@ -130,6 +130,10 @@ class TrainingSettings:
     checkpoint_every: int = setting("int", 1, min=1, max=100000)
     hf_push_every: int = setting("int", 10, min=1, max=100000)
     seed: int = setting("int", 0, min=0, max=2**63)
+    # Which reasoning-gym tasks questions come from: "composite" (the nine-task composite, for real
+    # models), "demo" (core.training.tasks.DEMO_MIX, easy tasks for the local demo model), or
+    # "auto" (demo when the model is the demo model, else composite).
+    task_mix: str = setting("str", "auto", choices=("auto", "composite", "demo"))
 
 
 @dataclass(frozen=True)

@@ -114,13 +114,17 @@ def ensure_chain(round_seconds: float = LOCAL_ROUND_SECONDS, wait: float = 60.0)
 
 
 def ensure_peer_profiles(n: int) -> list[str]:
-    """Create the demo peers' profiles (own identity, own funded key, tiny model) if missing."""
+    """Create the demo peers' profiles (own identity, own funded key, the demo model) if missing."""
     existing = {p.name for p in profiles.list_profiles()}
     names = peer_names(n)
     for name in names:
         if name not in existing:
-            profiles.create_profile(name, make_current=False, network=NETWORK, backend="web3", model="tiny",
-                                    quant="auto", training={"max_new_tokens": 48, "generations": 4})
+            # The demo model (pretrained to half-solve the demo task mix) with its own training
+            # settings (core.training.demo.DEMO_TRAINING): the reward chart rises within ~30 rounds.
+            model = os.environ.get("SWARMDECK_LOCAL_MODEL") or "demo"
+            small = {} if model == "demo" else {"max_new_tokens": 48, "generations": 4}
+            profiles.create_profile(name, make_current=False, network=NETWORK, backend="web3", model=model,
+                                    quant="auto", training=small)
     if names:
         fsutil.atomic_write_text(bootnode_file(), names[0] + "\n")
     return names

@@ -38,6 +38,7 @@ log = logging.getLogger("swarmdeck.node")
 
 PEERS_IN_EVENT = 50  # peers listed in a peers.update event (all are counted in its "total")
 TINY = "tiny"  # model name that selects the locally built tiny Qwen2 model (no hub needed)
+DEMO = "demo"  # the local demo model (core.training.demo): pretrained to half-solve the demo task mix
 
 
 @dataclass
@@ -245,6 +246,14 @@ class Node:
 
         t, quant = self._training_settings()
         name = self._model_name()
+        from core.training.demo import apply_demo_defaults, is_demo_model
+
+        demo = is_demo_model(name)
+        if demo:
+            t, changed = apply_demo_defaults(t)
+            if changed:
+                log.info("demo model: using its training settings %s", changed)
+        mix = t.task_mix if t.task_mix != "auto" else ("demo" if demo else "composite")
         loaded = load_model(name, quant, lora=LoraSettings(r=t.lora_rank, alpha=t.lora_alpha),
                             cpu_threads=self._cpu_threads())
         self.emit(NodeMode(**loaded.mode_event()))
@@ -254,7 +263,9 @@ class Node:
                          max_prompt_tokens=t.max_prompt_tokens, learning_rate=t.learning_rate,
                          epsilon_low=t.epsilon_low, epsilon_high=t.epsilon_high, beta=t.beta,
                          temperature=t.temperature, seed=t.seed)
-        self.engine = GRPOEngine(loaded, cfg, peer_id=self.peer_id)
+        from core.training.tasks import task_pool
+
+        self.engine = GRPOEngine(loaded, cfg, tasks=task_pool(mix), peer_id=self.peer_id)
         self.checkpoints = CheckpointManager(self.paths.checkpoints_dir)
         info = self.checkpoints.load_latest(self.engine.model, self.engine.optimizer)
         if info is not None:
@@ -278,12 +289,21 @@ class Node:
             from core.hardware.probe import recommend_for
 
             rec = recommend_for(tuple(self.settings.gpus))
-            # With no GPU on the local network, the tiny model keeps rounds to seconds.
-            name = TINY if (rec.cpu_mode and self.net.kind == "local") else rec.model
+            # With no GPU on the local network, the demo model keeps rounds to seconds and learns.
+            # SWARMDECK_LOCAL_MODEL overrides that choice (the test suite sets "tiny").
+            local = os.environ.get("SWARMDECK_LOCAL_MODEL") or DEMO
+            name = local if (rec.cpu_mode and self.net.kind == "local") else rec.model
         if name == TINY:
             from core.training.tiny import ensure_tiny_model
 
             return str(ensure_tiny_model())
+        from core.training.demo import DEMO_ALIASES, demo_model_dir, ensure_demo_model
+
+        if name in DEMO_ALIASES:
+            if not (demo_model_dir() / "swarmdeck-demo.json").is_file():
+                self.emit(LogEvent(level="info", message="building the local demo model (first start on this "
+                                                         "machine only, about 3 minutes)"))
+            return str(ensure_demo_model(progress=lambda m: log.info("demo model: %s", m)))
         return name
 
     def _setup_hf_push(self, t) -> None:

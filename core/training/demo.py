@@ -241,12 +241,14 @@ def build_demo_model(out_dir: Path, recipe: DemoRecipe = DEFAULT_RECIPE,
                 ids[i, :len(s)] = torch.tensor(s)
                 att[i, :len(s)] = 1
                 labels[i, len(p):len(s)] = torch.tensor(c)
-            cache = model(input_ids=pre, use_cache=True).past_key_values
+            first = model(input_ids=pre, use_cache=True)
+            cache = getattr(first, "cache", None) or first.past_key_values
             for layer in cache.layers:
                 layer.keys = layer.keys.expand(B, -1, -1, -1)
                 layer.values = layer.values.expand(B, -1, -1, -1)
             full = torch.cat([torch.ones((B, len(prefix)), dtype=torch.long), att], dim=1)
-            out = model(input_ids=ids, attention_mask=full, past_key_values=cache, labels=labels, use_cache=True)
+            kw = {"cache": cache} if "cache" in type(first).__dataclass_fields__ else {"past_key_values": cache}
+            out = model(input_ids=ids, attention_mask=full, labels=labels, use_cache=True, **kw)
             out.loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
