@@ -361,6 +361,17 @@ def stop_host(name: str, *, bootnode: bool = True) -> dict:
 
 # ------------------------------------------------------------------------------- join
 
+def _dht_ports_in_use(cfg) -> set[int]:
+    """Fixed DHT ports other profiles of this machine already have (running or not)."""
+    out = set()
+    for n in cfg.profile_names():
+        try:
+            out.add(int(cfg.profile_settings(n).dht_port))
+        except SwarmdeckError:
+            continue
+    return out
+
+
 def join(text: str, profile: str | None = None, *, network: str | None = None, model: str | None = None,
          quant: str | None = None, dht_port: int | None = None, timeout: float = 5.0,
          progress: Progress | None = None) -> dict:
@@ -390,7 +401,8 @@ def join(text: str, profile: str | None = None, *, network: str | None = None, m
     report = _invite.check(inv, timeout=timeout, progress=say)
     port = dht_port
     if port is None:
-        port = next((p for p in range(38331, 38400) if port_free(p, "0.0.0.0")), 0)
+        taken = _dht_ports_in_use(cfg)
+        port = next((p for p in range(38331, 38400) if p not in taken and port_free(p, "0.0.0.0")), 0)
     key = Account.create()
     if inv.backend == "web3" and inv.faucet:
         say(f"asking the host's faucet for gas for {key.address}")

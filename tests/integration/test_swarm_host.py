@@ -38,7 +38,7 @@ def _stop(name: str) -> None:
 
 def test_embedded_host_persists_and_reuses_its_state():
     try:
-        a = sh.host("h1", public_addr=ADDR, round_seconds=5, start_bootnode=False)
+        a = sh.host("h1", public_addr=ADDR, round_seconds=5, rpc_port=free_port(), start_bootnode=False)
         d = _host.host_dir("h1")
         assert (d / "keys.json").stat().st_mode & 0o777 == 0o600
         assert (d / "faucet.key").stat().st_mode & 0o777 == 0o600
@@ -50,7 +50,7 @@ def test_embedded_host_persists_and_reuses_its_state():
         prof = _config.load_config().profile_settings("h1-boot")
         assert prof.announce_maddrs == (f"/ip4/{ADDR}/tcp/38331",) and prof.dht_port == 38331
         inv = _invite.decode(a["invite"])
-        assert inv.bootnodes == (s.bootnode_maddr,) and inv.rpc_url == f"http://{ADDR}:8545"
+        assert inv.bootnodes == (s.bootnode_maddr,) and inv.rpc_url == f"http://{ADDR}:{s.rpc_port}"
         # on chain: the bootnode, the signer as bootnode manager, rounds advancing
         rt = a["runtime"]
         r0 = int(rpc_call(s.local_rpc_url, "eth_blockNumber"), 16)
@@ -146,3 +146,55 @@ def test_external_chain_deploys_once_with_the_deployer_key(tmp_path):
         _stop("ext")
         anvil.terminate()
         anvil.wait(10)
+
+
+def test_join_writes_key_network_and_profile_only_after_the_checks(monkeypatch, tmp_path):
+    """Host and member in one process on this machine's own LAN address (switching HOME between them);
+    a plain TCP listener stands in for the bootnode's DHT port (join only connects to it)."""
+    import socket
+
+    from core.swarm.addrs import facing_address
+
+    addr = sh.detect_public_addr() or facing_address("192.0.2.1")
+    if not addr or addr.startswith("127."):
+        pytest.skip("this machine has no non-loopback IPv4 address to host on")
+    dht_port = free_port()
+    host_home = os.environ["SWARMDECK_HOME"]
+    try:
+        res = sh.host("j1", public_addr=addr, round_seconds=5, dht_port=dht_port, rpc_port=free_port(),
+                      start_bootnode=False)
+        with socket.socket() as boot:
+            boot.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            boot.bind(("0.0.0.0", dht_port))
+            boot.listen(8)
+            member = tmp_path / "member"
+            monkeypatch.setenv("SWARMDECK_HOME", str(member / "sd"))
+            _config.load_config()
+            # a tampered invite first: refused, nothing written
+            body, sig = res["invite"][len(_invite.PREFIX):].split(".")
+            before = _config.config_path().read_text()
+            with pytest.raises(_invite.InviteError):
+                sh.join(f"{_invite.PREFIX}{body}.{sig[:-4]}AAAA", "m1")
+            assert _config.config_path().read_text() == before
+            out = sh.join(res["invite"], "m1", model="tiny")
+            cfg = _config.load_config()
+            net = cfg.network("j1")
+            assert net.rpc_url == res["settings"].public_rpc_url and net.bootnodes == () and net.backend == "web3"
+            prof = cfg.profile_settings("m1")
+            assert prof.network == "j1" and prof.model == "tiny" and prof.dht_port == out["dht_port"] != 0
+            key = _paths.ProfilePaths("m1").secrets_dir / "eoa.key"
+            assert key.stat().st_mode & 0o777 == 0o600
+            from eth_account import Account
+            from web3 import Web3
+
+            assert Account.from_key(key.read_text().strip()).address == out["address"]
+            w3 = Web3(Web3.HTTPProvider(net.rpc_url))
+            assert w3.eth.get_balance(out["address"]) == 10**18  # the faucet's gas
+            # a second profile on the same swarm: another DHT port; the same profile name: refused
+            out2 = sh.join(res["invite"], "m2")
+            assert out2["dht_port"] != out["dht_port"]
+            with pytest.raises(Exception, match="already exists"):
+                sh.join(res["invite"], "m1")
+    finally:
+        monkeypatch.setenv("SWARMDECK_HOME", host_home)
+        _stop("j1")
