@@ -45,6 +45,7 @@ from core.events.reader import last_seq, parse_line
 from core.events.types import (ErrorEvent, Event, LogEvent, NodeIdentity, NodeMode, NodeState, Oom, RoundFinished,
                                RoundStarted)
 from core.supervisor import downshift
+from core.supervisor.alerting import SupervisorAlerts
 from core.supervisor.probes import alive, group_members, oom_kill_count, pid_alive, rss_of, vram_of
 from core.supervisor.server import ControlServer
 from core.supervisor.settings import PROJECT_ROOT, SupervisorSettings, load_settings, node_command, profile_training
@@ -146,6 +147,7 @@ class Supervisor:
         self._seq = last_seq(self.paths.events_file)  # seq goes on where the file left off
         self.last_round = None
         self._setup_logs()
+        self.alerts = SupervisorAlerts(profile, self.paths, self.note)  # every published event goes through it
         self.bus = EventBus(profile, persist_to=self.paths.events_file,
                             max_bytes=self.settings.events_max_bytes, on_compact=self._compacted)
 
@@ -201,7 +203,9 @@ class Supervisor:
         """Stamp an event (the supervisor's own or the child's) with the next seq of this profile's one
         stream, the time when unset, and this profile, then persist and fan it out."""
         self._seq += 1
-        self.bus.publish(ev.stamped(seq=self._seq, ts=ev.ts or time.time(), profile=self.profile))
+        ev = ev.stamped(seq=self._seq, ts=ev.ts or time.time(), profile=self.profile)
+        self.bus.publish(ev)
+        self.alerts.on_event(ev)
 
     def _set_state(self, state: str, reason: str = "", pid: int | None = None, exit: dict | None = None,
                    next_restart_in: float | None = None, **extra: Any) -> None:
@@ -637,7 +641,9 @@ class Supervisor:
         if autostart:
             self._want.set()
         manager = asyncio.ensure_future(self._manage())
+        alert_checks = self.alerts.start(lambda: self.state)
         await self._exit_done.wait()
+        alert_checks.cancel()
         try:
             await asyncio.wait_for(manager, self.settings.stop_timeout + 10)
         except (asyncio.TimeoutError, Exception):
@@ -645,6 +651,7 @@ class Supervisor:
         if self.run is not None:  # last resort: never leave a node behind
             self._signal_group(self.run, signal.SIGKILL)
         await self.server.close()
+        await loop.run_in_executor(None, self.alerts.close)  # what is queued is still sent (10 s at most)
         self.note("supervisor exiting")
         self.bus.close()
         return 0
