@@ -55,3 +55,19 @@ async def test_swarm_screen_shows_the_invite_and_refuses_a_bad_join(profiles):
             assert not isinstance(app.screen, SwarmScreen)
     finally:
         sh.stop_host("tswarm")
+
+
+async def test_hosting_from_the_tui_refuses_a_loopback_address_with_the_fix(profiles):
+    profiles("alpha")
+    app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False)
+    async with app.run_test(size=(120, 60)) as pilot:
+        await pilot.pause()
+        app.action_swarm()
+        await until(pilot, lambda: "no swarm" in _text(app, "#swarm-invites"), 20, "the empty invite list", app)
+        addr = app.screen.query_one("#swarm-host-addr", Input)
+        addr.value = "127.0.0.1"
+        addr.focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: "cannot be dialled" in _text(app, "#swarm-host-result"), 20, "the refusal", app)
+        assert "LAN or public address" in _text(app, "#swarm-host-result")
+    assert sh.hosted() == []  # nothing was set up

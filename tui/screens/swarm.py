@@ -1,8 +1,9 @@
-"""Swarm across machines (command palette: "Swarm: invite / join"): the invite of each swarm this
-machine hosts (text + QR code), and joining a swarm by pasting its invite.
+"""Swarm across machines (command palette: "Swarm: host / invite / join"): host a swarm here (its
+public address and name), the invite of each swarm this machine hosts (text + QR code), and joining
+a swarm by pasting its invite.
 
 Everything that reads files or the network runs in a worker (tui.backend: core.usecases.swarm_hosting,
-the same calls as `swarmdeck swarm invite` / `swarm join`); the handlers only draw.
+the same calls as `swarmdeck swarm host` / `swarm invite` / `swarm join`); the handlers only draw.
 """
 
 from __future__ import annotations
@@ -33,6 +34,12 @@ class Joined(Message):
         self.result, self.error = result, error
 
 
+class Hosted(Message):
+    def __init__(self, invite: str | None, error: str | None = None):
+        super().__init__()
+        self.invite, self.error = invite, error
+
+
 class SwarmScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape", "close", "keys.close")]
 
@@ -40,12 +47,17 @@ class SwarmScreen(ModalScreen[None]):
         super().__init__()
         translate_bindings(self)
         self._joining = False
+        self._hosting = False
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog help", id="swarm"):
             yield Static(t("swarm.title"), classes="dialog-title")
             with VerticalScroll():
                 yield Static(t("swarm.loading"), id="swarm-invites")
+                yield Static(t("swarm.host_label"))
+                yield Input(placeholder=t("swarm.host_addr_placeholder"), id="swarm-host-addr")
+                yield Input(placeholder=t("swarm.host_name_placeholder"), id="swarm-host-name")
+                yield Static("", id="swarm-host-result")
                 yield Static(t("swarm.join_label"))
                 yield Input(placeholder=t("swarm.invite_placeholder"), id="swarm-invite")
                 yield Input(placeholder=t("swarm.profile_placeholder"), id="swarm-profile")
@@ -79,6 +91,9 @@ class SwarmScreen(ModalScreen[None]):
         self.query_one("#swarm-invites", Static).update(body)
 
     def on_input_submitted(self, ev: Input.Submitted) -> None:
+        if ev.input.id in ("swarm-host-addr", "swarm-host-name"):
+            self._submit_host()
+            return
         invite = self.query_one("#swarm-invite", Input).value.strip()
         if not invite or self._joining:
             return
@@ -102,6 +117,28 @@ class SwarmScreen(ModalScreen[None]):
         r = msg.result or {}
         out.update(Text(t("swarm.joined", network=r.get("network", "?"), profile=r.get("profile", "?"),
                           address=r.get("address", "?"))))
+
+    def _submit_host(self) -> None:
+        addr = self.query_one("#swarm-host-addr", Input).value.strip()
+        if not addr or self._hosting:
+            return
+        self._hosting = True
+        self.query_one("#swarm-host-result", Static).update(t("swarm.hosting"))
+        self._host(self.query_one("#swarm-host-name", Input).value.strip() or "myswarm", addr)
+
+    @work(thread=True, exclusive=True, group="swarm-host")
+    def _host(self, name: str, addr: str) -> None:
+        try:
+            self.post_message(Hosted(self.app.backend.swarm_host(name, addr)))
+        except Exception as e:
+            self.post_message(Hosted(None, error=str(e)))
+
+    def on_hosted(self, msg: Hosted) -> None:
+        self._hosting = False
+        out = self.query_one("#swarm-host-result", Static)
+        out.update(Text("✗ " + msg.error) if msg.error is not None else t("swarm.hosted"))
+        if msg.error is None:
+            self._load()  # the new swarm's invite and QR code
 
     def action_close(self) -> None:
         self.dismiss(None)
