@@ -27,6 +27,7 @@ from tui.screens.login import LoginScreen
 from tui.screens.main import MainScreen, pane_id
 from tui.screens.swarm import SwarmScreen
 from tui.screens.wizard import WizardScreen
+from tui.screenshot import save_svg
 from tui.widgets.common import translate_bindings
 from tui.widgets.dashboard import ProfileDashboard
 
@@ -37,6 +38,8 @@ class SwarmdeckApp(App[int]):
     BINDINGS = [
         Binding("q", "quit", "keys.quit"),
         Binding("question_mark", "help", "keys.help"),
+        # priority: also on dialogs (a modal screen hides the app's other bindings); tui.screenshot
+        Binding("ctrl+s", "save_svg", "keys.screenshot", show=False, priority=True),
     ]
 
     def __init__(self, profile: str | None = None, *, backend=None, telemetry=None,
@@ -328,6 +331,10 @@ class SwarmdeckApp(App[int]):
 
     def action_swarm(self) -> None:
         self.push_screen(SwarmScreen())
+
+    def action_save_svg(self) -> None:
+        """The current screen (dialogs included) as SVG, written by a thread; the notification names the file."""
+        save_svg(self, self.profile)
 
     async def action_quit(self) -> None:
         self.exit(0)

@@ -39,6 +39,12 @@ async def test_ctrl_s_saves_an_svg_of_the_screen_and_names_it(profiles):
                     "a notification naming the file", app)
         await pilot.press("ctrl+s")  # a second one never overwrites the first
         await until(pilot, lambda: len(list(screenshot_dir().glob("*.svg"))) == 2, 10, "a second file", app)
+        await pilot.press("question_mark")  # on a dialog too: the help screen is in the picture
+        await pilot.pause(0.2)
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: len(list(screenshot_dir().glob("*.svg"))) == 3, 10, "a third file", app)
+        newest = max(screenshot_dir().glob("*.svg"), key=lambda p: p.stat().st_mtime_ns)
+        assert "Switch" in newest.read_text(encoding="utf-8")  # "Switch to profile N", only on the help screen
 
 
 async def test_swarm_line_on_a_real_local_chain(profiles, chain):
@@ -120,7 +126,9 @@ async def test_the_new_keys_and_handlers_do_no_io_on_the_ui_thread(profiles, mon
 
     profiles("alpha", "beta")
     ours: list[tuple[float, str]] = []
-    for cls in (MainScreen, ProfileDashboard, StandingScreen):
+    from tui.app import SwarmdeckApp
+
+    for cls in (SwarmdeckApp, MainScreen, ProfileDashboard, StandingScreen):
         for name, fn in list(vars(cls).items()):
             if (callable(fn) and not inspect.iscoroutinefunction(fn)
                     and (name.startswith(("on_", "action_")) or name in ("refresh_swarm", "set_swarm"))):
@@ -148,7 +156,7 @@ async def test_the_new_keys_and_handlers_do_no_io_on_the_ui_thread(profiles, mon
             AUDIT.on = False
         await app.workers.wait_for_complete()
     called = {n for _, n in ours}
-    assert {"MainScreen.action_save_svg", "MainScreen.action_standing", "MainScreen.on_swarm_loaded",
+    assert {"SwarmdeckApp.action_save_svg", "MainScreen.action_standing", "MainScreen.on_swarm_loaded",
             "StandingScreen.on_standing_loaded", "ProfileDashboard.set_swarm"} <= called
     io = [x for x in AUDIT.io if x[0] in called]
     assert not io, f"I/O on the UI thread in these handlers: {io[:10]}"

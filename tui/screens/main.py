@@ -16,7 +16,6 @@ from tui.model.i18n import t
 from tui.model.swarm import swarm_line
 from tui.screens.dialogs import ConfirmScreen, HelpScreen, SwitcherScreen
 from tui.screens.standing import StandingScreen
-from tui.screenshot import save_svg
 from tui.widgets.common import translate_bindings
 from tui.widgets.dashboard import ProfileDashboard
 
@@ -69,7 +68,6 @@ class MainScreen(Screen):
         Binding("left_square_bracket", "prev_tab", "keys.prev_tab", show=False),
         Binding("right_square_bracket", "next_tab", "keys.next_tab", show=False),
         *[Binding(str(i), f"switch_tab({i})", "keys.switch_tab", show=False) for i in range(1, 10)],
-        Binding("ctrl+s", "save_svg", "keys.screenshot", show=False),
         Binding("t", "standing", "keys.standing", show=False),
     ]
 
@@ -350,10 +348,6 @@ class MainScreen(Screen):
 
     def action_new_profile(self) -> None:
         self.app.open_wizard(first_run=False)
-
-    def action_save_svg(self) -> None:
-        """The screen as SVG (Textual's export), written by a worker to the path the notification names."""
-        save_svg(self.app, self.current)
 
     def action_standing(self) -> None:
         self.app.push_screen(StandingScreen(list(self.app.profiles)))
