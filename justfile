@@ -49,6 +49,15 @@ bench *ARGS: setup
 bench-dht-scale *ARGS: setup
     HF_HUB_OFFLINE=1 {{py}} -m pytest -q -p no:cacheprovider tests/bench/test_bench_dht_scale.py -s --timeout=3000 -o testpaths=tests/bench {{ARGS}}
 
+# Swarm vs solo (SAPO): 4 demo-model nodes, sharing 4/4 vs 8 local, 3 seeds x 40 rounds; --quick: <= 3 min.
+# Writes bench-results/sapo.json and sapo.svg, and draws both curves in the terminal.
+bench-sapo *ARGS: setup
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 {{py}} -m tests.bench.sapo {{ARGS}}
+
+# GPU check (<= 8 min, needs CUDA): 0.5B/1.5B/7B-shaped models, generation + one GRPO step, 4-bit/8-bit/bf16.
+gpu-check *ARGS: setup
+    bash tests/bench/gpu_check.sh {{ARGS}}
+
 # Fuzz the parsers (SECONDS per target; short by default).
 fuzz SECONDS="60": setup
     SWARMDECK_FUZZ_SECONDS={{SECONDS}} {{py}} -m pytest -q -p no:cacheprovider tests/fuzz -o testpaths=tests/fuzz --timeout=0

@@ -190,6 +190,46 @@ def table(results: list[dict], args, device_desc: str) -> str:
     return "\n".join(lines)
 
 
+def measure(sizes: str, modes: str, *, steps: int = 2, G: int = 8, prompt: int = 200, completion: int = 512,
+            gen_tokens: int = 0, budget: float = 480.0, device: str = "cuda") -> tuple[list[dict], str]:
+    """Each shape in its own child process, within `budget` seconds: (results, device description)."""
+    import torch
+
+    if device == "cuda":
+        p = torch.cuda.get_device_properties(0)
+        device_desc = f"{p.name}, {p.total_memory / 2**30:.0f} GiB, torch {torch.__version__}"
+    else:
+        device_desc = "CPU (smoke test)"
+    deadline = time.monotonic() + budget
+    results = []
+    for size in sizes.split(","):
+        mode_list = modes.split(",")
+        left = deadline - time.monotonic()
+        if left < 20:
+            results += [{"size": size, "mode": m, "status": "skipped (budget)"} for m in mode_list]
+            continue
+        cmd = [sys.executable, "-m", "tests.bench.gpu_memory", "--child", size, "--modes", ",".join(mode_list), "--steps", str(steps),
+               "--G", str(G), "--prompt", str(prompt), "--completion", str(completion),
+               "--gen-tokens", str(gen_tokens), "--device", device]
+        got = {}
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=left, cwd=str(ROOT))
+            out, err = proc.stdout, proc.stderr
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+            err = "timeout (budget)"
+        for line in out.splitlines():
+            if line.startswith("RESULT "):
+                r = json.loads(line[7:])
+                got[r["mode"]] = r
+                detail = f"peak {r['peak_gb']:.2f} GiB, {r['step_s']:.2f} s/step" if r["status"] == "ok" else ""
+                print(f"  {r['size']:>5} {r['mode']:>5}: {r['status']} {detail}", flush=True)
+        for m in mode_list:
+            results.append(got.get(m) or {"size": size, "mode": m, "status": "crashed",
+                                          "error": (err or "").strip().splitlines()[-1][:200] if err else ""})
+    return results, device_desc
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="0.5b,1.5b,7b", help="comma list of: 0.5b,1.5b,7b (tiny = CPU smoke test)")
@@ -214,38 +254,9 @@ def main(argv=None) -> int:
         print("gpu_memory.py needs a GPU: torch sees no CUDA device here (CPU-only machine or no driver). "
               "Run it on a CUDA machine; nothing was measured.")
         return 2
-    if args.device == "cuda":
-        p = torch.cuda.get_device_properties(0)
-        device_desc = f"{p.name}, {p.total_memory / 2**30:.0f} GiB, torch {torch.__version__}"
-    else:
-        device_desc = "CPU (smoke test)"
-    deadline = time.monotonic() + args.budget
-    results = []
-    for size in args.sizes.split(","):
-        modes = args.modes.split(",")
-        left = deadline - time.monotonic()
-        if left < 20:
-            results += [{"size": size, "mode": m, "status": "skipped (budget)"} for m in modes]
-            continue
-        cmd = [sys.executable, "-m", "tests.bench.gpu_memory", "--child", size, "--modes", ",".join(modes), "--steps", str(args.steps),
-               "--G", str(args.G), "--prompt", str(args.prompt), "--completion", str(args.completion),
-               "--gen-tokens", str(args.gen_tokens), "--device", args.device]
-        got = {}
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=left, cwd=str(ROOT))
-            out, err = proc.stdout, proc.stderr
-        except subprocess.TimeoutExpired as e:
-            out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
-            err = "timeout (budget)"
-        for line in out.splitlines():
-            if line.startswith("RESULT "):
-                r = json.loads(line[7:])
-                got[r["mode"]] = r
-                detail = f"peak {r['peak_gb']:.2f} GiB, {r['step_s']:.2f} s/step" if r["status"] == "ok" else ""
-                print(f"  {r['size']:>5} {r['mode']:>5}: {r['status']} {detail}", flush=True)
-        for m in modes:
-            results.append(got.get(m) or {"size": size, "mode": m, "status": "crashed",
-                                          "error": (err or "").strip().splitlines()[-1][:200] if err else ""})
+    results, device_desc = measure(args.sizes, args.modes, steps=args.steps, G=args.G, prompt=args.prompt,
+                                   completion=args.completion, gen_tokens=args.gen_tokens, budget=args.budget,
+                                   device=args.device)
     md = table(results, args, device_desc)
     print("\n" + md)
     if args.results:

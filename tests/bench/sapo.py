@@ -1,0 +1,316 @@
+"""Swarm vs solo: does sharing rollouts (SAPO) help the demo model learn? `just bench-sapo [--quick]`.
+
+N nodes (default 4) on the local demo model, each with the same training compute per round (I+J
+question groups per GRPO step), in two arms started from the same seeds:
+  swarm: I questions generated locally + J peers' rollouts (SAPO: drop zero-advantage groups,
+         sample J uniformly - the node's own GRPOEngine.select_external);
+  solo:  I+J questions generated locally, nothing shared.
+Rewards are the verifiers' rewards of each node's OWN rollouts (what the dashboard charts).
+Rollouts are exchanged in-process through the same selection code; for the first
+`--dht-rounds` rounds of the first seed's swarm arm the exchange really goes over hivemind DHT
+nodes (core.swarm.dht.SwarmDHT: publish, fetch, the wire format) and the bench checks that each
+node selects exactly the rollouts the in-process path selects ("dht_check" in the JSON).
+
+Writes bench-results/sapo.json ({"nodes", "rounds", "seeds", "swarm": {"mean_reward_per_round",
+"cumulative"}, "solo": {...}, "ratio", "ci95", ...}) and bench-results/sapo.svg, and draws both
+curves in the terminal (plotext when installed). `--quick` runs a reduced version (<= 3 minutes
+on 2 quiet cores, same output shape).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class BenchConfig:
+    nodes: int = 4
+    rounds: int = 40
+    seeds: int = 3
+    I: int = 4
+    J: int = 4
+    G: int = 8
+    dht_rounds: int = 3
+    threads: int = 1               # torch threads; more than the free cores makes OpenMP spin (20x slower)
+    model: str = "demo"            # "demo" = the local demo model (built once, cached); or a model dir
+    out: str = str(ROOT / "bench-results")
+    overrides: dict = field(default_factory=dict)  # GRPOConfig overrides (tests)
+
+    @classmethod
+    def quick(cls, **kw) -> "BenchConfig":
+        return cls(**{**dict(nodes=4, rounds=12, seeds=3, I=2, J=2, G=8, dht_rounds=2), **kw})
+
+
+def _engine(model_dir: str, cfg: BenchConfig, seed: int, node: int):
+    import torch
+
+    from core.training.demo import DEMO_TRAINING
+    from core.training.grpo import GRPOConfig, GRPOEngine
+    from core.training.model import LoraSettings, load_model
+    from core.training.tasks import task_pool
+
+    torch.manual_seed(seed * 1000 + node)  # the LoRA init: the same in both arms
+    lm = load_model(model_dir, "fp32", lora=LoraSettings(r=DEMO_TRAINING["lora_rank"],
+                                                         alpha=DEMO_TRAINING["lora_alpha"]), device="cpu")
+    g = dict(questions_local=cfg.I, questions_external=cfg.J, num_generations=cfg.G,
+             max_new_tokens=DEMO_TRAINING["max_new_tokens"], learning_rate=DEMO_TRAINING["learning_rate"],
+             temperature=DEMO_TRAINING["temperature"], seed=seed)
+    g.update(cfg.overrides)
+    return GRPOEngine(lm, GRPOConfig(**g), tasks=task_pool("demo", salt=f"sapo-bench/{seed}"), peer_id=f"node{node}")
+
+
+def _key(r) -> tuple:
+    return (r.peer_id, r.round, r.task, r.question, tuple(r.completions), tuple(r.rewards))
+
+
+class DhtExchange:
+    """N real SwarmDHT nodes (own identities, node 0 the bootnode) carrying the bench's rollouts."""
+
+    def __init__(self, n: int, tmp: Path):
+        from core.swarm.dht import SwarmDHT
+
+        self.dhts = [SwarmDHT(tmp / f"node{0}.pem", initial_peers=[])]
+        boot = [m for m in self.dhts[0].multiaddrs if "/ip4/127.0.0.1/" in m] or self.dhts[0].multiaddrs
+        for i in range(1, n):
+            self.dhts.append(SwarmDHT(tmp / f"node{i}.pem", initial_peers=boot))
+        self.name = {d.peer_id: f"node{i}" for i, d in enumerate(self.dhts)}
+
+    def exchange(self, r: int, local: list[list], timeout: float = 30.0) -> list[list]:
+        """Publish every node's rollouts for round r; return what each node fetched (names mapped back)."""
+        for d, rs in zip(self.dhts, local):
+            d.publish_rollouts(r, [replace(x, peer_id=d.peer_id) for x in rs])
+        out = []
+        expected = [sum(len(rs) for j, rs in enumerate(local) if j != i) for i in range(len(self.dhts))]
+        for i, d in enumerate(self.dhts):
+            deadline = time.monotonic() + timeout
+            while True:
+                # want=None: every group on offer (the node's own path, want=J, has the DHT layer draw
+                # J useful groups itself; here the same selection code as in-process must choose).
+                got = d.fetch_rollouts(r, timeout=10.0, want=None, previous=False)
+                if sum(map(len, got.values())) >= expected[i] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.3)
+            out.append([replace(x, peer_id=self.name.get(p, p)) for p, rs in sorted(got.items()) for x in rs])
+        return out
+
+    def close(self) -> None:
+        for d in self.dhts:
+            d.shutdown()
+
+
+def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) -> dict:
+    """One arm from one seed: rewards[node][round], plus the DHT agreement check when asked."""
+    engines = [_engine(model_dir, cfg, seed, i) for i in range(cfg.nodes)]
+    n_local = cfg.I if arm == "swarm" else cfg.I + cfg.J
+    rewards = [[] for _ in engines]
+    n_ext, n_signal = [], []
+    dht_rounds = cfg.dht_rounds if (arm == "swarm" and seed == 0) else 0
+    dht = None
+    checks = []
+    t0 = time.monotonic()
+    try:
+        if dht_rounds:
+            dht = DhtExchange(cfg.nodes, Path(tempfile.mkdtemp(prefix="sapo-dht-")))
+        for r in range(cfg.rounds):
+            local = [e.generate(e.draw_questions(r, n_local), r).rollouts for e in engines]
+            for i, rs in enumerate(local):
+                vals = [x for ro in rs for x in ro.rewards]
+                rewards[i].append(sum(vals) / len(vals) if vals else 0.0)
+            n_signal.append(sum(ro.has_signal() for rs in local for ro in rs))
+            if arm == "swarm":
+                ext = [e.select_external([x for j, rs in enumerate(local) if j != i for x in rs], r)
+                       for i, e in enumerate(engines)]
+                if dht is not None and r < dht_rounds:
+                    fetched = dht.exchange(r, local)
+                    via = [e.select_external(f, r) for e, f in zip(engines, fetched)]
+                    same = all(sorted(map(_key, a)) == sorted(map(_key, b)) for a, b in zip(ext, via))
+                    checks.append({"round": r, "agree": same, "fetched": [len(f) for f in fetched],
+                                   "selected": [len(v) for v in via]})
+                    ext = via  # these rounds really train on what came over the DHT
+            else:
+                ext = [[] for _ in engines]
+            n_ext.append(sum(len(x) for x in ext))
+            for e, rs, x in zip(engines, local, ext):
+                e.train(rs, x)
+            if r % 5 == 4 or r == cfg.rounds - 1:
+                m = sum(rw[-1] for rw in rewards) / len(rewards)
+                log(f"  {arm} seed {seed} round {r + 1}/{cfg.rounds}: mean reward {m:.3f} "
+                    f"({time.monotonic() - t0:.0f} s)")
+    finally:
+        if dht is not None:
+            dht.close()
+    return {"rewards": rewards, "n_external": n_ext, "n_signal_local": n_signal, "dht_check": checks,
+            "seconds": time.monotonic() - t0}
+
+
+def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
+    out = {"nodes": cfg.nodes, "rounds": cfg.rounds, "seeds": cfg.seeds}
+    cums = {}
+    for arm, runs in arms.items():
+        per_seed_round = [[sum(n[r] for n in run["rewards"]) / len(run["rewards"]) for r in range(cfg.rounds)]
+                          for run in runs]
+        mean_round = [sum(s[r] for s in per_seed_round) / len(per_seed_round) for r in range(cfg.rounds)]
+        cum = [sum(s) for s in per_seed_round]
+        cums[arm] = cum
+        k = max(1, cfg.rounds // 5)
+        out[arm] = {"mean_reward_per_round": [round(x, 5) for x in mean_round],
+                    "cumulative": [round(x, 5) for x in cum],
+                    "per_seed_round": [[round(x, 6) for x in s] for s in per_seed_round],
+                    "first_rounds_mean": round(sum(mean_round[:k]) / k, 5),
+                    "last_rounds_mean": round(sum(mean_round[-k:]) / k, 5),
+                    "external_per_round": [sum(run["n_external"]) / max(1, len(run["n_external"])) / cfg.nodes
+                                           for run in runs],
+                    "seconds": [round(run["seconds"], 1) for run in runs]}
+    sw, so = cums["swarm"], cums["solo"]
+    # None when undefined (the solo arm earned nothing): JSON has no NaN
+    out["ratio"] = (sum(sw) / len(sw)) / (sum(so) / len(so)) if sum(so) else None
+    out["ci95"] = bootstrap_ci(sw, so)
+    out["per_seed_ratio"] = [a / b if b else None for a, b in zip(sw, so)]
+    out["dht_check"] = [c for run in arms["swarm"] for c in run["dht_check"]]
+    return out
+
+
+def bootstrap_ci(sw: list[float], so: list[float], reps: int = 10000, seed: int = 0) -> list[float]:
+    """95% percentile bootstrap of mean(swarm)/mean(solo), resampling seeds (paired)."""
+    rng = random.Random(seed)
+    n = len(sw)
+    vals = []
+    for _ in range(reps):
+        idx = [rng.randrange(n) for _ in range(n)]
+        a, b = sum(sw[i] for i in idx), sum(so[i] for i in idx)
+        if b:
+            vals.append(a / b)
+    vals.sort()
+    if not vals:
+        return [None, None]
+    return [round(vals[int(0.025 * (len(vals) - 1))], 4), round(vals[int(0.975 * (len(vals) - 1))], 4)]
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def write_svg(res: dict, path: Path) -> None:
+    W, H, pad = 640, 360, 48
+    sw, so = res["swarm"]["mean_reward_per_round"], res["solo"]["mean_reward_per_round"]
+    n = len(sw)
+    hi = max(sw + so + [1e-9])
+    lo = min(sw + so + [0.0])
+
+    def pts(ys):
+        return " ".join(f"{pad + (W - 2 * pad) * (i / max(1, n - 1)):.1f},"
+                        f"{H - pad - (H - 2 * pad) * ((y - lo) / (hi - lo or 1)):.1f}" for i, y in enumerate(ys))
+
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{W}" height="{H}" fill="white"/>',
+           f'<text x="{pad}" y="20">SAPO bench: {res["nodes"]} nodes, {res["seeds"]} seeds - swarm/solo '
+           f'cumulative reward {_fmt(res["ratio"])} (95% CI {_fmt(res["ci95"][0])}..{_fmt(res["ci95"][1])})</text>',
+           f'<line x1="{pad}" y1="{H - pad}" x2="{W - pad}" y2="{H - pad}" stroke="black"/>',
+           f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{H - pad}" stroke="black"/>',
+           f'<text x="{W / 2 - 20}" y="{H - 12}">round</text>',
+           f'<text x="4" y="{pad - 6}">reward</text>',
+           f'<text x="4" y="{pad + 4}">{hi:.2f}</text><text x="4" y="{H - pad}">{lo:.2f}</text>',
+           f'<polyline fill="none" stroke="#d62728" stroke-width="2" points="{pts(sw)}"/>',
+           f'<polyline fill="none" stroke="#1f77b4" stroke-width="2" points="{pts(so)}"/>',
+           f'<text x="{W - pad - 150}" y="{pad}" fill="#d62728">swarm (I local + J peers)</text>',
+           f'<text x="{W - pad - 150}" y="{pad + 16}" fill="#1f77b4">solo (I+J local)</text>', "</svg>"]
+    path.write_text("\n".join(svg))
+
+
+def terminal_plot(res: dict) -> None:
+    sw, so = res["swarm"]["mean_reward_per_round"], res["solo"]["mean_reward_per_round"]
+    try:
+        import plotext as plt
+    except ImportError:
+        print("(plotext not installed: `pip install plotext` for a terminal chart; the SVG has the curves)")
+        return
+    plt.clear_figure()
+    xs = list(range(1, len(sw) + 1))
+    plt.plot(xs, sw, label="swarm")
+    plt.plot(xs, so, label="solo")
+    plt.title("mean reward per round")
+    plt.xlabel("round")
+    plt.plotsize(80, 20)
+    plt.show()
+
+
+def run(cfg: BenchConfig, log=print) -> dict:
+    import torch
+
+    from core.training.model import quiet_optional_warnings
+
+    quiet_optional_warnings()
+    torch.set_num_threads(max(1, cfg.threads))
+    t0 = time.monotonic()
+    if cfg.model == "demo":
+        from core.training.demo import ensure_demo_model
+
+        model_dir = str(ensure_demo_model(progress=lambda m: log(f"  demo model: {m}")))
+    else:
+        model_dir = cfg.model
+    log(f"model ready in {time.monotonic() - t0:.0f} s: {model_dir}")
+    arms = {"swarm": [], "solo": []}
+    for seed in range(cfg.seeds):
+        for arm in ("swarm", "solo"):
+            arms[arm].append(run_arm(arm, seed, cfg, model_dir, log=log))
+    res = summarize(arms, cfg)
+    res["config"] = {"I": cfg.I, "J": cfg.J, "G": cfg.G, "dht_rounds": cfg.dht_rounds, "threads": cfg.threads,
+                     "model": model_dir, **cfg.overrides}
+    res["seconds"] = round(time.monotonic() - t0, 1)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "sapo.json").write_text(json.dumps(res, indent=1))
+    write_svg(res, out / "sapo.svg")
+    return res
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tests.bench.sapo", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="reduced run (<= 3 min on 2 quiet cores), same output")
+    ap.add_argument("--nodes", type=int)
+    ap.add_argument("--rounds", type=int)
+    ap.add_argument("--seeds", type=int)
+    ap.add_argument("-I", type=int, dest="I")
+    ap.add_argument("-J", type=int, dest="J")
+    ap.add_argument("-G", type=int, dest="G")
+    ap.add_argument("--dht-rounds", type=int)
+    ap.add_argument("--threads", type=int, help="torch threads (default 1)")
+    ap.add_argument("--out", help="output folder (default bench-results/)")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    kw = {k: v for k, v in vars(args).items() if k != "quick" and v is not None}
+    cfg = BenchConfig.quick(**kw) if args.quick else BenchConfig(**kw)
+    if min(cfg.nodes, cfg.rounds, cfg.seeds, cfg.G) < 1 or cfg.nodes < 2 or cfg.G < 2:
+        print("sapo bench: need --nodes >= 2, --rounds >= 1, --seeds >= 1, -G >= 2", file=sys.stderr)
+        return 2
+    print(f"SAPO bench: {cfg.nodes} nodes x {cfg.rounds} rounds x {cfg.seeds} seeds, I={cfg.I} J={cfg.J} G={cfg.G}",
+          flush=True)
+    res = run(cfg, log=lambda m: print(m, flush=True))
+    terminal_plot(res)
+    print(f"swarm cumulative per seed {res['swarm']['cumulative']}; solo {res['solo']['cumulative']}")
+    print(f"reward first->last rounds: swarm {res['swarm']['first_rounds_mean']:.3f} -> "
+          f"{res['swarm']['last_rounds_mean']:.3f}, solo {res['solo']['first_rounds_mean']:.3f} -> "
+          f"{res['solo']['last_rounds_mean']:.3f}")
+    print(f"ratio swarm/solo cumulative reward: {_fmt(res['ratio'])} (95% CI {_fmt(res['ci95'][0])}.."
+          f"{_fmt(res['ci95'][1])}, bootstrap over {cfg.seeds} seeds)")
+    agree = [c["agree"] for c in res["dht_check"]]
+    if agree:
+        print(f"DHT path: {sum(agree)}/{len(agree)} rounds selected exactly what the in-process path selected")
+    print(f"written: {Path(cfg.out) / 'sapo.json'}, {Path(cfg.out) / 'sapo.svg'} ({res['seconds']:.0f} s)")
+    return 0 if all(agree) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
