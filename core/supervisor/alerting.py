@@ -18,11 +18,14 @@ import logging
 import os
 import shutil
 import time
+import urllib.request
 from typing import Callable
 
 from core.alerts.rules import AlertEngine, Facts
 from core.alerts.sender import AlertSender
 from core.alerts.urls import urls_path
+from core.base import paths as _paths
+from core.base import procs
 from core.base.fsutil import atomic_write_json
 from core.base.paths import ProfilePaths
 from core.config import settings as _config
@@ -31,6 +34,17 @@ from core.events.types import Event
 
 CURRENT_ROUND_SELECTOR = "0x8a19c8bc"   # keccak("currentRound()")[:4]
 CHAIN_ROUND_EVERY = 300.0               # the public RPC rate-limits: one read per profile per 5 min
+
+
+def _eth_call(rpc_url: str, to: str, data: str, timeout: float = 10.0) -> str:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_call",
+                       "params": [{"to": to, "data": data}, "latest"]}).encode()
+    req = urllib.request.Request(rpc_url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        out = json.loads(r.read())
+    if not isinstance(out, dict) or "result" not in out:
+        raise ValueError("no result")
+    return out["result"]
 
 
 class SupervisorAlerts:
@@ -142,19 +156,18 @@ class SupervisorAlerts:
             return self._chain_round
         self._chain_round_at = now
         try:
-            from core.chain.devnet import LocalChain, rpc_call
-
             net = self.network
             if net is None:
                 return None
             rpc, coord = net.rpc_url, net.coordinator
-            if net.kind == "local":
-                chain = LocalChain.attach(net.name)
-                rpc, coord = chain.rpc_url, chain.coordinator
+            if net.kind == "local":  # the local chain's files (core.chain.devnet writes them), read as data:
+                d = _paths.network_dir(net.name)  # importing core.chain here would cost ~15 MiB per supervisor
+                rec = procs.read_record(d / "runtime.json")
+                rpc = rec.get("rpc_url") if rec else None
+                coord = json.loads((d / "deployment.json").read_text()).get("coordinator")
             if not rpc or not coord:
                 return None
-            out = rpc_call(rpc, "eth_call", [{"to": coord, "data": CURRENT_ROUND_SELECTOR}, "latest"], timeout=10)
-            self._chain_round = int(out, 16)
+            self._chain_round = int(_eth_call(str(rpc), str(coord), CURRENT_ROUND_SELECTOR), 16)
         except Exception:
             self._chain_round = None
         return self._chain_round

@@ -83,3 +83,24 @@ def test_crash_loop_sends_down_then_gave_up_with_the_fix(monkeypatch):
     assert "exited with code 1" in msgs[0]["body"]["message"]
     assert "3 failures in a row" in msgs[1]["body"]["message"]
     assert "Fix: see `swarmdeck logs -p loop`" in msgs[1]["body"]["message"]
+
+
+def test_the_chain_round_for_behind_is_read_from_the_real_local_chain():
+    """The 'behind' rule's fact: currentRound() of the local chain's coordinator, read without core.chain."""
+    import logging
+
+    from core.identity import profiles
+    from core.supervisor.alerting import SupervisorAlerts
+    from tests.helpers.chain import local_chain
+
+    with local_chain() as chain:
+        for _ in range(3):
+            chain.advance()
+        profiles.create_profile("behind", make_current=False, network="local", backend="web3", model="tiny")
+        notes: list = []
+        al = SupervisorAlerts("behind", ProfilePaths("behind"), lambda m, lvl=logging.INFO: notes.append(m))
+        assert chain.current_round() >= 3
+        assert al.chain_round() == chain.current_round()
+        chain.advance()
+        assert al.chain_round() == chain.current_round() - 1  # cached: one read per 5 min (the public RPC rate-limits)
+        assert notes == []
