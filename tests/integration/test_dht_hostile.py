@@ -51,30 +51,19 @@ def swarm(tmp_path):
 
 def _hostile_rollout(tag: str, like: Rollout | None = None, pad: int = 0) -> Rollout:
     g = len(like.completions) if like else 4
-    rng = random.Random(pad)
-    filler = "".join(rng.choice(string.ascii_letters) for _ in range(pad))
-    return Rollout(task="basic_arithmetic", question=f"HOSTILE-{tag} {filler}", answer="6",
+    return Rollout(task="basic_arithmetic", question=f"HOSTILE-{tag} {'x' * pad}", answer="6",
                    completions=[f"<answer>{k}</answer>" for k in range(g)],
                    rewards=list(like.rewards) if like else [0.0, 1.0, 0.0, 1.0], round=R, peer_id="")
 
 
 def _same_size(tag: str, like: Rollout, size: int) -> tuple[Rollout, bytes]:
-    """Hostile content whose encoded size and reward summary equal a victim's group (for a silent swap)."""
-    def size_at(pad: int) -> int:
-        return len(encode_rollouts([_hostile_rollout(tag, like, pad)]))
-
-    lo, hi = 0, 256
-    while size_at(hi) < size:
-        lo, hi = hi, hi * 2
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        lo, hi = (mid, hi) if size_at(mid) < size else (lo, mid)
-    for p in sorted(range(max(0, hi - 80), hi + 80), key=lambda x: abs(x - hi)):
-        r = _hostile_rollout(tag, like, p)
-        blob = encode_rollouts([r])
-        if len(blob) == size:
-            return r, blob
-    raise AssertionError("could not match the victim's group size")
+    """Hostile content whose encoded size and reward summary equal a victim's group (for a silent swap).
+    zlib level 0 (stored blocks, a valid stream) makes the size grow by exactly one byte per character."""
+    base = len(encode_rollouts([_hostile_rollout(tag, like)], level=0))
+    r = _hostile_rollout(tag, like, size - base)
+    blob = encode_rollouts([r], level=0)
+    assert len(blob) == size, (len(blob), size)
+    return r, blob
 
 
 def _permissive(monkeypatch):
