@@ -42,6 +42,7 @@ class BenchConfig:
     J: int = 4
     G: int = 8
     dht_rounds: int = 3
+    heldout: int = 64              # held-out questions for node 0's before/after accuracy (seed 0); 0 = off
     threads: int = 1               # torch threads; more than the free cores makes OpenMP spin (20x slower)
     model: str = "demo"            # "demo" = the local demo model (built once, cached); or a model dir
     out: str = str(ROOT / "bench-results")
@@ -49,7 +50,7 @@ class BenchConfig:
 
     @classmethod
     def quick(cls, **kw) -> "BenchConfig":
-        return cls(**{**dict(nodes=4, rounds=12, seeds=3, I=2, J=2, G=8, dht_rounds=2), **kw})
+        return cls(**{**dict(nodes=4, rounds=12, seeds=3, I=2, J=2, G=8, dht_rounds=2, heldout=32), **kw})
 
 
 def _engine(model_dir: str, cfg: BenchConfig, seed: int, node: int):
@@ -109,6 +110,16 @@ class DhtExchange:
             d.shutdown()
 
 
+def heldout(eng, n: int = 64) -> dict:
+    """Mean verifier reward and exact accuracy (reward 1) of one engine on n held-out questions
+    (drawn for a peer id no node has), G samples each at the training temperature."""
+    qs = eng.tasks.draw(10**6, "held-out", n)
+    rs = eng.generate(qs, 10**6).rollouts
+    vals = [x for r in rs for x in r.rewards]
+    return {"reward": round(sum(vals) / len(vals), 4), "accuracy": round(sum(x >= 1.0 for x in vals) / len(vals), 4),
+            "questions": n, "samples": len(vals)}
+
+
 def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) -> dict:
     """One arm from one seed: rewards[node][round], plus the DHT agreement check when asked."""
     engines = [_engine(model_dir, cfg, seed, i) for i in range(cfg.nodes)]
@@ -119,6 +130,7 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
     dht = None
     checks = []
     t0 = time.monotonic()
+    held = {"before": heldout(engines[0], cfg.heldout)} if cfg.heldout and seed == 0 else {}
     try:
         if dht_rounds:
             dht = DhtExchange(cfg.nodes, Path(tempfile.mkdtemp(prefix="sapo-dht-")))
@@ -150,8 +162,10 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
     finally:
         if dht is not None:
             dht.close()
+    if held:
+        held["after"] = heldout(engines[0], cfg.heldout)
     return {"rewards": rewards, "n_external": n_ext, "n_signal_local": n_signal, "dht_check": checks,
-            "seconds": time.monotonic() - t0}
+            "seconds": time.monotonic() - t0, "heldout": held}
 
 
 def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
@@ -171,7 +185,8 @@ def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
                     "last_rounds_mean": round(sum(mean_round[-k:]) / k, 5),
                     "external_per_round": [sum(run["n_external"]) / max(1, len(run["n_external"])) / cfg.nodes
                                            for run in runs],
-                    "seconds": [round(run["seconds"], 1) for run in runs]}
+                    "seconds": [round(run["seconds"], 1) for run in runs],
+                    "heldout_node0_seed0": runs[0].get("heldout") or None}
     sw, so = cums["swarm"], cums["solo"]
     # None when undefined (the solo arm earned nothing): JSON has no NaN
     out["ratio"] = (sum(sw) / len(sw)) / (sum(so) / len(so)) if sum(so) else None
@@ -235,13 +250,13 @@ def terminal_plot(res: dict) -> None:
     except ImportError:
         print("(plotext not installed: `pip install plotext` for a terminal chart; the SVG has the curves)")
         return
-    plt.clear_figure()
+    (getattr(plt, "clf", None) or plt.clear_figure)()
     xs = list(range(1, len(sw) + 1))
     plt.plot(xs, sw, label="swarm")
     plt.plot(xs, so, label="solo")
     plt.title("mean reward per round")
     plt.xlabel("round")
-    plt.plotsize(80, 20)
+    (getattr(plt, "plot_size", None) or plt.plotsize)(80, 20)
     plt.show()
 
 
@@ -285,6 +300,7 @@ def main(argv=None) -> int:
     ap.add_argument("-J", type=int, dest="J")
     ap.add_argument("-G", type=int, dest="G")
     ap.add_argument("--dht-rounds", type=int)
+    ap.add_argument("--heldout", type=int, help="held-out questions for the before/after accuracy (0 = off)")
     ap.add_argument("--threads", type=int, help="torch threads (default 1)")
     ap.add_argument("--out", help="output folder (default bench-results/)")
     args = ap.parse_args(argv)
@@ -305,6 +321,12 @@ def main(argv=None) -> int:
           f"{res['solo']['last_rounds_mean']:.3f}")
     print(f"ratio swarm/solo cumulative reward: {_fmt(res['ratio'])} (95% CI {_fmt(res['ci95'][0])}.."
           f"{_fmt(res['ci95'][1])}, bootstrap over {cfg.seeds} seeds)")
+    for arm in ("swarm", "solo"):
+        h = res[arm].get("heldout_node0_seed0")
+        if h:
+            print(f"held-out ({h['before']['questions']} questions x {cfg.G}) node 0, seed 0, {arm}: accuracy "
+                  f"{h['before']['accuracy']:.3f} -> {h['after']['accuracy']:.3f}, reward {h['before']['reward']:.3f} "
+                  f"-> {h['after']['reward']:.3f}")
     agree = [c["agree"] for c in res["dht_check"]]
     if agree:
         print(f"DHT path: {sum(agree)}/{len(agree)} rounds selected exactly what the in-process path selected")

@@ -27,7 +27,12 @@ def _wire(rollouts):
     return [Rollout(**json.loads(json.dumps(dataclasses.asdict(r)))) for r in rollouts]
 
 
-def test_two_peers_share_and_train_then_resume(tiny, tmp_path):
+def test_two_peers_share_and_train_then_resume(tiny, tmp_path, monkeypatch):
+    # 4-bit layers behave as on an AVX512-BF16 CPU whatever this one is: they would repack
+    # themselves for CPU inference during generation, which broke the next training step there.
+    import bitsandbytes.nn.modules as bnb_modules
+
+    monkeypatch.setattr(bnb_modules, "has_avx512bf16", lambda: True)
     cfg = dict(questions_local=2, questions_external=2, num_generations=4, max_new_tokens=12, learning_rate=5e-3)
     a = GRPOEngine(load_model(tiny, "4bit"), GRPOConfig(**cfg), peer_id="QmPeerA")
     b = GRPOEngine(load_model(tiny, "fp32"), GRPOConfig(**cfg), peer_id="QmPeerB")
