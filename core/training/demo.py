@@ -46,7 +46,7 @@ BUILDER_VERSION = 1  # bump when the build code changes in a way the recipe does
 # Training settings the demo model is made for. The node uses them in place of the stock
 # defaults (which suit 0.5B+ models) when the profile leaves a setting at its default.
 DEMO_TRAINING = {
-    "learning_rate": 3e-3,
+    "learning_rate": 1e-3,
     "max_new_tokens": 16,
     "generations": 8,
     "temperature": 1.0,

@@ -6,6 +6,8 @@ tomlkit here, so the validation and the comments-keeping writer are the same for
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +23,8 @@ from core.identity import profiles as _profiles
 
 # The model name the node resolves to its locally built tiny model (core.node.runner.TINY).
 TINY = "tiny"
+# The local demo model (core.training.demo), what "auto" runs on a GPU-less local network.
+DEMO = "demo"
 
 
 @dataclass(frozen=True)
@@ -38,8 +42,8 @@ def planned_model(chosen: str, network: str, recommended: str, cpu_mode: bool) -
     local = network == "local"
     if not local or chosen not in ("auto", recommended):
         return PlannedModel(chosen, recommended if chosen == "auto" else chosen, None)
-    if cpu_mode:
-        return PlannedModel("auto", TINY, "cpu_local")
+    if cpu_mode:  # core.node.runner._model_name: SWARMDECK_LOCAL_MODEL, else the demo model
+        return PlannedModel("auto", os.environ.get("SWARMDECK_LOCAL_MODEL") or DEMO, "cpu_local")
     return PlannedModel("auto", recommended, None)
 
 

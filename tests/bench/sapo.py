@@ -150,6 +150,9 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
                     checks.append({"round": r, "agree": same, "fetched": [len(f) for f in fetched],
                                    "selected": [len(v) for v in via]})
                     ext = via  # these rounds really train on what came over the DHT
+                    if r == dht_rounds - 1:
+                        dht.close()
+                        dht = None
             else:
                 ext = [[] for _ in engines]
             n_ext.append(sum(len(x) for x in ext))

@@ -42,7 +42,7 @@ def test_synthetic_examples_use_the_answer_format_and_are_deliberately_imperfect
 
 def test_demo_training_defaults_apply_only_to_settings_left_at_default():
     t, changed = apply_demo_defaults(TrainingSettings())
-    assert changed == {k: v for k, v in DEMO_TRAINING.items() if k in changed} and t.learning_rate == 3e-3
+    assert changed == {k: v for k, v in DEMO_TRAINING.items() if k in changed} and t.learning_rate == 1e-3
     t2, changed2 = apply_demo_defaults(TrainingSettings(learning_rate=3e-4, generations=4))
     assert t2.learning_rate == 3e-4 and t2.generations == 4 and "learning_rate" not in changed2
     assert t2.max_new_tokens == DEMO_TRAINING["max_new_tokens"]
