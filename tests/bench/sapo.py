@@ -246,21 +246,37 @@ def write_svg(res: dict, path: Path) -> None:
     path.write_text("\n".join(svg))
 
 
-def terminal_plot(res: dict) -> None:
+def terminal_plot(res: dict, width: int = 72, height: int = 16) -> None:
+    """Both curves in the terminal: plotext's classic API (5.x) when installed, else a text chart."""
     sw, so = res["swarm"]["mean_reward_per_round"], res["solo"]["mean_reward_per_round"]
+    xs = list(range(1, len(sw) + 1))
     try:
         import plotext as plt
     except ImportError:
-        print("(plotext not installed: `pip install plotext` for a terminal chart; the SVG has the curves)")
+        plt = None
+    if plt is not None and all(hasattr(plt, f) for f in ("plot", "show", "clear_figure")):
+        plt.clear_figure()
+        plt.plot(xs, sw, label="swarm")
+        plt.plot(xs, so, label="solo")
+        plt.title("mean reward per round")
+        plt.xlabel("round")
+        plt.plotsize(width, height + 4)
+        plt.show()
         return
-    (getattr(plt, "clf", None) or plt.clear_figure)()
-    xs = list(range(1, len(sw) + 1))
-    plt.plot(xs, sw, label="swarm")
-    plt.plot(xs, so, label="solo")
-    plt.title("mean reward per round")
-    plt.xlabel("round")
-    (getattr(plt, "plot_size", None) or plt.plotsize)(80, 20)
-    plt.show()
+    lo, hi = min(sw + so), max(sw + so)
+    span = (hi - lo) or 1.0
+    grid = [[" "] * width for _ in range(height)]
+    for ys, ch in ((so, "o"), (sw, "*")):
+        for i, y in enumerate(ys):
+            col = round(i * (width - 1) / max(1, len(ys) - 1))
+            row = height - 1 - round((y - lo) / span * (height - 1))
+            grid[row][col] = "#" if grid[row][col] not in (" ", ch) else ch
+    print("mean reward per round   * swarm   o solo   (# both)")
+    for r, line in enumerate(grid):
+        label = f"{hi - r * span / (height - 1):6.3f} |" if r in (0, height // 2, height - 1) else "       |"
+        print(label + "".join(line))
+    print("       +" + "-" * width)
+    print(f"        round 1{' ' * (width - 10 - len(str(len(sw))))}{len(sw)}")
 
 
 def run(cfg: BenchConfig, log=print) -> dict:
