@@ -188,6 +188,10 @@ def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
                     "last_rounds_mean": round(sum(mean_round[-k:]) / k, 5),
                     "external_per_round": [sum(run["n_external"]) / max(1, len(run["n_external"])) / cfg.nodes
                                            for run in runs],
+                    # share of the nodes' own question groups with signal (not all rewards equal)
+                    "local_signal_share": [round(sum(run["n_signal_local"]) / max(1, len(run["n_signal_local"]))
+                                                 / (cfg.nodes * (cfg.I if arm == "swarm" else cfg.I + cfg.J)), 4)
+                                           for run in runs],
                     "seconds": [round(run["seconds"], 1) for run in runs],
                     "heldout_node0_seed0": runs[0].get("heldout") or None}
     sw, so = cums["swarm"], cums["solo"]
