@@ -150,7 +150,7 @@ def up(peers: int = DEFAULT_PEERS, round_seconds: float = LOCAL_ROUND_SECONDS, p
         if i == 0:
             # The others bootstrap from the first one: wait until it is on chain.
             deadline = time.monotonic() + wait
-            say(f"waiting for {name} to publish itself as bootnode (first start builds the tiny model)")
+            say(f"waiting for {name} to publish itself as bootnode (a first start on this machine builds the demo model, minutes)")
             while time.monotonic() < deadline and not _bootnodes_on_chain():
                 time.sleep(0.5)
     info["peers"] = started
