@@ -3,6 +3,7 @@ against a real local HTTP server in front of that chain; the history surviving c
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
@@ -117,7 +118,11 @@ def test_standing_of_two_profiles_on_a_real_chain(chain, tmp_path):
     by = {p["name"]: p for p in data["profiles"]}
     assert by["alpha"]["total_reward"] == 7.0 and by["alpha"]["rank"] == 2 and by["beta"]["wins"] == 1
     assert data["best"] == "alpha"
-    assert "PRIVATE" not in out.stdout and "key" not in out.stdout.lower()
+    # no secret: no PEM block, no private key of any profile (display names like "… monkey" may say "key")
+    assert "PRIVATE" not in out.stdout and '"private' not in out.stdout.lower()
+    for n in ("alpha", "beta"):
+        raw = ProfilePaths(n).swarm_pem.read_bytes()
+        assert raw.hex()[40:80] not in out.stdout and base64.b64encode(raw).decode()[40:80] not in out.stdout
     text = subprocess.run([sys.executable, "-m", "tui", "standing", "-p", "beta"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=120)
     assert text.returncode == 0, text.stderr
