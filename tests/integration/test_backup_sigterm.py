@@ -10,6 +10,7 @@ from pathlib import Path
 
 from core.identity import files as identity
 from core.identity import profiles
+from tests.helpers.identity import files, signed_in
 
 
 FAST = 2**14
@@ -21,21 +22,11 @@ PW = "correct horse battery"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _signed_in(name: str):
-    prof = profiles.create_profile(name)
-    identity.write_user_data(prof.paths.identity_dir, "org-1", "0xA", "u-1", "me@example.org")
-    identity.append_user_api_key(prof.paths.identity_dir, "org-1",
-                                 {"publicKey": "0xP", "privateKey": "0xSECRETKEY", "createdAt": "t", "activated": True})
-    return prof
-
-
-def _files(d: Path) -> dict:
-    return {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()}
 
 
 def test_sigterm_during_backup_removes_partial(tmp_path):
-    prof = _signed_in("main")
-    live = _files(prof.paths.identity_dir)
+    prof = signed_in("main")
+    live = files(prof.paths.identity_dir)
     out = tmp_path / "out"
     out.mkdir()
     code = f"""
@@ -65,4 +56,4 @@ print("finished", flush=True)
             proc.wait()
     assert rc == 128 + signal.SIGTERM
     assert list(out.iterdir()) == []  # the partial archive was removed
-    assert _files(prof.paths.identity_dir) == live  # original untouched
+    assert files(prof.paths.identity_dir) == live  # original untouched

@@ -16,25 +16,16 @@ from core.identity import files as identity
 from core.base import paths
 from core.identity import profiles
 from core.base.errors import IdentityError
+from tests.helpers.identity import files, signed_in
 
 FAST = 2**14
 PW = "correct horse battery"
 
 
-def _signed_in(name: str):
-    prof = profiles.create_profile(name)
-    identity.write_user_data(prof.paths.identity_dir, "org-1", "0xA", "u-1", "me@example.org")
-    identity.append_user_api_key(prof.paths.identity_dir, "org-1",
-                                 {"publicKey": "0xP", "privateKey": "0xSECRETKEY", "createdAt": "t", "activated": True})
-    return prof
-
-
-def _files(d: Path) -> dict:
-    return {p.name: p.read_bytes() for p in d.iterdir() if p.is_file()}
 
 
 def test_roundtrip_default_cost(tmp_path):
-    prof = _signed_in("main")
+    prof = signed_in("main")
     info = backup.create_backup("main", tmp_path, PW)  # default scrypt cost
     assert info.verified and info.archive.parent == tmp_path and info.archive.suffix == ".sdbackup"
     assert stat.S_IMODE(info.archive.stat().st_mode) == 0o600
@@ -44,19 +35,19 @@ def test_roundtrip_default_cost(tmp_path):
     assert st["state"] == "verified" and st["archive"] == str(info.archive)
     # disaster: the profile is gone; restore into a new one on a "new machine"
     pid = identity.peer_id_from_pem(prof.paths.swarm_pem)
-    live = _files(prof.paths.identity_dir)
+    live = files(prof.paths.identity_dir)
     profiles.archive_profile("main")
     r = backup.restore_backup(info.archive, PW, "restored")
     assert r.peer_id == pid and r.display_name == identity.display_name(pid)
     newp = paths.ProfilePaths("restored")
-    assert _files(newp.identity_dir) == live
+    assert files(newp.identity_dir) == live
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in newp.identity_dir.iterdir())
     assert backup.backup_state("restored")["state"] == "verified"
     assert "restored" in config.load_config().profile_names()
 
 
 def test_backup_state_goes_outdated_when_identity_changes(tmp_path):
-    prof = _signed_in("main")
+    prof = signed_in("main")
     backup.create_backup("main", tmp_path / "a.sdbackup", PW, scrypt_n=FAST)
     assert backup.backup_state("main")["state"] == "verified"
     identity.append_user_api_key(prof.paths.identity_dir, "org-1", {"publicKey": "0xNEW", "privateKey": "0xS2"})
@@ -67,7 +58,7 @@ def test_backup_state_goes_outdated_when_identity_changes(tmp_path):
 
 
 def test_wrong_passphrase(tmp_path):
-    _signed_in("main")
+    signed_in("main")
     info = backup.create_backup("main", tmp_path / "b.sdbackup", PW, scrypt_n=FAST)
     with pytest.raises(IdentityError, match="wrong passphrase"):
         backup.verify_backup(info.archive, "not the passphrase")
@@ -78,7 +69,7 @@ def test_wrong_passphrase(tmp_path):
 
 @pytest.mark.parametrize("where", ["ciphertext", "tag", "header", "truncate", "magic"])
 def test_tampered_archive(tmp_path, where):
-    _signed_in("main")
+    signed_in("main")
     info = backup.create_backup("main", tmp_path / "c.sdbackup", PW, scrypt_n=FAST)
     blob = bytearray(info.archive.read_bytes())
     hlen = int.from_bytes(blob[8:12], "big")
@@ -106,7 +97,7 @@ def test_tampered_archive(tmp_path, where):
 def test_hostile_kdf_parameters_refused_quickly(tmp_path):
     import json
 
-    _signed_in("main")
+    signed_in("main")
     info = backup.create_backup("main", tmp_path / "d.sdbackup", PW, scrypt_n=FAST)
     blob = info.archive.read_bytes()
     hlen = int.from_bytes(blob[8:12], "big")
@@ -121,13 +112,13 @@ def test_hostile_kdf_parameters_refused_quickly(tmp_path):
 
 
 def test_restore_over_existing_identity_refused(tmp_path):
-    prof = _signed_in("main")
+    prof = signed_in("main")
     info = backup.create_backup("main", tmp_path / "f.sdbackup", PW, scrypt_n=FAST)
     other = profiles.create_profile("other")
-    before = _files(other.paths.identity_dir)
+    before = files(other.paths.identity_dir)
     with pytest.raises(IdentityError, match="never overwrites"):
         backup.restore_backup(info.archive, PW, "other")
-    assert _files(other.paths.identity_dir) == before
+    assert files(other.paths.identity_dir) == before
     with pytest.raises(IdentityError, match="already has an identity"):
         backup.restore_backup(info.archive, PW, "main")  # its own profile: still never overwritten
     # an existing but empty profile is fine ... unless the identity is live in another profile
@@ -142,7 +133,7 @@ def test_restore_over_existing_identity_refused(tmp_path):
 
 
 def test_backup_never_overwrites_and_checks_passphrase(tmp_path):
-    _signed_in("main")
+    signed_in("main")
     dest = tmp_path / "g.sdbackup"
     dest.write_bytes(b"precious")
     with pytest.raises(IdentityError, match="already exists"):
@@ -158,8 +149,8 @@ def test_backup_never_overwrites_and_checks_passphrase(tmp_path):
 
 
 def test_failure_midway_removes_partial(tmp_path):
-    prof = _signed_in("main")
-    live = _files(prof.paths.identity_dir)
+    prof = signed_in("main")
+    live = files(prof.paths.identity_dir)
 
     def boom(msg):
         if msg == "encrypting":
@@ -168,4 +159,4 @@ def test_failure_midway_removes_partial(tmp_path):
     with pytest.raises(OSError):
         backup.create_backup("main", tmp_path / "j.sdbackup", PW, scrypt_n=FAST, progress=boom)
     assert list(tmp_path.iterdir()) == []  # no archive, no partial
-    assert _files(prof.paths.identity_dir) == live
+    assert files(prof.paths.identity_dir) == live
