@@ -170,9 +170,11 @@ def backup_verified_at(name: str) -> str | None:
 
 
 def tab_state(node: str, login_needed: bool, backup_at: str | None) -> str:
-    """The switcher's word: running / stopped / crashed / needs_login / needs_backup."""
+    """The switcher's word: running / starting / stopping / stopped / crashed / needs_login /
+    needs_backup. A node that is starting (or crash-looping at start) is never called running here
+    either, so the tabs and `swarmdeck status` say the same word."""
     if node in RUNNING:
-        return "running"
+        return node
     if node in ("crashed", "gave_up"):
         return "crashed"
     if login_needed:

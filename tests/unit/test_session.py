@@ -122,3 +122,12 @@ def test_start_with_a_damaged_swarm_pem_is_refused_before_anything_starts(capsys
         session.start("hurt")
     assert profiles.read_state("hurt")["autostart"] is False  # a refused start records nothing
 
+
+
+@pytest.mark.parametrize("node", ["running", "starting", "stopping", "stopped", "crashed", "gave_up"])
+def test_the_tab_word_is_the_status_word_for_a_node_that_runs_or_not(node):
+    """`swarmdeck status` prints node_state(); the tabs must not call a starting (maybe crash-looping) node running."""
+    word = profile_state.tab_state(node, login_needed=False, backup_at="2026-11-29T00:00:00Z")
+    expected = {"gave_up": "crashed"}.get(node, node)
+    assert word == expected
+    assert (word == "running") == (node == "running")
