@@ -139,3 +139,23 @@ async def test_russian_interface_from_config(profiles):
         text = screen_text(app)
         assert "Обучение" in text and "Пиры" in text and "Выход (узлы работают)" in text
         assert "Training" not in text
+
+
+async def test_peers_panel_shows_what_the_fetch_cost_and_refused(profiles):
+    """The DHT layer's per-fetch figures (rollouts.fetched: requests, bytes, rejected) reach the Peers panel."""
+    profiles("main")
+    write_events("main", node_history(2))
+    app = _app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        main = app.screen
+        assert "gets" not in screen_text(app)  # no fetch yet: the panel shows the peer count only
+        write_events("main", [("rollouts.fetched", {"round": 3, "peers": 2, "n_external": 4, "n_candidates": 9,
+                                                    "rejected": 7, "requests": 10, "bytes": 117760,
+                                                    "choosable": 5})], t0=FROZEN_NOW)
+        main.tick()
+        await pilot.pause()
+        x = main.dashboard().model.exchange
+        assert (x.round, x.taken, x.requests, x.rejected) == (3, 4, 10, 7)
+        text = screen_text(app)
+        assert "10 gets 115 KB" in text and "7 refused" in text

@@ -16,12 +16,24 @@ from typing import Iterable
 from core.events.reader import read_events
 from core.events.types import (
     ChainTotals, CheckpointSaved, ErrorEvent, Event, HfPush, LogEvent, NodeIdentity, NodeMode, NodeRegistered,
-    NodeState, Oom, PeersUpdate, RoundFinished, RoundStarted, SubmissionEvent, TrainStep,
+    NodeState, Oom, PeersUpdate, RolloutsFetched, RoundFinished, RoundStarted, SubmissionEvent, TrainStep,
 )
 
 MAX_ROUNDS = 500
 MAX_LOG = 300
 MAX_FAILURES = 20
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """The newest round's rollout fetch, as the DHT layer counted it (SwarmDHT.last_fetch)."""
+
+    round: int
+    taken: int                  # external rollouts used
+    choosable: int | None       # peers whose manifests it could choose from
+    requests: int | None        # DHT gets issued
+    bytes: int | None           # value bytes received
+    rejected: int | None        # records refused (bad signature, wrong version, junk)
 
 
 @dataclass
@@ -75,6 +87,7 @@ class DashboardModel:
     step_seconds: float | None = None
     tokens_per_s: float | None = None
     n_external_last: int | None = None
+    exchange: Exchange | None = None
     oom: str | None = None
     last_error: str | None = None
     logs: deque = field(default_factory=lambda: deque(maxlen=MAX_LOG))
@@ -148,6 +161,10 @@ class DashboardModel:
         total = ev.total
         self.peer_total = int(total) if isinstance(total, int) and total >= len(peers) else len(peers)
 
+    def _on_rollouts_fetched(self, ev: RolloutsFetched) -> None:
+        self.exchange = Exchange(round=int(ev.round), taken=int(ev.n_external), choosable=ev.choosable,
+                                 requests=ev.requests, bytes=ev.bytes, rejected=ev.rejected)
+
     def _on_submission(self, ev: SubmissionEvent) -> None:
         key = (ev.kind, ev.round, ev.stage)
         sub = Submission(kind=ev.kind, round=ev.round, stage=ev.stage,
@@ -212,7 +229,7 @@ _HANDLERS = {
     NodeRegistered: DashboardModel._on_node_registered, NodeMode: DashboardModel._on_node_mode,
     RoundStarted: DashboardModel._on_round_started, RoundFinished: DashboardModel._on_round_finished,
     ChainTotals: DashboardModel._on_chain_totals, TrainStep: DashboardModel._on_train_step,
-    PeersUpdate: DashboardModel._on_peers_update, SubmissionEvent: DashboardModel._on_submission,
+    PeersUpdate: DashboardModel._on_peers_update, RolloutsFetched: DashboardModel._on_rollouts_fetched, SubmissionEvent: DashboardModel._on_submission,
     Oom: DashboardModel._on_oom, ErrorEvent: DashboardModel._on_error, LogEvent: DashboardModel._on_log,
     HfPush: DashboardModel._on_hf_push, CheckpointSaved: DashboardModel._on_checkpoint_saved,
 }

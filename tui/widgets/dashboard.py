@@ -226,13 +226,23 @@ class ProfileDashboard(Widget):
         now = self.now()
         total = max(m.peer_total, len(m.peers))
         txt = Text(t("dash.peers_count", n=total) + "\n")
-        self.query_one("#peers").border_subtitle = str(total)
+        self.query_one("#peers").border_subtitle = self._exchange_line(total)
         shown = 1 if total > 2 else 2  # the panel has 2 rows below the count at 80x24
         for p in m.peers[:shown]:
             txt.append(f"{(p.name or short_id(p.peer_id))[:22]:<22} {ago(p.last_seen, now)}\n")
         if total > shown:
             txt.append(t("dash.more", n=total - shown), style="dim")
         self._set("peers", txt)
+
+    def _exchange_line(self, total: int) -> str:
+        """The peer count, and once a fetch happened what it cost and what it refused (issue 14's figures)."""
+        x = self.model.exchange
+        if x is None or x.requests is None:
+            return str(total)
+        line = f"{total} · " + t("dash.exchange", gets=x.requests, kb=round((x.bytes or 0) / 1024))
+        if x.rejected:
+            line += " · " + t("dash.refused", n=x.rejected)
+        return line
 
     def _draw_logs(self) -> None:
         new = self.model.new_logs(self._logs_drawn)
