@@ -235,10 +235,20 @@ class SwarmdeckApp(App[int]):
 
     # -- flows -------------------------------------------------------------------------
     def open_wizard(self, first_run: bool = False, configure: str | None = None) -> None:
-        """The setup wizard: a new profile, or (configure=NAME) set up an existing, untouched one."""
-        others = [p for p in self.profiles if p != configure]
-        wiz = Wizard(self.backend.hardware(), name=configure, existing_profiles=others,
-                     ask_name=configure is None, taken_ports={self.backend.login_port(p) for p in others})
+        """The setup wizard: a new profile, or (configure=NAME) set up an existing, untouched one.
+        The hardware probe (NVML, CUDA) and the other profiles' ports are read in a worker."""
+        self._wizard_inputs(first_run, configure, [p for p in self.profiles if p != configure])
+
+    @work(thread=True, group="wizard", exclusive=True)
+    def _wizard_inputs(self, first_run: bool, configure: str | None, others: list[str]) -> None:
+        hardware = self.backend.hardware()
+        ports = {self.backend.login_port(p) for p in others}
+        self.call_from_thread(self._show_wizard, hardware, ports, first_run, configure, others)
+
+    def _show_wizard(self, hardware, taken_ports: set, first_run: bool, configure: str | None,
+                     others: list[str]) -> None:
+        wiz = Wizard(hardware, name=configure, existing_profiles=others,
+                     ask_name=configure is None, taken_ports=taken_ports)
 
         def done(name: str | None) -> None:
             if name is None:

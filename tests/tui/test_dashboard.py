@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Sparkline
 
-from tests.helpers.tui import FROZEN_NOW, FrozenTelemetry, assert_snapshot, node_history, screen_text, write_events
+from tests.helpers.tui import (FROZEN_NOW, FrozenTelemetry, assert_snapshot, node_history, screen_text, until,
+                                write_events)
 from tui.app import make_app
 from tui.screens.dialogs import HelpScreen, SwitcherScreen
 from tui.screens.main import MainScreen
@@ -28,6 +29,8 @@ async def test_dashboard_shows_the_node_from_its_events_snapshot(profiles):
         assert (m.round, m.rounds_finished, m.registered) == (7, 6, True)
         assert m.submission_counts() == {"pending": 1, "landed": 7, "failed": 1, "skipped": 0}
         assert d.query_one("#rewards", Sparkline).data == [0.1 * r for r in range(1, 7)]
+        # the profile states come from a worker: the snapshot is of the screen once they are drawn
+        await until(pilot, lambda: "needs login" in screen_text(app), 10, "the profile states", app)
         text = assert_snapshot(app, "dashboard_80x24")
         for needle in ("sly shaggy toucan", "round 7 / stage 0", "GPU0", "71°C", "N/A", "2 peers",
                        "agile tawny owl", "5s ago", "2m ago", "InvalidRoundNumber", "812.5 tok/s",

@@ -21,6 +21,7 @@ TOKEN = "hf_" + "Zq7" * 11
 async def first_run_wizard(pilot, app) -> None:
     """The example config's profile needs setting up: the start-up check (a worker) opens the wizard."""
     await until(pilot, lambda: isinstance(app.screen, WizardScreen), 10, "the first-run wizard", app)
+    await until(pilot, lambda: "Setup" in screen_text(app), 10, "the wizard's first step drawn", app)
 
 
 def _app(**kw):

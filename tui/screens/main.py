@@ -178,11 +178,14 @@ class MainScreen(Screen):
         self._states_busy = False
         if msg.error is None:
             self._dups = msg.duplicates
+        redraw = False
         for i, name in enumerate(self.app.profiles, 1):
             view = msg.views.get(name)
             if view is None:
                 continue
             self.views[name] = view
+            if name == self.current and self.states.get(name) != view.state:
+                redraw = True  # the header drew the state known at the last tick: draw it again
             self.states[name] = view.state
             label = self._label(i, name, view.state)
             if self._labels.get(name) != label:  # setting a label re-lays out the screen: only on change
@@ -194,6 +197,8 @@ class MainScreen(Screen):
         cur = self.current
         if cur and cur in self.views:
             self.app.telemetry.set_node_pid(self.views[cur].node_pid)
+        if redraw:
+            self.tick()
         if self._states_again:
             self._states_again = False
             self.refresh_states()
