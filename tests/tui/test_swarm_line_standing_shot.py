@@ -160,5 +160,9 @@ async def test_the_new_keys_and_handlers_do_no_io_on_the_ui_thread(profiles, mon
             "StandingScreen.on_standing_loaded", "ProfileDashboard.set_swarm"} <= called
     io = [x for x in AUDIT.io if x[0] in called]
     assert not io, f"I/O on the UI thread in these handlers: {io[:10]}"
-    slow = sorted(((t, n) for t, n in ours if t > FRAME_S), reverse=True)
+    # ctrl+s renders the whole screen to SVG, which Textual only allows on the UI thread (the file is
+    # written by a worker): a one-off the user asked for, measured ~10-16 ms of CPU here, so it gets
+    # three frames, not one; every periodic handler keeps the one-frame budget
+    budget = {"SwarmdeckApp.action_save_svg": 3 * FRAME_S}
+    slow = sorted(((t, n) for t, n in ours if t > budget.get(n, FRAME_S)), reverse=True)
     assert not slow, f"handlers over {FRAME_S * 1000:.0f} ms: {[(round(t * 1000, 1), n) for t, n in slow[:10]]}"
