@@ -23,33 +23,12 @@ from core.base.errors import SwarmError
 from core.base.rollouts import Rollout
 from core.swarm import records
 from core.swarm.dht import CHUNK_BYTES, SwarmDHT
-from tests.helpers.procs import shutdown_and_wait
 from tests.helpers.swarm import make_round
 from tests.helpers.wait import wait_until
 from core.swarm.wire import MAGIC, VERSION, encode_rollouts
 from tests.helpers.dht_hostile import HostilePeer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
-
-
-@pytest.fixture
-def swarm(tmp_path):
-    """Factory for SwarmDHT nodes (each with its own swarm.pem under tmp_path); all shut down at the end."""
-    nodes: list[SwarmDHT] = []
-    pids: set[int] = set()
-
-    def make(name: str, **kw) -> SwarmDHT:
-        kw.setdefault("op_timeout", 15.0)
-        node = SwarmDHT(tmp_path / name / "swarm.pem", **kw)
-        nodes.append(node)
-        pids.update(node.child_pids())
-        return node
-
-    make.nodes = nodes  # type: ignore[attr-defined]
-    make.pids = pids  # type: ignore[attr-defined]
-    yield make
-    left = shutdown_and_wait(nodes, tmp_path, pids)
-    assert not left, f"test left processes running: {left}"
 
 
 def _three(swarm):

@@ -22,31 +22,12 @@ import pytest
 from core.base.rollouts import Rollout
 from core.swarm import records
 from core.swarm.dht import SwarmDHT
-from tests.helpers.procs import shutdown_and_wait
 from tests.helpers.swarm import make_round
 from core.swarm.wire import encode_rollouts
 from tests.helpers.dht_hostile import HostilePeer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 R = 10
-
-
-@pytest.fixture
-def swarm(tmp_path):
-    nodes: list[SwarmDHT] = []
-    pids: set[int] = set()
-
-    def make(name: str, **kw) -> SwarmDHT:
-        kw.setdefault("op_timeout", 15.0)
-        node = SwarmDHT(tmp_path / name / "swarm.pem", **kw)
-        nodes.append(node)
-        pids.update(node.child_pids())
-        return node
-
-    make.pids = pids  # type: ignore[attr-defined]
-    yield make
-    left = shutdown_and_wait(nodes, tmp_path, pids)
-    assert not left, f"test left processes running: {left}"
 
 
 def _hostile_rollout(tag: str, like: Rollout | None = None, pad: int = 0) -> Rollout:
