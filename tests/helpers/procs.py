@@ -49,6 +49,19 @@ def kill_leftovers(home: str, grace: float = 8.0) -> list[str]:
     return left
 
 
+def live_group_members(pgid: int) -> list[psutil.Process]:
+    """Processes of group `pgid` that still run. Zombies do not count: an orphaned member that
+    exited waits for init to reap it, and some containers' init never does."""
+    out = []
+    for p in psutil.process_iter(["pid", "status"]):
+        try:
+            if p.info["status"] != psutil.STATUS_ZOMBIE and os.getpgid(p.pid) == pgid:
+                out.append(p)
+        except (psutil.Error, OSError):
+            continue
+    return out
+
+
 def leftover_processes(root: Path, pids: set[int]) -> list[str]:
     """p2pd daemons whose identity lives under `root`, or any tracked pid still running."""
     out = []
