@@ -172,12 +172,13 @@ async def test_quit_does_not_wait_for_a_slow_bring_up(profiles):
             return "needs_sign_in"
 
     app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False, orchestrate=True, backend=Slow())
-    t0 = time.monotonic()
     try:
         async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: "waiting for local-peer-1 to become the bootnode" in flat_text(app), 10,
+            await until(pilot, lambda: "waiting for local-peer-1 to become the bootnode" in flat_text(app), 30,
                          "progress", app)
+            t_quit = time.monotonic()
             await pilot.press("q")
-        assert time.monotonic() - t0 < 20
+        # the bring-up would hold it 60 s: the quit must not wait for it (generous for a loaded CI box)
+        assert time.monotonic() - t_quit < 30
     finally:
         release.set()
