@@ -43,6 +43,7 @@ from core.chain import reward_to_chain
 from core.chain.coordinator import Coordinator, WriteResult
 from core.base.errors import IdentityError
 from core.base.paths import ensure_private_dir
+from core.events.types import ErrorEvent, LoginOk, LoginRequired, SubmissionEvent
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -155,16 +156,8 @@ class SubmissionQueue:
     def _emit(self, s: Submission) -> None:
         if self.bus is None:
             return
-        data = {"kind": s.kind, "status": s.status}
-        if s.round is not None:
-            data["round"] = s.round
-        if s.stage is not None:
-            data["stage"] = s.stage
-        if s.tx:
-            data["tx"] = s.tx
-        if s.reason:
-            data["reason"] = s.reason
-        self.bus.emit("submission", **data)
+        self.bus.emit(SubmissionEvent(kind=s.kind, status=s.status, round=s.round, stage=s.stage,
+                                      tx=s.tx or None, reason=s.reason or None))
 
     def _attempt(self, s: Submission) -> WriteResult:
         c = self.coordinator
@@ -215,8 +208,7 @@ class SubmissionQueue:
         if not self._signin_announced:  # one event per episode
             self._signin_announced = True
             if self.bus is not None:
-                self.bus.emit("login.required", reason=what, fix=signin.command(self._profile_name()),
-                              where=where or "")
+                self.bus.emit(LoginRequired(reason=what, fix=signin.command(self._profile_name()), where=where or ""))
         if changed:
             self._hook({"reason": what, "where": where})
 
@@ -229,7 +221,7 @@ class SubmissionQueue:
                 other.next_try = 0.0
         if self.bus is not None:
             since = float((episode or {}).get("since") or time.time())
-            self.bus.emit("login.ok", kind=s.kind, waited=round(time.time() - since, 1))
+            self.bus.emit(LoginOk(kind=s.kind, waited=round(time.time() - since, 1)))
         self._hook(None)
 
     def _profile_name(self) -> str | None:
@@ -315,7 +307,7 @@ class SubmissionQueue:
                 except IdentityError as e:
                     self.identity_error = e
                     if self.bus is not None:
-                        self.bus.emit("error", where="chain", what=e.what, fix=e.fix)
+                        self.bus.emit(ErrorEvent(where="chain", what=e.what, fix=e.fix))
                 self._wake.wait(poll)
                 self._wake.clear()
 

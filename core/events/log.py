@@ -21,19 +21,12 @@ import threading
 import time
 from array import array
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from core.events.reader import BACKUP_SUFFIX
-from core.events.types import Event as TypedEvent, event_from_fields
+from core.events.types import Event as TypedEvent
 
 _seq = itertools.count(1)
-
-
-def Event(type: str, data: dict[str, Any] | None = None, ts: float = 0.0, seq: int = 0,  # noqa: N802
-          profile: str = "") -> TypedEvent:
-    """Compatibility only, for tests.helpers.tui, which still writes its event lines this way: the typed
-    event of `type` with these fields (unknown type or missing field: ValueError). Remove with that caller."""
-    return event_from_fields(type, **(data or {})).stamped(seq=seq, ts=ts, profile=profile)
 
 
 Listener = Callable[[TypedEvent], None]
@@ -90,14 +83,8 @@ class EventBus:
 
         return unsubscribe
 
-    def emit(self, ev: TypedEvent | str, **data: Any) -> TypedEvent:
-        """Stamp a typed event (seq, time, this bus's profile) and publish it.
-
-        `emit("type", **fields)` is kept for the one emitter not converted yet (core.chain.queue)."""
-        if isinstance(ev, str):
-            ev = event_from_fields(ev, **data)
-        elif data:
-            raise TypeError("emit(event) takes no extra fields")
+    def emit(self, ev: TypedEvent) -> TypedEvent:
+        """Stamp a typed event (seq, time, this bus's profile) and publish it."""
         ev = ev.stamped(seq=ev.seq or next(_seq), ts=ev.ts or time.time(), profile=self.profile)
         self.publish(ev)
         return ev

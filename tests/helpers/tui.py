@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from core.base.paths import ProfilePaths
-from core.events.log import Event
+from core.events.types import event_from_fields
 from core.hardware.telemetry import GpuSample, ProcSample, Snapshot
 
 SNAP_DIR = Path(__file__).resolve().parents[1] / "tui" / "snapshots"
@@ -74,7 +74,7 @@ def write_events(name: str, events: list[tuple[str, dict]], t0: float = FROZEN_N
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         for i, (typ, data) in enumerate(events):
-            f.write(Event(type=typ, data=data, ts=t0 + i, seq=i + 1, profile=name).to_json() + "\n")
+            f.write(event_from_fields(typ, **data).stamped(seq=i + 1, ts=t0 + i, profile=name).to_json() + "\n")
     return path
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tui.model.dashboard import MAX_LOG, MAX_ROUNDS, DashboardModel
 from core.events.log import EventBus
-from core.events.types import Event
+from core.events.types import Event, RoundFinished, RoundStarted
 
 
 def ev(typ, **data):
@@ -75,8 +75,8 @@ def test_memory_stays_bounded_and_new_logs_are_incremental():
 def test_from_history_reads_the_persisted_events(tmp_path):
     f = tmp_path / "events.jsonl"
     bus = EventBus("main", persist_to=f)
-    bus.emit("round.started", round=1, stage=0)
-    bus.emit("round.finished", round=1, stage=0, reward=0.5, n_local=4, n_external=0)
+    bus.emit(RoundStarted(round=1, stage=0))
+    bus.emit(RoundFinished(round=1, stage=0, reward=0.5, n_local=4, n_external=0))
     bus.close()
     with open(f, "a") as fh:
         fh.write('{"type": "round.fin')  # a torn last line (crash mid-write)

@@ -11,6 +11,7 @@ import pytest
 
 from core.events import (EVENT_CLASSES, Event, EventBus, GenericEvent, NodeState, Oom, PeerSeen, PeersUpdate,
                          RoundFinished, SubmissionEvent, TrainStep, last_seq, read_events, registered, tail_events)
+from core.events.types import event_from_fields
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "events_v1.jsonl"
 
@@ -60,13 +61,13 @@ def test_a_known_type_missing_a_field_it_needs_is_refused(tmp_path):
     assert [ev.type for ev in read_events(p)] == ["round.started"]
 
 
-def test_the_bus_stamps_typed_events_and_keeps_the_compatibility_path(tmp_path):
+def test_the_bus_stamps_and_persists_typed_events(tmp_path):
     p = tmp_path / "events.jsonl"
     bus = EventBus("lab", persist_to=p)
     got = []
     bus.subscribe(got.append)
     a = bus.emit(RoundFinished(round=1, stage=0, reward=0.5, n_local=4, n_external=0))
-    b = bus.emit("submission", kind="reward", round=1, stage=0, status="pending")  # untyped emitters (chain queue)
+    b = bus.emit(SubmissionEvent(kind="reward", round=1, stage=0, status="pending"))
     # publish() takes an event its caller stamped (the supervisor numbers its own and the child's)
     bus.publish(NodeState(state="running", source="supervisor", seq=b.seq + 1, ts=time.time(), profile="lab"))
     bus.close()
@@ -75,7 +76,7 @@ def test_the_bus_stamps_typed_events_and_keeps_the_compatibility_path(tmp_path):
     back = list(read_events(p))
     assert back[:2] == [a, b] and isinstance(back[2], NodeState) and back[2].source == "supervisor"
     with pytest.raises(ValueError, match="unknown event type"):
-        bus.emit("no.such.type", x=1)
+        event_from_fields("no.such.type", x=1)
     assert json.loads(p.read_text().splitlines()[0])["reward"] == 0.5
 
 
