@@ -23,7 +23,7 @@ from tui.model.wizard import Wizard
 from tui.backend import Backend, CoreBackend
 from tui.screens.backup import BackupScreen
 from tui.screens.dialogs import HelpScreen
-from tui.screens.login import LoginScreen
+from tui.screens.login import LoginScreen, read_login_facts
 from tui.screens.main import MainScreen, pane_id
 from tui.screens.swarm import SwarmScreen
 from tui.screens.wizard import WizardScreen
@@ -303,7 +303,12 @@ class SwarmdeckApp(App[int]):
             else:
                 self.flows_finished(name)  # signed in now: the node may start
 
-        self.push_screen(LoginScreen(name), done)
+        self._open_login(name, done)
+
+    @work(thread=True, group="login-open")
+    def _open_login(self, name: str, done) -> None:
+        facts = read_login_facts(self.backend, name)  # config reads stay off the UI thread
+        self._from_thread(lambda: self.push_screen(LoginScreen(name, facts), done))
 
     @work(thread=True, group="startup")
     def _backup_check(self, name: str) -> None:

@@ -22,8 +22,10 @@ from core.identity import files as identity
 from core.base.paths import ProfilePaths
 from tests.helpers.tui import FrozenTelemetry, flat_text, node_history, until, write_events
 from tui.app import SwarmdeckApp, make_app
+from tui.backend import CoreBackend
 from tui.screens.backup import BackupScreen
 from tui.screens.dialogs import SwitcherScreen
+from tui.screens.login import LoginScreen
 from tui.screens.main import MainScreen
 from tui.widgets.dashboard import ProfileDashboard
 
@@ -185,3 +187,40 @@ async def test_app_start_up_reads_profiles_in_workers(profiles, monkeypatch):
             "SwarmdeckApp._next_flow", "BackupScreen.on_mount"} <= called
     io = [x for x in AUDIT.io if x[0] in called]
     assert not io, f"I/O on the UI thread in start-up handlers: {io[:10]}"
+
+
+async def test_the_login_screen_reads_its_config_and_status_in_workers(profiles, monkeypatch):
+    """Opening the sign-in screen and its once-a-second status poll read no file on the UI thread;
+    the status read in the worker still reaches the screen (a sign-in that lands is shown)."""
+    profiles("main", network="local", login_port=3998)
+
+    class NoService(CoreBackend):  # the login service process is not what is measured here
+        @staticmethod
+        def ensure_login_service(name):
+            return ("http://localhost:3998", 3998)
+
+    ours: list[tuple[float, str]] = []
+    for cls in (SwarmdeckApp, LoginScreen):
+        for name, fn in list(vars(cls).items()):
+            if (callable(fn) and not inspect.iscoroutinefunction(fn)
+                    and (name.startswith(("on_", "action_", "_open", "_next", "_status", "_draw", "_show"))
+                         or name in ("run_flows", "poll", "compose"))):
+                monkeypatch.setattr(cls, name, _timed(fn, f"{cls.__name__}.{name}", ours))
+    AUDIT.io.clear()
+    app = make_app(refresh=0.05, telemetry=FrozenTelemetry(), backend=NoService())  # not signed in: the login screen
+    AUDIT.on = True
+    try:
+        async with app.run_test(size=(100, 30)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, LoginScreen), 10, "the login screen", app)
+            assert app.screen.status == "waiting"
+            d = ProfilePaths("main").identity_dir  # the browser sign-in lands
+            identity.write_user_data(d, "org-main", "0xA", "u", "main@example.org")
+            identity.append_user_api_key(d, "org-main", {"publicKey": "0x" + "2" * 40, "privateKey": "0x" + "3" * 64,
+                                                         "activated": True})
+            await until(pilot, lambda: app.screen.status == "activated", 10, "the activation, read by the poll", app)
+    finally:
+        AUDIT.on = False
+    called = {n for _, n in ours}
+    assert {"LoginScreen.compose", "LoginScreen.on_mount", "LoginScreen.poll", "LoginScreen._status_read"} <= called
+    io = [x for x in AUDIT.io if x[0] in called]
+    assert not io, f"I/O on the UI thread in the login screen's handlers: {io[:10]}"

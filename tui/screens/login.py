@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import dataclass
 
 from rich.text import Text
 from textual import work
@@ -49,6 +50,26 @@ def _acquire(lock: threading.Lock, stop: threading.Event) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class LoginFacts:
+    """What the screen is built from, read from the profile's config before it is pushed (in a
+    worker: the UI thread reads no files)."""
+
+    url: str
+    port: int
+    network: str
+    kind: str  # local | testnet | custom
+
+
+def read_login_facts(backend, name: str) -> LoginFacts:
+    """Blocking (config reads): call from a worker."""
+    try:
+        net_name, kind, _ = backend.network_kind(name)
+    except SwarmdeckError:
+        net_name, kind = "", "local"
+    return LoginFacts(backend.login_url(name), backend.login_port(name), net_name, kind)
+
+
 class LoginScreen(Screen[str]):
     """Dismisses with the last status seen (waiting / signed_in / activated / registered)."""
 
@@ -67,14 +88,16 @@ class LoginScreen(Screen[str]):
             super().__init__()
             self.run, self.kind, self.data = run, kind, data
 
-    def __init__(self, profile: str):
+    def __init__(self, profile: str, facts: LoginFacts):
         super().__init__()
         translate_bindings(self)
         self.profile = profile
+        self.facts = facts
+        self.url, self.port = facts.url, facts.port
+        self.official = facts.kind != "local"  # the network signs in with the official modal-login app
         self.status = "waiting"
         self._since = 0.0
         self.service_note: str | None = None
-        self.official = False  # the network signs in with the official modal-login app
         self.phase = "none"
         self.steps: list[tuple[str, str]] = []  # (step, text) on screen now
         self.seen_steps: list[str] = []  # every step of this screen, in order (also for tests)
@@ -85,14 +108,7 @@ class LoginScreen(Screen[str]):
         self._stop = threading.Event()
 
     def compose(self) -> ComposeResult:
-        be = self.app.backend
-        self.url = be.login_url(self.profile)
-        self.port = be.login_port(self.profile)
-        try:
-            net_name, kind, _ = be.network_kind(self.profile)
-        except SwarmdeckError:
-            net_name, kind = "", "local"
-        self.official = kind != "local"
+        net_name = self.facts.network
         with Vertical(id="login"):
             with Horizontal(id="login-top"):
                 yield QRCode(self.url, id="qr")
@@ -156,14 +172,24 @@ class LoginScreen(Screen[str]):
         self._draw()
 
     def poll(self) -> None:
+        self._draw()  # the stall hint follows the clock; the files are read in a worker
+        self._read_status()
+
+    @work(thread=True, exclusive=True, group="login-poll")
+    def _read_status(self) -> None:
         be = self.app.backend
-        if self.official:  # the status follows the app's steps (a stale key on disk is not a sign-in)
-            if self.status == "activated" and be.registered_from_events(self.profile):
-                self.status = "registered"
-            self._draw()
+        registered = be.registered_from_events(self.profile)
+        # the official app's status follows its steps (a stale key on disk is not a sign-in)
+        st = None if self.official else be.login_status(self.profile, registered=registered)
+        self.app._from_thread(self._status_read, st, registered)
+
+    def _status_read(self, st: str | None, registered: bool) -> None:
+        if not self.is_attached:
             return
-        st = be.login_status(self.profile, registered=be.registered_from_events(self.profile))
-        if st != self.status:
+        if st is None:
+            if self.status == "activated" and registered:
+                self.status = "registered"
+        elif st != self.status:
             self.status = st
             self._since = self.app.now()
         self._draw()
@@ -193,7 +219,7 @@ class LoginScreen(Screen[str]):
         elif self.status == "activated":
             hint = t("login.stall.activated") if stalled else t("login.next_register")
         elif stalled:
-            hint = t("login.stall.waiting", port=self.app.backend.login_port(self.profile))
+            hint = t("login.stall.waiting", port=self.port)
         if self.service_note:
             hint = self.service_note + ("\n" + hint if hint else "")
         net = self.app.net_line()
