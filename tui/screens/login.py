@@ -30,7 +30,8 @@ from tui.widgets.qr import QRCode
 
 STEPS = ("waiting", "activated", "registered")
 STALL_AFTER_S = {"waiting": 60.0, "signed_in": 60.0, "activated": 120.0}
-# the official app's phases: none (no app dir yet) -> clone -> prepare -> wait -> done; error from any
+# the official app's phases: locate (reading the configured app dir) -> none (no app dir yet) -> clone
+# -> prepare -> wait -> done; error from any
 APP_BUSY = ("clone", "prepare", "wait")
 # ANSI colour/cursor sequences and other control characters in build output (never drawn raw)
 _CONTROL_RE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[@-Z\\-_]|[\x00-\x08\x0b-\x1f\x7f]")
@@ -241,7 +242,7 @@ class LoginScreen(Screen[str]):
         if action == "clone":
             return official and self.phase == "none"
         if action == "retry" and official:
-            return self.phase not in ("clone", "prepare")  # work in progress: nothing to retry yet
+            return self.phase not in ("locate", "clone", "prepare")  # work in progress: nothing to retry yet
         return True
 
     def _set_phase(self, phase: str) -> None:
@@ -273,16 +274,7 @@ class LoginScreen(Screen[str]):
         run, stop = self._new_run()
         self.steps = []
         self.query_one("#app-error", Static).update("")
-        try:
-            app_dir = self.app.backend.login_app_dir(self.profile)
-        except SwarmdeckError as e:  # configured, but gone or not the app: ask again, saying why
-            self._show_path_error(e)
-            self._set_phase("none")
-            return
-        if app_dir is None:
-            self._set_phase("none")
-            return
-        self._set_phase("prepare")
+        self._set_phase("locate")  # the configured app dir is read (and checked) in the worker
         self._app_flow(run, stop, False)
 
     def on_input_submitted(self, ev: Input.Submitted) -> None:
@@ -345,7 +337,15 @@ class LoginScreen(Screen[str]):
             if clone:
                 if not self._clone(be, name, progress, stop):
                     return
-                say("phase", phase="prepare")
+            else:
+                try:
+                    if be.login_app_dir(name) is None:
+                        say("ask_dir")
+                        return
+                except SwarmdeckError as e:  # configured, but gone or not the app: ask again, saying why
+                    say("ask_dir", error=e)
+                    return
+            say("phase", phase="prepare")
             lock = _app_lock(name)
             if not _acquire(lock, stop):
                 return
@@ -393,6 +393,10 @@ class LoginScreen(Screen[str]):
             self._app_step(m.data["step"], m.data["params"])
         elif m.kind == "phase":
             self._set_phase(m.data["phase"])
+        elif m.kind == "ask_dir":
+            if m.data.get("error") is not None:
+                self._show_path_error(m.data["error"])
+            self._set_phase("none")
         elif m.kind == "running":
             app = self.app_info = m.data["app"]
             self.url, self.port = app.url, app.port
