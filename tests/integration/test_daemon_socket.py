@@ -39,7 +39,7 @@ def _readline(s: socket.socket) -> dict | None:
 def _healthy(rig, pid: int) -> None:
     t0 = time.monotonic()
     st = rig.status()
-    assert time.monotonic() - t0 < 1.0, "status answered slowly"
+    assert time.monotonic() - t0 < 5.0, "status answered slowly"  # it waits on nothing (a loaded box: slack)
     assert st["state"] == "running" and st["child_pid"] == pid and st["restarts"] == 0
 
 

@@ -21,6 +21,7 @@ from tui.widgets.common import translate_bindings
 class BackupScreen(Screen[str]):
     """Dismisses with 'verified' or 'later'."""
 
+    AUTO_FOCUS = "#pass1"  # Textual focuses it on activation (a query in on_mount raced an app closing)
     BINDINGS = [
         Binding("escape", "later", "keys.remind_later"),
         # priority: the focused Input binds several ctrl keys for editing
@@ -60,7 +61,6 @@ class BackupScreen(Screen[str]):
 
     def on_mount(self) -> None:
         self.refresh_state()
-        self.query_one("#pass1", Input).focus()
 
     def refresh_state(self) -> None:
         """The backup record, shared identities and loose permissions, read in a worker (parsing every
