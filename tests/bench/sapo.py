@@ -45,6 +45,8 @@ class BenchConfig:
     heldout: int = 64              # held-out questions for node 0's before/after accuracy (seed 0); 0 = off
     threads: int = 1               # torch threads; more than the free cores makes OpenMP spin (20x slower)
     model: str = "demo"            # "demo" = the local demo model (built once, cached); or a model dir
+    mix: str = "same"              # same: every node draws from the whole demo mix; split: node i only from
+    #                                task i (mod the mix), so peers' rollouts are what a node never generates
     out: str = str(ROOT / "bench-results")
     overrides: dict = field(default_factory=dict)  # GRPOConfig overrides (tests)
 
@@ -59,7 +61,7 @@ def _engine(model_dir: str, cfg: BenchConfig, seed: int, node: int):
     from core.training.demo import DEMO_TRAINING
     from core.training.grpo import GRPOConfig, GRPOEngine
     from core.training.model import LoraSettings, load_model
-    from core.training.tasks import task_pool
+    from core.training.tasks import DEMO_MIX, TaskPool, task_pool
 
     torch.manual_seed(seed * 1000 + node)  # the LoRA init: the same in both arms
     lm = load_model(model_dir, "fp32", lora=LoraSettings(r=DEMO_TRAINING["lora_rank"],
@@ -68,7 +70,10 @@ def _engine(model_dir: str, cfg: BenchConfig, seed: int, node: int):
              max_new_tokens=DEMO_TRAINING["max_new_tokens"], learning_rate=DEMO_TRAINING["learning_rate"],
              temperature=DEMO_TRAINING["temperature"], seed=seed)
     g.update(cfg.overrides)
-    return GRPOEngine(lm, GRPOConfig(**g), tasks=task_pool("demo", salt=f"sapo-bench/{seed}"), peer_id=f"node{node}")
+    pool = task_pool("demo", salt=f"sapo-bench/{seed}")
+    if cfg.mix == "split":  # draws one task; scores (peers' rollouts) every task of the mix with its verifier
+        pool = TaskPool((list(DEMO_MIX)[node % len(DEMO_MIX)],), salt=pool.salt, configs=DEMO_MIX)
+    return GRPOEngine(lm, GRPOConfig(**g), tasks=pool, peer_id=f"node{node}")
 
 
 def _key(r) -> tuple:
@@ -111,9 +116,11 @@ class DhtExchange:
 
 
 def heldout(eng, n: int = 64) -> dict:
-    """Mean verifier reward and exact accuracy (reward 1) of one engine on n held-out questions
-    (drawn for a peer id no node has), G samples each at the training temperature."""
-    qs = eng.tasks.draw(10**6, "held-out", n)
+    """Mean verifier reward and exact accuracy (reward 1) of one engine on n held-out questions of the
+    whole demo mix (drawn for a peer id no node has), G samples each at the training temperature."""
+    from core.training.tasks import task_pool
+
+    qs = task_pool("demo", salt=eng.tasks.salt).draw(10**6, "held-out", n)
     rs = eng.generate(qs, 10**6).rollouts
     vals = [x for r in rs for x in r.rewards]
     return {"reward": round(sum(vals) / len(vals), 4), "accuracy": round(sum(x >= 1.0 for x in vals) / len(vals), 4),
@@ -304,7 +311,7 @@ def run(cfg: BenchConfig, log=print) -> dict:
             arms[arm].append(run_arm(arm, seed, cfg, model_dir, log=log))
     res = summarize(arms, cfg)
     res["config"] = {"I": cfg.I, "J": cfg.J, "G": cfg.G, "dht_rounds": cfg.dht_rounds, "threads": cfg.threads,
-                     "model": model_dir, **cfg.overrides}
+                     "model": model_dir, "mix": cfg.mix, **cfg.overrides}
     res["seconds"] = round(time.monotonic() - t0, 1)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -325,6 +332,9 @@ def main(argv=None) -> int:
     ap.add_argument("--dht-rounds", type=int)
     ap.add_argument("--heldout", type=int, help="held-out questions for the before/after accuracy (0 = off)")
     ap.add_argument("--threads", type=int, help="torch threads (default 1)")
+    ap.add_argument("--mix", choices=("same", "split"),
+                    help="same (default): every node draws from the whole demo mix; split: node i draws only "
+                         "task i of the mix (specialists: what sharing can bring them is the other tasks)")
     ap.add_argument("--out", help="output folder (default bench-results/)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -334,8 +344,8 @@ def main(argv=None) -> int:
     if min(cfg.nodes, cfg.rounds, cfg.seeds, cfg.G) < 1 or cfg.nodes < 2 or cfg.G < 2:
         print("sapo bench: need --nodes >= 2, --rounds >= 1, --seeds >= 1, -G >= 2", file=sys.stderr)
         return 2
-    print(f"SAPO bench: {cfg.nodes} nodes x {cfg.rounds} rounds x {cfg.seeds} seeds, I={cfg.I} J={cfg.J} G={cfg.G}",
-          flush=True)
+    print(f"SAPO bench: {cfg.nodes} nodes x {cfg.rounds} rounds x {cfg.seeds} seeds, I={cfg.I} J={cfg.J} G={cfg.G}, "
+          f"task mix {cfg.mix}", flush=True)
     res = run(cfg, log=lambda m: print(m, flush=True))
     terminal_plot(res)
     print(f"swarm cumulative per seed {res['swarm']['cumulative']}; solo {res['solo']['cumulative']}")

@@ -53,3 +53,18 @@ def test_bench_writes_the_json_from_real_runs(mini_model, tmp_path):
           eng2.generate(eng2.draw_questions(0, cfg.I + cfg.J), 0).rollouts]
     means = [sum(x for ro in rs for x in ro.rewards) / sum(len(ro.rewards) for ro in rs) for rs in r0]
     assert data["solo"]["per_seed_round"][0][0] == pytest.approx(sum(means) / 2, abs=1e-6)
+
+
+def test_split_mix_makes_each_node_a_specialist_that_still_scores_every_task(mini_model):
+    from core.training.tasks import DEMO_MIX
+
+    cfg = sapo.BenchConfig(nodes=3, I=6, G=2, threads=1, model=mini_model, mix="split")
+    engines = [sapo._engine(mini_model, cfg, seed=0, node=i) for i in range(3)]
+    drawn = [{q.task for r in range(3) for q in e.draw_questions(r, cfg.I)} for e in engines]
+    assert drawn == [{t} for t in list(DEMO_MIX)]  # node i draws task i only
+    # a peer's rollout of another task is scored by that task's own verifier (its demo difficulty)
+    q = engines[1].draw_questions(0, 1)[0]
+    right = f"<answer>{q.answer}</answer>"
+    assert engines[0].tasks.score_question(q, [right]) == [1.0]
+    same = sapo._engine(mini_model, sapo.BenchConfig(nodes=3, model=mini_model), seed=0, node=0)
+    assert len({q.task for r in range(6) for q in same.draw_questions(r, 6)}) == len(DEMO_MIX)
