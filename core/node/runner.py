@@ -302,7 +302,7 @@ class Node:
         if name in DEMO_ALIASES:
             if not (demo_model_dir() / "swarmdeck-demo.json").is_file():
                 self.emit(LogEvent(level="info", message="building the local demo model (first start on this "
-                                                         "machine only, about 3 minutes)"))
+                                                         "machine only, 1.5-4 minutes on 2 cores)"))
             return str(ensure_demo_model(progress=lambda m: log.info("demo model: %s", m)))
         return name
 
