@@ -49,7 +49,7 @@ bench *ARGS: setup
 bench-dht-scale *ARGS: setup
     HF_HUB_OFFLINE=1 {{py}} -m pytest -q -p no:cacheprovider tests/bench/test_bench_dht_scale.py -s --timeout=3000 -o testpaths=tests/bench {{ARGS}}
 
-# Swarm vs solo (SAPO): 4 demo-model nodes, sharing 4/4 vs 8 local, 3 seeds x 40 rounds; --quick: <= 3 min.
+# Swarm vs solo (SAPO): 4 demo-model nodes, sharing 4/4 vs 8 local, 3 seeds x 40 rounds; --quick: <= 3 min; --mix split: specialist nodes.
 # Writes bench-results/sapo.json and sapo.svg, and draws both curves in the terminal.
 bench-sapo *ARGS: setup
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 {{py}} -m tests.bench.sapo {{ARGS}}
