@@ -64,11 +64,13 @@ class LoginFacts:
 
 def read_login_facts(backend, name: str) -> LoginFacts:
     """Blocking (config reads): call from a worker."""
+    port = backend.login_port(name)
     try:
         net_name, kind, _ = backend.network_kind(name)
-    except SwarmdeckError:
-        net_name, kind = "", "local"
-    return LoginFacts(backend.login_url(name), backend.login_port(name), net_name, kind)
+        url = backend.login_url(name)
+    except SwarmdeckError:  # the profile's network is unreadable: the local page, where it will listen
+        net_name, kind, url = "", "local", f"http://localhost:{port}"
+    return LoginFacts(url, port, net_name, kind)
 
 
 class LoginScreen(Screen[str]):
