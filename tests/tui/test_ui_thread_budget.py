@@ -208,7 +208,7 @@ async def test_the_login_screen_reads_its_config_and_status_in_workers(profiles,
             if (callable(fn) and not inspect.iscoroutinefunction(fn)
                     and (name.startswith(("on_", "action_", "_open", "_next", "_status", "_draw", "_show", "_set",
                                           "_app_begin"))
-                         or name in ("run_flows", "poll", "compose"))):
+                         or name in ("run_flows", "poll", "open_login"))):
                 monkeypatch.setattr(cls, name, _timed(fn, f"{cls.__name__}.{name}", ours))
     AUDIT.io.clear()
     app = make_app(refresh=0.05, telemetry=FrozenTelemetry(), backend=NoService())  # not signed in: the login screen
@@ -230,6 +230,7 @@ async def test_the_login_screen_reads_its_config_and_status_in_workers(profiles,
     finally:
         AUDIT.on = False
     called = {n for _, n in ours}
-    assert {"LoginScreen.compose", "LoginScreen.on_mount", "LoginScreen.poll"} <= called
+    # (compose takes its facts from the constructor: LoginFacts, read in the opener's worker)
+    assert {"SwarmdeckApp.open_login", "LoginScreen.on_mount", "LoginScreen.poll"} <= called
     io = [x for x in AUDIT.io if x[0] in called]
     assert not io, f"I/O on the UI thread in the login screen's handlers: {io[:10]}"
