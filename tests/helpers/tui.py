@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from textual.css.query import NoMatches
 
 from core.base.paths import ProfilePaths
 from core.events.types import event_from_fields
@@ -109,7 +110,13 @@ async def until(pilot, pred, timeout: float = 30.0, what: str = "condition", app
     """Let the app run until pred() holds; fail naming what was awaited (and the screen, given app)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if pred():
+        try:
+            held = pred()
+        except NoMatches:  # a screen just pushed is not composed yet: its widgets come next
+            held = False
+        # given app: also wait for the current screen's compose and on_mount (it becomes app.screen
+        # when pushed, before they run; on a slow machine the caller's next query would miss)
+        if held and (app is None or app.screen.is_mounted):
             return
         await pilot.pause(0.1)
     raise AssertionError(f"timed out waiting for {what}" + (f"; screen:\n{flat_text(app)}" if app else ""))

@@ -101,7 +101,9 @@ class LoginScreen(Screen[str]):
         self.status = "waiting"
         self._since = 0.0
         self.service_note: str | None = None
-        self.phase = "none"
+        # official app: its configured dir is read first (on_mount's worker); until then no
+        # question is asked and nothing can be cloned
+        self.phase = "locate" if self.official else "none"
         self.steps: list[tuple[str, str]] = []  # (step, text) on screen now
         self.seen_steps: list[str] = []  # every step of this screen, in order (also for tests)
         self.app_line = ""  # the latest build output line
