@@ -222,17 +222,18 @@ async def test_testnet_without_an_app_dir_asks_for_the_path(tn, tmp_path):
         await pilot.press("tab")
         assert app.focused is scr.query_one("#app-path", Input)
         await pilot.press(*str(tmp_path / "missing"))
-        await pilot.press("enter")
-        await pilot.pause()
+        await pilot.press("enter")  # checked and saved in the worker
+        await until(pilot, lambda: scr.phase == "none" and "does not exist" in flat_text(app), 10, "the path refused", app)
         text = flat_text(app)
         assert "✗" in text and "does not exist" in text and "Fix: give the modal-login directory" in text
         assert load_config().profile_settings(NAME).login_app == ""
+        assert app.focused is scr.query_one("#app-path", Input)  # back in the field, to mend the path
         # a directory that is not the app
         (tmp_path / "empty").mkdir()
         scr.query_one("#app-path", Input).value = str(tmp_path / "empty")
         await pilot.press("enter")
-        await pilot.pause()
-        assert "is not the modal-login app (no package.json)" in flat_text(app)
+        await until(pilot, lambda: scr.phase == "none" and "is not the modal-login app (no package.json)" in flat_text(app),
+                    10, "the directory refused", app)
         assert scr.phase == "none" and load_config().profile_settings(NAME).login_app == ""
         # the app's parent (an "rl-swarm checkout") is fine: its modal-login/ is used and remembered
         scr.query_one("#app-path", Input).value = str(app_dir.parent)

@@ -25,7 +25,7 @@ from tests.helpers.tui import FrozenTelemetry, flat_text, node_history, until, w
 from tui.app import SwarmdeckApp, make_app
 from tui.backend import CoreBackend
 from tui.screens.backup import BackupScreen
-from tui.screens.dialogs import SwitcherScreen
+from tui.screens.dialogs import ConfirmScreen, SwitcherScreen
 from tui.screens.login import LoginScreen
 from tui.screens.main import MainScreen
 from tui.widgets.dashboard import ProfileDashboard
@@ -191,23 +191,42 @@ async def test_app_start_up_reads_profiles_in_workers(profiles, monkeypatch):
 
 
 @pytest.mark.parametrize("network", ["local", "gensyn-testnet"])
-async def test_the_login_screen_reads_its_config_and_status_in_workers(profiles, monkeypatch, network):
+async def test_the_login_screen_reads_its_config_and_status_in_workers(profiles, monkeypatch, network, tmp_path):
     """Opening the sign-in screen and its once-a-second status poll read no file on the UI thread;
     what the workers read still reaches the screen: on the local network a sign-in that lands, on
-    the testnet (no sign-in app chosen yet) the question for the app's directory."""
+    the testnet (no sign-in app chosen yet) the question for the app's directory, then c (the clone
+    plan looks at the disk) and a path typed in (checked and saved) answered from workers."""
     profiles("main", network=network, login_port=3998)
+
+    on_ui_thread: list[str] = []  # backend calls made from the UI thread (a stat is no audit event)
 
     class NoService(CoreBackend):  # the login service process is not what is measured here
         @staticmethod
         def ensure_login_service(name):
             return ("http://localhost:3998", 3998)
 
+        def _note(self, call: str) -> None:
+            if threading.current_thread() is threading.main_thread():
+                on_ui_thread.append(call)
+
+        def use_login_app(self, name, path):
+            self._note("use_login_app")
+            return super().use_login_app(name, path)
+
+        def login_app_clone_plan(self, name):
+            self._note("login_app_clone_plan")
+            return super().login_app_clone_plan(name)
+
+        def login_app_dir(self, name):
+            self._note("login_app_dir")
+            return super().login_app_dir(name)
+
     ours: list[tuple[float, str]] = []
     for cls in (SwarmdeckApp, LoginScreen):
         for name, fn in list(vars(cls).items()):
             if (callable(fn) and not inspect.iscoroutinefunction(fn)
                     and (name.startswith(("on_", "action_", "_open", "_next", "_status", "_draw", "_show", "_set",
-                                          "_app_begin"))
+                                          "_app_begin", "_ask"))
                          or name in ("run_flows", "poll", "open_login"))):
                 monkeypatch.setattr(cls, name, _timed(fn, f"{cls.__name__}.{name}", ours))
     AUDIT.io.clear()
@@ -227,10 +246,21 @@ async def test_the_login_screen_reads_its_config_and_status_in_workers(profiles,
                 await until(pilot, lambda: app.screen.phase == "none" and app.screen.query_one("#app-path").display,
                             10, "the question for the sign-in app's directory", app)
                 await pilot.pause(1.2)  # a poll or two
+                scr = app.screen
+                await pilot.press("c")
+                await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 10, "the clone question", app)
+                await pilot.press("n")
+                await until(pilot, lambda: app.screen is scr, 10, "back on the login screen", app)
+                await pilot.press("tab", *str(tmp_path / "missing"), "enter")
+                await until(pilot, lambda: scr.phase == "none" and "does not exist" in flat_text(app), 10,
+                            "the typed path refused", app)
     finally:
         AUDIT.on = False
     called = {n for _, n in ours}
     # (compose takes its facts from the constructor: LoginFacts, read in the opener's worker)
     assert {"SwarmdeckApp.open_login", "LoginScreen.on_mount", "LoginScreen.poll"} <= called
+    if network != "local":
+        assert {"LoginScreen.action_clone", "LoginScreen._ask_clone", "LoginScreen.on_input_submitted"} <= called
     io = [x for x in AUDIT.io if x[0] in called]
     assert not io, f"I/O on the UI thread in the login screen's handlers: {io[:10]}"
+    assert not on_ui_thread, f"the sign-in app's files looked at on the UI thread: {on_ui_thread}"

@@ -273,13 +273,14 @@ class LoginScreen(Screen[str]):
         self.error, self.app_line, self.app_info = None, "", None
         return self._run, self._stop
 
-    def _app_begin(self) -> None:
-        """Use the configured app dir (ask for one when there is none), then build, start, wait."""
+    def _app_begin(self, path: str | None = None) -> None:
+        """Use the configured app dir (ask for one when there is none), or first save the one typed
+        in (checked in the worker), then build, start, wait."""
         run, stop = self._new_run()
         self.steps = []
         self.query_one("#app-error", Static).update("")
-        self._set_phase("locate")  # the configured app dir is read (and checked) in the worker
-        self._app_flow(run, stop, False)
+        self._set_phase("locate")  # the app dir is saved / read (and checked) in the worker
+        self._app_flow(run, stop, False, path)
 
     def on_input_submitted(self, ev: Input.Submitted) -> None:
         if ev.input.id != "app-path":
@@ -289,12 +290,7 @@ class LoginScreen(Screen[str]):
         if not path:
             self.query_one("#app-error", Static).update(Text("✗ " + t("login.app.empty_path")))
             return
-        try:
-            self.app.backend.use_login_app(self.profile, path)
-        except SwarmdeckError as e:
-            self._show_path_error(e)
-            return
-        self._app_begin()
+        self._app_begin(path)
 
     def _show_path_error(self, e: SwarmdeckError) -> None:
         txt = Text("✗ " + e.what, style="bold")
@@ -310,7 +306,20 @@ class LoginScreen(Screen[str]):
     def action_clone(self) -> None:
         if not (self.official and self.phase == "none"):
             return
-        plan = self.app.backend.login_app_clone_plan(self.profile)
+        self._read_clone_plan()
+
+    @work(thread=True, exclusive=True, group="login-clone-plan")
+    def _read_clone_plan(self) -> None:
+        try:
+            plan = self.app.backend.login_app_clone_plan(self.profile)  # config read, a look at the disk
+        except SwarmdeckError as e:
+            self.app._from_thread(self._show_path_error, e)
+            return
+        self.app._from_thread(self._ask_clone, plan)
+
+    def _ask_clone(self, plan) -> None:
+        if not self.is_attached or self.phase != "none":
+            return
 
         def answered(yes: bool | None) -> None:
             if not yes or self.phase != "none":
@@ -327,7 +336,7 @@ class LoginScreen(Screen[str]):
                                              dest=plan.dest)), answered)
 
     @work(thread=True, exclusive=True, group="login-app")
-    def _app_flow(self, run: int, stop: threading.Event, clone: bool) -> None:
+    def _app_flow(self, run: int, stop: threading.Event, clone: bool, path: str | None = None) -> None:
         be, name = self.app.backend, self.profile
 
         def say(kind: str, **data) -> None:
@@ -342,6 +351,12 @@ class LoginScreen(Screen[str]):
                 if not self._clone(be, name, progress, stop):
                     return
             else:
+                if path is not None:
+                    try:  # checked (the app, not another profile's) before it is saved
+                        be.use_login_app(name, path)
+                    except SwarmdeckError as e:
+                        say("ask_dir", error=e, typed=True)
+                        return
                 try:
                     if be.login_app_dir(name) is None:
                         say("ask_dir")
@@ -401,6 +416,8 @@ class LoginScreen(Screen[str]):
             if m.data.get("error") is not None:
                 self._show_path_error(m.data["error"])
             self._set_phase("none")
+            if m.data.get("typed"):  # the path typed in was refused: the field again, to mend it
+                self.query_one("#app-path", Input).focus()
         elif m.kind == "running":
             app = self.app_info = m.data["app"]
             self.url, self.port = app.url, app.port
