@@ -5,6 +5,8 @@ modes are what the config, the model loader, the wizard and the OOM downshift al
 login port and local round length are defaults shared by config, doctor, CLI and TUI.
 """
 
+import os
+
 # Node child exit codes the supervisor reacts to (anything else is a plain crash).
 EXIT_OOM = 42  # out of memory: restart one step down the quant ladder
 EXIT_CONFIG = 78  # EX_CONFIG (sysexits.h): a setting is wrong, restarting would not help
@@ -20,3 +22,14 @@ DEFAULT_LOGIN_PORT = 3000
 
 # Round length of the local network's advancer (`swarmdeck network up`, README: "a round every 30 s").
 LOCAL_ROUND_SECONDS = 30.0
+
+# Model names that select a model built here (no hub): the tiny Qwen2 (tests, smoke runs) and the
+# demo model (core.training.demo, pretrained to half-solve the demo task mix: it learns on CPU).
+TINY_MODEL = "tiny"
+DEMO_MODEL = "demo"
+
+
+def local_cpu_model() -> str:
+    """The model a CPU-only node on the local network runs when its model is "auto": the demo model,
+    unless SWARMDECK_LOCAL_MODEL names another (the test suite sets "tiny")."""
+    return os.environ.get("SWARMDECK_LOCAL_MODEL") or DEMO_MODEL

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from core.base import fsutil, procs
 from core.base import paths as _paths
-from core.base.constants import LOCAL_ROUND_SECONDS
+from core.base.constants import DEMO_MODEL, LOCAL_ROUND_SECONDS, local_cpu_model
 from core.base.errors import ChainError
 from core.chain.devnet import LocalChain
 from core.identity import profiles
@@ -121,8 +121,8 @@ def ensure_peer_profiles(n: int) -> list[str]:
         if name not in existing:
             # The demo model (pretrained to half-solve the demo task mix) with its own training
             # settings (core.training.demo.DEMO_TRAINING): the reward chart rises within ~30 rounds.
-            model = os.environ.get("SWARMDECK_LOCAL_MODEL") or "demo"
-            small = {} if model == "demo" else {"max_new_tokens": 48, "generations": 4}
+            model = local_cpu_model()
+            small = {} if model == DEMO_MODEL else {"max_new_tokens": 48, "generations": 4}
             profiles.create_profile(name, make_current=False, network=NETWORK, backend="web3", model=model,
                                     quant="auto", training=small)
     if names:

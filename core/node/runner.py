@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, replace
 
 from core.identity import files as identity
-from core.base.constants import EXIT_CONFIG, EXIT_OOM
+from core.base.constants import EXIT_CONFIG, EXIT_OOM, TINY_MODEL, local_cpu_model
 from core.base.errors import SwarmdeckError, SwarmError
 from core.events.log import EventBus
 from core.events.types import (
@@ -37,8 +37,6 @@ from core.node.roles import is_designated_bootnode
 log = logging.getLogger("swarmdeck.node")
 
 PEERS_IN_EVENT = 50  # peers listed in a peers.update event (all are counted in its "total")
-TINY = "tiny"  # model name that selects the locally built tiny Qwen2 model (no hub needed)
-DEMO = "demo"  # the local demo model (core.training.demo): pretrained to half-solve the demo task mix
 
 
 @dataclass
@@ -291,9 +289,9 @@ class Node:
             rec = recommend_for(tuple(self.settings.gpus))
             # With no GPU on the local network, the demo model keeps rounds to seconds and learns.
             # SWARMDECK_LOCAL_MODEL overrides that choice (the test suite sets "tiny").
-            local = os.environ.get("SWARMDECK_LOCAL_MODEL") or DEMO
+            local = local_cpu_model()
             name = local if (rec.cpu_mode and self.net.kind == "local") else rec.model
-        if name == TINY:
+        if name == TINY_MODEL:
             from core.training.tiny import ensure_tiny_model
 
             return str(ensure_tiny_model())

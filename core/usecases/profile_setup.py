@@ -6,7 +6,6 @@ tomlkit here, so the validation and the comments-keeping writer are the same for
 
 from __future__ import annotations
 
-import os
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -14,18 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from core.base import paths as _paths
+from core.base.constants import local_cpu_model
 from core.base.errors import SwarmdeckError
 from core.base.fsutil import atomic_write_text
 from core.config import settings as _config
 from core.hardware import probe
 from core.identity import files as _identity
 from core.identity import profiles as _profiles
-
-# The model name the node resolves to its locally built tiny model (core.node.runner.TINY).
-TINY = "tiny"
-# The local demo model (core.training.demo), what "auto" runs on a GPU-less local network.
-DEMO = "demo"
-
 
 @dataclass(frozen=True)
 class PlannedModel:
@@ -42,8 +36,8 @@ def planned_model(chosen: str, network: str, recommended: str, cpu_mode: bool) -
     local = network == "local"
     if not local or chosen not in ("auto", recommended):
         return PlannedModel(chosen, recommended if chosen == "auto" else chosen, None)
-    if cpu_mode:  # core.node.runner._model_name: SWARMDECK_LOCAL_MODEL, else the demo model
-        return PlannedModel("auto", os.environ.get("SWARMDECK_LOCAL_MODEL") or DEMO, "cpu_local")
+    if cpu_mode:  # the same rule as core.node.runner._model_name
+        return PlannedModel("auto", local_cpu_model(), "cpu_local")
     return PlannedModel("auto", recommended, None)
 
 

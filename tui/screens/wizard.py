@@ -9,7 +9,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, RadioButton, RadioSet, Select, Static
 
-from core.usecases.profile_setup import DEMO, TINY
+from core.base.constants import DEMO_MODEL, TINY_MODEL
 from tui.model.i18n import t
 from tui.model.wizard import MODELS, NETWORKS, QUANTS, Wizard, WizardError
 from tui.widgets.common import translate_bindings
@@ -109,8 +109,8 @@ class WizardScreen(Screen[str | None]):
             for key, val in self.wizard.summary():
                 if key == "hf_token":
                     val = t("wizard.token_set") if val == "set" else t("wizard.token_not_set")
-                elif key == "model" and val in (TINY, DEMO):
-                    val = t("wizard.model_tiny" if val == TINY else "wizard.model_demo")
+                elif key == "model" and val in (TINY_MODEL, DEMO_MODEL):
+                    val = t("wizard.model_tiny" if val == TINY_MODEL else "wizard.model_demo")
                 elif key == "model_why":
                     val = t(f"wizard.model_why.{val}", reason=self.wizard.hardware.cpu_mode_reason or "")
                 txt.append(f"{t('wizard.field.' + key):<26}", style="bold")
