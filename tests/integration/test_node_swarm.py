@@ -25,8 +25,11 @@ from core.chain.devnet import LocalChain
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 ROOT = Path(__file__).resolve().parents[2]
+# The demo task mix: even the random tiny model's answers score unevenly there, so its groups have
+# reward signal. Measured (60 random peer ids, 3 rounds): 85% of groups, every node; on the composite
+# 9% of groups and half the nodes, so all three nodes saw none in about 1 run in 8 (a full run failed).
 TRAINING = {"questions_local": 2, "questions_external": 2, "generations": 4, "max_new_tokens": 24,
-            "learning_rate": 1e-3, "checkpoint_every": 1}
+            "learning_rate": 1e-3, "checkpoint_every": 1, "task_mix": "demo"}
 
 
 class NodeProc:
