@@ -288,7 +288,6 @@ class Node:
 
             rec = recommend_for(tuple(self.settings.gpus))
             # With no GPU on the local network, the demo model keeps rounds to seconds and learns.
-            # SWARMDECK_LOCAL_MODEL overrides that choice (the test suite sets "tiny").
             local = local_cpu_model()
             name = local if (rec.cpu_mode and self.net.kind == "local") else rec.model
         if name == TINY_MODEL:

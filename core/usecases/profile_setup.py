@@ -6,7 +6,6 @@ tomlkit here, so the validation and the comments-keeping writer are the same for
 
 from __future__ import annotations
 
-
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,6 +19,7 @@ from core.config import settings as _config
 from core.hardware import probe
 from core.identity import files as _identity
 from core.identity import profiles as _profiles
+
 
 @dataclass(frozen=True)
 class PlannedModel:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -27,6 +28,9 @@ from tui.model.i18n import t
 from tui.screens.dialogs import ConfirmScreen
 from tui.widgets.common import translate_bindings
 from tui.widgets.qr import QRCode
+
+if TYPE_CHECKING:
+    from core.usecases.signin import ClonePlan
 
 STEPS = ("waiting", "activated", "registered")
 STALL_AFTER_S = {"waiting": 60.0, "signed_in": 60.0, "activated": 120.0}
@@ -317,7 +321,7 @@ class LoginScreen(Screen[str]):
             return
         self.app._from_thread(self._ask_clone, plan)
 
-    def _ask_clone(self, plan) -> None:
+    def _ask_clone(self, plan: ClonePlan) -> None:
         if not self.is_attached or self.phase != "none":
             return
 
