@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from core.base.rollouts import Rollout
+from core.training import selection
 from core.training.model import LoadedModel, unpack_cpu_4bit
 from core.training.tasks import SYSTEM_PROMPT, Question, TaskPool
 
@@ -99,6 +100,7 @@ class GRPOConfig:
     weight_decay: float = 0.0
     logprob_vocab_chunk: int = 4096  # vocabulary columns per log-prob tile
     seed: int = 0
+    selection: str = "uniform"      # which useful peer groups to take: core.training.selection.POLICIES
 
     @classmethod
     def from_mapping(cls, d: dict | Any) -> "GRPOConfig":
@@ -147,17 +149,10 @@ def select_external(candidates: Iterable[Rollout], j: int, seed: int | str = 0,
     """SAPO selection: drop zero-advantage rollouts (all rewards equal), then sample J uniformly.
 
     Deterministic for a given seed and candidate order (candidates are sorted by producer and
-    question first, so the order peers' values arrived in does not matter).
+    question first, so the order peers' values arrived in does not matter). Other policies:
+    core.training.selection.
     """
-    pool = [r for r in candidates if _finite(r.rewards) and r.has_signal()
-            and (exclude_peer is None or r.peer_id != exclude_peer)]
-    pool.sort(key=lambda r: (r.peer_id, r.round, r.task, r.question))
-    if j <= 0 or not pool:
-        return []
-    if isinstance(seed, str):
-        seed = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
-    rng = random.Random(seed)
-    return rng.sample(pool, min(j, len(pool)))
+    return selection.select(candidates, j, seed=seed, exclude_peer=exclude_peer, policy="uniform")
 
 
 class GRPOEngine:
@@ -189,6 +184,8 @@ class GRPOEngine:
         self._eos = self.tokenizer.eos_token_id
         self._pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self._eos
         self._prompt_cache: dict[str, list[int]] = {}
+        # how often this node's own completions are exactly right, per task (selection policies)
+        self.task_stats = selection.TaskStats()
 
     # ---------------------------------------------------------------- questions / prompts
     def draw_questions(self, round_: int, n: int | None = None) -> list[Question]:
@@ -240,6 +237,7 @@ class GRPOEngine:
                         metadata=q.metadata, truncated=[not (c and c[-1] == self._eos) for c in c_ids])
             r._completion_ids = c_ids  # type: ignore[attr-defined]  # local only, never serialised
             out.append(r)
+        self.task_stats.update(out)
         return Generation(rollouts=out, tokens=n_tok, seconds=gen_s, tokens_per_s=n_tok / gen_s if gen_s else 0.0,
                           total_seconds=time.perf_counter() - t0)
 
@@ -274,8 +272,11 @@ class GRPOEngine:
 
     # ---------------------------------------------------------------- SAPO
     def select_external(self, candidates: Iterable[Rollout], round_: int) -> list[Rollout]:
-        return select_external(candidates, self.config.questions_external,
-                               seed=f"{self.config.seed}/{round_}/{self.peer_id}", exclude_peer=self.peer_id)
+        """J of the peers' useful groups, by the configured policy (uniform = SAPO's draw), judged on
+        the rewards the candidates carry when handed in."""
+        return selection.select(candidates, self.config.questions_external,
+                                seed=f"{self.config.seed}/{round_}/{self.peer_id}", exclude_peer=self.peer_id,
+                                policy=self.config.selection, stats=self.task_stats)
 
     # ---------------------------------------------------------------- training
     def _to_group(self, r: Rollout, external: bool) -> TokenGroup | None:
