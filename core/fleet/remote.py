@@ -35,3 +35,8 @@ def args_for(verb: str, profile: str | None = None, *, lines: int = 100, now: bo
     if verb == "logs":
         return ["logs", "-n", str(max(1, min(int(lines), 5000))), "-p", p]
     return [verb, *(["--now"] if now and verb in ("stop", "restart") else []), "-p", p]
+
+
+def args_for_all_events() -> list[str]:
+    """Every profile's new events in one stream (the fleet view's live rows)."""
+    return ["events", "--follow", "--json", "--all", "-n", "0"]

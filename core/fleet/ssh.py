@@ -48,8 +48,12 @@ def remote_command_line(swarmdeck: str, args: list[str]) -> str:
 
 
 class Ssh:
-    def __init__(self, host: FleetHost, settings: FleetSettings | None = None, known_hosts: Path | None = None):
+    def __init__(self, host: FleetHost, settings: FleetSettings | None = None, known_hosts: Path | None = None,
+                 shared: bool = True):
+        """shared=False: no ControlMaster (own connection per call). `fleet add` uses that: it must prove
+        that THIS key logs in, not ride on a connection another key opened."""
         self.host = host
+        self.shared = shared
         self.settings = settings or FleetSettings()
         self.target: Target = parse_target(host.target)
         self.known_hosts = Path(known_hosts) if known_hosts else known_hosts_file()
@@ -63,6 +67,7 @@ class Ssh:
 
     def base_argv(self, control: bool = True) -> list[str]:
         s = self.settings
+        control = control and self.shared
         opts = {
             "BatchMode": "yes", "PasswordAuthentication": "no", "KbdInteractiveAuthentication": "no",
             "PubkeyAuthentication": "yes", "UserKnownHostsFile": str(self.known_hosts),
@@ -101,6 +106,8 @@ class Ssh:
     def open_master(self) -> None:
         """Open the host's ControlMaster unless one answers. Raises FleetError (unreachable, auth, host key)."""
         self.check_identity()
+        if not self.shared:
+            return
         with self._lock:
             if self.master_alive():
                 return
@@ -122,6 +129,8 @@ class Ssh:
                 raise self.explain(text, rc)
 
     def close_master(self) -> None:
+        if not self.shared:
+            return
         subprocess.run([*self.base_argv(), "-O", "exit", "--", self.target.destination()],
                        capture_output=True, timeout=5, stdin=subprocess.DEVNULL)
 

@@ -74,8 +74,7 @@ def add(name: str, target: str, identity: str | None = None, swarmdeck: str = "s
                              fix="compare the fingerprint with the machine's own (on it: ssh-keygen -lf "
                                  "/etc/ssh/ssh_host_ed25519_key.pub) and answer yes, or pass --accept-new")
     tmp = hostkeys.temp_known_hosts(real, [] if known else [k.line for k in scanned])
-    ok = False
-    ssh = Ssh(host, settings, known_hosts=tmp)
+    ssh = Ssh(host, settings, known_hosts=tmp, shared=False)
     try:
         rtt = ssh.ping()
         r = ssh.run(remote.args_for("status"))
@@ -89,13 +88,9 @@ def add(name: str, target: str, identity: str | None = None, swarmdeck: str = "s
         if not known:
             hostkeys.remember(real, [k.line for k in scanned])
         registry.add_host(host)
-        ok = True
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink()
-        if not ok:
-            with contextlib.suppress(Exception):
-                ssh.close_master()
     return {"name": name, "target": target, "version": st.get("version"), "rtt_ms": round(rtt * 1000, 1),
             "profiles": [p.get("name") for p in st["profiles"] if isinstance(p, dict)],
             "fingerprints": [f"{k.keytype} {k.fingerprint}" for k in scanned], "known_before": known}

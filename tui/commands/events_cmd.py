@@ -23,7 +23,37 @@ def _text(ev) -> str:
     return f"{time.strftime('%H:%M:%S', time.localtime(ev.ts))} {ev.type} {body}"
 
 
+def _follow_all(out) -> int:
+    """--all: new events of every profile (each stamped with its profile's name), profiles made meanwhile too."""
+    from dataclasses import replace
+
+    from core.usecases.profile_state import profiles_on_disk
+
+    sources: dict[str, EventSource] = {}
+    try:
+        while True:
+            for name in profiles_on_disk():
+                if name not in sources:
+                    sources[name] = EventSource(ProfilePaths(name).events_file, history_bytes=0)
+                    sources[name].poll()
+            lines = []
+            for name, src in sources.items():
+                lines += [(ev if ev.profile else replace(ev, profile=name)).to_json() + "\n" for ev in src.poll()]
+            if lines:
+                out.write("".join(lines))
+                out.flush()
+            time.sleep(POLL_S)
+    except (KeyboardInterrupt, BrokenPipeError):
+        return 0
+
+
 def cmd_events(args) -> int:
+    if args.all:
+        if not (args.follow and args.json):
+            from core.base.errors import SwarmdeckError
+            raise SwarmdeckError("--all goes with --follow --json", where="swarmdeck events --all",
+                                 fix="swarmdeck events --follow --json --all")
+        return _follow_all(sys.stdout)
     name = resolve_profile(getattr(args, "profile", None))
     path = ProfilePaths(name).events_file
     out = sys.stdout
@@ -51,4 +81,5 @@ def register(sub) -> None:
     p.add_argument("-f", "--follow", action="store_true", help="keep printing new events as they come")
     p.add_argument("--json", action="store_true", help="one JSON event per line")
     p.add_argument("-n", "--lines", type=int, default=20, help="events of history first (default 20)")
+    p.add_argument("--all", action="store_true", help="with --follow --json: every profile's new events")
     p.set_defaults(func=cmd_events)

@@ -21,13 +21,11 @@ def _ask_key(keys) -> bool:
     for k in keys:
         print(f"  {k.keytype:<22} {k.fingerprint}")
     print("Compare with the machine's own (run there: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).")
-    if not sys.stdin.isatty():
-        print("(not a terminal: pass --accept-new to trust it without asking)", file=sys.stderr)
-        return False
-    try:
-        return input("Trust this key and add the host? [y/N] ").strip().lower() in ("y", "yes")
-    except EOFError:
-        return False
+    print("Trust this key and add the host? [y/N] ", end="", flush=True)
+    answer = sys.stdin.readline()  # a script may answer on stdin; no input at all is a no
+    if not answer:
+        print("\n(no answer: pass --accept-new to trust it without asking)", file=sys.stderr)
+    return answer.strip().lower() in ("y", "yes")
 
 
 def cmd_add(args) -> int:
