@@ -201,7 +201,7 @@ def _rebuild(key: str, params: dict[str, Any]) -> Msg:
     return Msg(key, **params)
 
 
-M = Msg  # short alias at call sites: raise IdentityError(M("err.backup.missing", path=p), ...)
+M = Msg  # short alias at call sites: raise IdentityError(M("event.err.chain_round", error=e), ...)
 
 
 def _plain(v: Any) -> Any:
