@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="swarmdeck",
         description="Run and manage RL swarm nodes. With no command, opens the terminal UI.",
-        epilog="Run 'swarmdeck COMMAND --help' for a command's options. Docs: README.md",
+        epilog="Run 'swarmdeck COMMAND --help' for a command's options. Docs: README.md and docs/",
     )
     p.add_argument("-p", "--profile", help="profile to act on (default: the current profile)")
     p.add_argument("--version", action="version", version=f"swarmdeck {__version__}")

@@ -558,7 +558,7 @@ def main(argv: list[str] | None = None, out=None) -> int:
     out = out or sys.stdout
     logging.basicConfig(level=os.environ.get("SWARMDECK_LOG_LEVEL", "INFO"), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from core.training.model import quiet_optional_warnings
+    from core.training.quiet import quiet_optional_warnings
 
     quiet_optional_warnings()
     from core.identity.profiles import load_profile
