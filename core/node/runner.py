@@ -77,6 +77,7 @@ class Node:
         self.pusher = None
         self.last_round: int | None = None
         self.rounds_done = 0
+        self._refused_seen = 0  # the DHT layer's refused-record count at the previous round
         self._lock = None
         self._chain_warned = False
         self._boot_used: list[str] = []
@@ -424,6 +425,9 @@ class Node:
             self._sleep(0.5)
         candidates = [ro for rs in fetched.values() for ro in rs]
         external = eng.select_external(candidates, r)
+        # records the DHT layer refused during this round (bad signature, wrong version, junk)
+        refused_now = self.dht.rejected.total - self._refused_seen
+        self._refused_seen = self.dht.rejected.total
         # n_candidates: the peers' groups on offer (useful or not); only the J drawn were downloaded.
         self.emit(RolloutsFetched(round=r, peers=len(fetched), n_external=len(external),
                                   n_candidates=max(offered, len(candidates)), rejected=self.dht.rejected.total,
@@ -457,8 +461,14 @@ class Node:
         self.last_round = r
         self.rounds_done += 1
         secs = round(time.monotonic() - t0, 3)
+        taken: dict[str, int] = {}
+        for ro in external:
+            taken[ro.peer_id] = taken.get(ro.peer_id, 0) + 1
         self.emit(RoundFinished(round=r, stage=stage, reward=reward, n_local=len(local),
-                                n_external=len(external), peers=len(fetched), seconds=secs))
+                                n_external=len(external), peers=len(fetched), seconds=secs,
+                                useful_own=sum(1 for ro in local if ro.has_signal()),
+                                useful_peers=sum(1 for ro in external if ro.has_signal()),
+                                refused=max(0, refused_now), taken_from=taken))
         # One human line per round for the dashboard's log pane (the numbers above, in words).
         self.emit(LogEvent(level="info", message=M(
             "event.round_done", round=r, reward=reward, n_local=len(local), n_external=len(external),
