@@ -51,8 +51,8 @@ from core.events.types import (ChainTotals, Event, NodeIdentity, PeersUpdate, Ro
 from core.hardware.telemetry import Telemetry
 from core.identity import files as _identity
 
-STATES = ("running", "starting", "stopping", "stopped", "crashed", "gave_up")
-RUNNING = ("running", "starting", "stopping")
+STATES = ("running", "starting", "preparing", "stopping", "stopped", "crashed", "gave_up")
+RUNNING = ("running", "starting", "preparing", "stopping")
 
 
 @dataclass
