@@ -200,7 +200,7 @@ def build_demo_model(out_dir: Path, recipe: DemoRecipe = DEFAULT_RECIPE,
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
-    from core.training.model import quiet_optional_warnings
+    from core.training.quiet import quiet_optional_warnings
 
     quiet_optional_warnings()
     say = progress or (lambda m: None)
