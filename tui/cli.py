@@ -33,6 +33,8 @@ COMMAND_MODULES = [
     "tui.commands.metrics_cmd",   # metrics serve|show|service install (Prometheus)
     "tui.commands.serve_cmd",     # serve (the TUI in a browser)
     "tui.commands.standing_cmd",  # standing [--json] (on-chain standing over days)
+    "tui.commands.events_cmd",    # events [-f] [--json] (a profile's typed events; the fleet's stream)
+    "tui.commands.fleet_cmd",     # fleet add|list|remove|status|start|stop|restart|logs|watch (over SSH)
 ]
 
 
