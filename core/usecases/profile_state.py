@@ -83,7 +83,7 @@ def profiles_on_disk() -> list[str]:
     return sorted(d.name for d in root.iterdir() if d.is_dir() and _paths.PROFILE_NAME_RE.match(d.name))
 
 
-RUNNING = ("running", "starting", "stopping")
+RUNNING = ("running", "starting", "preparing", "stopping")
 
 
 def node_state(name: str) -> str:
