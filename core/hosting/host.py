@@ -247,7 +247,8 @@ def _prepare_embedded(chain: LocalChain, name: str) -> str:
 
 
 def publish_bootnode(chain: LocalChain, maddr: str) -> bool:
-    """Make `maddr` the coordinator's only bootnode (no transaction when it already is)."""
+    """Make `maddr` the coordinator's only bootnode (no transaction when it already is): the host owns this
+    coordinator, so an old address (another port or public address) is replaced, never kept beside it."""
     current = list(chain.contract.functions.getBootnodes().call())
     if current == [maddr]:
         return False
