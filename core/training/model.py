@@ -14,14 +14,14 @@ the user's cache; HF_HUB_OFFLINE is respected).
 from __future__ import annotations
 
 import logging
-import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.base.errors import TrainingError
+from core.base.i18n import M
 from core.hardware.probe import recommend
+from core.training.quiet import quiet_optional_warnings
 from core.training.tiny import ensure_tiny_model
 
 log = logging.getLogger("swarmdeck.training")
@@ -29,39 +29,6 @@ log = logging.getLogger("swarmdeck.training")
 MODES = ("auto", "4bit", "8bit", "bf16", "fp32")
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 TINY_ALIASES = {"tiny", "tiny-qwen2"}
-
-_kernels_explained = False
-
-
-def quiet_optional_warnings() -> None:
-    """Silence noise from optional packages, explaining it once in the log.
-
-    transformers mentions the optional `kernels` package (hub-downloaded CUDA kernels). We do
-    not install it: it fetches code from the model hub at run time, which a node must not do
-    (and cannot, offline). Nothing here needs it; the plain PyTorch layers are used instead.
-    """
-    global _kernels_explained
-    os.environ.setdefault("USE_HUB_KERNELS", "0")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    warnings.filterwarnings("ignore", message=r".*`?kernels`? .*")
-    warnings.filterwarnings("ignore", message=r".*rollout_func.*experimental.*")
-    # peft still calls a transformers 5 deprecated alias; harmless, and not the user's to fix.
-    warnings.filterwarnings("ignore", message=r".*is_gradient_checkpointing.*deprecated.*")
-    # bitsandbytes logs "inputs will be cast ... to float16" on EVERY int8 matmul with fp32
-    # activations (CPU); it is expected there and would flood the node's log.
-    logging.getLogger("bitsandbytes.autograd._functions").setLevel(logging.ERROR)
-    try:
-        from transformers.utils import logging as tlog
-
-        tlog.disable_progress_bar()
-        tlog.set_verbosity_error()
-    except Exception:  # transformers missing is reported by the loader itself
-        pass
-    if not _kernels_explained:
-        _kernels_explained = True
-        log.debug("optional package `kernels` is not installed on purpose (it downloads code from the hub); "
-                  "standard PyTorch layers are used")
-
 
 @dataclass
 class LoraSettings:
@@ -115,7 +82,7 @@ def _cuda_info() -> tuple[bool, float, bool]:
 def recommend_mode(vram_gib: float | None) -> tuple[str, str]:
     """(mode, reason) for "auto": the doctor's recommendation (core.hardware.probe.recommend) for this VRAM."""
     rec = recommend(vram_gib or None)
-    return rec.quant, f"auto: {rec.reason}"
+    return rec.quant, M("train.mode_auto", reason=rec.reason)
 
 
 def _check_bitsandbytes() -> None:
@@ -158,7 +125,7 @@ def load_model(
             torch.set_num_threads(max(1, int(cpu_threads)))
     path = resolve_path(name)
     requested = mode
-    reason = f"{mode} requested"
+    reason = M("train.mode_requested", mode=mode)
     if mode == "auto":
         mode, reason = recommend_mode(vram if device == "cuda" else None)
 
@@ -193,11 +160,11 @@ def load_model(
                 device_map={"": 0} if device == "cuda" else {"": "cpu"},
             )
             if requested != "auto":
-                reason = f"{mode} (bitsandbytes {'nf4 + double quant' if mode == '4bit' else 'int8'}) on {device}"
+                reason = M("train.mode_bnb", mode=mode, kind="nf4 + double quant" if mode == "4bit" else "int8",
+                           device=device)
         except Exception as e:  # any failure of the quantized path -> full-precision fallback
             why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".strip()
-            reason = (f"{mode} quantization could not run here ({why}); "
-                      f"running {fallback_mode} + LoRA instead")
+            reason = M("train.mode_fallback", mode=mode, why=why, fallback=fallback_mode)
             log.warning("training mode: %s", reason)
             model, mode, fallback = None, fallback_mode, True
     if model is None:
@@ -213,7 +180,7 @@ def load_model(
                                 fix="check the model name / free memory, or pick a smaller model") from None
         model.to(device)
         if not fallback and requested != "auto":
-            reason = f"{mode} + LoRA on {device}"
+            reason = M("train.mode_lora", mode=mode, device=device)
 
     if gradient_checkpointing is None:
         gradient_checkpointing = device == "cuda"

@@ -96,15 +96,29 @@ def test_peer_count_is_the_events_total_not_the_listed_few():
 
 
 def test_dht_forgets_peers_silent_for_a_day_and_caps_how_many_it_keeps(monkeypatch):
-    from core.swarm import dht as dht_mod
-    from core.swarm.dht import SwarmDHT, _PeerSeen
+    from core.swarm import peers as peers_mod
+    from core.swarm.dht import SwarmDHT
+    from core.swarm.peers import PeerSeen as _PeerSeen
 
     d = object.__new__(SwarmDHT)  # only the bookkeeping is under test (no DHT process)
     now = 1_000_000.0
-    d._seen = {"old": _PeerSeen(now - dht_mod.PEER_FORGET_S - 1), "fresh": _PeerSeen(now - 60)}
+    d._seen = {"old": _PeerSeen(now - peers_mod.PEER_FORGET_S - 1), "fresh": _PeerSeen(now - 60)}
     d._forget_old_peers(now)
     assert list(d._seen) == ["fresh"]
-    monkeypatch.setattr(dht_mod, "MAX_KNOWN_PEERS", 3)
+    monkeypatch.setattr(peers_mod, "MAX_KNOWN_PEERS", 3)
     d._seen = {f"p{i}": _PeerSeen(now - i) for i in range(6)}  # p0 newest ... p5 oldest
     d._forget_old_peers(now)
     assert sorted(d._seen) == ["p0", "p1", "p2"]
+
+
+def test_a_model_build_shows_while_the_node_prepares_and_the_model_is_named():
+    m = DashboardModel(profile="main")
+    m.apply_all([ev("node.state", state="starting"), ev("node.state", state="preparing", reason="loading the model"),
+                 ev("model.build", model="demo", step=300, steps=800, elapsed_s=60.0, eta_s=100.0)])
+    assert m.state == "preparing" and (m.build.step, m.build.steps, m.build.eta_s) == (300, 800, 100.0)
+    m.apply(ev("model.build", model="demo", step=800, steps=800, elapsed_s=160.0, eta_s=0.0))
+    assert m.build is None  # done
+    m.apply(ev("model.build", model="demo", step=400, steps=800, elapsed_s=80.0, eta_s=80.0))
+    m.apply_all([ev("node.mode", mode="fp32", device="cpu", reason="no GPU", model="demo"),
+                 ev("node.state", state="running")])
+    assert m.build is None and m.model_name == "demo"
