@@ -243,12 +243,9 @@ class Node:
         while True:
             gone = time.monotonic() - t0
             since = f"{gone:.0f} s" if gone < 120 else f"{gone / 60:.0f} min"
-            self.emit(ErrorEvent(
-                where=", ".join(peers)[:300] or "no bootnodes",
-                what=f"no bootnode of the swarm answers (unreachable for {since}): {err.what}",
-                fix="the swarm's host or its bootnode may be down: on the host run `swarmdeck swarm status` "
-                    "(its bootnode part, and whether rounds advance), or `swarmdeck doctor --network` here; "
-                    "this node keeps trying"))
+            self.emit(ErrorEvent(where=", ".join(peers)[:300] or "-",
+                                 what=M("event.err.bootnodes_unreachable", since=since, error=err.what),
+                                 fix=M("event.err.bootnodes_unreachable_fix")))
             log.warning("no bootnode answers for %s; retrying in %.0f s", since, delay)
             self._sleep(delay)
             delay = min(60.0, delay * 2)

@@ -384,3 +384,67 @@ def test_join_writes_key_network_and_profile_only_after_the_checks(monkeypatch, 
     finally:
         monkeypatch.setenv("SWARMDECK_HOME", host_home)
         _stop("j1")
+
+
+def test_external_chain_faucet_pays_members_from_the_operators_key(monkeypatch, tmp_path):
+    """--rpc + --deployer-key + --faucet-key: a separate anvil acts as the external chain; the operator's
+    faucet key (funded there by the operator) pays a joining member through the host's faucet, with the
+    embedded faucet's limits (once per address); rounds advance."""
+    from eth_account import Account
+    from web3 import Web3
+
+    addr = sh.detect_public_addr()
+    if not addr or addr.startswith("127."):
+        pytest.skip("this machine has no non-loopback IPv4 address to host on")
+    port = free_port()
+    anvil = subprocess.Popen([str(anvil_binary()), "--port", str(port), "--accounts", "1", "--chain-id", "4343"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    host_home = os.environ["SWARMDECK_HOME"]
+    try:
+        _wait(lambda: _answers(url), 20, "the external anvil")
+        key_file = tmp_path / "deployer.key"
+        key_file.write_text(DEV_KEY + "\n")
+        faucet = Account.create()
+        faucet_file = tmp_path / "faucet.key"
+        faucet_file.write_text(faucet.key.hex() + "\n")
+        os.chmod(faucet_file, 0o600)
+        w3 = Web3(Web3.HTTPProvider(url))
+        dev = Account.from_key(DEV_KEY)
+        tx = {"to": faucet.address, "value": 5 * 10**18, "gas": 21000, "gasPrice": w3.eth.gas_price,
+              "nonce": w3.eth.get_transaction_count(dev.address), "chainId": 4343}
+        w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(dev.sign_transaction(tx).raw_transaction))
+        res = sh.host("x1", public_addr=addr, rpc_url=url, deployer_key_file=str(key_file),
+                      faucet_key_file=str(faucet_file), round_seconds=5, rpc_port=free_port(), dht_port=free_port())
+        assert res["runtime"]["faucet"] == f"http://{addr}:{res['settings'].rpc_port}/faucet"
+        assert any("faucet answers" in w for w, _ in res["steps"])
+        assert faucet.key.hex().removeprefix("0x") not in (_host.host_dir("x1") / "host.json").read_text()
+        c_round = _invite.decode(res["invite"])
+        assert c_round.faucet == res["runtime"]["faucet"] and c_round.rpc_url == url
+
+        monkeypatch.setenv("SWARMDECK_HOME", str(tmp_path / "member" / "sd"))
+        _config.load_config()
+        out = sh.join(res["invite"], "xm", model="tiny")
+        assert out["funded"] is True
+        assert w3.eth.get_balance(out["address"]) == 10**18  # paid from the operator's faucet key
+        assert w3.eth.get_balance(faucet.address) < 4 * 10**18
+        ans = sh.ask_faucet(res["runtime"]["faucet"], out["address"])
+        assert ans["status"] == "already"  # the same limits as the embedded faucet: once per address
+        from core.chain.compile import load_artifact
+
+        c = w3.eth.contract(address=res["runtime"]["coordinator"], abi=load_artifact()["abi"])
+        r = c.functions.currentRound().call()
+        _wait(lambda: c.functions.currentRound().call() > r, 30, "a round on the external chain")
+    finally:
+        monkeypatch.setenv("SWARMDECK_HOME", host_home)
+        _stop("x1")
+        anvil.terminate()
+        anvil.wait(10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        rpc_call(url, "eth_chainId", timeout=1)
+        return True
+    except Exception:
+        return False

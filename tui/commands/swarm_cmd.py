@@ -101,7 +101,12 @@ def cmd_join(args) -> int:
     res = sh.join(args.invite, getattr(args, "profile", None), network=args.network, model=args.model,
                   quant=args.quant, dht_port=args.dht_port, progress=_progress)
     print(f"joined swarm {res['network']} as profile {res['profile']} (address {res['address']}"
-          + (", funded by the host's faucet" if res["funded"] else ", fund it with gas on that chain") + ")")
+          + (", funded by the host's faucet" if res["funded"] else "") + ")")
+    if not res["funded"]:
+        inv = res["invite"]
+        print(f"  FUND THIS ADDRESS before starting: this swarm has no faucet. Send gas (0.05 ETH covers "
+              f"thousands of rounds) to {res['address']} on chain {inv['chain_id']} ({inv['rpc_url']}), "
+              "or ask the swarm's host to")
     print(f"  DHT port {res['dht_port']} (other members connect to it: open it in your firewall)")
     print(f"next: swarmdeck start -p {res['profile']}")
     return 0
