@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import TabbedContent, TabPane
 
 from tui.model import i18n
-from tui.model.i18n import t
+from tui.model.i18n import error_text, t
 from core.hardware.telemetry import Telemetry
 from tui.model.wizard import Wizard
 from tui.backend import Backend, CoreBackend
@@ -29,6 +29,7 @@ from tui.screens.swarm import SwarmScreen
 from tui.screens.wizard import WizardScreen
 from tui.screenshot import save_svg
 from tui.widgets.common import translate_bindings
+from tui.widgets.textual_i18n import LocalizedCommandPalette, localize_instance, localize_textual
 from tui.widgets.dashboard import ProfileDashboard
 
 
@@ -48,8 +49,10 @@ class SwarmdeckApp(App[int]):
         self.backend: Backend = backend if backend is not None else CoreBackend()
         lang = i18n.detect_language(language or self._configured_language())
         i18n.set_language(lang)
+        localize_textual()  # Textual's own binding texts, before any widget copies them
         super().__init__()
         translate_bindings(self)
+        localize_instance(self)  # the palette key the app adds in __init__
         self.lang = lang
         self.now = now
         self.refresh_s = self.backend.refresh_seconds() if refresh is None else refresh
@@ -343,6 +346,11 @@ class SwarmdeckApp(App[int]):
         else:
             rows = _rows_for(self.screen, self)
         self.push_screen(HelpScreen(rows))
+
+    def action_command_palette(self) -> None:
+        """Textual's palette, with its placeholder in the user's language."""
+        if self.use_command_palette and not LocalizedCommandPalette.is_open(self):
+            self.push_screen(LocalizedCommandPalette(id="--command-palette"))
 
     def action_swarm(self) -> None:
         self.push_screen(SwarmScreen())

@@ -2,17 +2,21 @@
 
 Each command group lives in its own module under tui/commands/ and exposes
 `register(subparsers)`; a handler takes the parsed args and returns an exit code.
-SwarmdeckError is printed as what / where / fix without a traceback.
+SwarmdeckError is printed as what / where / fix without a traceback, in the user's language: the same
+setting as the TUI (config `language = "auto"|"en"|"ru"`; auto follows LC_ALL / LC_MESSAGES / LANG).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 
 from core import __version__
 from core.base.errors import SwarmdeckError
+from tui.model import i18n
 
 # Order here is the order in --help.
 COMMAND_MODULES = [
@@ -29,6 +33,8 @@ COMMAND_MODULES = [
     "tui.commands.metrics_cmd",   # metrics serve|show|service install (Prometheus)
     "tui.commands.serve_cmd",     # serve (the TUI in a browser)
     "tui.commands.standing_cmd",  # standing [--json] (on-chain standing over days)
+    "tui.commands.events_cmd",    # events [-f] [--json] (a profile's typed events; the fleet's stream)
+    "tui.commands.fleet_cmd",     # fleet add|list|remove|status|start|stop|restart|logs|watch (over SSH)
 ]
 
 
@@ -61,7 +67,33 @@ def _accept_profile_option(parser: argparse.ArgumentParser) -> None:
                             help="profile to act on (default: the current profile)")
 
 
+def configured_language() -> str:
+    """The language the TUI would pick: config's `language`, else the locale. A config that does not
+    load is no reason to fail here (the command itself reports it): the locale decides then."""
+    try:
+        from core.config.settings import load_config
+
+        setting = load_config(create=False, strict=False).language
+    except Exception:
+        setting = None
+    return i18n.detect_language(setting)
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe prints a traceback
+        return code
+    except BrokenPipeError:
+        # `swarmdeck standing --json | head`: the reader has all it wants. Quiet, like other CLI tools:
+        # point stdout at /dev/null so the exit flush does not raise again, and exit as SIGPIPE would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _main(argv: list[str] | None = None) -> int:
+    i18n.set_language(configured_language())
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -71,10 +103,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_tui(profile=args.profile)
         return int(args.func(args) or 0)
     except SwarmdeckError as e:
-        print(f"swarmdeck: {e}", file=sys.stderr)
+        print(f"swarmdeck: {e.render()}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(i18n.t("cli.interrupted"), file=sys.stderr)
         return 130
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from core.base.i18n import M
+
 GiB = 1024**3
 
 
@@ -40,17 +42,17 @@ def probe_gpus() -> GpuProbe:
     try:
         import pynvml  # the nvidia-ml-py package
     except ImportError:
-        return GpuProbe((), True, "nvidia-ml-py is not installed (pip install nvidia-ml-py)")
+        return GpuProbe((), True, M("hw.no_nvml_package"))
     try:
         pynvml.nvmlInit()
     except Exception as e:  # NVMLError_LibraryNotFound, _DriverNotLoaded, ...
         name = type(e).__name__.replace("NVMLError_", "")
         if "LibraryNotFound" in name:
-            reason = "no NVIDIA driver found (libnvidia-ml is not installed)"
+            reason = M("hw.no_driver_lib")
         elif "DriverNotLoaded" in name:
-            reason = "the NVIDIA driver is installed but not loaded"
+            reason = M("hw.driver_not_loaded")
         else:
-            reason = f"NVIDIA driver not usable ({name}: {e})"
+            reason = M("hw.driver_unusable", name=name, error=str(e))
         return GpuProbe((), True, reason)
     try:
         driver = pynvml.nvmlSystemGetDriverVersion()
@@ -63,14 +65,14 @@ def probe_gpus() -> GpuProbe:
             mem = pynvml.nvmlDeviceGetMemoryInfo(h)
             gpus.append(GpuInfo(i, name, int(mem.total // 2**20), int(mem.free // 2**20), driver))
     except Exception as e:
-        return GpuProbe((), True, f"NVIDIA driver error while listing GPUs: {e}")
+        return GpuProbe((), True, M("hw.driver_error", error=str(e)))
     finally:
         try:
             pynvml.nvmlShutdown()
         except Exception:
             pass
     if not gpus:
-        return GpuProbe((), True, "the NVIDIA driver reports no GPU", driver)
+        return GpuProbe((), True, M("hw.no_gpu"), driver)
     return GpuProbe(tuple(gpus), False, None, driver)
 
 
@@ -107,11 +109,11 @@ class Recommendation:
 def recommend(vram_gib: float | None) -> Recommendation:
     """Model and 4/8-bit mode for the smallest selected GPU (None = CPU mode)."""
     if vram_gib is None:
-        return Recommendation(MODEL_SMALL, "fp32", "CPU mode: the smallest model, full precision with LoRA "
-                              "(4/8-bit quantization is for GPUs)", True, None)
+        return Recommendation(MODEL_SMALL, "fp32", M("hw.rec_cpu"), True, None)
     for min_gib, model, quant in _VRAM_TABLE:
         if vram_gib >= min_gib:
-            return Recommendation(model, quant, f"{vram_gib:.0f} GiB of GPU memory: {model.split('/')[-1]} in {quant}",
+            return Recommendation(model, quant, M("hw.rec_vram", gib=round(vram_gib), model=model.split('/')[-1],
+                                                  quant=quant),
                                   False, round(vram_gib, 1))
     raise AssertionError("unreachable")
 
@@ -120,17 +122,18 @@ def recommend_for(gpus: tuple[int, ...] | list[int] = (), probe: GpuProbe | None
     probe = probe or probe_gpus()
     if probe.cpu_mode:
         r = recommend(None)
-        return Recommendation(r.model, r.quant, f"{r.reason}; {probe.reason}", True, None)
+        return Recommendation(r.model, r.quant, M("hw.rec_because", rec=r.reason, why=probe.reason), True, None)
     chosen = [g for g in probe.gpus if not gpus or g.index in gpus]
     if not chosen:
         r = recommend(None)
-        return Recommendation(r.model, r.quant, f"none of the selected GPUs {list(gpus)} exists; {r.reason}", True, None)
+        return Recommendation(r.model, r.quant, M("hw.rec_gpus_missing", gpus=str(list(gpus)), rec=r.reason),
+                              True, None)
     return recommend(min(g.total_gib for g in chosen))
 
 
 def resolve_model_quant(model: str, quant: str, gpus=(), probe: GpuProbe | None = None) -> tuple[str, str, str]:
     """Turn a profile's "auto" model/quant into concrete values: (model, quant, why)."""
     if model != "auto" and quant != "auto":
-        return model, quant, "set in the profile"
+        return model, quant, M("hw.set_in_profile")
     rec = recommend_for(gpus, probe)
     return (rec.model if model == "auto" else model, rec.quant if quant == "auto" else quant, rec.reason)

@@ -133,6 +133,14 @@ def _identity_files(identity_dir: Path) -> dict[str, bytes]:
     return {f: (identity_dir / f).read_bytes() for f in _identity.IDENTITY_FILES if (identity_dir / f).is_file()}
 
 
+def default_archive_name(profile: str, now: datetime | None = None, home_relative: bool = False) -> str:
+    """`swarmdeck-NAME-20261207T013000Z.sdbackup`: each backup its own file (a fixed name made the
+    second backup fail, since a backup never overwrites). home_relative: under `~/` (for a form field)."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    name = f"swarmdeck-{profile}-{stamp}.sdbackup"
+    return f"~/{name}" if home_relative else name
+
+
 def create_backup(profile: str, dest: Path, passphrase: str, *, verify: bool = True,
                   progress=None, scrypt_n: int = DEFAULT_SCRYPT_N) -> BackupInfo:
     """Write an encrypted backup of `profile`'s identity to `dest` (never overwrites).
@@ -145,7 +153,7 @@ def create_backup(profile: str, dest: Path, passphrase: str, *, verify: bool = T
     pp = _paths.ProfilePaths(profile)
     dest = Path(dest).expanduser()
     if dest.is_dir():
-        dest = dest / f"swarmdeck-{profile}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.sdbackup"
+        dest = dest / default_archive_name(profile)
     if dest.exists():
         raise IdentityError("the backup file already exists; swarmdeck never overwrites it.", where=str(dest),
                             fix="choose another file name")

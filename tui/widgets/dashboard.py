@@ -18,7 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from tui.model.dashboard import DashboardModel
-from tui.model.i18n import t
+from tui.model.i18n import current, t
 from core.hardware.telemetry import Snapshot, fmt_bytes, fmt_num
 from tui.widgets.common import ago, short_id
 
@@ -28,6 +28,12 @@ def _bar(pct: float | None, width: int = 10) -> str:
         return "·" * width
     n = max(0, min(width, round(pct / 100 * width)))
     return "█" * n + "░" * (width - n)
+
+
+def fmt_duration(seconds: float) -> str:
+    """90 -> "1 min 30 s", 42 -> "42 s" (in the UI's language)."""
+    s = max(0, int(round(seconds)))
+    return t("dash.dur_min", m=s // 60, s=f"{s % 60:02d}") if s >= 60 else t("dash.dur_s", s=s)
 
 
 def _gib_pair(used: int | None, total: int | None) -> str:
@@ -182,6 +188,8 @@ class ProfileDashboard(Widget):
         s.append(f"  {short_id(m.peer_id)}")
         if m.round is not None:
             s.append("  " + t("dash.round_stage", round=m.round, stage=m.stage if m.stage is not None else "-"))
+        if m.model_name:
+            s.append("  " + t("dash.model", name=m.model_name))
         if m.oom:
             s.append("  " + t("dash.oom", what=m.oom), style="bold red")
         if state in ("stopped", "crashed", "needs_login", "needs_backup"):
@@ -191,6 +199,13 @@ class ProfileDashboard(Widget):
     def _draw_training(self) -> None:
         m = self.model
         txt = Text()
+        if m.build is not None:  # the node builds its model first (minutes, once): steps and time left
+            b = m.build
+            eta = fmt_duration(b.eta_s) if b.eta_s is not None else t("dash.build_eta_unknown")
+            txt.append(t("dash.building", model=b.model, step=b.step, steps=b.steps) + "\n", style="bold")
+            txt.append(t("dash.build_progress", bar=_bar(100 * b.step / max(1, b.steps), 12), eta=eta))
+            self._set("training", txt)
+            return
         txt.append(t("dash.train_line1", round=m.round if m.round is not None else "-",
                      stage=m.stage if m.stage is not None else "-", n=m.rounds_finished) + "\n")
         txt.append(t("dash.train_line2", speed=fmt_num(m.tokens_per_s, "", 1), step=fmt_num(m.step_seconds, "", 2),
@@ -249,4 +264,10 @@ class ProfileDashboard(Widget):
         self._logs_drawn = self.model.log_total
         if new:
             self.query_one("#log", LogPane).write_lines(
-                [f"{time.strftime('%H:%M:%S', time.localtime(ln.ts))} {ln.level[:4]:<4} {ln.message}" for ln in new])
+                [f"{time.strftime('%H:%M:%S', time.localtime(ln.ts))} {_level(ln.level):<4} {ln.message}" for ln in new])
+
+
+def _level(level: str) -> str:
+    """A log line's level in four letters of the user's language (unknown levels as written)."""
+    key = "log.level." + level
+    return t(key) if current().has(key) else level[:4]
