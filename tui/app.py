@@ -39,6 +39,7 @@ class SwarmdeckApp(App[int]):
     BINDINGS = [
         Binding("q", "quit", "keys.quit"),
         Binding("question_mark", "help", "keys.help"),
+        Binding("f", "fleet", "keys.fleet"),
         # priority: also on dialogs (a modal screen hides the app's other bindings); tui.screenshot
         Binding("ctrl+s", "save_svg", "keys.screenshot", show=False, priority=True),
     ]
@@ -355,6 +356,12 @@ class SwarmdeckApp(App[int]):
     def action_swarm(self) -> None:
         self.push_screen(SwarmScreen())
 
+    def action_fleet(self) -> None:
+        from tui.screens.fleet import FleetScreen
+
+        if not isinstance(self.screen, FleetScreen):
+            self.push_screen(FleetScreen())
+
     def action_save_svg(self) -> None:
         """The current screen (dialogs included) as SVG, written by a thread; the notification names the file."""
         save_svg(self, self.profile)
@@ -372,6 +379,7 @@ class SwarmdeckApp(App[int]):
             yield SystemCommand(t("palette.new_profile"), t("palette.new_profile_help"), main.action_new_profile)
             yield SystemCommand(t("palette.switch"), t("palette.switch_help"), main.action_switcher)
         yield SystemCommand(t("palette.swarm"), t("palette.swarm_help"), self.action_swarm)
+        yield SystemCommand(t("palette.fleet"), t("palette.fleet_help"), self.action_fleet)
         yield SystemCommand(t("palette.help"), t("palette.help_help"), self.action_help)
         yield SystemCommand(t("palette.quit"), t("palette.quit_help"), self.action_quit)
 

@@ -134,6 +134,14 @@ def _identity_files(identity_dir: Path) -> dict[str, bytes]:
     return {f: (identity_dir / f).read_bytes() for f in _identity.IDENTITY_FILES if (identity_dir / f).is_file()}
 
 
+def default_archive_name(profile: str, now: datetime | None = None, home_relative: bool = False) -> str:
+    """`swarmdeck-NAME-20261207T013000Z.sdbackup`: each backup its own file (a fixed name made the
+    second backup fail, since a backup never overwrites). home_relative: under `~/` (for a form field)."""
+    stamp = (now or datetime.now(timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    name = f"swarmdeck-{profile}-{stamp}.sdbackup"
+    return f"~/{name}" if home_relative else name
+
+
 def create_backup(profile: str, dest: Path, passphrase: str, *, verify: bool = True,
                   progress=None, scrypt_n: int = DEFAULT_SCRYPT_N) -> BackupInfo:
     """Write an encrypted backup of `profile`'s identity to `dest` (never overwrites).
@@ -146,7 +154,7 @@ def create_backup(profile: str, dest: Path, passphrase: str, *, verify: bool = T
     pp = _paths.ProfilePaths(profile)
     dest = Path(dest).expanduser()
     if dest.is_dir():
-        dest = dest / f"swarmdeck-{profile}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.sdbackup"
+        dest = dest / default_archive_name(profile)
     if dest.exists():
         raise IdentityError(M("err.backup.exists"), where=str(dest), fix=M("err.backup.exists_fix"))
     if not dest.parent.is_dir():

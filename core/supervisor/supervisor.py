@@ -42,8 +42,8 @@ from core.base.constants import EXIT_CONFIG, EXIT_OOM
 from core.base.paths import ProfilePaths, ensure_private_dir
 from core.events.log import EventBus
 from core.events.reader import last_seq, parse_line
-from core.events.types import (ErrorEvent, Event, LogEvent, NodeIdentity, NodeMode, NodeState, Oom, RoundFinished,
-                               RoundStarted)
+from core.events.types import (ErrorEvent, Event, LogEvent, ModelBuild, NodeIdentity, NodeMode, NodeState, Oom,
+                               RoundFinished, RoundStarted)
 from core.supervisor import downshift
 from core.supervisor.alerting import SupervisorAlerts
 from core.supervisor.probes import alive, group_members, oom_kill_count, pid_alive, rss_of, vram_of
@@ -54,12 +54,16 @@ from core.supervisor.settings import PROJECT_ROOT, SupervisorSettings, load_sett
 # What a node says while it is still starting (its identity, log lines, an error before it gives
 # up, e.g. "could not reach any DHT bootnode"): a node that says only these and exits is crash-looping,
 # and must never read as running. Anything else (its mode, a round, node.state running) means it is up.
-_STARTUP_CHATTER = (NodeIdentity, LogEvent, ErrorEvent)
+_STARTUP_CHATTER = (NodeIdentity, LogEvent, ErrorEvent, ModelBuild)
 
 
-def _proves_running(ev: Event) -> bool:
+def _proves_running(ev: Event, preparing: bool = False) -> bool:
+    """Whether a child's event shows it runs. A node that said `preparing` (its model still loads or
+    builds) runs only once it says so, or a round moves: its chain writes and peers do not count."""
     if isinstance(ev, NodeState):
         return ev.state == "running"
+    if preparing:
+        return isinstance(ev, (RoundStarted, RoundFinished))
     return not isinstance(ev, _STARTUP_CHATTER)
 
 
@@ -224,8 +228,12 @@ class Supervisor:
             return
         now = time.monotonic()
         run.last_event = now
-        if self.state == "starting" and _proves_running(ev):
+        if isinstance(ev, NodeState) and ev.state == "preparing" and self.state in ("starting", "running"):
+            self._set_state("preparing", reason=ev.reason or "", pid=run.pid)
+        elif self.state in ("starting", "preparing") and _proves_running(ev, preparing=self.state == "preparing"):
             self._set_state("running", pid=run.pid)
+        if isinstance(ev, ModelBuild):
+            run.last_round = now  # a model build is progress: the round-stall watchdog leaves it alone
         if isinstance(ev, (RoundStarted, RoundFinished)):
             if ev.round != run.round or isinstance(ev, RoundFinished):
                 run.last_round = now

@@ -19,7 +19,7 @@ from tui.screens.standing import StandingScreen
 from tui.widgets.common import translate_bindings
 from tui.widgets.dashboard import ProfileDashboard
 
-STATE_MARK = {"running": "●", "starting": "◐", "stopping": "◑", "stopped": "○", "crashed": "✗", "needs_login": "!", "needs_backup": "!"}
+STATE_MARK = {"running": "●", "starting": "◐", "preparing": "◐", "stopping": "◑", "stopped": "○", "crashed": "✗", "needs_login": "!", "needs_backup": "!"}
 SLOW_EVERY = 5  # ticks between the costlier checks (profile states, identity warnings, node pid)
 
 

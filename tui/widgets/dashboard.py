@@ -30,6 +30,12 @@ def _bar(pct: float | None, width: int = 10) -> str:
     return "█" * n + "░" * (width - n)
 
 
+def fmt_duration(seconds: float) -> str:
+    """90 -> "1 min 30 s", 42 -> "42 s" (in the UI's language)."""
+    s = max(0, int(round(seconds)))
+    return t("dash.dur_min", m=s // 60, s=f"{s % 60:02d}") if s >= 60 else t("dash.dur_s", s=s)
+
+
 def _gib_pair(used: int | None, total: int | None) -> str:
     if used is None or total is None:
         return f"{fmt_bytes(used)}/{fmt_bytes(total)}"
@@ -185,6 +191,8 @@ class ProfileDashboard(Widget):
         s.append(f"  {short_id(m.peer_id)}")
         if m.round is not None:
             s.append("  " + t("dash.round_stage", round=m.round, stage=m.stage if m.stage is not None else "-"))
+        if m.model_name:
+            s.append("  " + t("dash.model", name=m.model_name))
         if m.oom:
             s.append("  " + t("dash.oom", what=m.oom), style="bold red")
         if state in ("stopped", "crashed", "needs_login", "needs_backup"):
@@ -194,6 +202,13 @@ class ProfileDashboard(Widget):
     def _draw_training(self) -> None:
         m = self.model
         txt = Text()
+        if m.build is not None:  # the node builds its model first (minutes, once): steps and time left
+            b = m.build
+            eta = fmt_duration(b.eta_s) if b.eta_s is not None else t("dash.build_eta_unknown")
+            txt.append(t("dash.building", model=b.model, step=b.step, steps=b.steps) + "\n", style="bold")
+            txt.append(t("dash.build_progress", bar=_bar(100 * b.step / max(1, b.steps), 12), eta=eta))
+            self._set("training", txt)
+            return
         txt.append(t("dash.train_line1", round=m.round if m.round is not None else "-",
                      stage=m.stage if m.stage is not None else "-", n=m.rounds_finished) + "\n")
         txt.append(t("dash.train_line2", speed=fmt_num(m.tokens_per_s, "", 1), step=fmt_num(m.step_seconds, "", 2),
