@@ -30,6 +30,9 @@ Metric names (contrib/grafana/swarmdeck.json charts them):
   swarmdeck_gpu_power_watts{gpu,name}           (absent without an NVIDIA GPU)
   swarmdeck_host_memory_used_bytes, swarmdeck_host_cpu_percent
   swarmdeck_scrape_seconds                      what the last collection cost
+  swarmdeck_fleet_host_up{host}                 while `swarmdeck fleet watch` runs: 1 when the host answers
+  swarmdeck_fleet_host_rtt_seconds{host}        its SSH round trip
+  swarmdeck_fleet_node_state{host,profile,state} 1 for a remote node's current state, 0 for the others
 """
 
 from __future__ import annotations
@@ -223,6 +226,26 @@ class SwarmdeckCollector(Collector):
         yield from (up, state, sup, restarts, rss, rounds, last_round, reward, total, wins, votes, peers, shared,
                     shared_b, taken, queue, subs, tps)
         yield from self._host()
+        yield from self._fleet()
+
+    def _fleet(self) -> Iterator:
+        """The watchtower's last poll (core.usecases.fleet.watch writes it); nothing when no watch runs."""
+        from core.usecases.fleet import watch_gauges
+
+        d = watch_gauges()
+        if not d:
+            return
+        up = GaugeMetricFamily("swarmdeck_fleet_host_up", "fleet host answers over SSH", labels=["host"])
+        rtt = GaugeMetricFamily("swarmdeck_fleet_host_rtt_seconds", "fleet host SSH round trip", labels=["host"])
+        st = GaugeMetricFamily("swarmdeck_fleet_node_state", "remote node state", labels=["host", "profile", "state"])
+        for h in d.get("hosts") or []:
+            up.add_metric([h["name"]], 1.0 if h.get("up") else 0.0)
+            if h.get("rtt_ms") is not None:
+                rtt.add_metric([h["name"]], float(h["rtt_ms"]) / 1000)
+            for p in h.get("profiles") or []:
+                for x in STATES:
+                    st.add_metric([h["name"], p["name"], x], 1.0 if p.get("state") == x else 0.0)
+        yield from (up, rtt, st)
 
     def _host(self) -> Iterator:
         if self._telemetry is None:

@@ -200,3 +200,134 @@ def test_bad_input_is_refused_with_a_clear_error(fleet):
         assert kh.read_text() != known_before  # refused: not replaced by the new key either
     finally:
         kh.write_text(known_before)
+
+
+def _messages(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    return [json.loads(ln)["body"] for ln in path.read_text().splitlines() if ln.strip()]
+
+
+def test_watchtower_alerts_once_when_a_host_goes_dark_and_once_when_it_returns(fleet):
+    f = fleet
+    m = f.m
+    got = f.base / "received.jsonl"
+    recv = subprocess.Popen(["ip", "netns", "exec", m.names[2], sys.executable, "-m", "tests.helpers.receiver",
+                             str(RECEIVER_PORT), str(got)], env=home_env(f.home), cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    log = open(f.base / "watch.log", "w")
+    watch = None
+    try:
+        assert recv.stdout.readline().strip() == "ready"
+        _ok(f.cli("alerts", "add", f"json://127.0.0.1:{RECEIVER_PORT}/fleet"), "alerts add")
+        watch = subprocess.Popen(["ip", "netns", "exec", m.names[2], sys.executable, "-m", "tui.commands.fleet_cmd",
+                                  "watch", "--interval", "3"], env=home_env(f.home), cwd=ROOT, stdout=log,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        state = f.home / "sd" / "data" / "fleet-state.json"
+
+        def both_up():
+            try:
+                d = json.loads(state.read_text())
+            except (OSError, ValueError):
+                return False
+            return {h["name"]: h["up"] for h in d["hosts"]} == {"h1": True, "h2": True}
+        _wait(both_up, 60, "the watcher's first good poll of both hosts")
+        # the metrics server exports the fleet while the watch runs
+        metrics = _ok(f.cli("metrics", "show"), "metrics show")
+        assert 'swarmdeck_fleet_host_up{host="h1"} 1.0' in metrics
+        assert 'swarmdeck_fleet_node_state{host="h2",profile="bad2",state="gave_up"} 1.0' in metrics
+        # bad2 gave up on h2 before the watch began: the watchtower says so (from outside the host)
+        _wait(lambda: any("bad2 on h2" in x["title"] and "gave up" in x["title"] for x in _messages(got)), 60,
+              "the 'node gave up' alert for bad2 on h2")
+        before = len(_messages(got))
+
+        t_cut = time.monotonic()
+        subprocess.run(["ip", "-n", m.switch, "link", "set", "p1", "down"], check=True)
+        try:
+            _wait(lambda: any("unreachable" in x["title"] for x in _messages(got)), 90, "the 'unreachable' alert")
+            print(f"\nunreachable alert {time.monotonic() - t_cut:.0f} s after the link was cut")
+            time.sleep(8)  # more failed polls: still one message
+            assert _state(f, "h2", "b1") == "running"  # the other host's node is untouched
+        finally:
+            subprocess.run(["ip", "-n", m.switch, "link", "set", "p1", "up"], check=True)
+        _wait(lambda: any("recovered" in x["title"] and "h1" in x["title"] for x in _messages(got)), 90,
+              "the 'recovered' alert")
+        time.sleep(8)
+        new = _messages(got)[before:]
+        titles = [x["title"] for x in new]
+        assert sum("unreachable" in t for t in titles) == 1, titles
+        assert sum("recovered" in t for t in titles) == 1, titles
+        assert len(titles) == 2, titles  # nothing about h2, nor about h1's nodes (they ran on)
+        assert "h1" in titles[0] and "unreachable" in titles[0] and "recovered" in titles[1]
+        assert _state(f, "h1", "a1") == "running"
+    finally:
+        if watch is not None:
+            watch.terminate()
+            try:
+                watch.wait(30)
+            except subprocess.TimeoutExpired:
+                watch.kill()
+        recv.kill()
+        recv.wait(10)
+        log.close()
+    assert "Traceback" not in (f.base / "watch.log").read_text()
+
+
+def _use_watcher_home(monkeypatch, home: Path) -> None:
+    """This process (the Pilot app) as the watcher's machine: its HOME and swarmdeck paths; its ssh runs
+    inside namespace 3 through the [fleet] ssh wrapper of the watcher's config."""
+    for k, v in home_env(home).items():
+        if k.startswith(("HOME", "SWARMDECK_HOME", "XDG_")):
+            monkeypatch.setenv(k, v)
+
+
+def _rows(app) -> dict[tuple[str, str | None], str]:
+    from textual.widgets import DataTable
+
+    scr = app.screen
+    table = scr.query_one(DataTable)
+    return {scr.rows[i]: str(table.get_row_at(i)[2]) for i in range(min(len(scr.rows), table.row_count))}
+
+
+async def test_fleet_view_shows_both_hosts_and_stops_a_remote_node(fleet, monkeypatch):
+    from core.identity import profiles as prof
+    from tests.helpers.tui import FrozenTelemetry, until
+    from tui.app import make_app
+    from tui.screens.dialogs import ConfirmScreen
+    from tui.screens.fleet import FleetScreen, RemoteDashboardScreen
+    from textual.widgets import DataTable
+
+    f = fleet
+    _use_watcher_home(monkeypatch, f.home)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    prof.create_profile("here", make_current=True)
+    _ok(f.hosts["h1"].sd("start", "-p", "a1"), "a1 running before the test")  # whatever an earlier test did
+    _wait(lambda: _state(f, "h1", "a1") == "running", 60, "a1 running")
+    app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, FleetScreen), 20, "the fleet view", app)
+        want = {("h1", "a1"): "running", ("h1", "a2"): "stopped", ("h2", "b1"): "running", ("h2", "bad2"): "gave up"}
+        await until(pilot, lambda: all(_rows(app).get(k) == v for k, v in want.items()), 90,
+                    f"both machines' profiles in the fleet view (want {want})", app)
+        # a remote profile's dashboard, fed by its event stream over SSH
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=app.screen.rows.index(("h2", "b1")))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, RemoteDashboardScreen), 20, "b1's dashboard", app)
+        await until(pilot, lambda: (app.screen.query_one("#remote-dash").model.round or 0) > 0, 60,
+                    "rounds of b1 streamed from h2", app)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, FleetScreen), 20, "back to the fleet view", app)
+        # x on a1 asks first (as locally), then stops it over SSH
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=app.screen.rows.index(("h1", "a1")))
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 20, "the stop confirmation", app)
+        assert "a1" in app.screen.question and "h1" in app.screen.question
+        await pilot.press("y")
+        await until(pilot, lambda: _state(f, "h1", "a1") == "stopped", 120, "a1 stopped on h1")
+        await until(pilot, lambda: _rows(app).get(("h1", "a1")) == "stopped", 60, "the view saying a1 stopped", app)
+        assert _state(f, "h2", "b1") == "running"
+    assert _state(f, "h1", "a2") == "stopped"

@@ -72,7 +72,7 @@ class SwarmScreen(ModalScreen[None]):
         try:
             self.post_message(InvitesLoaded(self.app.backend.swarm_invites()))
         except Exception as e:  # SwarmdeckError carries what/where/fix
-            self.post_message(InvitesLoaded([], error=str(e)))
+            self.post_message(InvitesLoaded([], error=error_text(e)))
 
     def on_invites_loaded(self, msg: InvitesLoaded) -> None:
         body = Text()
@@ -110,7 +110,7 @@ class SwarmScreen(ModalScreen[None]):
         try:
             self.post_message(Joined(self.app.backend.swarm_join(invite, profile)))
         except Exception as e:
-            self.post_message(Joined(None, error=str(e)))
+            self.post_message(Joined(None, error=error_text(e)))
 
     def on_joined(self, msg: Joined) -> None:
         self._joining = False
@@ -140,7 +140,7 @@ class SwarmScreen(ModalScreen[None]):
         try:
             self.post_message(Hosted(self.app.backend.swarm_host(name, addr)))
         except Exception as e:
-            self.post_message(Hosted(None, error=str(e)))
+            self.post_message(Hosted(None, error=error_text(e)))
 
     def on_hosted(self, msg: Hosted) -> None:
         self._hosting = False

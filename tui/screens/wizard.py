@@ -113,6 +113,10 @@ class WizardScreen(Screen[str | None]):
                     val = t("wizard.token_set") if val == "set" else t("wizard.token_not_set")
                 elif key == "model" and val in (TINY_MODEL, DEMO_MODEL):
                     val = t("wizard.model_tiny" if val == TINY_MODEL else "wizard.model_demo")
+                elif key == "dht_port" and val == "random":
+                    val = t("wizard.port_random")
+                elif key == "gpus" and val == "cpu":
+                    val = t("wizard.gpus_none")
                 elif key == "model_why":
                     val = t(f"wizard.model_why.{val}", reason=self.wizard.hardware.cpu_mode_reason or "")
                 txt.append(f"{t('wizard.field.' + key):<26}", style="bold")
@@ -184,7 +188,7 @@ class WizardScreen(Screen[str | None]):
         try:
             self.app.backend.create_profile(res, configure_existing=self.configure_existing)
         except Exception as e:
-            self.query_one("#wizard-error", Static).update(Text("✗ " + str(e), style="bold red"))
+            self.query_one("#wizard-error", Static).update(Text("✗ " + error_text(e), style="bold red"))
             self.wizard.status = "active"  # let the user fix and retry
             return
         self.dismiss(res.name)
