@@ -46,7 +46,8 @@ from core.events.types import (ErrorEvent, Event, LogEvent, ModelBuild, NodeIden
 from core.supervisor import downshift
 from core.supervisor.alerting import SupervisorAlerts
 from core.supervisor.policy import RestartPolicy
-from core.supervisor.probes import alive, group_members, oom_kill_count, pid_alive, rss_of, vram_of
+from core.supervisor.probes import (alive, group_members, oom_kill_count, pid_alive, remove_torch_shm, rss_of,
+                                    vram_of)
 from core.supervisor.server import ControlServer
 from core.supervisor.settings import PROJECT_ROOT, SupervisorSettings, load_settings, node_command, profile_training
 
@@ -496,6 +497,9 @@ class Supervisor:
         await _wait_exit(run)
         mon.cancel()
         reaped = await self._reap_group(run)
+        shm = remove_torch_shm(run.members | {run.pid})  # a killed node's /dev/shm segments (torch, hivemind)
+        if shm:
+            self.note(f"removed {len(shm)} shared-memory file(s) of node pid {run.pid} from /dev/shm")
         # grandchildren may have held the pipes; they are gone now, so the readers reach EOF
         done, pending = await asyncio.wait(readers, timeout=2.0)
         for t in pending:
