@@ -33,7 +33,6 @@ import dataclasses
 import hashlib
 import logging
 import math
-import random
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -146,11 +145,12 @@ def _finite(xs) -> bool:
 
 def select_external(candidates: Iterable[Rollout], j: int, seed: int | str = 0,
                     exclude_peer: str | None = None) -> list[Rollout]:
-    """SAPO selection: drop zero-advantage rollouts (all rewards equal), then sample J uniformly.
+    """SAPO selection: drop zero-advantage rollouts (all rewards equal), then draw J peers first, groups second.
 
-    Deterministic for a given seed and candidate order (candidates are sorted by producer and
-    question first, so the order peers' values arrived in does not matter). Other policies:
-    core.training.selection.
+    Each peer gives at most its share, ceil(J / peers offering), so one peer listing many groups
+    cannot take most of the J (core.base.draw). Deterministic for a given seed and candidate
+    order (candidates are sorted by producer and question first, so the order peers' values
+    arrived in does not matter). Other policies: core.training.selection.
     """
     return selection.select(candidates, j, seed=seed, exclude_peer=exclude_peer, policy="uniform")
 

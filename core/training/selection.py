@@ -5,8 +5,9 @@ Every policy first drops what cannot teach: groups whose rewards are not finite 
 the caller hands it - the receiver's own verifier scores once the engine re-scores peers'
 rollouts (verified sharing), never a number the sender claims on its own authority.
 
-Policies:
-  uniform       SAPO's rule: J drawn uniformly among the useful groups.
+Policies (each peer gives at most its share, ceil(J / peers offering), so one peer listing many
+groups cannot take most of the J: core.base.draw):
+  uniform       SAPO's rule: J drawn uniformly among the useful groups (peers first, then groups).
   least_solved  groups of the task this node currently solves least (its own groups' exact-
                 answer rate, TaskStats) first; a task it has never generated counts as unsolved.
                 Uniform within a task.
@@ -26,6 +27,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from core.base.draw import draw_per_peer, peer_share
 from core.base.rollouts import Rollout
 
 POLICIES = ("uniform", "least_solved", "rare")
@@ -83,11 +85,20 @@ def select(candidates: Iterable[Rollout], j: int, seed: int | str = 0, exclude_p
         seed = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
     rng = random.Random(seed)
     if policy == "uniform":
-        return rng.sample(pool, min(j, len(pool)))
+        return draw_per_peer(rng, pool, j, lambda r: r.peer_id)
     rng.shuffle(pool)  # the tie-break among equals; the sort below is stable
     if policy == "least_solved":
         st = stats or TaskStats()
         pool.sort(key=lambda r: st.solved(r.task))
     else:  # rare
         pool.sort(key=lambda r: (successes(r.rewards) == 0, successes(r.rewards)))
-    return pool[:j]
+    cap = peer_share(j, len({r.peer_id for r in pool}))
+    out: list[Rollout] = []
+    count: dict[str, int] = {}
+    for r in pool:  # best first, no peer over its share
+        if len(out) == j:
+            break
+        if count.get(r.peer_id, 0) < cap:
+            out.append(r)
+            count[r.peer_id] = count.get(r.peer_id, 0) + 1
+    return out

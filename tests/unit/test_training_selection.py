@@ -16,11 +16,13 @@ def _g(peer, task, i, rewards):
 
 
 def _pool():
-    return ([_g("QmB", "gcd", i, [1.0, 1.0, 1.0, 0.0]) for i in range(4)]            # 3 successes of 4
-            + [_g("QmC", "count_bits", i, [1.0, 0.0, 0.0, 0.0]) for i in range(4)]  # rare: 1 of 4
-            + [_g("QmC", "count_bits", 10 + i, [0.2, 0.0, 0.0, 0.0]) for i in range(3)]  # partial credit only
-            + [_g("QmB", "gcd", 20 + i, [0.0] * 4) for i in range(5)]                # no signal
-            + [_g("QmLocal", "count_bits", 30, [1.0, 0.0, 0.0, 0.0])])               # the node's own
+    # two peers offer every kind, so the per-peer share (ceil(J / peers)) leaves the policy its choice
+    peers = ("QmB", "QmC")
+    return ([_g(p, "gcd", i, [1.0, 1.0, 1.0, 0.0]) for p in peers for i in range(2)]            # 3 of 4 right
+            + [_g(p, "count_bits", i, [1.0, 0.0, 0.0, 0.0]) for p in peers for i in range(2)]  # rare: 1 of 4
+            + [_g(p, "count_bits", 10 + i, [0.2, 0.0, 0.0, 0.0]) for p in peers for i in range(2)]  # partial only
+            + [_g(p, "gcd", 20 + i, [0.0] * 4) for p in peers for i in range(3)]                 # no signal
+            + [_g("QmLocal", "count_bits", 30, [1.0, 0.0, 0.0, 0.0])])                         # the node's own
 
 
 def test_uniform_is_the_engines_sapo_draw_unchanged():
@@ -34,9 +36,14 @@ def test_uniform_is_the_engines_sapo_draw_unchanged():
 def test_rare_takes_the_fewest_successes_first_and_partial_credit_last():
     pool = _pool()
     pick = selection.select(pool, 4, seed=1, exclude_peer="QmLocal", policy="rare")
-    assert {r.question for r in pick} == {f"count_bits question {i}" for i in range(4)}
+    assert {(r.peer_id, r.question) for r in pick} == {(p, f"count_bits question {i}") for p in ("QmB", "QmC")
+                                                         for i in range(2)}
     pick6 = selection.select(pool, 6, seed=1, exclude_peer="QmLocal", policy="rare")
     assert [selection.successes(r.rewards) for r in pick6] == [1, 1, 1, 1, 3, 3]
+    # no peer gives more than its share, whatever the policy prefers: J=2 among 2 peers is 1 each
+    assert len({r.peer_id for r in selection.select(pool, 2, seed=1, exclude_peer="QmLocal", policy="rare")}) == 2
+    lone = [r for r in pool if r.peer_id == "QmB"]
+    assert len(selection.select(lone, 4, seed=1, policy="rare")) == 4  # one peer offering: its share is all
     # order of arrival does not matter
     assert pick == selection.select(list(reversed(pool)), 4, seed=1, exclude_peer="QmLocal", policy="rare")
 

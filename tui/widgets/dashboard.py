@@ -18,7 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from tui.model.dashboard import DashboardModel
-from tui.model.i18n import current, t
+from tui.model.i18n import current, t, text
 from core.hardware.telemetry import Snapshot, fmt_bytes, fmt_num
 from tui.widgets.common import ago, short_id
 from tui.widgets.reward_chart import MA, RewardChart, trend
@@ -48,14 +48,17 @@ def _gib_pair(used: int | None, total: int | None) -> str:
 
 
 def render_system(snap: Snapshot | None, mode_line: str | None) -> Text:
-    """Lines short enough for a 36-column panel (half of an 80-column terminal)."""
-    out = Text()
+    """Lines short enough for a 36-column panel (half of an 80-column terminal). A longer line (a CPU-mode
+    reason, a translation) is cut with "…", never wrapped: a wrapped line would push the last ones out
+    of the panel's fixed height. The whole reason is in the wizard and `swarmdeck doctor`."""
+    out = Text(no_wrap=True, overflow="ellipsis")
     if snap is None:
         out.append(t("common.na"))
         return out
     if snap.cpu_mode:
         out.append(t("dash.cpu_mode"), style="bold yellow")
-        out.append(" " + t("dash.cpu_mode_reason", reason=snap.cpu_mode_reason or t("common.na")) + "\n")
+        out.append(" " + text(snap.cpu_mode_reason or t("common.na")) + "\n")
+        out.append(t("dash.cpu_mode_runs") + "\n")
     for g in snap.gpus[:4]:
         mem_pct = (100 * g.mem_used / g.mem_total) if g.mem_used is not None and g.mem_total else None
         out.append(f"GPU{g.index} ", style="bold")
@@ -230,7 +233,8 @@ class ProfileDashboard(Widget):
         if self.signin:
             txt.append("⏸ " + t("signin.chain") + "\n", style="bold yellow")
         for sub in list(m.failures)[-1:] if not self.signin else []:
-            where = f"{sub.kind} r{sub.round}" + (f"/s{sub.stage}" if sub.stage is not None else "")
+            kind = t("dash.kind." + sub.kind) if current().has("dash.kind." + sub.kind) else sub.kind
+            where = f"{kind} r{sub.round}" + (f"/s{sub.stage}" if sub.stage is not None else "")
             txt.append(f"✗ {where}: {sub.reason or t('common.na')}\n", style="red")
         self._set("chain", txt)
 
@@ -308,12 +312,17 @@ def peer_rows(m: DashboardModel, now: float) -> list[tuple[str, str, str, str, s
     return out
 
 
+def _cut(s: str, w: int) -> str:
+    return s if len(s) <= w else s[:w - 1] + "…"
+
+
 def peer_table(rows: list[tuple[str, ...]]) -> str:
     head = (t("dash.peer_col_name"), t("dash.peer_col_seen"), t("dash.peer_col_taken"),
             t("dash.peer_col_refused"), t("dash.peer_col_trust"))
     widths = [13, 7, 4, 3, 5]  # 36 columns: half of an 80-column terminal, less the panel's frame
     lines = []
     for r in [head, *rows]:
-        cells = [f"{str(c)[:w]:<{w}}" if i == 0 else f"{str(c)[:w]:>{w}}" for i, (c, w) in enumerate(zip(r, widths))]
+        cells = [f"{_cut(str(c), w):<{w}}" if i == 0 else f"{_cut(str(c), w):>{w}}"
+                 for i, (c, w) in enumerate(zip(r, widths))]
         lines.append(" ".join(cells).rstrip())
     return "\n".join(lines)
