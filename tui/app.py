@@ -17,7 +17,7 @@ from textual.screen import Screen
 from textual.widgets import TabbedContent, TabPane
 
 from tui.model import i18n
-from tui.model.i18n import t
+from tui.model.i18n import error_text, t
 from core.hardware.telemetry import Telemetry
 from tui.model.wizard import Wizard
 from tui.backend import Backend, CoreBackend

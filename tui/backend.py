@@ -256,7 +256,8 @@ class CoreBackend:
             try:
                 out.append((name, _hosting.invite(name)))
             except SwarmdeckError as e:
-                out.append((name, e.what + (f" ({e.fix})" if e.fix else "")))
+                what, _, fix = e.localized()
+                out.append((name, what + (f" ({fix})" if fix else "")))
         return out
 
     def swarm_host(self, name: str, public_addr: str) -> str:

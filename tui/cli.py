@@ -2,7 +2,8 @@
 
 Each command group lives in its own module under tui/commands/ and exposes
 `register(subparsers)`; a handler takes the parsed args and returns an exit code.
-SwarmdeckError is printed as what / where / fix without a traceback.
+SwarmdeckError is printed as what / where / fix without a traceback, in the user's language: the same
+setting as the TUI (config `language = "auto"|"en"|"ru"`; auto follows LC_ALL / LC_MESSAGES / LANG).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 
 from core import __version__
 from core.base.errors import SwarmdeckError
+from tui.model import i18n
 
 # Order here is the order in --help.
 COMMAND_MODULES = [
@@ -36,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="swarmdeck",
         description="Run and manage RL swarm nodes. With no command, opens the terminal UI.",
-        epilog="Run 'swarmdeck COMMAND --help' for a command's options. Docs: README.md",
+        epilog="Run 'swarmdeck COMMAND --help' for a command's options. Docs: README.md and docs/",
     )
     p.add_argument("-p", "--profile", help="profile to act on (default: the current profile)")
     p.add_argument("--version", action="version", version=f"swarmdeck {__version__}")
@@ -61,7 +63,20 @@ def _accept_profile_option(parser: argparse.ArgumentParser) -> None:
                             help="profile to act on (default: the current profile)")
 
 
+def configured_language() -> str:
+    """The language the TUI would pick: config's `language`, else the locale. A config that does not
+    load is no reason to fail here (the command itself reports it): the locale decides then."""
+    try:
+        from core.config.settings import load_config
+
+        setting = load_config(create=False, strict=False).language
+    except Exception:
+        setting = None
+    return i18n.detect_language(setting)
+
+
 def main(argv: list[str] | None = None) -> int:
+    i18n.set_language(configured_language())
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -71,10 +86,10 @@ def main(argv: list[str] | None = None) -> int:
             return run_tui(profile=args.profile)
         return int(args.func(args) or 0)
     except SwarmdeckError as e:
-        print(f"swarmdeck: {e}", file=sys.stderr)
+        print(f"swarmdeck: {e.render()}", file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(i18n.t("cli.interrupted"), file=sys.stderr)
         return 130
 
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from core.base import paths
-from tui.model.i18n import t
+from tui.model.i18n import error_text, t
 
 
 def screenshot_dir() -> Path:

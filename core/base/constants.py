@@ -20,7 +20,7 @@ QUANT_ORDER = ("fp32", "bf16", "8bit", "4bit")
 # The login service's (modal-login API) default port.
 DEFAULT_LOGIN_PORT = 3000
 
-# Round length of the local network's advancer (`swarmdeck network up`, README: "a round every 30 s").
+# Round length of the local network's advancer (`swarmdeck network up`, docs/local-network.md: "a round every 30 s").
 LOCAL_ROUND_SECONDS = 30.0
 
 # Model names that select a model built here (no hub): the tiny Qwen2 (tests, smoke runs) and the

@@ -1,6 +1,15 @@
-"""User-facing errors: what happened, where, and the fix. Tracebacks are for bugs only."""
+"""User-facing errors: what happened, where, and the fix. Tracebacks are for bugs only.
+
+what / where / fix are each a message key with parameters (core.base.i18n.Msg), or, in code not
+moved to the catalog yet, a plain English string. The attributes `what`, `where` and `fix` are always
+the English text (logs, tests, old callers); `localized()` and `render()` give the user's language.
+"""
 
 from __future__ import annotations
+
+from typing import Any
+
+from core.base.i18n import Msg, Translator, current
 
 
 class SwarmdeckError(Exception):
@@ -13,13 +22,38 @@ class SwarmdeckError(Exception):
 
     exit_code = 1
 
-    def __init__(self, what: str, where: str | None = None, fix: str | None = None):
-        super().__init__(what)
-        self.what = what
-        self.where = where
-        self.fix = fix
+    def __init__(self, what: str | Msg, where: str | Msg | None = None, fix: str | Msg | None = None):
+        self.msgs: dict[str, Msg] = {k: v for k, v in (("what", what), ("where", where), ("fix", fix))
+                                     if isinstance(v, Msg)}
+        self.what = str(what)
+        self.where = None if where is None else str(where)
+        self.fix = None if fix is None else str(fix)
+        super().__init__(self.what)
 
-    def __str__(self) -> str:  # one readable block
+    def part(self, name: str) -> str | Msg | None:
+        """what / where / fix as given: its Msg when it has a key, else the text (to pass into an event
+        or into another message, so the key survives)."""
+        return self.msgs.get(name) or getattr(self, name)
+
+    def localized(self, tr: Translator | None = None) -> tuple[str, str | None, str | None]:
+        """(what, where, fix) in the user's language (a part given as plain text stays as it is)."""
+        def one(name: str) -> str | None:
+            m = self.msgs.get(name)
+            return m.render(tr) if m is not None else getattr(self, name)
+        return one("what") or "", one("where"), one("fix")
+
+    def render(self, tr: Translator | None = None) -> str:
+        """One readable block in the user's language (the CLI prints it; str(e) is the English one)."""
+        tr = tr or current()
+        what, where, fix = self.localized(tr)
+        parts = [what]
+        if where:
+            parts.append(f"  {tr('label.where')}: {where}")
+        if fix:
+            parts.append(f"  {tr('label.fix')}: {fix}")
+        return "\n".join(parts)
+
+    def __str__(self) -> str:  # one readable block, English
         parts = [self.what]
         if self.where:
             parts.append(f"  where: {self.where}")
@@ -27,14 +61,22 @@ class SwarmdeckError(Exception):
             parts.append(f"  fix:   {self.fix}")
         return "\n".join(parts)
 
+    def msgs_wire(self) -> dict[str, Any] | None:
+        """The message keys of what/where/fix for an event's `msgs` (None when all are plain text)."""
+        return {k: m.to_wire() for k, m in self.msgs.items()} or None
+
     def to_dict(self) -> dict:
-        return {"error": type(self).__name__, "what": self.what, "where": self.where, "fix": self.fix}
+        d = {"error": type(self).__name__, "what": self.what, "where": self.where, "fix": self.fix}
+        if self.msgs:
+            d["msgs"] = self.msgs_wire()
+        return d
 
 
 class ConfigError(SwarmdeckError):
     """Config file problems; `problems` holds every problem found, not only the first."""
 
-    def __init__(self, what: str, where: str | None = None, fix: str | None = None, problems: list | None = None):
+    def __init__(self, what: str | Msg, where: str | Msg | None = None, fix: str | Msg | None = None,
+                 problems: list | None = None):
         super().__init__(what, where, fix)
         self.problems = list(problems or [])
 
@@ -61,3 +103,9 @@ class TrainingError(SwarmdeckError):
 
 class SupervisorError(SwarmdeckError):
     pass
+
+
+def message_of(e: BaseException) -> str | Msg:
+    """An exception's one-line message to put into another message: its keyed `what` for our errors
+    (so it is shown in the user's language), str(e) for anything else."""
+    return (e.part("what") or "") if isinstance(e, SwarmdeckError) else str(e)

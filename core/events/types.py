@@ -5,6 +5,11 @@ On the wire (JSON lines in events.jsonl and on the node's stdout) an event is
 `to_wire()` writes that shape (optional fields left at None are not written) and `from_wire()` reads it
 back; fields this version does not name are kept in `extra` and written again, so a newer writer's
 additions survive. A type this version does not know reads as a GenericEvent, never as an error.
+
+User-visible text fields (a log line's `message`, an error's what/where/fix, a state's reason...) may be
+given as a message key (core.base.i18n.Msg): the field then holds the English text (old readers, logs,
+`status --json`) and `msgs` maps the field's name to {"key", "params"}; `ev.text(name)` renders it in
+the user's language.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, Mapping
+
+from core.base.i18n import Msg, Translator
 
 PROTOCOL_VERSION = 1
 ENVELOPE = ("v", "type", "ts", "seq", "profile")
@@ -26,10 +33,33 @@ class Event:
     ts: float = 0.0
     profile: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    msgs: Mapping[str, Any] | None = field(default=None, compare=False)  # field -> {"key", "params"}
+
+    def __post_init__(self) -> None:
+        # A text field given as a Msg: the field keeps the English text, `msgs` the key and params.
+        keyed = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Msg):
+                keyed[f.name] = v.to_wire()
+                object.__setattr__(self, f.name, v.english())
+        if keyed:
+            object.__setattr__(self, "msgs", {**(self.msgs or {}), **keyed})
 
     @property
     def type(self) -> str:
         return self.TYPE
+
+    def text(self, name: str, tr: Translator | None = None) -> str:
+        """Field `name` for the user: rendered from its message key in the current language when the
+        event carries one, else the field's text as written ('' when unset)."""
+        m = Msg.from_wire((self.msgs or {}).get(name)) if isinstance(self.msgs, Mapping) else None
+        if m is not None:
+            return m.render(tr)
+        v = getattr(self, name, None)
+        if v is None:
+            v = self.extra.get(name) if isinstance(self.extra, Mapping) else None
+        return "" if v is None else str(v)
 
     def fields_dict(self) -> dict[str, Any]:
         """The event's own fields in declaration order (None = not set, not written), then `extra`."""
@@ -97,6 +127,8 @@ _ENVELOPE_ATTRS = frozenset(("seq", "ts", "profile", "extra", "wire_type"))
 def _to_json_value(v: Any) -> Any:
     if isinstance(v, tuple):
         return [_to_json_value(x) for x in v]
+    if isinstance(v, Mapping):
+        return {k: _to_json_value(x) for k, x in v.items()}
     if hasattr(v, "to_wire"):
         return v.to_wire()
     return v
@@ -253,6 +285,7 @@ class PeersUpdate(Event):
                 out.append(PeerSeen(str(p["peer_id"]), str(p.get("name") or ""),
                                     ls if isinstance(ls, (int, float)) else None))
         object.__setattr__(self, "peers", tuple(out))
+        super().__post_init__()
 
 
 @dataclass(frozen=True, kw_only=True)

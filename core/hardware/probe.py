@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from core.base.i18n import M
+
 GiB = 1024**3
 
 
@@ -40,17 +42,17 @@ def probe_gpus() -> GpuProbe:
     try:
         import pynvml  # the nvidia-ml-py package
     except ImportError:
-        return GpuProbe((), True, "nvidia-ml-py is not installed (pip install nvidia-ml-py)")
+        return GpuProbe((), True, M("hw.no_nvml_package"))
     try:
         pynvml.nvmlInit()
     except Exception as e:  # NVMLError_LibraryNotFound, _DriverNotLoaded, ...
         name = type(e).__name__.replace("NVMLError_", "")
         if "LibraryNotFound" in name:
-            reason = "no NVIDIA driver found (libnvidia-ml is not installed)"
+            reason = M("hw.no_driver_lib")
         elif "DriverNotLoaded" in name:
-            reason = "the NVIDIA driver is installed but not loaded"
+            reason = M("hw.driver_not_loaded")
         else:
-            reason = f"NVIDIA driver not usable ({name}: {e})"
+            reason = M("hw.driver_unusable", name=name, error=str(e))
         return GpuProbe((), True, reason)
     try:
         driver = pynvml.nvmlSystemGetDriverVersion()
@@ -63,14 +65,14 @@ def probe_gpus() -> GpuProbe:
             mem = pynvml.nvmlDeviceGetMemoryInfo(h)
             gpus.append(GpuInfo(i, name, int(mem.total // 2**20), int(mem.free // 2**20), driver))
     except Exception as e:
-        return GpuProbe((), True, f"NVIDIA driver error while listing GPUs: {e}")
+        return GpuProbe((), True, M("hw.driver_error", error=str(e)))
     finally:
         try:
             pynvml.nvmlShutdown()
         except Exception:
             pass
     if not gpus:
-        return GpuProbe((), True, "the NVIDIA driver reports no GPU", driver)
+        return GpuProbe((), True, M("hw.no_gpu"), driver)
     return GpuProbe(tuple(gpus), False, None, driver)
 
 

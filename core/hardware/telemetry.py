@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from core.base.i18n import M
+
 try:  # nvidia-ml-py provides the module `pynvml`
     import pynvml as _nvml
 except Exception:  # pragma: no cover - the dependency is declared, but be safe
@@ -85,21 +87,21 @@ class Telemetry:
     def _init_gpus(self) -> None:
         nv = self._nvml
         if nv is None:
-            self.cpu_mode_reason = "nvidia-ml-py is not installed (pip install nvidia-ml-py)"
+            self.cpu_mode_reason = M("hw.no_nvml_package")
             return
         try:
             nv.nvmlInit()
         except Exception as e:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
             msg = str(e) or type(e).__name__
-            self.cpu_mode_reason = f"no NVIDIA driver found (NVML: {msg})"
+            self.cpu_mode_reason = M("hw.no_driver_nvml", error=msg)
             return
         try:
             count = nv.nvmlDeviceGetCount()
         except Exception as e:
-            self.cpu_mode_reason = f"NVML could not count GPUs ({e})"
+            self.cpu_mode_reason = M("hw.nvml_count", error=str(e))
             return
         if count == 0:
-            self.cpu_mode_reason = "the NVIDIA driver reports no GPU"
+            self.cpu_mode_reason = M("hw.no_gpu")
             return
         for i in range(count):
             if self._wanted is not None and i not in self._wanted:
@@ -108,7 +110,7 @@ class Telemetry:
             if h is not None:
                 self._handles.append((i, h))
         if not self._handles:
-            self.cpu_mode_reason = f"none of the selected GPUs {self._wanted} exists (found {count})"
+            self.cpu_mode_reason = M("hw.gpus_missing", wanted=str(self._wanted), found=count)
 
     def close(self) -> None:
         if self._handles and self._nvml is not None:

@@ -26,7 +26,8 @@ from dataclasses import dataclass, replace
 
 from core.identity import files as identity
 from core.base.constants import EXIT_CONFIG, EXIT_OOM, TINY_MODEL, local_cpu_model
-from core.base.errors import SwarmdeckError, SwarmError
+from core.base.errors import SwarmdeckError, SwarmError, message_of
+from core.base.i18n import M
 from core.events.log import EventBus
 from core.events.types import (
     ChainTotals, CheckpointSaved, ErrorEvent, Event, HfPush, LogEvent, NodeIdentity, NodeMode, NodeState, Oom,
@@ -160,16 +161,16 @@ class Node:
 
         if modal_app.running_app(self.paths, timeout=10.0) is not None:  # busy is not dead
             return
-        self.emit(LogEvent(level="warning", message="the sign-in app is not running; starting it again"))
+        self.emit(LogEvent(level="warning", message=M("event.app_down")))
         try:
             app = modal_app.ensure_running(self.profile, progress=self._app_progress, stop=self.stop_event)
         except SwarmdeckError as e:
-            self.emit(ErrorEvent(where=e.where or "sign-in app", what=e.what,
-                                 fix=e.fix or f"see {modal_app.log_file(self.paths)}"))
+            self.emit(ErrorEvent(where=e.part("where") or M("event.err.sign_in_app"), what=e.part("what"),
+                                 fix=e.part("fix") or M("event.err.see_file", path=str(modal_app.log_file(self.paths)))))
             return
         if hasattr(self.coordinator, "login_url"):
             self.coordinator.login_url = app.url
-        self.emit(LogEvent(level="info", message=f"sign-in app running again at {app.url}"))
+        self.emit(LogEvent(level="info", message=M("event.app_again", url=app.url)))
 
     def _app_progress(self, step: str, **kw) -> None:
         if "line" in kw:
@@ -184,11 +185,10 @@ class Node:
         name = self.profile.name
         signin.record(name, info)
         if info is None:
-            self.emit(LogEvent(level="info", message="the login app accepts this profile's session key again; "
-                                                     "pending chain writes are being sent"))
+            self.emit(LogEvent(level="info", message=M("event.signin_ok")))
             return
-        self.emit(LogEvent(level="warning", message=f"chain writes wait for a new sign-in ({info['reason']}): "
-                                                    f"run `{signin.command(name)}`; training goes on"))
+        self.emit(LogEvent(level="warning", message=M("event.signin_wait", reason=info["reason"],
+                                                      command=signin.command(name))))
 
     def _bootnodes(self) -> list[str]:
         configured = list(getattr(self.net, "bootnodes", ()) or ())
@@ -213,8 +213,8 @@ class Node:
                 raise
             # On the local network a dead bootnode (stopped, or an address from an earlier run)
             # must not keep the swarm down: start a new swarm here and publish it.
-            self.emit(ErrorEvent(where=", ".join(peers)[:300], what="no local bootnode answers",
-                                 fix="none needed: this node starts the local swarm and publishes itself as bootnode"))
+            self.emit(ErrorEvent(where=", ".join(peers)[:300], what=M("event.err.no_local_bootnode"),
+                                 fix=M("event.err.no_local_bootnode_fix")))
             peers = []
             self.dht = SwarmDHT.from_profile(self.profile, bootnodes=[])
             self.opts.bootnode = True
@@ -268,7 +268,7 @@ class Node:
         info = self.checkpoints.load_latest(self.engine.model, self.engine.optimizer)
         if info is not None:
             self.last_round = info.round
-            self.emit(LogEvent(level="info", message=f"resumed from the checkpoint of round {info.round}"))
+            self.emit(LogEvent(level="info", message=M("event.resumed", round=info.round)))
         self._setup_hf_push(t)
 
     def _cpu_threads(self) -> int | None:
@@ -298,8 +298,7 @@ class Node:
 
         if name in DEMO_ALIASES:
             if not (demo_model_dir() / "swarmdeck-demo.json").is_file():
-                self.emit(LogEvent(level="info", message="building the local demo model (first start on this "
-                                                         "machine only, 1.5-4 minutes on 2 cores)"))
+                self.emit(LogEvent(level="info", message=M("event.building_demo")))
             return str(ensure_demo_model(progress=lambda m: log.info("demo model: %s", m)))
         return name
 
@@ -336,9 +335,8 @@ class Node:
                 if not self._chain_warned:
                     self._chain_warned = True
                     self.emit(ErrorEvent(where=str(getattr(self.net, "rpc_url", "chain")),
-                                         what=f"cannot read the current round from the chain: {e}",
-                                         fix="check that the chain RPC is up (`swarmdeck doctor`); "
-                                             "the node keeps retrying"))
+                                         what=M("event.err.chain_round", error=message_of(e)),
+                                         fix=M("event.err.chain_round_fix")))
                 self._sleep(min(5.0, self.opts.poll * 4))
                 continue
             if self.last_round is None or r > self.last_round:
@@ -362,13 +360,13 @@ class Node:
         if not current or set(current) == set(self._boot_used):
             return
         self._boot_used = current
-        self.emit(LogEvent(level="info", message="the swarm's bootnode changed on chain: rejoining through it"))
+        self.emit(LogEvent(level="info", message=M("event.bootnode_changed")))
         try:
             self.dht.initial_peers = list(current)
             self.dht.restart()
         except SwarmError as e:
-            self.emit(ErrorEvent(where=", ".join(current)[:300], what=f"could not rejoin the swarm: {e.what}",
-                                 fix=e.fix or "transient; the next round tries again"))
+            self.emit(ErrorEvent(where=", ".join(current)[:300], what=M("event.err.rejoin", error=e.part("what")),
+                                 fix=e.part("fix") or M("event.err.transient_next_round")))
             if not self.dht.is_alive():  # nothing reachable: keep a DHT of our own rather than none
                 self.dht.initial_peers = []
                 self.dht.restart()
@@ -399,8 +397,8 @@ class Node:
             pub = self.dht.publish_rollouts(r, local)
             self.emit(RolloutsShared(round=r, bytes=pub.bytes, chunks=pub.chunks))
         except SwarmError as e:  # peers miss our rollouts this round; we still train and report
-            self.emit(ErrorEvent(where="DHT", what=f"could not share this round's rollouts: {e.what}",
-                                 fix=e.fix or "transient; the next round retries"))
+            self.emit(ErrorEvent(where="DHT", what=M("event.err.share", error=e.part("what")),
+                                 fix=e.part("fix") or M("event.err.transient_retry")))
 
         # Take J of the peers' rollouts (the DHT layer draws them among the useful groups it can see and
         # downloads only those). Poll until J are in hand, or every peer we know of has published and
@@ -462,10 +460,10 @@ class Node:
         self.emit(RoundFinished(round=r, stage=stage, reward=reward, n_local=len(local),
                                 n_external=len(external), peers=len(fetched), seconds=secs))
         # One human line per round for the dashboard's log pane (the numbers above, in words).
-        self.emit(LogEvent(level="info", message=(
-            f"round {r}: reward {reward:.3f}, {len(local)} local + {len(external)} peer rollouts "
-            f"from {len(fetched)} peer(s), " + ("no training signal" if m.skipped else
-                                                 f"loss {float(m.loss):.4f}") + f", {secs:.1f} s")))
+        self.emit(LogEvent(level="info", message=M(
+            "event.round_done", round=r, reward=reward, n_local=len(local), n_external=len(external),
+            peers=len(fetched), seconds=secs,
+            outcome=M("event.no_signal") if m.skipped else M("event.loss", loss=float(m.loss)))))
 
     def _emit_chain_totals(self) -> None:
         """This peer's totals as the chain has them (what leaderboards show), for the dashboard."""
@@ -491,8 +489,8 @@ class Node:
         try:
             return self.dht.fetch_rollouts(r, timeout=timeout, want=want, previous=True)
         except SwarmError as e:
-            self.emit(ErrorEvent(where="DHT", what=f"could not fetch peers' rollouts: {e.what}",
-                                 fix=e.fix or "transient; this round trains on local rollouts"))
+            self.emit(ErrorEvent(where="DHT", what=M("event.err.fetch", error=e.part("what")),
+                                 fix=e.part("fix") or M("event.err.transient_local")))
             return {}
 
     def _winners(self, local, fetched: dict[str, list]) -> list[str]:
@@ -560,7 +558,7 @@ def main(argv: list[str] | None = None, out=None) -> int:
     out = out or sys.stdout
     logging.basicConfig(level=os.environ.get("SWARMDECK_LOG_LEVEL", "INFO"), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from core.training.model import quiet_optional_warnings
+    from core.training.quiet import quiet_optional_warnings
 
     quiet_optional_warnings()
     from core.identity.profiles import load_profile
@@ -590,7 +588,7 @@ def main(argv: list[str] | None = None, out=None) -> int:
         node.run()
         return 0
     except SwarmdeckError as e:
-        bus.emit(ErrorEvent(where=e.where or "", what=e.what, fix=e.fix or ""))
+        bus.emit(ErrorEvent(where=e.part("where") or "", what=e.part("what"), fix=e.part("fix") or ""))
         log.error("%s", e)
         # A config/identity problem survives a restart; a network one may not.
         from core.base.errors import ChainError
@@ -604,7 +602,7 @@ def main(argv: list[str] | None = None, out=None) -> int:
             return EXIT_OOM
         if isinstance(e, KeyboardInterrupt):
             return 0
-        bus.emit(ErrorEvent(where="node", what=f"{type(e).__name__}: {e}"[:500], fix="this is a bug; see node.log"))
+        bus.emit(ErrorEvent(where="node", what=f"{type(e).__name__}: {e}"[:500], fix=M("event.err.bug")))
         log.exception("node crashed")
         return 1
 

@@ -33,13 +33,30 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from core.base import safejson
 from core.supervisor.history import tail_file
 
-if TYPE_CHECKING:  # the server serves a Supervisor; the Supervisor module imports this one
-    from core.supervisor.supervisor import Supervisor
+
+
+class Served(Protocol):
+    """What the control server needs from the supervisor it serves (core.supervisor.supervisor.Supervisor).
+
+    Described here rather than imported: the Supervisor module imports this one, and the server only
+    talks to it through these members."""
+
+    profile: str
+    paths: Any          # ProfilePaths: .control_socket
+    settings: Any       # SupervisorSettings: .max_connections, .subscriber_queue
+    log_paths: dict[str, Path]
+
+    def status(self) -> Any: ...
+    async def cmd_start(self, reset_downshift: bool = False) -> dict: ...
+    async def cmd_restart(self, now: bool = False) -> dict: ...
+    async def cmd_stop(self, now: bool = False) -> dict: ...
+    async def shutdown(self) -> None: ...
+    def note(self, msg: str, level: int = logging.INFO) -> None: ...
 
 PROTOCOL_VERSION = 1
 MAX_LINE = 64 * 1024           # requests; replies/streams may be longer (the client allows MAX_REPLY)
@@ -166,7 +183,7 @@ class LogFollower:
 class ControlServer:
     """Serves one Supervisor on its profile's control socket."""
 
-    def __init__(self, sup: "Supervisor"):
+    def __init__(self, sup: Served):
         self.sup = sup
         self.connections = 0
         self.followers: dict[str, set[LogFollower]] = {s: set() for s in SOURCES}

@@ -13,7 +13,7 @@ models are when GRPO starts on them: a share (`wordy`) is written in a style the
 only partial credit for ("<answer>It is 3</answer>"), and a share (`near_miss`) is the right
 number +-1 or +-2. The pretrained policy samples those often; GRPO's job on top is the one it does
 on real models: drop the rejected style and sharpen what the model already half knows. Measured
-numbers: README, "Local demo model".
+numbers: docs/sharing.md, "Local demo model".
 
 The build is seeded (the same recipe gives the same weights for the same torch thread count) and
 cached under data_dir()/models/demo-<hash of the recipe and this builder's code version>: a new
@@ -191,7 +191,7 @@ def build_demo_model(out_dir: Path, recipe: DemoRecipe = DEFAULT_RECIPE,
     import torch
     from transformers import GenerationConfig, Qwen2Config, Qwen2ForCausalLM
 
-    from core.training.model import quiet_optional_warnings
+    from core.training.quiet import quiet_optional_warnings
 
     quiet_optional_warnings()
     say = progress or (lambda m: None)

@@ -2,7 +2,7 @@
 
 The CLI and the TUI (tui.backend, from worker threads) call these; this module decides.
 
-Rules (README "Terminal UI"):
+Rules (docs/local-network.md, "Terminal UI"):
   * Opening (or switching to) a profile on the local network brings the local network up:
     chain + round advancer, the demo peers (as many as already exist, else localnet's
     default), each under its own supervisor, except a demo peer the user stopped. Idempotent;

@@ -96,15 +96,16 @@ def test_peer_count_is_the_events_total_not_the_listed_few():
 
 
 def test_dht_forgets_peers_silent_for_a_day_and_caps_how_many_it_keeps(monkeypatch):
-    from core.swarm import dht as dht_mod
-    from core.swarm.dht import SwarmDHT, _PeerSeen
+    from core.swarm import peers as peers_mod
+    from core.swarm.dht import SwarmDHT
+    from core.swarm.peers import PeerSeen as _PeerSeen
 
     d = object.__new__(SwarmDHT)  # only the bookkeeping is under test (no DHT process)
     now = 1_000_000.0
-    d._seen = {"old": _PeerSeen(now - dht_mod.PEER_FORGET_S - 1), "fresh": _PeerSeen(now - 60)}
+    d._seen = {"old": _PeerSeen(now - peers_mod.PEER_FORGET_S - 1), "fresh": _PeerSeen(now - 60)}
     d._forget_old_peers(now)
     assert list(d._seen) == ["fresh"]
-    monkeypatch.setattr(dht_mod, "MAX_KNOWN_PEERS", 3)
+    monkeypatch.setattr(peers_mod, "MAX_KNOWN_PEERS", 3)
     d._seen = {f"p{i}": _PeerSeen(now - i) for i in range(6)}  # p0 newest ... p5 oldest
     d._forget_old_peers(now)
     assert sorted(d._seen) == ["p0", "p1", "p2"]

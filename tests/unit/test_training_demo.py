@@ -1,5 +1,5 @@
 """The local demo model: built once per recipe (cached by its hash), loadable, and its task mix and
-training defaults. The full recipe's learning is measured by `just bench-sapo` (README)."""
+training defaults. The full recipe's learning is measured by `just bench-sapo` (docs/sharing.md)."""
 
 from __future__ import annotations
 

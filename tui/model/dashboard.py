@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable
 
 from core.events.reader import read_events
+from tui.model.i18n import t
 from core.events.types import (
     ChainTotals, CheckpointSaved, ErrorEvent, Event, HfPush, LogEvent, NodeIdentity, NodeMode, NodeRegistered,
     NodeState, Oom, PeersUpdate, RolloutsFetched, RoundFinished, RoundStarted, SubmissionEvent, TrainStep,
@@ -113,7 +114,7 @@ class DashboardModel:
 
     def _on_node_state(self, ev: NodeState) -> None:
         self.state = str(ev.state)
-        self.state_reason = ev.reason
+        self.state_reason = ev.text("reason") or None
         if self.state == "running":
             self.oom = None
 
@@ -128,7 +129,7 @@ class DashboardModel:
         self.eoa = ev.eoa or self.eoa
 
     def _on_node_mode(self, ev: NodeMode) -> None:
-        self.mode, self.device, self.mode_reason = ev.mode, ev.device, ev.reason
+        self.mode, self.device, self.mode_reason = ev.mode, ev.device, ev.text("reason")
 
     def _on_round_started(self, ev: RoundStarted) -> None:
         self.round, self.stage = int(ev.round), int(ev.stage)
@@ -168,7 +169,7 @@ class DashboardModel:
     def _on_submission(self, ev: SubmissionEvent) -> None:
         key = (ev.kind, ev.round, ev.stage)
         sub = Submission(kind=ev.kind, round=ev.round, stage=ev.stage,
-                         status=ev.status, tx=ev.tx, reason=ev.reason, ts=ev.ts)
+                         status=ev.status, tx=ev.tx, reason=ev.text("reason") or None, ts=ev.ts)
         self.submissions[key] = sub
         self.submissions.move_to_end(key)
         while len(self.submissions) > 4 * MAX_ROUNDS:
@@ -182,14 +183,17 @@ class DashboardModel:
         self.oom = f"{ev.kind}" + (f" -> {ev.step_down}" if ev.step_down else "")
 
     def _on_error(self, ev: ErrorEvent) -> None:
-        self.last_error = f"{ev.where}: {ev.what}" + (f" ({ev.fix})" if ev.fix else "")
+        fix = ev.text("fix")
+        self.last_error = f"{ev.text('where')}: {ev.text('what')}" + (f" ({fix})" if fix else "")
         self._log(LogLine(ev.ts, "error", self.last_error))
 
     def _on_log(self, ev: LogEvent) -> None:
-        self._log(LogLine(ev.ts, str(ev.level), str(ev.message)))
+        self._log(LogLine(ev.ts, str(ev.level), ev.text("message")))
 
     def _on_hf_push(self, ev: HfPush) -> None:
-        msg = f"hf push round {ev.round}: {ev.status}" + (f" ({ev.reason})" if ev.reason else "")
+        reason = ev.text("reason")
+        msg = t("event.hf_push", round=ev.round, status=t("event.hf_status." + ev.status) if ev.status in ("ok", "failed") else ev.status)
+        msg += f" ({reason})" if reason else ""
         self._log(LogLine(ev.ts, "info" if ev.status == "ok" else "warning", msg))
 
     def _on_checkpoint_saved(self, ev: CheckpointSaved) -> None:

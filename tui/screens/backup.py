@@ -14,7 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, Static
 
-from tui.model.i18n import t
+from tui.model.i18n import error_text, t
 from tui.widgets.common import translate_bindings
 
 

@@ -24,7 +24,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Static
 
 from core.base.errors import SwarmdeckError
-from tui.model.i18n import t
+from tui.model.i18n import error_text, t
 from tui.screens.dialogs import ConfirmScreen
 from tui.widgets.common import translate_bindings
 from tui.widgets.qr import QRCode
@@ -297,9 +297,10 @@ class LoginScreen(Screen[str]):
         self._app_begin(path)
 
     def _show_path_error(self, e: SwarmdeckError) -> None:
-        txt = Text("✗ " + e.what, style="bold")
-        if e.fix:
-            txt.append("\n" + t("login.app.fix", fix=e.fix), style="")
+        what, _, fix = e.localized()
+        txt = Text("✗ " + what, style="bold")
+        if fix:
+            txt.append("\n" + t("login.app.fix", fix=fix), style="")
         self.query_one("#app-error", Static).update(txt)
 
     def on_button_pressed(self, ev: Button.Pressed) -> None:
@@ -469,12 +470,12 @@ class LoginScreen(Screen[str]):
         if self.app_line and self.phase in ("clone", "prepare"):
             txt.append("  " + self.app_line + "\n", style="dim")
         if self.phase == "error" and self.error is not None:
-            e = self.error
-            txt.append("✗ " + e.what + "\n", style="bold red")
-            if e.where:
-                txt.append("  " + e.where + "\n", style="dim")
-            if e.fix:
-                txt.append(t("login.app.fix", fix=e.fix) + "\n")
+            what, where, fix = self.error.localized()
+            txt.append("✗ " + what + "\n", style="bold red")
+            if where:
+                txt.append("  " + where + "\n", style="dim")
+            if fix:
+                txt.append(t("login.app.fix", fix=fix) + "\n")
             txt.append(t("login.app.retry"), style="bold")
         self.query_one("#login-status", Static).update(txt)
         hint = t("login.done") if self.phase == "done" else ""

@@ -12,7 +12,7 @@ from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 from core.hardware.telemetry import Snapshot as TelemetrySnapshot
 from core.usecases.profile_state import ProfileView
 from tui.backend import Duplicate
-from tui.model.i18n import t
+from tui.model.i18n import error_text, t
 from tui.model.swarm import swarm_line
 from tui.screens.dialogs import ConfirmScreen, HelpScreen, SwitcherScreen
 from tui.screens.standing import StandingScreen
@@ -259,7 +259,7 @@ class MainScreen(Screen):
         try:
             line = swarm_line(self.app.backend.swarm_status(name))
         except Exception as e:  # a damaged profile: the line says why, the dashboard goes on
-            line = f"{t('swarmline.label')}: {e}"
+            line = f"{t('swarmline.label')}: {error_text(e)}"
         self.post_message(SwarmLoaded(name, line))
 
     def on_swarm_loaded(self, msg: "SwarmLoaded") -> None:

@@ -15,7 +15,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from tui.model.i18n import t
+from tui.model.i18n import error_text, t
 from tui.model.standing import render_text
 from tui.widgets.common import translate_bindings
 

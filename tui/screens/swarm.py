@@ -17,7 +17,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from tui.model.i18n import t
+from tui.model.i18n import error_text, t
 from tui.widgets.common import translate_bindings
 from tui.widgets.qr import qr_text
 

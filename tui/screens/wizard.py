@@ -10,7 +10,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, RadioButton, RadioSet, Select, Static
 
 from core.base.constants import DEMO_MODEL, TINY_MODEL
-from tui.model.i18n import t
+from tui.model.i18n import error_text, t
 from tui.model.wizard import MODELS, NETWORKS, QUANTS, Wizard, WizardError
 from tui.widgets.common import translate_bindings
 
@@ -157,7 +157,8 @@ class WizardScreen(Screen[str | None]):
         try:
             self.wizard.answer(self._answers())
         except WizardError as e:
-            msg = f"{e.what}" + (f" — {e.fix}" if e.fix else "")
+            what, _, fix = e.localized()
+            msg = what + (f" — {fix}" if fix else "")
             self.query_one("#wizard-error", Static).update(Text("✗ " + msg, style="bold red"))
             try:
                 self.query_one(f"#{e.field}").focus()

@@ -18,7 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from tui.model.dashboard import DashboardModel
-from tui.model.i18n import t
+from tui.model.i18n import current, t
 from core.hardware.telemetry import Snapshot, fmt_bytes, fmt_num
 from tui.widgets.common import ago, short_id
 
@@ -249,4 +249,10 @@ class ProfileDashboard(Widget):
         self._logs_drawn = self.model.log_total
         if new:
             self.query_one("#log", LogPane).write_lines(
-                [f"{time.strftime('%H:%M:%S', time.localtime(ln.ts))} {ln.level[:4]:<4} {ln.message}" for ln in new])
+                [f"{time.strftime('%H:%M:%S', time.localtime(ln.ts))} {_level(ln.level):<4} {ln.message}" for ln in new])
+
+
+def _level(level: str) -> str:
+    """A log line's level in four letters of the user's language (unknown levels as written)."""
+    key = "log.level." + level
+    return t(key) if current().has(key) else level[:4]
