@@ -109,3 +109,17 @@ def test_dht_forgets_peers_silent_for_a_day_and_caps_how_many_it_keeps(monkeypat
     d._seen = {f"p{i}": _PeerSeen(now - i) for i in range(6)}  # p0 newest ... p5 oldest
     d._forget_old_peers(now)
     assert sorted(d._seen) == ["p0", "p1", "p2"]
+
+
+def test_peer_trust_refused_counts_and_ignored_peers():
+    m = DashboardModel(profile="main")
+    assert m.trust is None
+    m.apply(ev("peers.trust", round=4, refused={"disagree": 3, "unverifiable": 1},
+               by_peer={"QmLiar": {"disagree": 3}, "QmOld": {"unverifiable": 1}},
+               ignored=[{"peer_id": "QmLiar", "reason": "disagree", "since_round": 3, "until_round": 23},
+                        {"reason": "junk without a peer"}, "junk"]))
+    t = m.trust
+    assert t.round == 4 and t.refused_total == 4 and t.refused_of("QmLiar") == 3 and t.refused_of("QmNone") == 0
+    assert [(i.peer_id, i.reason, i.until_round) for i in t.ignored] == [("QmLiar", "disagree", 23)]
+    m.apply(ev("peers.trust", round=30, refused={"disagree": 3, "unverifiable": 1}, ignored=[]))
+    assert m.trust.ignored == () and m.trust.refused_total == 4
