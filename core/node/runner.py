@@ -271,13 +271,28 @@ class Node:
 
         trust = PeerTrust(strikes=t.peer_strikes, cool_off=t.peer_cool_off_rounds, strike_reasons=TRUST_REASONS)
         self.sharing = VerifiedSharing(self.dht, self.engine.verify_external, trust, on_ignored=self._on_peer_ignored,
-                                       sleep=self._sleep, fetch=self._fetch_recent)
+                                       sleep=self._sleep, fetch=self._fetch_recent, gate=self._registered_gate(t))
         self.checkpoints = CheckpointManager(self.paths.checkpoints_dir)
         info = self.checkpoints.load_latest(self.engine.model, self.engine.optimizer)
         if info is not None:
             self.last_round = info.round
             self.emit(LogEvent(level="info", message=M("event.resumed", round=info.round)))
         self._setup_hf_push(t)
+
+    def _registered_gate(self, t):
+        """The registered-peers-only gate (core.node.sharing.RegisteredGate), where it applies: on by default
+        for hosted swarms (a network with a coordinator, not the local one); needs this node's chain client."""
+        mode = getattr(t, "registered_peers_only", "auto")
+        on = mode == "on" or (mode == "auto" and self.net.kind != "local" and bool(getattr(self.net, "coordinator", "")))
+        if not on:
+            return None
+        if self.coordinator is None:
+            log.warning("registered_peers_only is on but this node has no chain client (testnet participation off): "
+                        "peers are not checked against the coordinator")
+            return None
+        from core.node.sharing import RegisteredGate
+
+        return RegisteredGate(self.coordinator)
 
     def _cpu_threads(self) -> int | None:
         """Torch threads on CPU. A local network runs several nodes on one machine: torch's default

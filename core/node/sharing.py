@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 from core.events.types import PeerTrust as PeerTrustEvent
 from core.swarm.trust import Ignored, PeerTrust
@@ -37,11 +37,90 @@ class Take:
     offered: int = 0
 
 
+ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
+
+
+class RegisteredGate:
+    """Registered peers only: a peer id the swarm's coordinator contract has no EOA for is refused.
+
+    Bounds sybils by what registration costs (faucet limits on hosted swarms). Read through the chain
+    client's getEoa, batched and cached: a registered peer for `keep_rounds` rounds, an unregistered one
+    (or one whose lookup failed) for the current round only; at most `max_lookups` peer ids looked up per
+    round, so a flood of fresh keys costs a bounded number of RPC calls (the rest wait for a later round,
+    refused meanwhile). A lookup that fails (RPC down) refuses the peers it could not check for this
+    round (fail closed: an attacker cannot get in by making the RPC slow) and is counted in `errors`;
+    registered peers already cached keep passing.
+    """
+
+    def __init__(self, coordinator, max_lookups: int = 64, keep_rounds: int = 10, batch: int = 32):
+        self.coordinator = coordinator
+        self.max_lookups = max(1, int(max_lookups))
+        self.keep_rounds = max(1, int(keep_rounds))
+        self.batch = max(1, int(batch))
+        self._yes: dict[str, int] = {}      # peer -> round it was last seen registered
+        self._no: dict[str, int] = {}       # peer -> round it was found unregistered (or unchecked)
+        self._round = -1
+        self._looked_up = 0
+        self.lookups = 0                    # peer ids looked up, all rounds (cost)
+        self.calls = 0                      # RPC calls made
+        self.errors = 0
+        self.refused = 0                    # distinct (peer, round) refusals
+
+    def begin_round(self, r: int, peers: Iterable[str] = ()) -> None:
+        """A new round: forget stale verdicts and look the given peers up in batches (within the budget)."""
+        if r != self._round:
+            self._round, self._looked_up = r, 0
+            self._no.clear()
+            for p in [p for p, at in self._yes.items() if at <= r - self.keep_rounds]:
+                del self._yes[p]
+        self._lookup([p for p in peers if p not in self._yes and p not in self._no])
+
+    def allowed(self, peer: str) -> bool:
+        if peer in self._yes:
+            return True
+        if peer not in self._no:
+            self._lookup([peer])
+        if peer in self._yes:
+            return True
+        return False
+
+    def _lookup(self, peers: list[str]) -> None:
+        peers = list(dict.fromkeys(peers))
+        room = self.max_lookups - self._looked_up
+        todo, over = peers[:max(0, room)], peers[max(0, room):]
+        for p in over:  # past this round's budget: refused until a later round checks it
+            self._refuse(p)
+        for i in range(0, len(todo), self.batch):
+            part = todo[i:i + self.batch]
+            self._looked_up += len(part)
+            self.lookups += len(part)
+            self.calls += 1
+            try:
+                eoas = list(self.coordinator.get_eoa(part))
+            except Exception:
+                self.errors += 1
+                for p in part:
+                    self._refuse(p)
+                continue
+            for p, eoa in zip(part, eoas):
+                if eoa and str(eoa).lower() != ZERO_ADDRESS:
+                    self._yes[p] = self._round
+                else:
+                    self._refuse(p)
+
+    def _refuse(self, p: str) -> None:
+        if p not in self._no:
+            self._no[p] = self._round
+            self.refused += 1
+
+
 class VerifiedSharing:
     def __init__(self, dht, verify: Callable, trust: PeerTrust | None,
                  on_ignored: Callable[[Ignored, int], None] | None = None,
-                 sleep: Callable[[float], None] = time.sleep, fetch: Callable | None = None):
+                 sleep: Callable[[float], None] = time.sleep, fetch: Callable | None = None,
+                 gate: RegisteredGate | None = None):
         self.dht = dht
+        self.gate = gate
         self.verify = verify
         self.trust = trust
         self.on_ignored = on_ignored
@@ -53,14 +132,19 @@ class VerifiedSharing:
         dht.peer_filter = self.peer_allowed
 
     def peer_allowed(self, peer: str) -> bool:
-        """SwarmDHT.peer_filter: False = do not download this peer's groups (ignored by peer trust)."""
-        return self.trust is None or not self.trust.is_ignored(peer, self.round)
+        """SwarmDHT.peer_filter: False = do not download this peer's groups (ignored by peer trust, or not
+        registered on the coordinator where the registered-peers-only gate is on)."""
+        if self.trust is not None and self.trust.is_ignored(peer, self.round):
+            return False
+        return self.gate is None or self.gate.allowed(peer)
 
     def fetch(self, r: int, want: int, deadline: float, known: set[str] | None = None) -> Take:
         """Poll the DHT until `want` groups that pass verification with signal (on OUR rewards) are in hand,
         or every known peer has published and nothing is left to choose, or `deadline` (monotonic) passes.
         Each group refused or flat on our rewards is replaced by asking the DHT for one more."""
         self.round = r
+        if self.gate is not None:
+            self.gate.begin_round(r, known or ())
         take = Take()
         ask = want
         while True:
@@ -117,5 +201,7 @@ class VerifiedSharing:
             return None
         ignored = tuple({"peer_id": e.peer_id, "reason": e.reason, "since_round": e.since_round,
                          "until_round": e.until_round} for e in self.trust.ignored(r))
-        return PeerTrustEvent(round=r, refused=dict(self.trust.refused), by_peer=self.trust.refused_peers(),
-                              ignored=ignored)
+        refused = dict(self.trust.refused)
+        if self.gate is not None and self.gate.refused:
+            refused["unregistered"] = self.gate.refused  # peers refused before any download (not per group)
+        return PeerTrustEvent(round=r, refused=refused, by_peer=self.trust.refused_peers(), ignored=ignored)

@@ -195,6 +195,10 @@ class TaskPool:
         return Question(task=q.task, question=q.question, answer=q.answer, metadata=json.loads(json.dumps(q.metadata)),
                         seed=q.seed)
 
+    def can_verify(self, task: str) -> bool:
+        """Whether this pool regenerates and scores `task` (a task it draws, or one it has a config for)."""
+        return task in self.tasks or task in self.configs
+
     def fingerprint(self, task: str) -> str:
         """A short id of the task's generator settings: two nodes regenerate the same question from a seed
         only when their fingerprints match (same task, same config)."""

@@ -118,7 +118,7 @@ class RolloutVerifier:
         src = r.source or {}
         if not src or "seed" not in src or "config" not in src:
             return "unverifiable", None, "", {}
-        if r.task not in self.tasks.tasks:
+        if not self.tasks.can_verify(r.task):
             return "unknown_task", None, "", {}
         if src["config"] != self.tasks.fingerprint(r.task):
             return "foreign_config", None, "", {}
