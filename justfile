@@ -19,10 +19,10 @@ setup:
         if [ -f package.json ]; then echo "==> npm parts (anvil, solc, yarn)"; npm ci --no-audit --no-fund --silent; fi
         touch "$stamp"
     fi
-    if ! command -v chromium >/dev/null 2>&1 || ! command -v zbarimg >/dev/null 2>&1; then
-        echo "==> installing Debian chromium (login page tests) and zbar-tools (QR decode test)"
-        if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium zbar-tools >/dev/null;
-        else echo "chromium or zbarimg missing: run 'sudo apt-get install chromium zbar-tools' (those tests will be skipped)"; fi
+    if ! command -v chromium >/dev/null 2>&1 || ! command -v zbarimg >/dev/null 2>&1 || [ ! -x /usr/sbin/sshd ]; then
+        echo "==> installing Debian chromium (login page tests), zbar-tools (QR decode test), openssh (fleet tests)"
+        if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium zbar-tools openssh-server openssh-client >/dev/null;
+        else echo "chromium, zbarimg or sshd missing: run 'sudo apt-get install chromium zbar-tools openssh-server openssh-client' (those tests will be skipped)"; fi
     fi
 
 # Set up, then run swarmdeck on the embedded local network.

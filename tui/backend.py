@@ -95,7 +95,7 @@ class Backend(Protocol):
     def login_app_log(self, name: str) -> str: ...
     # identity and backups
     def backup_verified_at(self, name: str) -> str | None: ...
-    def default_backup_path(self, name: str) -> str: ...
+    def default_backup_path(self, name: str, now: float | None = None) -> str: ...
     def backup(self, name: str, dest: str, passphrase: str) -> str: ...
     def verify(self, name: str, archive: str, passphrase: str) -> Any: ...
     def permission_problems(self, name: str) -> list[str]: ...
@@ -347,9 +347,12 @@ class CoreBackend:
     def backup_verified_at(self, name: str) -> str | None:
         return profile_state.backup_verified_at(name)
 
-    def default_backup_path(self, name: str) -> str:
-        """Cheap."""
-        return f"~/swarmdeck-{name}-identity.sdbk"  # expanded when used; short enough to read in the field
+    def default_backup_path(self, name: str, now: float | None = None) -> str:
+        """Cheap (no I/O): a timestamped name, so a second backup is never refused for an existing file."""
+        from datetime import datetime, timezone
+
+        when = datetime.fromtimestamp(now, timezone.utc) if now is not None else None
+        return _backup.default_archive_name(name, now=when, home_relative=True)
 
     def backup(self, name: str, dest: str, passphrase: str) -> str:
         info = _backup.create_backup(name, Path(dest).expanduser(), passphrase, verify=True)

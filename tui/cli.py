@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
+import signal
 import sys
 
 from core import __version__
@@ -31,6 +33,8 @@ COMMAND_MODULES = [
     "tui.commands.metrics_cmd",   # metrics serve|show|service install (Prometheus)
     "tui.commands.serve_cmd",     # serve (the TUI in a browser)
     "tui.commands.standing_cmd",  # standing [--json] (on-chain standing over days)
+    "tui.commands.events_cmd",    # events [-f] [--json] (a profile's typed events; the fleet's stream)
+    "tui.commands.fleet_cmd",     # fleet add|list|remove|status|start|stop|restart|logs|watch (over SSH)
 ]
 
 
@@ -76,6 +80,19 @@ def configured_language() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # here, not at interpreter exit, where a closed pipe prints a traceback
+        return code
+    except BrokenPipeError:
+        # `swarmdeck standing --json | head`: the reader has all it wants. Quiet, like other CLI tools:
+        # point stdout at /dev/null so the exit flush does not raise again, and exit as SIGPIPE would.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _main(argv: list[str] | None = None) -> int:
     i18n.set_language(configured_language())
     parser = build_parser()
     args = parser.parse_args(argv)

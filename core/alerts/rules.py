@@ -263,6 +263,10 @@ class AlertEngine:
             if self.running_since is None:
                 self.running_since = now
             return []
+        if st in ("starting", "preparing"):
+            # not running yet (a first model build can take minutes): the round-progress rules wait
+            self.running_since = None
+            return []
         if st in ("stopped",) and ev.source == "supervisor":
             self.running_since = None
             self._set("down", False, now)  # stopped on request: clear without a message

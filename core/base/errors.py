@@ -61,6 +61,17 @@ class SwarmdeckError(Exception):
             parts.append(f"  fix:   {self.fix}")
         return "\n".join(parts)
 
+    def as_msg(self) -> Msg:
+        """The whole block as one message: its English text is str(e), rendered it is render() (for a
+        field that holds an error's text, such as standing's `error`)."""
+        parts = {"what": self.part("what")}
+        key = "label.err"
+        if self.where:
+            parts["where"], key = self.part("where"), key + "_where"
+        if self.fix:
+            parts["fix"], key = self.part("fix"), key + "_fix"
+        return Msg(key, **parts)
+
     def msgs_wire(self) -> dict[str, Any] | None:
         """The message keys of what/where/fix for an event's `msgs` (None when all are plain text)."""
         return {k: m.to_wire() for k, m in self.msgs.items()} or None
@@ -103,6 +114,11 @@ class TrainingError(SwarmdeckError):
 
 class SupervisorError(SwarmdeckError):
     pass
+
+
+def block_of(e: BaseException) -> str | Msg:
+    """An exception as the user reads it: our errors as the what / where / fix block (a Msg), others as str(e)."""
+    return e.as_msg() if isinstance(e, SwarmdeckError) else str(e)
 
 
 def message_of(e: BaseException) -> str | Msg:

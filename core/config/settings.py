@@ -228,7 +228,7 @@ def _check_quiet_hours(v: str) -> str | None:
 
 
 ALERT_CONDITIONS = ("down", "gave_up", "oom", "sign_in", "no_progress", "no_reward", "behind", "backup", "disk",
-                    "win", "peer_ignored")
+                    "win", "unreachable", "peer_ignored")
 
 
 def _check_conditions(v: list) -> str | None:
@@ -252,7 +252,21 @@ class AlertSettings:
     disk_free_gb: float = setting("float", 5.0, min=0, max=2**20)
 
 
+@dataclass(frozen=True)
+class FleetSettings:
+    """[fleet]: the machines `swarmdeck fleet` reaches over SSH (core.fleet). The hosts themselves live in
+    the fleet directory (hosts.json, known_hosts), not here."""
+
+    ssh: str = setting("str", "ssh")                    # the OpenSSH client to run (a path or a name on PATH)
+    ssh_keyscan: str = setting("str", "ssh-keyscan")    # reads a new host's key for the first-contact question
+    timeout_seconds: float = setting("float", 10.0, min=1, max=300)      # per host, per query
+    poll_seconds: float = setting("float", 15.0, min=1, max=3600)        # `fleet watch` and the fleet view
+    control_persist_seconds: int = setting("int", 300, min=0, max=86400)  # the shared SSH connection's idle life
+    user_ssh_config: bool = setting("bool", True)      # read ~/.ssh/config too (host aliases, ProxyJump)
+
+
 ALERT_FIELDS = spec_of(AlertSettings)
+FLEET_FIELDS = spec_of(FleetSettings)
 TUI_FIELDS = spec_of(TuiSettings)
 NETWORK_FIELDS = spec_of(NetworkSettings)
 PROFILE_FIELDS = spec_of(ProfileSettings)
@@ -515,6 +529,8 @@ def validate_data(data: dict, text: str = "", file: str = "config.toml") -> list
             v.fields(val, TUI_FIELDS, p)
         elif k == "alerts":
             v.fields(val, ALERT_FIELDS, p)
+        elif k == "fleet":
+            v.fields(val, FLEET_FIELDS, p)
         elif k == "networks":
             if not isinstance(val, dict):
                 v.add(p, "must be a table of networks ([networks.NAME])")
@@ -532,7 +548,7 @@ def validate_data(data: dict, text: str = "", file: str = "config.toml") -> list
                           "use 1-32 letters, digits, '-' or '_', starting with a letter or digit")
                 v.fields(prof, PROFILE_FIELDS, pp, {**PROFILE_SUBTABLES, "alerts": ALERT_FIELDS})
         else:
-            v.add(p, "unknown key", "known top-level keys: current_profile, language, tui, alerts, networks, profiles")
+            v.add(p, "unknown key", "known top-level keys: current_profile, language, tui, alerts, fleet, networks, profiles")
     # cross-references
     profiles = data.get("profiles") if isinstance(data.get("profiles"), dict) else {}
     networks = data.get("networks") if isinstance(data.get("networks"), dict) else {}
@@ -650,6 +666,10 @@ class Config:
         if profile:
             merged.update(((self.data.get("profiles") or {}).get(profile) or {}).get("alerts") or {})
         return AlertSettings(**_merge(ALERT_FIELDS, merged))
+
+    @property
+    def fleet(self) -> FleetSettings:
+        return FleetSettings(**_merge(FLEET_FIELDS, self.data.get("fleet")))
 
     def profile_names(self) -> list[str]:
         return list((self.data.get("profiles") or {}).keys())

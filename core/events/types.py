@@ -168,7 +168,8 @@ class GenericEvent(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class NodeState(Event):
-    """starting|running|stopping|stopped|crashed|gave_up; the supervisor adds why, restarts and exit details."""
+    """starting|preparing|running|stopping|stopped|crashed|gave_up; the supervisor adds why, restarts and exit
+    details. `preparing`: past its start, the model not loaded yet (a first demo-model build can take minutes)."""
 
     TYPE: ClassVar[str] = "node.state"
     state: str
@@ -206,6 +207,19 @@ class NodeMode(Event):
     reason: str
     requested: str | None = None
     fallback: bool | None = None
+    model: str | None = None             # the model that runs (a name, e.g. "demo" or "Qwen/Qwen2.5-0.5B-Instruct")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelBuild(Event):
+    """Progress of a model the node builds before it can run (the local demo model when its recipe changed)."""
+
+    TYPE: ClassVar[str] = "model.build"
+    model: str
+    step: int
+    steps: int
+    elapsed_s: float
+    eta_s: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -402,4 +416,4 @@ class LogEvent(Event):
 EVENT_CLASSES: dict[str, type[Event]] = {c.TYPE: c for c in (
     NodeState, NodeIdentity, NodeRegistered, NodeMode, RoundStarted, RoundFinished, RolloutsShared,
     RolloutsFetched, TrainStep, PeersUpdate, PeerTrust, SubmissionEvent, LoginRequired, LoginOk, ChainTotals,
-    CheckpointSaved, HfPush, Oom, ErrorEvent, LogEvent)}
+    CheckpointSaved, HfPush, Oom, ErrorEvent, LogEvent, ModelBuild)}

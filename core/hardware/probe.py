@@ -37,6 +37,16 @@ class GpuProbe:
                 "gpus": [asdict(g) for g in self.gpus]}
 
 
+def nvml_failure(e: BaseException) -> M:
+    """Why nvmlInit failed, in words (the two usual causes named; anything else with NVML's own text)."""
+    name = type(e).__name__.replace("NVMLError_", "")
+    if "LibraryNotFound" in name or "Library Not Found" in str(e):
+        return M("hw.no_driver_lib")
+    if "DriverNotLoaded" in name:
+        return M("hw.driver_not_loaded")
+    return M("hw.driver_unusable", name=name, error=str(e))
+
+
 def probe_gpus() -> GpuProbe:
     """GPUs and VRAM through nvidia-ml-py; any failure means CPU mode with the reason."""
     try:
@@ -46,14 +56,7 @@ def probe_gpus() -> GpuProbe:
     try:
         pynvml.nvmlInit()
     except Exception as e:  # NVMLError_LibraryNotFound, _DriverNotLoaded, ...
-        name = type(e).__name__.replace("NVMLError_", "")
-        if "LibraryNotFound" in name:
-            reason = M("hw.no_driver_lib")
-        elif "DriverNotLoaded" in name:
-            reason = M("hw.driver_not_loaded")
-        else:
-            reason = M("hw.driver_unusable", name=name, error=str(e))
-        return GpuProbe((), True, reason)
+        return GpuProbe((), True, nvml_failure(e))
     try:
         driver = pynvml.nvmlSystemGetDriverVersion()
         driver = driver.decode() if isinstance(driver, bytes) else str(driver)
@@ -109,11 +112,11 @@ class Recommendation:
 def recommend(vram_gib: float | None) -> Recommendation:
     """Model and 4/8-bit mode for the smallest selected GPU (None = CPU mode)."""
     if vram_gib is None:
-        return Recommendation(MODEL_SMALL, "fp32", "CPU mode: the smallest model, full precision with LoRA "
-                              "(4/8-bit quantization is for GPUs)", True, None)
+        return Recommendation(MODEL_SMALL, "fp32", M("hw.rec_cpu"), True, None)
     for min_gib, model, quant in _VRAM_TABLE:
         if vram_gib >= min_gib:
-            return Recommendation(model, quant, f"{vram_gib:.0f} GiB of GPU memory: {model.split('/')[-1]} in {quant}",
+            return Recommendation(model, quant, M("hw.rec_vram", gib=round(vram_gib), model=model.split('/')[-1],
+                                                  quant=quant),
                                   False, round(vram_gib, 1))
     raise AssertionError("unreachable")
 
@@ -122,17 +125,18 @@ def recommend_for(gpus: tuple[int, ...] | list[int] = (), probe: GpuProbe | None
     probe = probe or probe_gpus()
     if probe.cpu_mode:
         r = recommend(None)
-        return Recommendation(r.model, r.quant, f"{r.reason}; {probe.reason}", True, None)
+        return Recommendation(r.model, r.quant, M("hw.rec_because", rec=r.reason, why=probe.reason), True, None)
     chosen = [g for g in probe.gpus if not gpus or g.index in gpus]
     if not chosen:
         r = recommend(None)
-        return Recommendation(r.model, r.quant, f"none of the selected GPUs {list(gpus)} exists; {r.reason}", True, None)
+        return Recommendation(r.model, r.quant, M("hw.rec_gpus_missing", gpus=str(list(gpus)), rec=r.reason),
+                              True, None)
     return recommend(min(g.total_gib for g in chosen))
 
 
 def resolve_model_quant(model: str, quant: str, gpus=(), probe: GpuProbe | None = None) -> tuple[str, str, str]:
     """Turn a profile's "auto" model/quant into concrete values: (model, quant, why)."""
     if model != "auto" and quant != "auto":
-        return model, quant, "set in the profile"
+        return model, quant, M("hw.set_in_profile")
     rec = recommend_for(gpus, probe)
     return (rec.model if model == "auto" else model, rec.quant if quant == "auto" else quant, rec.reason)

@@ -51,6 +51,27 @@ def pid_file() -> Path:
     return _dir() / "localnet.pid"
 
 
+def _peers_file() -> Path:
+    return _dir() / "peers.json"
+
+
+def save_peer_count(n: int) -> None:
+    """Remember `network up --peers N` (0 included): the TUI and `serve` bring the network up with it later."""
+    _paths.ensure_private_dir(_dir())
+    fsutil.atomic_write_json(_peers_file(), {"peers": int(n)})
+
+
+def saved_peer_count() -> int | None:
+    """The demo peer count the user chose last (`network up --peers N`), or None when never chosen."""
+    try:
+        import json
+
+        n = json.loads(_peers_file().read_text()).get("peers")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 0 else None
+
+
 def peer_names(n: int) -> list[str]:
     return [f"{PEER_PREFIX}{i}" for i in range(1, n + 1)]
 
@@ -139,6 +160,7 @@ def up(peers: int = DEFAULT_PEERS, round_seconds: float = LOCAL_ROUND_SECONDS, p
     """Bring the local network up (idempotent). progress(msg) is told each step."""
 
     say = progress or (lambda msg: None)
+    save_peer_count(peers)
     say("starting the local chain (anvil + coordinator)")
     info = ensure_chain(round_seconds)
     names = ensure_peer_profiles(peers)

@@ -30,7 +30,7 @@ from core.base.errors import SwarmdeckError, SwarmError, message_of
 from core.base.i18n import M
 from core.events.log import EventBus
 from core.events.types import (
-    ChainTotals, CheckpointSaved, ErrorEvent, Event, HfPush, LogEvent, NodeIdentity, NodeMode, NodeState, Oom,
+    ChainTotals, CheckpointSaved, ErrorEvent, Event, HfPush, LogEvent, ModelBuild, NodeIdentity, NodeMode, NodeState, Oom,
     PeersUpdate, PeerTrust, RolloutsFetched, RolloutsShared, RoundFinished, RoundStarted, TrainStep,
 )
 from core.node.roles import is_designated_bootnode
@@ -148,6 +148,10 @@ class Node:
                                          identity_dir=self.paths.identity_dir, on_signin=self._on_signin,
                                          signin_required=signin.required(p.name), profile=p.name).start()
         self._start_dht()
+        # Past its start, not running yet: the model still loads (or, once per recipe, the demo model is
+        # built: minutes). The supervisor and the alert rules say `preparing` until the `running` below,
+        # so no "no round progress" alarm counts the build.
+        self.emit(NodeState(state="preparing", reason=M("event.loading_model")))
         if self.chain_enabled:
             self.queue.register(self.peer_id)
         self._start_training()
@@ -255,7 +259,7 @@ class Node:
         mix = t.task_mix if t.task_mix != "auto" else ("demo" if demo else "composite")
         loaded = load_model(name, quant, lora=LoraSettings(r=t.lora_rank, alpha=t.lora_alpha),
                             cpu_threads=self._cpu_threads())
-        self.emit(NodeMode(**loaded.mode_event()))
+        self.emit(NodeMode(**loaded.mode_event(), model=self.model_label or name))
         log.info("model %s: %s on %s (%s)", name, loaded.mode, loaded.device, loaded.reason)
         cfg = GRPOConfig(questions_local=t.questions_local, questions_external=t.questions_external,
                          num_generations=t.generations, max_new_tokens=t.max_new_tokens,
@@ -304,6 +308,8 @@ class Node:
             return max(1, (os.cpu_count() or 2) // 2)
         return None
 
+    model_label: str | None = None  # the model's name as the user knows it (the dashboard shows it)
+
     def _model_name(self) -> str:
         name = self.settings.model
         if name == "auto":
@@ -313,17 +319,34 @@ class Node:
             # With no GPU on the local network, the demo model keeps rounds to seconds and learns.
             local = local_cpu_model()
             name = local if (rec.cpu_mode and self.net.kind == "local") else rec.model
+        self.model_label = name
         if name == TINY_MODEL:
             from core.training.tiny import ensure_tiny_model
 
             return str(ensure_tiny_model())
-        from core.training.demo import DEMO_ALIASES, demo_model_dir, ensure_demo_model
+        from core.training.demo import DEMO_ALIASES, demo_model_dir, ensure_demo_model, shipped_demo_model_matches
 
         if name in DEMO_ALIASES:
-            if not (demo_model_dir() / "swarmdeck-demo.json").is_file():
+            self.model_label = "demo"
+            if not (demo_model_dir() / "swarmdeck-demo.json").is_file() and not shipped_demo_model_matches():
                 self.emit(LogEvent(level="info", message=M("event.building_demo")))
-            return str(ensure_demo_model(progress=lambda m: log.info("demo model: %s", m)))
+            return str(ensure_demo_model(progress=lambda m: log.info("demo model: %s", m),
+                                         on_step=self._build_progress("demo")))
         return name
+
+    def _build_progress(self, model: str):
+        """on_step for a model build: a `model.build` event (step, steps, ETA) at most every 2 s, and the last."""
+        last = [0.0]
+
+        def on_step(step: int, steps: int, elapsed: float) -> None:
+            now = time.monotonic()
+            if step < steps and now - last[0] < 2.0:
+                return
+            last[0] = now
+            eta = elapsed / step * (steps - step) if step else None
+            self.emit(ModelBuild(model=model, step=step, steps=steps, elapsed_s=round(elapsed, 1),
+                                 eta_s=round(eta, 1) if eta is not None else None))
+        return on_step
 
     def _setup_hf_push(self, t) -> None:
         repo = self.settings.hf_repo

@@ -42,11 +42,12 @@ from core.base.constants import EXIT_CONFIG, EXIT_OOM
 from core.base.paths import ProfilePaths, ensure_private_dir
 from core.events.log import EventBus
 from core.events.reader import last_seq, parse_line
-from core.events.types import (ErrorEvent, Event, LogEvent, NodeIdentity, NodeMode, NodeState, Oom, RoundFinished,
-                               RoundStarted)
+from core.events.types import (ErrorEvent, Event, LogEvent, ModelBuild, NodeIdentity, NodeMode, NodeState, Oom,
+                               RoundFinished, RoundStarted)
 from core.supervisor import downshift
 from core.supervisor.alerting import SupervisorAlerts
-from core.supervisor.probes import alive, group_members, oom_kill_count, pid_alive, rss_of, vram_of
+from core.supervisor.probes import (alive, group_members, oom_kill_count, pid_alive, remove_torch_shm, rss_of,
+                                    vram_of)
 from core.supervisor.server import ControlServer
 from core.supervisor.settings import PROJECT_ROOT, SupervisorSettings, load_settings, node_command, profile_training
 
@@ -54,12 +55,16 @@ from core.supervisor.settings import PROJECT_ROOT, SupervisorSettings, load_sett
 # What a node says while it is still starting (its identity, log lines, an error before it gives
 # up, e.g. "could not reach any DHT bootnode"): a node that says only these and exits is crash-looping,
 # and must never read as running. Anything else (its mode, a round, node.state running) means it is up.
-_STARTUP_CHATTER = (NodeIdentity, LogEvent, ErrorEvent)
+_STARTUP_CHATTER = (NodeIdentity, LogEvent, ErrorEvent, ModelBuild)
 
 
-def _proves_running(ev: Event) -> bool:
+def _proves_running(ev: Event, preparing: bool = False) -> bool:
+    """Whether a child's event shows it runs. A node that said `preparing` (its model still loads or
+    builds) runs only once it says so, or a round moves: its chain writes and peers do not count."""
     if isinstance(ev, NodeState):
         return ev.state == "running"
+    if preparing:
+        return isinstance(ev, (RoundStarted, RoundFinished))
     return not isinstance(ev, _STARTUP_CHATTER)
 
 
@@ -224,8 +229,12 @@ class Supervisor:
             return
         now = time.monotonic()
         run.last_event = now
-        if self.state == "starting" and _proves_running(ev):
+        if isinstance(ev, NodeState) and ev.state == "preparing" and self.state in ("starting", "running"):
+            self._set_state("preparing", reason=ev.reason or "", pid=run.pid)
+        elif self.state in ("starting", "preparing") and _proves_running(ev, preparing=self.state == "preparing"):
             self._set_state("running", pid=run.pid)
+        if isinstance(ev, ModelBuild):
+            run.last_round = now  # a model build is progress: the round-stall watchdog leaves it alone
         if isinstance(ev, (RoundStarted, RoundFinished)):
             if ev.round != run.round or isinstance(ev, RoundFinished):
                 run.last_round = now
@@ -489,6 +498,9 @@ class Supervisor:
         await _wait_exit(run)
         mon.cancel()
         reaped = await self._reap_group(run)
+        shm = remove_torch_shm(run.members | {run.pid})  # a killed node's /dev/shm segments (torch, hivemind)
+        if shm:
+            self.note(f"removed {len(shm)} shared-memory file(s) of node pid {run.pid} from /dev/shm")
         # grandchildren may have held the pipes; they are gone now, so the readers reach EOF
         done, pending = await asyncio.wait(readers, timeout=2.0)
         for t in pending:

@@ -18,9 +18,11 @@ import math
 import random
 import secrets
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.base.draw import draw_per_peer, peer_share
 from core.base.errors import SwarmError
 from core.base.rollouts import Rollout
 from core.swarm import records
@@ -135,11 +137,21 @@ class Fetcher:
             self.last_manifests = {p: m for p, (m, _) in newest.items()}
             pool = [(p, rnd, g) for p, (m, rnd) in sorted(newest.items()) for g in m.groups
                     if (want is None or g.signal) and (p, rnd, g.chunks) not in sess.tried]
-            need = len(pool) if want is None else max(0, want - len(sess.current()))
-            chosen = sess.rng.sample(pool, min(need, len(pool)))
+            left = 0  # groups still choosable after this call (a peer at its share has none)
+            if want is None:
+                chosen = pool
+            else:
+                # Peers first, then groups, at most one peer's share each (core.base.draw): a peer listing
+                # 64 tiny groups takes no more of the J than a peer listing 4.
+                offering = {p for p, (m, _) in newest.items() if any(g.signal for g in m.groups)}
+                taken = Counter(p for p, _rnd, _chunks in sess.tried)
+                need = max(0, want - len(sess.current()))
+                cap = peer_share(want, len(offering))
+                chosen = draw_per_peer(sess.rng, pool, need, lambda c: c[0], taken=taken, cap=cap)
+                taken.update(c[0] for c in chosen)
+                left = sum(1 for c in pool if c not in chosen and taken[c[0]] < cap)
             self._download(sess, chosen, stats, deadline)
             have = len(sess.current())
-            left = len(pool) - len(chosen)
             stats.complete = (want is not None and have >= want) or left == 0
         finally:
             budget = deadline - time.monotonic()
@@ -161,12 +173,14 @@ class Fetcher:
         if not got and level > 0:  # an estimate one step off, or a thin bucket: the parent holds more
             level -= 1
             got, count = self._read_bucket(sess, rnd, level, stats, deadline)
-        if not count and self._shards.level is None and rnd == sess.round and not sess.estimated \
-                and not sess.searched:
+        if not got and self._shards.read_level() == 0 and rnd == sess.round and not sess.searched:
             sess.searched = True
-            # Nothing at level 0 in either round, and no estimate yet: a node new to a big swarm
-            # (its level-0 buckets are empty there). Look at finer levels once.
-            got, count, level = self._search_levels(sess, rnd, stats, deadline)
+            # Nobody else at level 0: a node new to a swarm settled at finer levels (its level-0 bucket
+            # holds only its own manifest, if any). Counting itself there, it would estimate a swarm of
+            # one and stay at level 0, seeing no one and seen by no one. Look at finer levels once a round.
+            found, n, lv = self._search_levels(sess, rnd, stats, deadline)
+            if found:
+                got, count, level = found, n, lv
         if count and not sess.estimated:  # once a session, from the older (complete) round when it has any
             self._shards.observe(count, level)
             sess.estimated = True
@@ -180,14 +194,30 @@ class Fetcher:
         return self._parse_bucket(found, rnd, level, bucket, stats)
 
     def _search_levels(self, sess, rnd, stats, deadline):
-        """A node new to a big swarm: level 0 is empty there; look at finer levels once (log2 steps)."""
+        """A node new to a big swarm: level 0 is empty there; look at finer levels (every other one: a
+        peer stores at its level and the two beside it) for the first bucket holding other peers."""
         for level in range(2, MAX_LEVEL + 1, 2):
             if time.monotonic() >= deadline:
                 break
             got, count = self._read_bucket(sess, rnd, level, stats, deadline)
-            if count:
+            if got:
                 return got, count, level
         return {}, 0, 0
+
+    def _find_level(self, round: int, timeout: float | None = None) -> None:
+        """Before a node's first publish: find where the swarm's peers are (the previous round's manifests,
+        level 0 then finer levels) so the node publishes where they read, from its first round on."""
+        if self._shards.level is not None or round <= 0:
+            return
+        deadline = time.monotonic() + (self.op_timeout if timeout is None else timeout)
+        sess = FetchSession(round - 1, random.Random(f"{self.peer_id}/probe/{round}/{secrets.randbits(32)}"))
+        stats = FetchStats(round=round - 1)
+        got, count = self._read_bucket(sess, round - 1, 0, stats, deadline)
+        level = 0
+        if not got:
+            got, count, level = self._search_levels(sess, round - 1, stats, deadline)
+        if got:
+            self._shards.observe(count, level)
 
     def _get_counted(self, key: str, stats: FetchStats, deadline: float, latest: bool = True):
         stats.requests += 1

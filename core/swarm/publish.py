@@ -74,6 +74,7 @@ class Publisher:
         if len(groups) > records.MAX_GROUPS:
             raise swarm_error("encode", f"{len(groups)} question groups in one round; at most {records.MAX_GROUPS} "
                                "can be shared", "DHT", "lower questions_local", retriable=False)
+        self._find_level(round)  # a node's first round: publish where the swarm reads (core.swarm.fetch)
         levels = self._shards.publish_levels()
         for level in levels:
             key = records.manifest_key(round, level, shard_bucket(self.peer_id, round, level))

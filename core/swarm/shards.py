@@ -14,6 +14,7 @@ from typing import Any
 
 SHARD_PEERS = 16                   # target manifests per bucket (what one read returns)
 MAX_LEVEL = 12                     # up to 4096 buckets a round: ~65k peers at SHARD_PEERS
+MAX_STEP = 2.0                     # one bucket read moves the swarm-size estimate by at most this factor
 
 
 def shard_bucket(peer_id: str, salt: Any, level: int) -> int:
@@ -48,6 +49,11 @@ class Shards:
 
     def observe(self, count: int, level: int) -> None:
         x = math.log2(max(1, count) * 2 ** level)
+        if self._log_n is not None:
+            # One read moves the estimate by at most a factor of MAX_STEP: a burst of fresh keys (each
+            # a valid signer, none of them verified) or one thin bucket cannot throw it far in a round.
+            # The first read is taken as it is: a newcomer must find a big swarm at once.
+            x = max(self._log_n - math.log2(MAX_STEP), min(self._log_n + math.log2(MAX_STEP), x))
         self._log_n = x if self._log_n is None else 0.5 * self._log_n + 0.5 * x
         want = self._log_n - math.log2(SHARD_PEERS)  # fractional level
         cur = self.level

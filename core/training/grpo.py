@@ -38,6 +38,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from core.base.draw import draw_per_peer
 from core.base.rollouts import Rollout
 from core.training.model import LoadedModel, unpack_cpu_4bit
 from core.training.tasks import SYSTEM_PROMPT, Question, TaskPool
@@ -148,10 +149,12 @@ def _finite(xs) -> bool:
 
 def select_external(candidates: Iterable[Rollout], j: int, seed: int | str = 0,
                     exclude_peer: str | None = None) -> list[Rollout]:
-    """SAPO selection: drop zero-advantage rollouts (all rewards equal), then sample J uniformly.
+    """SAPO selection: drop zero-advantage rollouts (all rewards equal), then draw J peers first, groups second.
 
-    Deterministic for a given seed and candidate order (candidates are sorted by producer and
-    question first, so the order peers' values arrived in does not matter).
+    Each peer gives at most its share, ceil(J / peers offering), so one peer listing many groups
+    cannot take most of the J (core.base.draw). Deterministic for a given seed and candidate
+    order (candidates are sorted by producer and question first, so the order peers' values
+    arrived in does not matter).
     """
     pool = [r for r in candidates if _finite(r.rewards) and r.has_signal()
             and (exclude_peer is None or r.peer_id != exclude_peer)]
@@ -161,7 +164,7 @@ def select_external(candidates: Iterable[Rollout], j: int, seed: int | str = 0,
     if isinstance(seed, str):
         seed = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
     rng = random.Random(seed)
-    return rng.sample(pool, min(j, len(pool)))
+    return draw_per_peer(rng, pool, j, lambda r: r.peer_id)
 
 
 class GRPOEngine:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.base.errors import TrainingError
+from core.base.i18n import M
 from core.hardware.probe import recommend
 from core.training.quiet import quiet_optional_warnings
 from core.training.tiny import ensure_tiny_model
@@ -81,7 +82,7 @@ def _cuda_info() -> tuple[bool, float, bool]:
 def recommend_mode(vram_gib: float | None) -> tuple[str, str]:
     """(mode, reason) for "auto": the doctor's recommendation (core.hardware.probe.recommend) for this VRAM."""
     rec = recommend(vram_gib or None)
-    return rec.quant, f"auto: {rec.reason}"
+    return rec.quant, M("train.mode_auto", reason=rec.reason)
 
 
 def _check_bitsandbytes() -> None:
@@ -124,7 +125,7 @@ def load_model(
             torch.set_num_threads(max(1, int(cpu_threads)))
     path = resolve_path(name)
     requested = mode
-    reason = f"{mode} requested"
+    reason = M("train.mode_requested", mode=mode)
     if mode == "auto":
         mode, reason = recommend_mode(vram if device == "cuda" else None)
 
@@ -159,11 +160,11 @@ def load_model(
                 device_map={"": 0} if device == "cuda" else {"": "cpu"},
             )
             if requested != "auto":
-                reason = f"{mode} (bitsandbytes {'nf4 + double quant' if mode == '4bit' else 'int8'}) on {device}"
+                reason = M("train.mode_bnb", mode=mode, kind="nf4 + double quant" if mode == "4bit" else "int8",
+                           device=device)
         except Exception as e:  # any failure of the quantized path -> full-precision fallback
             why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}".strip()
-            reason = (f"{mode} quantization could not run here ({why}); "
-                      f"running {fallback_mode} + LoRA instead")
+            reason = M("train.mode_fallback", mode=mode, why=why, fallback=fallback_mode)
             log.warning("training mode: %s", reason)
             model, mode, fallback = None, fallback_mode, True
     if model is None:
@@ -179,7 +180,7 @@ def load_model(
                                 fix="check the model name / free memory, or pick a smaller model") from None
         model.to(device)
         if not fallback and requested != "auto":
-            reason = f"{mode} + LoRA on {device}"
+            reason = M("train.mode_lora", mode=mode, device=device)
 
     if gradient_checkpointing is None:
         gradient_checkpointing = device == "cuda"

@@ -7,11 +7,11 @@ last one) and the host telemetry (core.hardware.telemetry: NVML for the GPUs). L
 and its peer id (public); never a secret (no EOA key, no token, no URL).
 
 Metric names (contrib/grafana/swarmdeck.json charts them):
-  swarmdeck_up{profile}                         1 when the node runs (running|starting|stopping)
-  swarmdeck_node_state{profile,state}           1 for the current state, 0 for the others
-  swarmdeck_supervisor_up{profile}              1 when the profile's supervisor answers
-  swarmdeck_node_restarts{profile}              restarts by the current supervisor
-  swarmdeck_node_rss_bytes{profile}             RSS of the node's process tree
+  swarmdeck_up{profile,peer_id}                 1 when the node runs (running|starting|preparing|stopping)
+  swarmdeck_node_state{profile,peer_id,state}   1 for the current state, 0 for the others
+  swarmdeck_supervisor_up{profile,peer_id}      1 when the profile's supervisor answers
+  swarmdeck_node_restarts{profile,peer_id}      restarts by the current supervisor
+  swarmdeck_node_rss_bytes{profile,peer_id}     RSS of the node's process tree
   swarmdeck_rounds_finished_total{profile,peer_id}
   swarmdeck_last_round{profile,peer_id}
   swarmdeck_round_reward{profile,peer_id}       mean local reward of the last finished round
@@ -30,6 +30,9 @@ Metric names (contrib/grafana/swarmdeck.json charts them):
   swarmdeck_gpu_power_watts{gpu,name}           (absent without an NVIDIA GPU)
   swarmdeck_host_memory_used_bytes, swarmdeck_host_cpu_percent
   swarmdeck_scrape_seconds                      what the last collection cost
+  swarmdeck_fleet_host_up{host}                 while `swarmdeck fleet watch` runs: 1 when the host answers
+  swarmdeck_fleet_host_rtt_seconds{host}        its SSH round trip
+  swarmdeck_fleet_node_state{host,profile,state} 1 for a remote node's current state, 0 for the others
 """
 
 from __future__ import annotations
@@ -51,8 +54,8 @@ from core.events.types import (ChainTotals, Event, NodeIdentity, PeersUpdate, Pe
 from core.hardware.telemetry import Telemetry
 from core.identity import files as _identity
 
-STATES = ("running", "starting", "stopping", "stopped", "crashed", "gave_up")
-RUNNING = ("running", "starting", "stopping")
+STATES = ("running", "starting", "preparing", "stopping", "stopped", "crashed", "gave_up")
+RUNNING = ("running", "starting", "preparing", "stopping")
 
 
 @dataclass
@@ -182,13 +185,12 @@ class SwarmdeckCollector(Collector):
             yield g
 
     def _collect(self) -> Iterator:
-        P = ["profile"]
         PP = ["profile", "peer_id"]
-        up = GaugeMetricFamily("swarmdeck_up", "1 when the profile's node runs", labels=P)
-        state = GaugeMetricFamily("swarmdeck_node_state", "1 for the node's current state", labels=P + ["state"])
-        sup = GaugeMetricFamily("swarmdeck_supervisor_up", "1 when the profile's supervisor answers", labels=P)
-        restarts = GaugeMetricFamily("swarmdeck_node_restarts", "restarts by the current supervisor", labels=P)
-        rss = GaugeMetricFamily("swarmdeck_node_rss_bytes", "RSS of the node's process tree", labels=P)
+        up = GaugeMetricFamily("swarmdeck_up", "1 when the profile's node runs", labels=PP)
+        state = GaugeMetricFamily("swarmdeck_node_state", "1 for the node's current state", labels=PP + ["state"])
+        sup = GaugeMetricFamily("swarmdeck_supervisor_up", "1 when the profile's supervisor answers", labels=PP)
+        restarts = GaugeMetricFamily("swarmdeck_node_restarts", "restarts by the current supervisor", labels=PP)
+        rss = GaugeMetricFamily("swarmdeck_node_rss_bytes", "RSS of the node's process tree", labels=PP)
         rounds = CounterMetricFamily("swarmdeck_rounds_finished", "rounds finished (events.jsonl)", labels=PP)
         last_round = GaugeMetricFamily("swarmdeck_last_round", "the node's newest round", labels=PP)
         reward = GaugeMetricFamily("swarmdeck_round_reward", "mean local reward of the last round", labels=PP)
@@ -212,14 +214,14 @@ class SwarmdeckCollector(Collector):
             st = _supervisor.query_status(pp, timeout=self._status_timeout) or {}
             c = self.counters(name)
             s = str(st.get("state") or "") or ("crashed" if c.last_state in ("crashed", "gave_up") else "stopped")
-            up.add_metric([name], 1.0 if s in RUNNING else 0.0)
+            lab = [name, c.peer_id]  # every per-profile series carries peer_id (docs/operators.md)
+            up.add_metric(lab, 1.0 if s in RUNNING else 0.0)
             for x in STATES:
-                state.add_metric([name, x], 1.0 if s == x else 0.0)
-            sup.add_metric([name], 1.0 if st else 0.0)
-            restarts.add_metric([name], float(st.get("restarts") or 0))
+                state.add_metric(lab + [x], 1.0 if s == x else 0.0)
+            sup.add_metric(lab, 1.0 if st else 0.0)
+            restarts.add_metric(lab, float(st.get("restarts") or 0))
             if st.get("rss_mb") is not None:
-                rss.add_metric([name], float(st["rss_mb"]) * 2**20)
-            lab = [name, c.peer_id]
+                rss.add_metric(lab, float(st["rss_mb"]) * 2**20)
             rounds.add_metric(lab, c.rounds_finished)
             if c.last_round is not None:
                 last_round.add_metric(lab, c.last_round)
@@ -247,6 +249,26 @@ class SwarmdeckCollector(Collector):
         yield from (up, state, sup, restarts, rss, rounds, last_round, reward, total, wins, votes, peers, shared,
                     shared_b, taken, queue, subs, tps, refused, ignored)
         yield from self._host()
+        yield from self._fleet()
+
+    def _fleet(self) -> Iterator:
+        """The watchtower's last poll (core.usecases.fleet.watch writes it); nothing when no watch runs."""
+        from core.usecases.fleet import watch_gauges
+
+        d = watch_gauges()
+        if not d:
+            return
+        up = GaugeMetricFamily("swarmdeck_fleet_host_up", "fleet host answers over SSH", labels=["host"])
+        rtt = GaugeMetricFamily("swarmdeck_fleet_host_rtt_seconds", "fleet host SSH round trip", labels=["host"])
+        st = GaugeMetricFamily("swarmdeck_fleet_node_state", "remote node state", labels=["host", "profile", "state"])
+        for h in d.get("hosts") or []:
+            up.add_metric([h["name"]], 1.0 if h.get("up") else 0.0)
+            if h.get("rtt_ms") is not None:
+                rtt.add_metric([h["name"]], float(h["rtt_ms"]) / 1000)
+            for p in h.get("profiles") or []:
+                for x in STATES:
+                    st.add_metric([h["name"], p["name"], x], 1.0 if p.get("state") == x else 0.0)
+        yield from (up, rtt, st)
 
     def _host(self) -> Iterator:
         if self._telemetry is None:

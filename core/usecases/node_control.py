@@ -65,7 +65,11 @@ def local_round_seconds() -> float:
 
 
 def local_peer_count() -> int:
-    """Demo peers to run: those that exist (a network brought up with --peers N keeps N), else the default."""
+    """Demo peers to run: the count of the last `network up --peers N` (0 included), else those that
+    exist, else the default."""
+    saved = localnet.saved_peer_count()
+    if saved is not None:
+        return saved
     n = sum(1 for p in _profiles.list_profiles() if p.name.startswith(localnet.PEER_PREFIX))
     return n or localnet.DEFAULT_PEERS
 

@@ -54,6 +54,7 @@ def profile_status(cfg: _config.Config, name: str) -> dict:
     except SwarmdeckError as e:
         d["error"] = e.to_dict()
     d["node_state"] = node_state(name)
+    d["live"] = live_summary(name)
     # "running" only once the node is past its start: a node crash-looping at start (bootnodes that never
     # answer) shows "starting" / "crashed" in node_state, never running
     d["running"] = d["node_state"] == "running"
@@ -95,7 +96,7 @@ def profiles_on_disk() -> list[str]:
     return sorted(d.name for d in root.iterdir() if d.is_dir() and _paths.PROFILE_NAME_RE.match(d.name))
 
 
-RUNNING = ("running", "starting", "stopping")
+RUNNING = ("running", "starting", "preparing", "stopping")
 
 
 def node_state(name: str) -> str:
@@ -112,6 +113,35 @@ def node_state(name: str) -> str:
         if isinstance(ev, _NodeStateEvent):
             last = ev.state
     return "crashed" if last in ("crashed", "gave_up") else "stopped"
+
+
+def live_summary(name: str) -> dict:
+    """What `swarmdeck fleet status` shows per remote profile beside its state word, read from the
+    profile's own files (the tail of events.jsonl, the supervisor's alerts-state.json): round, last
+    reward, peers, the node's device/mode and the alert conditions that hold now. Never a secret."""
+    import json as _json
+
+    pp = _paths.ProfilePaths(name)
+    out: dict = {"round": None, "last_reward": None, "peers": None, "device": None, "mode": None,
+                 "alerts": []}
+    for ev in _tail_events(pp.events_file, 400, ("round.finished", "round.started", "peers.update", "node.mode")):
+        typ = getattr(ev, "TYPE", "")
+        if typ in ("round.started", "round.finished"):
+            out["round"] = ev.round
+        if typ == "round.finished":
+            out["last_reward"] = ev.reward
+            if ev.peers is not None:
+                out["peers"] = ev.peers
+        elif typ == "peers.update":
+            out["peers"] = ev.total if ev.total is not None else len(ev.peers)
+        elif typ == "node.mode":
+            out["device"], out["mode"] = ev.device, ev.mode
+    try:
+        conds = (_json.loads((pp.root / "alerts-state.json").read_text()).get("conds") or {})
+        out["alerts"] = sorted(k for k, c in conds.items() if isinstance(c, dict) and c.get("active"))
+    except (OSError, ValueError, AttributeError):
+        pass
+    return out
 
 
 def node_pid(name: str) -> int | None:

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from core.base import paths
-from core.base.errors import ChainError, SwarmdeckError
+from core.base.errors import ChainError, SwarmdeckError, block_of
+from core.base.i18n import M
 from core.chain import reward_from_chain
 from core.chain.devnet import LocalChain
 from core.chain.web3_backend import ChainReader, read_failure
@@ -309,7 +310,7 @@ def standing(names: list[str] | None = None, *, now: float | None = None, backof
         try:
             prof = _profiles.load_profile(name)
         except SwarmdeckError as e:
-            ps.error = str(e)
+            ps.error = block_of(e)
             continue
         ps.network = prof.network.name
         ps.history, totals_of[name], ps.last_round, ps.history_since = history_of(name, now)
@@ -318,12 +319,12 @@ def standing(names: list[str] | None = None, *, now: float | None = None, backof
             ps.peer_id = identity.peer_id_from_pem(pem)
             ps.display_name = identity.display_name(ps.peer_id)
         except (SwarmdeckError, OSError) as e:
-            ps.error = f"no identity to look up: {e}"
+            ps.error = M("standing.no_identity_lookup", error=block_of(e))
             continue
         try:
             key = _endpoint(prof.network)
         except SwarmdeckError as e:
-            ps.error = str(e)
+            ps.error = block_of(e)
             continue
         groups.setdefault(key, []).append(ps)
     for (rpc, coord), members in groups.items():
@@ -332,7 +333,7 @@ def standing(names: list[str] | None = None, *, now: float | None = None, backof
                                network=members[0].network, timeout=timeout)
         except SwarmdeckError as e:
             for m in members:
-                m.error = str(e)
+                m.error = block_of(e)
             continue
         board = facts.leaderboard
         ranks = {pid: i + 1 for i, (pid, _) in enumerate(board or [])}

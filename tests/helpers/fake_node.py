@@ -47,6 +47,9 @@ def main() -> int:
     ap.add_argument("--alloc-mb", type=int, default=0)
     ap.add_argument("--grandchild", action="store_true", help="spawn a long-lived grandchild in our group")
     ap.add_argument("--mode", default="8bit")
+    ap.add_argument("--prepare", type=float, default=0.0,
+                    help="say `preparing` and build a model for S seconds (model.build events, a chain write "
+                         "queued meanwhile) before running, as a first demo-model build does")
     ap.add_argument("--garbage", action="store_true", help="also print non-event and oversized stdout lines")
     args = ap.parse_args()
 
@@ -73,6 +76,18 @@ def main() -> int:
         time.sleep(args.fail_start)
         emit("error", where="/ip4/192.0.2.1/tcp/38331", what="could not reach any DHT bootnode")
         return 1
+    if args.prepare:
+        emit("node.state", state="starting")
+        emit("node.identity", peer_id="QmFake" + args.profile, display_name="fake animal")
+        emit("node.state", state="preparing", reason="loading the model")
+        emit("submission", kind="register", status="pending")  # the chain queue works meanwhile
+        t_build, steps = time.monotonic(), 10
+        for step in range(1, steps + 1):
+            if stopping["flag"]:
+                return 0
+            time.sleep(args.prepare / steps)
+            el = time.monotonic() - t_build
+            emit("model.build", model="demo", step=step, steps=steps, elapsed_s=el, eta_s=el / step * (steps - step))
     emit("node.mode", mode=mode, device="cpu", reason="fake", generations=downshift.get("generations", 8))
     emit("node.identity", peer_id="QmFake" + args.profile, display_name="fake animal")
     if args.grandchild:
@@ -91,6 +106,8 @@ def main() -> int:
         sys.stdout.write("x" * (3 * 2**20) + "\n")
         sys.stdout.flush()
 
+    if args.prepare:
+        emit("node.state", state="running")
     t0 = time.monotonic()
     next_round = t0
     period = 1.0 / args.rate if args.rate > 0 else 1.0

@@ -55,3 +55,37 @@ class Receiver:
             while len(self.messages) < n and time.monotonic() < deadline:
                 self._cv.wait(deadline - time.monotonic())
             return list(self.messages)
+
+
+def main() -> None:
+    """`python -m tests.helpers.receiver PORT FILE`: the receiver as a process (e.g. inside a network namespace),
+    each message appended to FILE as one JSON line. Runs until killed."""
+    import sys
+
+    port, out = int(sys.argv[1]), sys.argv[2]
+
+    class H(BaseHTTPRequestHandler):
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(n)
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = {"raw": raw.decode("utf-8", "replace")}
+            with open(out, "a") as f:
+                f.write(json.dumps({"path": self.path, "body": body, "t": time.time()}) + "\n")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *a):
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", port), H)
+    print("ready", flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -162,3 +162,27 @@ async def test_peers_panel_shows_what_the_fetch_cost_and_refused(profiles):
         assert (x.round, x.taken, x.requests, x.rejected) == (3, 4, 10, 7)
         text = screen_text(app)
         assert "10 gets 115 KB" in text and "7 refused" in text
+
+
+async def test_a_model_build_shows_a_bar_with_steps_and_time_left_then_the_model_is_named(profiles):
+    """Issue 20: during a (re)build of the demo model the dashboard showed only a log line; the
+    node's model.build events now draw a bar with steps and the time left, in the UI's language."""
+    profiles("main")
+    write_events("main", [("node.state", {"state": "starting"}),
+                          ("node.state", {"state": "preparing", "reason": "loading the model"}),
+                          ("model.build", {"model": "demo", "step": 300, "steps": 800, "elapsed_s": 60.0,
+                                           "eta_s": 100.0})])
+    app = _app(telemetry=FrozenTelemetry(cpu_mode=True))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        text = " ".join(screen_text(app).split())
+        assert "Building the demo model: step 300/800" in text and "1 min 40 s left" in text, text
+        assert "████░░░░░░░░ 1 min" in text  # 300 of 800: 4 of 12 cells
+        write_events("main", [("node.mode", {"mode": "fp32", "device": "cpu", "reason": "no GPU", "model": "demo"}),
+                              ("node.state", {"state": "running"}),
+                              ("round.finished", {"round": 1, "stage": 0, "reward": 0.25, "n_local": 4,
+                                                  "n_external": 0})], t0=FROZEN_NOW)
+        app.screen.tick()
+        await pilot.pause()
+        text = " ".join(screen_text(app).split())
+        assert "Building" not in text and "model demo" in text, text

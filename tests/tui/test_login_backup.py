@@ -215,3 +215,33 @@ async def test_participation_n_skips_the_login(profiles):
         # no login screen: N trains without the chain
         await until(pilot, lambda: isinstance(app.screen, BackupScreen), 10, "the backup warning", app)
         assert data.profile_state("main") == "needs_backup"
+
+
+async def test_two_backups_with_the_proposed_name_both_land_and_a_mismatch_refocuses_the_first_field(
+        profiles, tmp_path, monkeypatch):
+    """Issue 20: the proposed file name was fixed, so a second backup from the TUI was refused; after a
+    passphrase mismatch the focus stayed in the second field."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    profiles("main")
+    app = make_app(refresh=0, telemetry=FrozenTelemetry(), now=Clock(), startup_flows=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, BackupScreen), 10, "the backup screen", app)
+        scr = app.screen
+        proposed = scr.query_one("#path", Input).value
+        assert proposed.startswith("~/swarmdeck-main-") and proposed.endswith("Z.sdbackup"), proposed
+        scr.query_one("#pass1", Input).focus()
+        await pilot.press(*"correct horse 1", "enter", *"correct horse 2", "enter")
+        await pilot.pause()
+        assert "differ" in flat_text(app)
+        assert app.focused is scr.query_one("#pass1", Input)  # type it again from the first field
+        for _ in range(2):
+            scr.query_one("#pass1", Input).value = "correct horse 1"
+            scr.query_one("#pass2", Input).value = "correct horse 1"
+            await pilot.press("ctrl+b")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            assert "Backup written and verified" in flat_text(app), flat_text(app)
+    written = sorted(tmp_path.glob("swarmdeck-main-*.sdbackup"))
+    assert len(written) == 2, written

@@ -272,6 +272,29 @@ def test_snapshot_restore_keeps_a_restarted_engine_change_only():
     assert kinds(e3.observe(crashed(T0))) == [("down", "fired")]
 
 
+def test_round_progress_counts_only_once_the_node_runs_not_while_it_prepares():
+    """Issue 20: a first demo-model build took minutes and raised "no round progress" at minute 3."""
+    e = engine(no_progress_rounds=2, behind_rounds=3)
+    e.observe(NodeState(state="starting", source="supervisor", ts=T0))
+    e.observe(running(T0 + 1))  # a running said early (say, before the node's `preparing`) ...
+    e.observe(NodeState(state="preparing", source="supervisor", ts=T0 + 2))  # ... is taken back
+    for t in (100, 300, 600):
+        assert e.check(Facts(now=T0 + t, state="preparing", round_seconds=30, chain_round=40)) == []
+    e.observe(running(T0 + 601))
+    assert e.check(Facts(now=T0 + 650, state="running", round_seconds=30, chain_round=40)) == []
+    out = e.check(Facts(now=T0 + 662, state="running", round_seconds=30, chain_round=40))
+    assert kinds(out) == [("no_progress", "fired")]  # counted from running, not from the start
+
+
+def test_preparing_after_running_restarts_the_count_without_a_state_fact():
+    e = engine(no_progress_rounds=2)
+    e.observe(running(T0))
+    e.observe(NodeState(state="preparing", source="supervisor", ts=T0 + 1))
+    e.observe(running(T0 + 500))
+    # the periodic check's state fact says running (it never saw preparing): the count starts at T0+500
+    assert e.check(Facts(now=T0 + 540, state="running", round_seconds=30)) == []
+
+
 def test_peer_ignored_fires_names_the_peer_updates_and_recovers():
     from core.events.types import PeerTrust
 

@@ -111,6 +111,19 @@ def test_dht_forgets_peers_silent_for_a_day_and_caps_how_many_it_keeps(monkeypat
     assert sorted(d._seen) == ["p0", "p1", "p2"]
 
 
+def test_a_model_build_shows_while_the_node_prepares_and_the_model_is_named():
+    m = DashboardModel(profile="main")
+    m.apply_all([ev("node.state", state="starting"), ev("node.state", state="preparing", reason="loading the model"),
+                 ev("model.build", model="demo", step=300, steps=800, elapsed_s=60.0, eta_s=100.0)])
+    assert m.state == "preparing" and (m.build.step, m.build.steps, m.build.eta_s) == (300, 800, 100.0)
+    m.apply(ev("model.build", model="demo", step=800, steps=800, elapsed_s=160.0, eta_s=0.0))
+    assert m.build is None  # done
+    m.apply(ev("model.build", model="demo", step=400, steps=800, elapsed_s=80.0, eta_s=80.0))
+    m.apply_all([ev("node.mode", mode="fp32", device="cpu", reason="no GPU", model="demo"),
+                 ev("node.state", state="running")])
+    assert m.build is None and m.model_name == "demo"
+
+
 def test_peer_trust_refused_counts_and_ignored_peers():
     m = DashboardModel(profile="main")
     assert m.trust is None

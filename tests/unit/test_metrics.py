@@ -46,7 +46,7 @@ def test_collector_counts_events_incrementally():
                  f"swarmdeck_peers_seen{{{lab}}} 7.0", f"swarmdeck_rollouts_shared_total{{{lab}}} 1.0",
                  f"swarmdeck_rollouts_shared_bytes_total{{{lab}}} 1000.0",
                  f"swarmdeck_rollouts_taken_total{{{lab}}} 6.0", f"swarmdeck_submission_queue{{{lab}}} 1.0",
-                 'swarmdeck_up{profile="p1"} 0.0', 'swarmdeck_node_state{profile="p2",state="stopped"} 1.0',
+                 f'swarmdeck_up{{{lab}}} 0.0', 'swarmdeck_node_state{peer_id="",profile="p2",state="stopped"} 1.0',
                  'swarmdeck_last_round{peer_id="",profile="p2"} 9.0'):
         assert line in text.splitlines(), line
     # the next scrape reads only what was appended
@@ -55,6 +55,13 @@ def test_collector_counts_events_incrementally():
     assert f"swarmdeck_rounds_finished_total{{{lab}}} 2.0" in text.splitlines()
     assert f"swarmdeck_last_round{{{lab}}} 5.0" in text.splitlines()
     assert "secret" not in text.lower() and "0x" not in text
+    # every per-profile series carries peer_id (issue 20: up, node_state, supervisor_up, restarts, rss had
+    # only profile, though the docs promise peer_id on all of them)
+    per_profile = [ln for ln in text.splitlines() if not ln.startswith("#") and 'profile="' in ln]
+    assert per_profile and all('peer_id="' in ln for ln in per_profile), [ln for ln in per_profile
+                                                                          if 'peer_id="' not in ln]
+    fams = {ln.split("{")[0] for ln in per_profile}
+    assert {"swarmdeck_up", "swarmdeck_node_state", "swarmdeck_supervisor_up", "swarmdeck_node_restarts"} <= fams
 
 
 def test_grafana_dashboard_uses_only_exposed_metric_names():

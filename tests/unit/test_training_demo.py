@@ -54,3 +54,37 @@ def test_unknown_mix_is_refused_with_the_fix():
     with pytest.raises(TrainingError) as e:
         task_pool("easy")
     assert "task_mix" in str(e.value.where) and "demo" in e.value.fix
+
+
+def test_the_shipped_demo_model_is_the_default_recipes_and_no_first_run_builds_it(monkeypatch):
+    """A fresh clone's first start copies the demo model from the repository (issue 20: no 1.5-8 min
+    build before the first reward). Fails when the recipe or builder changed without regenerating it:
+    run `python -m core.training.demo ship`."""
+    import json
+
+    from core.training import demo
+
+    info = json.loads((demo.SHIPPED_DIR / "swarmdeck-demo.json").read_text())
+    assert info["digest"] == demo.DEFAULT_RECIPE.digest(), "run: python -m core.training.demo ship"
+    assert demo.shipped_demo_model_matches()
+
+    def no_build(*a, **kw):
+        raise AssertionError("the default demo model was built although the repository ships it")
+
+    monkeypatch.setattr(demo, "build_demo_model", no_build)
+    d = ensure_demo_model()
+    assert d == demo_model_dir() and is_demo_model(d)
+    assert (d / "model.safetensors").read_bytes() == (demo.SHIPPED_DIR / "model.safetensors").read_bytes()
+    assert not demo.shipped_demo_model_matches(MINI)  # another recipe is built (with progress), not copied
+
+
+def test_a_build_reports_its_steps_for_the_progress_bar():
+    from core.training.demo import build_demo_model
+
+    steps = []
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        build_demo_model(d, MINI, on_step=lambda s, n, el: steps.append((s, n, el)))
+    assert [s for s, _, _ in steps] == list(range(1, MINI.steps + 1))
+    assert all(n == MINI.steps for _, n, _ in steps) and steps[-1][2] >= steps[0][2] >= 0

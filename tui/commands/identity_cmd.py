@@ -8,6 +8,7 @@ import json
 import sys
 
 from core.base.errors import IdentityError
+from tui.model.i18n import text
 
 
 def _p(q) -> None:
@@ -53,7 +54,7 @@ def register(sub) -> None:
 
 
 def _say(msg: str) -> None:
-    print(f"... {msg}", file=sys.stderr, flush=True)
+    print(f"... {text(msg)}", file=sys.stderr, flush=True)
 
 
 def read_passphrase(args, confirm: bool) -> str:

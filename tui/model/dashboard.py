@@ -17,7 +17,8 @@ from core.events.reader import read_events
 from tui.model.i18n import t
 from core.events.types import (
     ChainTotals, CheckpointSaved, ErrorEvent, Event, HfPush, LogEvent, NodeIdentity, NodeMode, NodeRegistered,
-    NodeState, Oom, PeersUpdate, PeerTrust, RolloutsFetched, RoundFinished, RoundStarted, SubmissionEvent, TrainStep,
+    ModelBuild, NodeState, Oom, PeersUpdate, PeerTrust, RolloutsFetched, RoundFinished, RoundStarted, SubmissionEvent,
+    TrainStep,
 )
 
 MAX_ROUNDS = 500
@@ -91,7 +92,9 @@ class LogLine:
 @dataclass
 class DashboardModel:
     profile: str = ""
-    state: str = "unknown"          # node.state: starting|running|stopping|stopped|crashed|gave_up
+    state: str = "unknown"          # node.state: starting|preparing|running|stopping|stopped|crashed|gave_up
+    model_name: str | None = None    # the model that runs (node.mode's `model`)
+    build: ModelBuild | None = None  # the newest model.build while the node prepares; None once it runs
     state_reason: str | None = None
     peer_id: str | None = None
     display_name: str | None = None
@@ -144,6 +147,11 @@ class DashboardModel:
         self.state_reason = ev.text("reason") or None
         if self.state == "running":
             self.oom = None
+        if self.state not in ("preparing",):
+            self.build = None  # a build belongs to the node's preparation only
+
+    def _on_model_build(self, ev: ModelBuild) -> None:
+        self.build = ev if ev.step < ev.steps else None
 
     def _on_node_identity(self, ev: NodeIdentity) -> None:
         self.peer_id = ev.peer_id
@@ -157,6 +165,7 @@ class DashboardModel:
 
     def _on_node_mode(self, ev: NodeMode) -> None:
         self.mode, self.device, self.mode_reason = ev.mode, ev.device, ev.text("reason")
+        self.model_name = ev.model or self.model_name
 
     def _on_round_started(self, ev: RoundStarted) -> None:
         self.round, self.stage = int(ev.round), int(ev.stage)
@@ -267,6 +276,7 @@ class DashboardModel:
 _HANDLERS = {
     NodeState: DashboardModel._on_node_state, NodeIdentity: DashboardModel._on_node_identity,
     NodeRegistered: DashboardModel._on_node_registered, NodeMode: DashboardModel._on_node_mode,
+    ModelBuild: DashboardModel._on_model_build,
     RoundStarted: DashboardModel._on_round_started, RoundFinished: DashboardModel._on_round_finished,
     ChainTotals: DashboardModel._on_chain_totals, TrainStep: DashboardModel._on_train_step,
     PeersUpdate: DashboardModel._on_peers_update, RolloutsFetched: DashboardModel._on_rollouts_fetched, SubmissionEvent: DashboardModel._on_submission,

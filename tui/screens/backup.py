@@ -6,6 +6,9 @@ Passphrases live only in the two password inputs and are cleared after every att
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -46,7 +49,7 @@ class BackupScreen(Screen[str]):
             yield Static("", id="identity-warnings", classes="warnings")
             with Horizontal(classes="field"):
                 yield Label(t("backup.path"))
-                yield Input(value=be.default_backup_path(self.profile), id="path")
+                yield Input(value=be.default_backup_path(self.profile, now=self.app.now()), id="path")
             with Horizontal(classes="field"):
                 yield Label(t("backup.passphrase"))
                 yield Input(password=True, id="pass1")
@@ -102,9 +105,11 @@ class BackupScreen(Screen[str]):
         a, b = self._take_passphrases()
         if not a:
             self._say(t("backup.err_empty"), False)
+            self.query_one("#pass1", Input).focus()
             return
         if a != b:
             self._say(t("backup.err_mismatch"), False)
+            self.query_one("#pass1", Input).focus()  # both fields are cleared: type it again from the first
             return
         self._say(t("backup.working"), True)
         self._run("backup", self.query_one("#path", Input).value.strip(), a)
@@ -122,18 +127,35 @@ class BackupScreen(Screen[str]):
         be = self.app.backend
         try:
             if what == "backup":
-                path = be.backup(self.profile, path, passphrase)
+                path = be.backup(self.profile, self._fresh_name(path), passphrase)
             # a backup only counts once it decrypts and matches: verify right after writing it
             be.verify(self.profile, path, passphrase)
         except Exception as e:
-            self.app.call_from_thread(self._say, str(e), False)
+            self.app.call_from_thread(self._say, error_text(e), False)
             return
         finally:
             passphrase = ""
         self.result_state = "verified"
         key = "backup.done" if what == "backup" else "backup.verified"
         self.app.call_from_thread(self._say, t(key, path=path), True)
+
         self.app.call_from_thread(self.refresh_state)
+
+    def _fresh_name(self, path: str) -> str:
+        """A second backup with the proposed (timestamped) name kept: a new timestamp, never the existing
+        file (a backup never overwrites). A name the user typed is left as it is (and refused if it exists).
+        Runs in the worker: it looks at the disk."""
+        p = Path(path).expanduser()
+        if not p.exists() or not re.fullmatch(rf"swarmdeck-{re.escape(self.profile)}-\d{{8}}T\d{{6}}Z(-\d+)?\.sdbackup",
+                                                p.name):
+            return path
+        fresh = Path(self.app.backend.default_backup_path(self.profile)).expanduser().name
+        out, n = p.with_name(fresh), 1
+        while out.exists():
+            n += 1
+            out = p.with_name(fresh.replace(".sdbackup", f"-{n}.sdbackup"))
+        self.app.call_from_thread(setattr, self.query_one("#path", Input), "value", str(out))
+        return str(out)
 
     def action_fix_perms(self) -> None:
         self._fix_perms()

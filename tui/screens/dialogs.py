@@ -103,5 +103,5 @@ class SwitcherScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-STATE_STYLE = {"running": "bold green", "starting": "green", "stopping": "yellow", "stopped": "dim", "crashed": "bold red",
+STATE_STYLE = {"running": "bold green", "starting": "green", "preparing": "green", "stopping": "yellow", "stopped": "dim", "crashed": "bold red",
                "needs_login": "bold yellow", "needs_backup": "bold yellow"}

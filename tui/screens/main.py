@@ -19,7 +19,7 @@ from tui.screens.standing import StandingScreen
 from tui.widgets.common import translate_bindings
 from tui.widgets.dashboard import ProfileDashboard
 
-STATE_MARK = {"running": "●", "starting": "◐", "stopping": "◑", "stopped": "○", "crashed": "✗", "needs_login": "!", "needs_backup": "!"}
+STATE_MARK = {"running": "●", "starting": "◐", "preparing": "◐", "stopping": "◑", "stopped": "○", "crashed": "✗", "needs_login": "!", "needs_backup": "!"}
 SLOW_EVERY = 5  # ticks between the costlier checks (profile states, identity warnings, node pid)
 
 
@@ -137,7 +137,7 @@ class MainScreen(Screen):
         try:
             views, dups = be.profile_views(names), be.duplicates()
         except Exception as e:  # a profile removed meanwhile, a damaged config: keep the last view
-            self.post_message(StatesLoaded({}, [], error=str(e)))
+            self.post_message(StatesLoaded({}, [], error=error_text(e)))
             return
         self.post_message(StatesLoaded(views, dups))
 
@@ -230,7 +230,7 @@ class MainScreen(Screen):
             if pinned is None:
                 pinned = self._gpus[name] = list(be.profile_gpus(name))
         except Exception as e:
-            self.post_message(TickLoaded(name, [], None, [], error=str(e)))
+            self.post_message(TickLoaded(name, [], None, [], error=error_text(e)))
             return
         self.post_message(TickLoaded(name, events, snap, pinned))
 
@@ -336,7 +336,7 @@ class MainScreen(Screen):
         try:
             self.app.backend.control(name, verb)
         except Exception as e:  # SwarmdeckError carries what/where/fix; show it, don't crash
-            self.app.call_from_thread(self.notify, str(e), title=t("node.failed", verb=t("verb." + verb)),
+            self.app.call_from_thread(self.notify, error_text(e), title=t("node.failed", verb=t("verb." + verb)),
                                       severity="error", timeout=10)
             return
         self.app.call_from_thread(self.notify, t("node.done", verb=t("verb." + verb), name=name))

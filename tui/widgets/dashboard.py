@@ -18,7 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from tui.model.dashboard import DashboardModel
-from tui.model.i18n import current, t
+from tui.model.i18n import current, t, text
 from core.hardware.telemetry import Snapshot, fmt_bytes, fmt_num
 from tui.widgets.common import ago, short_id
 
@@ -30,6 +30,12 @@ def _bar(pct: float | None, width: int = 10) -> str:
     return "█" * n + "░" * (width - n)
 
 
+def fmt_duration(seconds: float) -> str:
+    """90 -> "1 min 30 s", 42 -> "42 s" (in the UI's language)."""
+    s = max(0, int(round(seconds)))
+    return t("dash.dur_min", m=s // 60, s=f"{s % 60:02d}") if s >= 60 else t("dash.dur_s", s=s)
+
+
 def _gib_pair(used: int | None, total: int | None) -> str:
     if used is None or total is None:
         return f"{fmt_bytes(used)}/{fmt_bytes(total)}"
@@ -37,14 +43,17 @@ def _gib_pair(used: int | None, total: int | None) -> str:
 
 
 def render_system(snap: Snapshot | None, mode_line: str | None) -> Text:
-    """Lines short enough for a 36-column panel (half of an 80-column terminal)."""
-    out = Text()
+    """Lines short enough for a 36-column panel (half of an 80-column terminal). A longer line (a CPU-mode
+    reason, a translation) is cut with "…", never wrapped: a wrapped line would push the last ones out
+    of the panel's fixed height. The whole reason is in the wizard and `swarmdeck doctor`."""
+    out = Text(no_wrap=True, overflow="ellipsis")
     if snap is None:
         out.append(t("common.na"))
         return out
     if snap.cpu_mode:
         out.append(t("dash.cpu_mode"), style="bold yellow")
-        out.append(" " + t("dash.cpu_mode_reason", reason=snap.cpu_mode_reason or t("common.na")) + "\n")
+        out.append(" " + text(snap.cpu_mode_reason or t("common.na")) + "\n")
+        out.append(t("dash.cpu_mode_runs") + "\n")
     for g in snap.gpus[:4]:
         mem_pct = (100 * g.mem_used / g.mem_total) if g.mem_used is not None and g.mem_total else None
         out.append(f"GPU{g.index} ", style="bold")
@@ -182,6 +191,8 @@ class ProfileDashboard(Widget):
         s.append(f"  {short_id(m.peer_id)}")
         if m.round is not None:
             s.append("  " + t("dash.round_stage", round=m.round, stage=m.stage if m.stage is not None else "-"))
+        if m.model_name:
+            s.append("  " + t("dash.model", name=m.model_name))
         if m.oom:
             s.append("  " + t("dash.oom", what=m.oom), style="bold red")
         if state in ("stopped", "crashed", "needs_login", "needs_backup"):
@@ -191,6 +202,13 @@ class ProfileDashboard(Widget):
     def _draw_training(self) -> None:
         m = self.model
         txt = Text()
+        if m.build is not None:  # the node builds its model first (minutes, once): steps and time left
+            b = m.build
+            eta = fmt_duration(b.eta_s) if b.eta_s is not None else t("dash.build_eta_unknown")
+            txt.append(t("dash.building", model=b.model, step=b.step, steps=b.steps) + "\n", style="bold")
+            txt.append(t("dash.build_progress", bar=_bar(100 * b.step / max(1, b.steps), 12), eta=eta))
+            self._set("training", txt)
+            return
         txt.append(t("dash.train_line1", round=m.round if m.round is not None else "-",
                      stage=m.stage if m.stage is not None else "-", n=m.rounds_finished) + "\n")
         txt.append(t("dash.train_line2", speed=fmt_num(m.tokens_per_s, "", 1), step=fmt_num(m.step_seconds, "", 2),
@@ -217,7 +235,8 @@ class ProfileDashboard(Widget):
         if self.signin:
             txt.append("⏸ " + t("signin.chain") + "\n", style="bold yellow")
         for sub in list(m.failures)[-1:] if not self.signin else []:
-            where = f"{sub.kind} r{sub.round}" + (f"/s{sub.stage}" if sub.stage is not None else "")
+            kind = t("dash.kind." + sub.kind) if current().has("dash.kind." + sub.kind) else sub.kind
+            where = f"{kind} r{sub.round}" + (f"/s{sub.stage}" if sub.stage is not None else "")
             txt.append(f"✗ {where}: {sub.reason or t('common.na')}\n", style="red")
         self._set("chain", txt)
 

@@ -1,0 +1,42 @@
+"""The fixed set of commands the fleet runs on a remote swarmdeck. Nothing else is ever sent: no shell from
+the UI, and every profile name is checked here before it can reach a command line."""
+
+from __future__ import annotations
+
+from core.base.paths import PROFILE_NAME_RE
+from core.fleet.registry import FleetError
+
+VERBS = ("status", "events", "start", "stop", "restart", "logs")
+STATUS_FORMAT_KEYS = ("version", "profiles")
+
+
+def check_profile(name: str) -> str:
+    if not isinstance(name, str) or not PROFILE_NAME_RE.match(name):
+        raise FleetError(f"{name!r} is not a valid profile name: nothing was sent", where="profile name",
+                         fix="a profile name is 1-32 letters, digits, '-' or '_', starting with a letter or digit")
+    return name
+
+
+def args_for(verb: str, profile: str | None = None, *, lines: int = 100, now: bool = False,
+             history: int = 0) -> list[str]:
+    """The argument list for the remote `swarmdeck` (the transport quotes each word)."""
+    if verb not in VERBS:
+        raise FleetError(f"{verb!r} is not a fleet command", where="fleet", fix=f"one of: {', '.join(VERBS)}")
+    if verb == "status":
+        args = ["status", "--json"]
+        if profile is not None:
+            args += ["-p", check_profile(profile)]
+        return args
+    if profile is None:
+        raise FleetError(f"{verb} needs a profile", where="fleet", fix="name the remote profile")
+    p = check_profile(profile)
+    if verb == "events":
+        return ["events", "--follow", "--json", "-n", str(max(0, min(int(history), 10000))), "-p", p]
+    if verb == "logs":
+        return ["logs", "-n", str(max(1, min(int(lines), 5000))), "-p", p]
+    return [verb, *(["--now"] if now and verb in ("stop", "restart") else []), "-p", p]
+
+
+def args_for_all_events() -> list[str]:
+    """Every profile's new events in one stream (the fleet view's live rows)."""
+    return ["events", "--follow", "--json", "--all", "-n", "0"]

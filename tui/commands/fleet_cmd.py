@@ -1,0 +1,167 @@
+"""`swarmdeck fleet add|list|remove|status|start|stop|restart|logs|watch`: the machines you run nodes on, over SSH.
+
+All of it is core.usecases.fleet (the TUI's fleet view calls the same functions). docs/fleet.md explains
+what crosses the wire (the fixed command set) and the security model (keys only, our own known_hosts).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+import time
+
+from core.base.errors import SwarmdeckError
+from core.usecases import fleet
+
+
+def _ask_key(keys) -> bool:
+    print("First contact with this host. Its SSH host key fingerprint(s):")
+    for k in keys:
+        print(f"  {k.keytype:<22} {k.fingerprint}")
+    print("Compare with the machine's own (run there: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).")
+    print("Trust this key and add the host? [y/N] ", end="", flush=True)
+    answer = sys.stdin.readline()  # a script may answer on stdin; no input at all is a no
+    if not answer:
+        print("\n(no answer: pass --accept-new to trust it without asking)", file=sys.stderr)
+    return answer.strip().lower() in ("y", "yes")
+
+
+def cmd_add(args) -> int:
+    res = fleet.add(args.name, args.target, identity=args.identity, swarmdeck=args.swarmdeck,
+                    accept_new=args.accept_new, confirm=_ask_key)
+    if args.accept_new and not res["known_before"]:
+        print("accepted the host key without asking (--accept-new): " + ", ".join(res["fingerprints"]))
+    print(f"added {res['name']} ({res['target']}): swarmdeck {res['version']}, round trip {res['rtt_ms']:.0f} ms, "
+          f"{len(res['profiles'])} profile(s): {', '.join(res['profiles']) or '(none yet)'}")
+    print("  see every machine: swarmdeck fleet status    (or press f in swarmdeck)")
+    return 0
+
+
+def cmd_list(args) -> int:
+    hs = fleet.hosts()
+    if not hs:
+        print("no fleet hosts yet: swarmdeck fleet add NAME user@host [--identity ~/.ssh/id_ed25519]")
+    for h in hs:
+        extra = f"  key {h.identity}" if h.identity else ""
+        sd = f"  swarmdeck {h.swarmdeck}" if h.swarmdeck != "swarmdeck" else ""
+        print(f"{h.name:<16} {h.target}{extra}{sd}")
+    return 0
+
+
+def cmd_remove(args) -> int:
+    h = fleet.remove(args.name)
+    print(f"removed {h.name} ({h.target}) from the fleet (its host key stays in swarmdeck's known_hosts)")
+    return 0
+
+
+def _fmt(v, spec: str = "") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def render_text(st: dict) -> str:
+    if not st["hosts"]:
+        return "no fleet hosts yet: swarmdeck fleet add NAME user@host"
+    lines = []
+    for h in st["hosts"]:
+        if h["reachable"] and not h["error"]:
+            lines.append(f"{h['name']:<14} reachable    rtt {_fmt(h['rtt_ms'], '.0f')} ms  swarmdeck {h['version']}")
+        else:
+            e = h["error"] or {}
+            word = "UNREACHABLE" if not h["reachable"] else "ERROR"
+            lines.append(f"{h['name']:<14} {word}: {e.get('what')}")
+            if e.get("fix"):
+                lines.append(f"{'':<14}   fix: {e['fix']}")
+        for p in h["profiles"]:
+            gpu = p.get("gpu") or {}
+            dev = "/".join(x for x in (gpu.get("device"), gpu.get("mode")) if x) or "-"
+            alerts = ",".join(p["alerts"]) or "-"
+            lines.append(f"  {p['name']:<14} {p['state']:<9} round {_fmt(p['round']):<6} reward "
+                         f"{_fmt(p['last_reward'], '.3g'):<6} peers {_fmt(p['peers']):<4} {dev:<10} alerts {alerts}")
+        if h["reachable"] and not h["profiles"] and not h["error"]:
+            lines.append("  (no profiles)")
+    lines.append(f"({len(st['hosts'])} host(s) in {st['seconds']:.1f} s)")
+    return "\n".join(lines)
+
+
+def cmd_status(args) -> int:
+    st = fleet.status(args.hosts or None)
+    if args.json:
+        print(json.dumps(st, indent=2, sort_keys=True))
+    else:
+        print(render_text(st))
+    return 0 if all(h["reachable"] and not h["error"] for h in st["hosts"]) else 3
+
+
+def _verb(verb: str):
+    def run(args) -> int:
+        out = fleet.act(args.host, verb, args.remote_profile, now=getattr(args, "now", False),
+                        lines=getattr(args, "lines", 100))
+        sys.stdout.write(out)
+        return 0
+    return run
+
+
+def cmd_watch(args) -> int:
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+
+    def note(msg: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
+
+    return fleet.watch(args.interval, stop=done, note=note)
+
+
+def register(sub) -> None:
+    p = sub.add_parser("fleet", help="other machines you run nodes on, over SSH: status, control, watchtower")
+    s = p.add_subparsers(dest="fleet_cmd", metavar="ACTION", required=True)
+    a = s.add_parser("add", help="add a machine (checks SSH, its host key and the swarmdeck there first)")
+    a.add_argument("name", help="a short name for the machine (letters, digits, - and _)")
+    a.add_argument("target", help="[user@]host[:port] or a Host alias from ~/.ssh/config")
+    a.add_argument("--identity", metavar="FILE", help="the SSH private key to log in with (default: ssh's own)")
+    a.add_argument("--swarmdeck", default="swarmdeck", metavar="PATH",
+                   help="the swarmdeck command on that machine (default: swarmdeck on its PATH)")
+    a.add_argument("--accept-new", action="store_true", help="trust the host key on first contact without asking")
+    a.set_defaults(func=cmd_add)
+    s.add_parser("list", help="the machines of the fleet").set_defaults(func=cmd_list)
+    r = s.add_parser("remove", help="remove a machine from the fleet")
+    r.add_argument("name")
+    r.set_defaults(func=cmd_remove)
+    st = s.add_parser("status", help="every machine and its profiles (asked in parallel)")
+    st.add_argument("hosts", nargs="*", help="only these machines")
+    st.add_argument("--json", action="store_true", help="machine-readable (never a secret)")
+    st.set_defaults(func=cmd_status)
+    for verb, what in (("start", "start"), ("stop", "stop (gracefully)"), ("restart", "restart"),
+                       ("logs", "show the log of")):
+        v = s.add_parser(verb, help=f"{what} a profile's node on a machine of the fleet")
+        v.add_argument("host")
+        v.add_argument("remote_profile", metavar="PROFILE")
+        if verb in ("stop", "restart"):
+            v.add_argument("--now", action="store_true", help="kill at once (no checkpoint)")
+        if verb == "logs":
+            v.add_argument("-n", "--lines", type=int, default=100)
+        v.set_defaults(func=_verb(verb))
+    w = s.add_parser("watch", help="the watchtower: poll every machine, alert when one goes dark (foreground)")
+    w.add_argument("--interval", type=float, default=None, metavar="S",
+                   help="seconds between polls (default [fleet] poll_seconds)")
+    w.set_defaults(func=cmd_watch)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tui.commands.fleet_cmd watch ...`: the watchtower without loading the whole CLI."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="swarmdeck")
+    register(ap.add_subparsers(dest="command"))
+    args = ap.parse_args(["fleet", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return int(args.func(args) or 0)
+    except SwarmdeckError as e:
+        print(f"swarmdeck: {e}", file=sys.stderr)
+        return e.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
