@@ -206,6 +206,7 @@ class NodeMode(Event):
     device: str                          # cpu|cuda
     reason: str
     requested: str | None = None
+    fallback: bool | None = None
     model: str | None = None             # the model that runs (a name, e.g. "demo" or "Qwen/Qwen2.5-0.5B-Instruct")
 
 
@@ -219,7 +220,6 @@ class ModelBuild(Event):
     steps: int
     elapsed_s: float
     eta_s: float | None = None
-    fallback: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,7 +27,8 @@ from typing import Any, Callable, Protocol
 from core.base.constants import DEFAULT_LOGIN_PORT, QUANT_CHOICES as QUANTS
 from core.base.errors import SwarmdeckError
 from tui.model.i18n import M, Msg
-from core.usecases.profile_setup import HF_TOKEN_FILE, planned_model, store_hf_token  # noqa: F401 (re-exported)
+from core.usecases.profile_setup import (HF_TOKEN_FILE, planned_model, recommended_model,  # noqa: F401 (re-exported)
+                                         store_hf_token)
 from core.base.paths import PROFILE_NAME_RE, ProfilePaths, ensure_private_dir
 
 NETWORKS = ("local", "gensyn-testnet", "custom")
@@ -300,6 +301,17 @@ class Wizard:
     def network_name(self) -> str:
         v = self.values
         return v["custom_name"] if v["network"] == "custom" else v["network"]
+
+    def recommended_model(self) -> str:
+        """The model recommended for the network chosen so far (the local network without a GPU: the
+        locally built demo model), the same one the summary names and the node runs for `auto`."""
+        return recommended_model(self.network_name(), self.hardware.recommended_model,
+                                 self.hardware.cpu_mode_reason is not None)
+
+    def model_choice(self) -> str:
+        """The hardware step's current choice: the recommendation while the user kept the default."""
+        m = self.values["model"]
+        return self.recommended_model() if m in ("auto", self.hardware.recommended_model) else m
 
     def summary(self) -> list[tuple[str, str]]:
         """(field, value) rows for the confirm step; the token only as set / not set."""
