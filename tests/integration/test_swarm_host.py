@@ -202,12 +202,22 @@ def test_bootnode_and_whole_host_come_back_after_kill_9():
         _stop("k1")
 
 
-def test_taken_dht_port_fails_naming_it_and_prints_no_invite():
+def test_taken_dht_port_fails_naming_it_and_prints_no_invite(monkeypatch):
+    """... and the host's "bootnode down" alert reaches the user's alert URL (a real HTTP receiver, apprise's
+    json://) once it has held for the grace period."""
     import socket
     import sys
 
+    from core.alerts import add_url, urls_path
+    from core.config import settings as config
+    from core.config.settings import AlertSettings
+    from tests.helpers.receiver import Receiver
+
+    monkeypatch.setenv("SWARMDECK_HOST_ALERT_GRACE_S", "3")
+    config.ensure_config()
     dht_port = free_port()
-    with socket.socket() as sock:
+    with socket.socket() as sock, Receiver() as rx:
+        add_url(urls_path(AlertSettings()), rx.json_url("hosthook"))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("0.0.0.0", dht_port))
         sock.listen(1)
@@ -215,6 +225,9 @@ def test_taken_dht_port_fails_naming_it_and_prints_no_invite():
             r = subprocess.run([sys.executable, "-m", "tui.cli", "swarm", "host", "--name", "p1", "--public-addr", ADDR,
                                 "--rpc-port", str(free_port()), "--dht-port", str(dht_port), "--no-qr"],
                                capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL)
+            msgs = rx.wait_for(1, timeout=60)
+            assert "bootnode down" in json.dumps(msgs[0]["body"]), msgs
+            assert "swarm p1" in json.dumps(msgs[0]["body"])
         finally:
             _stop("p1")
     assert r.returncode != 0
