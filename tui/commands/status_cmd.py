@@ -50,6 +50,8 @@ def render_text(st: dict) -> str:
         backup = {"verified": f"backup verified {b['verified_at']}",
                   "outdated": "backup OUTDATED (identity changed since)",
                   "none": "NO BACKUP"}[b["state"]]
+        if p.get("demo_peer") and b["state"] != "verified":
+            backup = "demo peer of the local network (no backup needed)"
         run = p.get("node_state") or ("running" if p.get("running") else "stopped")
         lines.append(f"{mark} {p['name']:<16} {p.get('network', '?'):<15} {run:<8} {who}")
         lines.append(f"    {signed}; {backup}")
