@@ -213,8 +213,12 @@ class Node:
         try:
             self.dht = SwarmDHT.from_profile(self.profile, bootnodes=peers)
         except SwarmError as e:
-            if getattr(e, "cause", "") != "bootnodes" or self.net.kind != "local":
+            if getattr(e, "cause", "") != "bootnodes":
                 raise
+            if self.net.kind != "local":
+                # A hosted swarm's bootnode is down: wait for it (saying for how long), do not crash-loop.
+                peers = self._wait_for_bootnodes(peers, e)
+        if self.dht is None:
             # On the local network a dead bootnode (stopped, or an address from an earlier run)
             # must not keep the swarm down: start a new swarm here and publish it.
             self.emit(ErrorEvent(where=", ".join(peers)[:300], what=M("event.err.no_local_bootnode"),
@@ -228,15 +232,49 @@ class Node:
         if (self.opts.bootnode or not peers) and self.net.kind == "local":
             self._publish_bootnode(maddrs)
 
+    def _wait_for_bootnodes(self, peers: list[str], err: SwarmError) -> list[str]:
+        """No bootnode answers and this network has no stand-in: retry with backoff (re-reading the chain's
+        list, which the host updates) until one answers or we are stopped. Each failure is an error event
+        that says how long the bootnodes have been unreachable and where to look on the host."""
+        from core.swarm.dht import SwarmDHT
+
+        t0 = time.monotonic()
+        delay = 5.0
+        while True:
+            gone = time.monotonic() - t0
+            since = f"{gone:.0f} s" if gone < 120 else f"{gone / 60:.0f} min"
+            self.emit(ErrorEvent(where=", ".join(peers)[:300] or "-",
+                                 what=M("event.err.bootnodes_unreachable", since=since, error=err.what),
+                                 fix=M("event.err.bootnodes_unreachable_fix")))
+            log.warning("no bootnode answers for %s; retrying in %.0f s", since, delay)
+            self._sleep(delay)
+            delay = min(60.0, delay * 2)
+            peers = self._bootnodes() or peers
+            try:
+                self.dht = SwarmDHT.from_profile(self.profile, bootnodes=peers)
+                log.info("a bootnode answers again after %.0f s", time.monotonic() - t0)
+                return peers
+            except SwarmError as e:
+                if getattr(e, "cause", "") != "bootnodes":
+                    raise
+                err = e
+
     def _publish_bootnode(self, maddrs: list[str]) -> None:
         """On the local network the first node (or the designated one) is the bootnode: put it on chain."""
         try:
             from core.chain.devnet import LocalChain
 
+            from core.swarm.addrs import replace_own_entries
+
             chain = LocalChain.attach(self.net.name)
-            if self.opts.bootnode:  # the designated bootnode replaces stale entries of earlier runs
+            mine = [m for m in maddrs if "/ip4/127.0.0.1/" in m] or maddrs
+            # the designated bootnode replaces stale entries of earlier runs; any other replaces its own
+            # (a restart on a new port must not leave the dead address listed first)
+            current = [] if self.opts.bootnode else list(chain.contract.functions.getBootnodes().call())
+            wanted = replace_own_entries(current, mine, self.peer_id)
+            if self.opts.bootnode or current:
                 chain.clear_bootnodes()
-            chain.add_bootnodes([m for m in maddrs if "/ip4/127.0.0.1/" in m] or maddrs)
+            chain.add_bootnodes(wanted)
             log.info("published this node as a bootnode on the local chain")
         except Exception as e:
             log.warning("could not publish this node as bootnode: %s", e)

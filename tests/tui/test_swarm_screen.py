@@ -26,7 +26,7 @@ def _text(app, wid: str) -> str:
 async def test_swarm_screen_shows_the_invite_and_refuses_a_bad_join(profiles):
     profiles("alpha")
     try:
-        res = sh.host("tswarm", public_addr="192.0.2.1", round_seconds=5, rpc_port=free_port(), start_bootnode=False)
+        res = sh.host("tswarm", public_addr="192.0.2.1", round_seconds=5, rpc_port=free_port(), dht_port=free_port())
         app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False)
         async with app.run_test(size=(120, 60)) as pilot:
             await pilot.pause()
