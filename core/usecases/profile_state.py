@@ -63,7 +63,20 @@ def profile_status(cfg: _config.Config, name: str) -> dict:
     d["demo_peer"] = is_demo_peer(name)  # the local network's own peer: no backup needed
     req = _signin.required(name)  # the login app refused the session key: {reason, since, where} + the fix
     d["sign_in_required"] = {**req, "fix": _signin.command(name)} if req else None
+    d["sharing"] = sharing_status(name)
     return d
+
+
+def sharing_status(name: str) -> dict | None:
+    """Verified sharing as the node last reported it (peers.trust): peer groups refused since it started, by
+    reason and by peer, and the peers it ignores. None before the node's first round."""
+    evs = _tail_events(_paths.ProfilePaths(name).events_file, 2000, types=("peers.trust",), window=512 * 1024)
+    if not evs:
+        return None
+    ev = evs[-1]
+    return {"round": ev.round, "refused": dict(ev.refused), "refused_total": sum(ev.refused.values()),
+            "refused_by_peer": {p: dict(c) for p, c in ev.by_peer.items()},
+            "ignored": [dict(e) for e in ev.ignored]}
 
 
 def resolved_profile(name: str | None) -> _profiles.Profile:
