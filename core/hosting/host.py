@@ -592,7 +592,7 @@ def unit_text(name: str, python: str, project_root: str) -> str:
     import shlex
 
     return f"""[Unit]
-Description=swarmdeck swarm host ({name}): chain, round advancer, RPC guard and faucet
+Description=swarmdeck swarm host ({name}): chain, round advancer, RPC guard, faucet and bootnode
 After=network-online.target
 Wants=network-online.target
 
