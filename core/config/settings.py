@@ -628,10 +628,15 @@ def _merge(spec: dict[str, Field], table: dict | None) -> dict:
     out = {}
     for k, f in spec.items():
         v = table.get(k, f.default)
-        if f.type.startswith("list"):
-            v = tuple(v)
-        elif f.type == "float":
-            v = float(v)
+        try:
+            if f.type.startswith("list"):
+                v = tuple(v)
+            elif f.type == "float":
+                v = float(v)
+        except (TypeError, ValueError):
+            # a wrong value is a config problem (validate() names its file, line and key): the readers
+            # (status, the TUI) go on with the default instead of a ValueError traceback
+            v = tuple(f.default) if f.type.startswith("list") else f.default
         out[k] = v
     return out
 
