@@ -101,6 +101,15 @@ def profiles_on_disk() -> list[str]:
 RUNNING = ("running", "starting", "preparing", "stopping")
 
 
+def display_order(names: list[str]) -> list[str]:
+    """The order profiles are shown and numbered in (TUI tabs, keys 1-9, the switcher): the user's own
+    profiles in the order they were made (config.toml's), then the local network's demo peers. Demo
+    peers are made after the first start, so numbering them in config order moved the user's own
+    profiles to other numbers in the next session (issue 20); after them, a profile keeps its number."""
+    own = [n for n in names if not is_demo_peer(n)]
+    return own + sorted((n for n in names if is_demo_peer(n)), key=lambda n: (len(n), n))
+
+
 def node_state(name: str) -> str:
     """running | stopped | crashed | gave_up | starting | stopping: the supervisor's word when it
     answers; without one, a node holding the lock runs; else what the node last recorded."""
