@@ -186,8 +186,8 @@ class SwarmdeckApp(App[int]):
                 return
             res = self.backend.ensure_network(name, self._step)
         except Exception as e:  # SwarmdeckError says what/where/fix: shown until the next try
-            self._from_thread(self.set_net_status, ("net.failed", {"error": str(e)}, "error"))
-            self._from_thread(lambda: self.notify(t("net.failed", error=str(e)), title=t("net.failed_title"),
+            self._from_thread(self.set_net_status, ("net.failed", {"error": error_text(e)}, "error"))
+            self._from_thread(lambda: self.notify(t("net.failed", error=error_text(e)), title=t("net.failed_title"),
                                                   severity="error", timeout=20))
             return
         self._from_thread(self.set_net_status, None)
@@ -198,8 +198,8 @@ class SwarmdeckApp(App[int]):
         try:
             decision = self.backend.autostart(name, self._step)
         except Exception as e:  # stays on the dashboard with its fix until the next try
-            self._from_thread(self.set_net_status, ("net.autostart_failed", {"name": name, "error": str(e)}, "error"))
-            self._from_thread(lambda: self.notify(t("net.autostart_failed", name=name, error=str(e)),
+            self._from_thread(self.set_net_status, ("net.autostart_failed", {"name": name, "error": error_text(e)}, "error"))
+            self._from_thread(lambda: self.notify(t("net.autostart_failed", name=name, error=error_text(e)),
                                                   severity="error", timeout=20))
             return
         self._from_thread(self._clear_progress)  # e.g. a peer started on the way, then nothing to do
