@@ -39,6 +39,7 @@ class SwarmdeckApp(App[int]):
     BINDINGS = [
         Binding("q", "quit", "keys.quit"),
         Binding("question_mark", "help", "keys.help"),
+        Binding("f", "fleet", "keys.fleet"),
         # priority: also on dialogs (a modal screen hides the app's other bindings); tui.screenshot
         Binding("ctrl+s", "save_svg", "keys.screenshot", show=False, priority=True),
     ]
@@ -185,8 +186,8 @@ class SwarmdeckApp(App[int]):
                 return
             res = self.backend.ensure_network(name, self._step)
         except Exception as e:  # SwarmdeckError says what/where/fix: shown until the next try
-            self._from_thread(self.set_net_status, ("net.failed", {"error": str(e)}, "error"))
-            self._from_thread(lambda: self.notify(t("net.failed", error=str(e)), title=t("net.failed_title"),
+            self._from_thread(self.set_net_status, ("net.failed", {"error": error_text(e)}, "error"))
+            self._from_thread(lambda: self.notify(t("net.failed", error=error_text(e)), title=t("net.failed_title"),
                                                   severity="error", timeout=20))
             return
         self._from_thread(self.set_net_status, None)
@@ -197,8 +198,8 @@ class SwarmdeckApp(App[int]):
         try:
             decision = self.backend.autostart(name, self._step)
         except Exception as e:  # stays on the dashboard with its fix until the next try
-            self._from_thread(self.set_net_status, ("net.autostart_failed", {"name": name, "error": str(e)}, "error"))
-            self._from_thread(lambda: self.notify(t("net.autostart_failed", name=name, error=str(e)),
+            self._from_thread(self.set_net_status, ("net.autostart_failed", {"name": name, "error": error_text(e)}, "error"))
+            self._from_thread(lambda: self.notify(t("net.autostart_failed", name=name, error=error_text(e)),
                                                   severity="error", timeout=20))
             return
         self._from_thread(self._clear_progress)  # e.g. a peer started on the way, then nothing to do
@@ -355,6 +356,12 @@ class SwarmdeckApp(App[int]):
     def action_swarm(self) -> None:
         self.push_screen(SwarmScreen())
 
+    def action_fleet(self) -> None:
+        from tui.screens.fleet import FleetScreen
+
+        if not isinstance(self.screen, FleetScreen):
+            self.push_screen(FleetScreen())
+
     def action_save_svg(self) -> None:
         """The current screen (dialogs included) as SVG, written by a thread; the notification names the file."""
         save_svg(self, self.profile)
@@ -372,6 +379,7 @@ class SwarmdeckApp(App[int]):
             yield SystemCommand(t("palette.new_profile"), t("palette.new_profile_help"), main.action_new_profile)
             yield SystemCommand(t("palette.switch"), t("palette.switch_help"), main.action_switcher)
         yield SystemCommand(t("palette.swarm"), t("palette.swarm_help"), self.action_swarm)
+        yield SystemCommand(t("palette.fleet"), t("palette.fleet_help"), self.action_fleet)
         yield SystemCommand(t("palette.help"), t("palette.help_help"), self.action_help)
         yield SystemCommand(t("palette.quit"), t("palette.quit_help"), self.action_quit)
 

@@ -35,7 +35,7 @@ def save_svg(app, profile: str | None) -> None:
     try:
         svg = app.export_screenshot(title=f"swarmdeck {profile or ''}".strip())
     except Exception as e:  # no driver (closing): nothing to show it on either
-        app.notify(t("shot.failed", error=str(e)), severity="error")
+        app.notify(t("shot.failed", error=error_text(e)), severity="error")
         return
 
     def write() -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.base.i18n import Msg, Translator, current
+from core.base.i18n import Msg, Translator
 
 
 class SwarmdeckError(Exception):
@@ -44,14 +44,7 @@ class SwarmdeckError(Exception):
 
     def render(self, tr: Translator | None = None) -> str:
         """One readable block in the user's language (the CLI prints it; str(e) is the English one)."""
-        tr = tr or current()
-        what, where, fix = self.localized(tr)
-        parts = [what]
-        if where:
-            parts.append(f"  {tr('label.where')}: {where}")
-        if fix:
-            parts.append(f"  {tr('label.fix')}: {fix}")
-        return "\n".join(parts)
+        return self.as_msg().render(tr)
 
     def __str__(self) -> str:  # one readable block, English
         parts = [self.what]
@@ -60,6 +53,17 @@ class SwarmdeckError(Exception):
         if self.fix:
             parts.append(f"  fix:   {self.fix}")
         return "\n".join(parts)
+
+    def as_msg(self) -> Msg:
+        """The whole block as one message: its English text is str(e), rendered it is render() (for a
+        field that holds an error's text, such as standing's `error`)."""
+        parts = {"what": self.part("what")}
+        key = "label.err"
+        if self.where:
+            parts["where"], key = self.part("where"), key + "_where"
+        if self.fix:
+            parts["fix"], key = self.part("fix"), key + "_fix"
+        return Msg(key, **parts)
 
     def msgs_wire(self) -> dict[str, Any] | None:
         """The message keys of what/where/fix for an event's `msgs` (None when all are plain text)."""
@@ -103,6 +107,11 @@ class TrainingError(SwarmdeckError):
 
 class SupervisorError(SwarmdeckError):
     pass
+
+
+def block_of(e: BaseException) -> str | Msg:
+    """An exception as the user reads it: our errors as the what / where / fix block (a Msg), others as str(e)."""
+    return e.as_msg() if isinstance(e, SwarmdeckError) else str(e)
 
 
 def message_of(e: BaseException) -> str | Msg:

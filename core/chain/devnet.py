@@ -447,6 +447,8 @@ class RoundAdvancer:
         self.seconds = float(seconds)
         self.advances = 0
         self.failures = 0
+        self.last_ok = time.monotonic()   # last successful advance (the host's part watcher sees a stall)
+        self.last_error = ""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="round-advancer", daemon=True)
 
@@ -459,8 +461,10 @@ class RoundAdvancer:
             try:
                 self.chain.advance()
                 self.advances += 1
-            except Exception:
+                self.last_ok = time.monotonic()
+            except Exception as e:
                 self.failures += 1
+                self.last_error = f"{type(e).__name__}: {str(e)[:200]}"
 
     def stop(self) -> None:
         self._stop.set()

@@ -30,20 +30,62 @@ KNOWN_TESTNET_COORDINATORS = {
 MAX_BOOTNODES_TRIED = 4
 
 
-def _bootnode_reach(name: str, targets: list[str], where_cfg: str, timeout: float) -> Check:
-    """Try a TCP connection to the bootnodes (a listed bootnode nobody can reach is as good as none)."""
+LOG_LOOKBACK_BLOCKS = 2000  # blocks searched for the coordinator's last StageAdvanced log
+
+
+def chain_advancing(rpc_url: str, coordinator: str, round_seconds: float, timeout: float) -> tuple[bool | None, str]:
+    """Whether the coordinator's rounds still move: the age of its last StageAdvanced log (recent blocks only).
+    (True/False, words) or (None, why) when it cannot tell."""
+    from web3 import Web3
+
+    from core.chain.devnet import rpc_call
+
+    try:
+        topic = "0x" + Web3.keccak(text="StageAdvanced(uint256,uint256)").hex().removeprefix("0x")
+        head = int(rpc_call(rpc_url, "eth_blockNumber", timeout=timeout), 16)
+        logs = rpc_call(rpc_url, "eth_getLogs", [{"address": coordinator, "topics": [topic],
+                                                  "fromBlock": hex(max(0, head - LOG_LOOKBACK_BLOCKS)),
+                                                  "toBlock": "latest"}], timeout=timeout)
+        if not logs:
+            return False, f"no stage change in the last {LOG_LOOKBACK_BLOCKS} blocks"
+        blk = rpc_call(rpc_url, "eth_getBlockByNumber", [logs[-1]["blockNumber"], False], timeout=timeout)
+        age = time.time() - int(blk["timestamp"], 16)
+    except Exception as e:  # noqa: BLE001 - doctor reports, never raises
+        return None, f"could not tell ({type(e).__name__})"
+    limit = 3 * float(round_seconds) + 30
+    if age <= limit:
+        return True, f"the chain still advances (last stage change {age:.0f} s ago)"
+    return False, f"the chain has not advanced for {age:.0f} s (rounds are {round_seconds:g} s)"
+
+
+def _bootnode_reach(name: str, targets: list[str], where_cfg: str, timeout: float,
+                    advancing=None) -> Check:
+    """Try a TCP connection to the bootnodes (a listed bootnode nobody can reach is as good as none).
+    `advancing()` -> (bool|None, words): asked only when none answers, to tell a dead bootnode part on a
+    live host from a host that is down altogether."""
     from core.swarm.addrs import tcp_reachable
 
     tried = {m: tcp_reachable(m, timeout=timeout) for m in targets[:MAX_BOOTNODES_TRIED]}
     ok = [m for m, (good, _) in tried.items() if good]
+    dead = [f"{m}: {reason}" for m, (good, reason) in tried.items() if not good]
     if ok:
         return _net_check("bootnode_reach", name, "bootnode reachable", "ok",
-                          f"{len(ok)} of {len(tried)} tried answer, e.g. {ok[0]}")
-    why = "; ".join(f"{m}: {reason}" for m, (_, reason) in tried.items())
+                          f"{len(ok)} of {len(tried)} tried answer, e.g. {ok[0]}"
+                          + (f"; unreachable: {'; '.join(dead)}" if dead else ""))
+    moving, words = advancing() if advancing is not None else (None, "")
+    if moving:
+        hint = (f"{words}: the host runs but its bootnode part is down; on the host run `swarmdeck swarm status` "
+                "(the bootnode part's state and log), or a firewall blocks its DHT port")
+    elif moving is False:
+        hint = (f"{words}: the whole host may be down; on the host run `swarmdeck swarm status` "
+                "(and `swarmdeck swarm host` to start it again)")
+    else:
+        hint = ("the bootnode may be down (on its host: `swarmdeck swarm status`) or a firewall blocks its "
+                "DHT port")
     return _net_check("bootnode_reach", name, "bootnode reachable", "fail",
-                      f"no bootnode answers ({why}): nodes cannot join the swarm",
-                      "the bootnode may be down (on its host: `swarmdeck swarm status`) or a firewall blocks its "
-                      f"DHT port; check the addresses (getBootnodes(), or bootnodes under {where_cfg})")
+                      f"no bootnode answers ({'; '.join(dead)}): nodes cannot join the swarm"
+                      + (f"; {words}" if words else ""),
+                      f"{hint}; check the addresses (getBootnodes(), or bootnodes under {where_cfg})")
 
 
 def _net_check(suffix: str, name: str, title: str, status: str, detail: str, fix: str | None = None) -> Check:
@@ -187,7 +229,9 @@ def check_network(name: str, *, timeout: float = NETWORK_TIMEOUT, deadline: floa
     targets = list(net.bootnodes) or boot
     if targets and not over():
         say(f"trying {min(len(targets), MAX_BOOTNODES_TRIED)} bootnode(s)")
-        out.append(_bootnode_reach(name, targets, where_cfg, timeout=min(timeout, 3.0)))
+        out.append(_bootnode_reach(name, targets, where_cfg, timeout=min(timeout, 3.0),
+                                   advancing=lambda: chain_advancing(rpc_url, reader.coordinator_address,
+                                                                     net.round_seconds, timeout)))
 
     if over():
         return out + [skipped("round", "round")]

@@ -37,6 +37,16 @@ class GpuProbe:
                 "gpus": [asdict(g) for g in self.gpus]}
 
 
+def nvml_failure(e: BaseException) -> M:
+    """Why nvmlInit failed, in words (the two usual causes named; anything else with NVML's own text)."""
+    name = type(e).__name__.replace("NVMLError_", "")
+    if "LibraryNotFound" in name or "Library Not Found" in str(e):
+        return M("hw.no_driver_lib")
+    if "DriverNotLoaded" in name:
+        return M("hw.driver_not_loaded")
+    return M("hw.driver_unusable", name=name, error=str(e))
+
+
 def probe_gpus() -> GpuProbe:
     """GPUs and VRAM through nvidia-ml-py; any failure means CPU mode with the reason."""
     try:
@@ -46,14 +56,7 @@ def probe_gpus() -> GpuProbe:
     try:
         pynvml.nvmlInit()
     except Exception as e:  # NVMLError_LibraryNotFound, _DriverNotLoaded, ...
-        name = type(e).__name__.replace("NVMLError_", "")
-        if "LibraryNotFound" in name:
-            reason = M("hw.no_driver_lib")
-        elif "DriverNotLoaded" in name:
-            reason = M("hw.driver_not_loaded")
-        else:
-            reason = M("hw.driver_unusable", name=name, error=str(e))
-        return GpuProbe((), True, reason)
+        return GpuProbe((), True, nvml_failure(e))
     try:
         driver = pynvml.nvmlSystemGetDriverVersion()
         driver = driver.decode() if isinstance(driver, bytes) else str(driver)

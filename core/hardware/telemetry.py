@@ -92,8 +92,9 @@ class Telemetry:
         try:
             nv.nvmlInit()
         except Exception as e:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
-            msg = str(e) or type(e).__name__
-            self.cpu_mode_reason = M("hw.no_driver_nvml", error=msg)
+            from core.hardware.probe import nvml_failure
+
+            self.cpu_mode_reason = nvml_failure(e)
             return
         try:
             count = nv.nvmlDeviceGetCount()

@@ -62,9 +62,11 @@ class HostSettings:
     chain_id: int = 31337
     rpc_url: str = ""                       # external chain ("" = the embedded one)
     deployer_key_file: str = ""             # external chain: file holding the deployer's private key
-    bootnode_profile: str = ""
+    bootnode_profile: str = ""              # before the DHT-only bootnode: its profile (identity migrated)
     bootnode_peer_id: str = ""
     faucet_wei: int = WEI_PER_ETH
+    faucet_key_file: str = ""               # external chain: a funded key the faucet pays from ("" = no faucet)
+    train_profile: str = ""                 # `swarm host --train`: the host's own member profile
 
     @property
     def embedded(self) -> bool:
@@ -78,6 +80,11 @@ class HostSettings:
     def local_rpc_url(self) -> str:
         """What processes on the host use (the guard on loopback; loopback is not rate-limited)."""
         return f"http://127.0.0.1:{self.rpc_port}" if self.embedded else self.rpc_url
+
+    @property
+    def public_faucet_base(self) -> str:
+        """Where members reach the host's own HTTP endpoint (the guard): the faucet lives at /faucet."""
+        return f"http://{self.public_addr}:{self.rpc_port}"
 
     @property
     def bootnode_maddr(self) -> str:
@@ -240,7 +247,8 @@ def _prepare_embedded(chain: LocalChain, name: str) -> str:
 
 
 def publish_bootnode(chain: LocalChain, maddr: str) -> bool:
-    """Make `maddr` the coordinator's only bootnode (no transaction when it already is)."""
+    """Make `maddr` the coordinator's only bootnode (no transaction when it already is): the host owns this
+    coordinator, so an old address (another port or public address) is replaced, never kept beside it."""
     current = list(chain.contract.functions.getBootnodes().call())
     if current == [maddr]:
         return False
@@ -261,11 +269,235 @@ def open_chain(s: HostSettings) -> LocalChain:
     return ExternalChain(s.name, s.rpc_url, key).start()
 
 
-def serve(name: str) -> int:
-    """The host process: chain, advancer, bootnode on chain, guard + faucet; until SIGTERM."""
+def host_policy():
+    """The node supervisor's restart rules for the host's parts (core.supervisor.policy): the defaults of
+    [profiles.*.daemon], and SWARMDECK_DAEMON_SETTINGS overrides as for nodes (tests pass fast timings)."""
+    from core.supervisor.policy import RestartPolicy
+    from core.supervisor.settings import load_settings as _sup_settings
+
+    return RestartPolicy.from_settings(_sup_settings(""))  # "" is no profile: the defaults
+
+
+def bootnode_record_file(name: str) -> Path:
+    return host_dir(name) / "bootnode.pid"
+
+
+def _reap_orphans(name: str) -> None:
+    """A host process killed with -9 leaves its anvil (own session) and bootnode (own session) behind:
+    end them by their runtime records (start time checked: never a reused pid). anvil gets SIGTERM,
+    so it writes its state first; the new host starts it again from that state."""
+    from core.hosting import bootnode as _boot
+
+    for rec_file in (bootnode_record_file(name), host_dir(name) / "runtime.json"):
+        rec = procs.read_record(rec_file)
+        if procs.alive(rec):
+            log.warning("ending %s (pid %s) left by a previous host process", rec_file.name, rec.pid)
+            procs.stop_group(rec, timeout=20)
+        with contextlib.suppress(FileNotFoundError):
+            rec_file.unlink()
+    with contextlib.suppress(FileNotFoundError):
+        _boot.status_file(name).unlink()
+
+
+def _tail(path: Path, n: int = 5) -> list[str]:
+    try:
+        return path.read_text(errors="replace").strip().splitlines()[-n:]
+    except OSError:
+        return []
+
+
+def _make_parts(s: HostSettings, name: str) -> dict:
+    """The host's parts, in start order. Each is a core.hosting.parts.Part."""
+    import subprocess
+    import sys
+
+    from core.base.constants import EXIT_CONFIG
+    from core.hosting import bootnode as _boot
     from core.hosting.faucet import Faucet
     from core.hosting.guard import RpcGuard
+    from core.hosting.parts import Broken, Part
 
+    parts: dict[str, Part] = {}
+
+    # -- chain
+    def chain_start():
+        return open_chain(s)
+
+    def chain_check(chain):
+        if s.embedded:
+            if chain.proc is not None and chain.proc.poll() is not None:
+                raise Broken(f"anvil exited (code {chain.proc.returncode})")
+            return
+        try:
+            rpc_call(s.rpc_url, "eth_chainId", timeout=10)
+        except Exception as e:  # noqa: BLE001
+            raise Broken(f"the chain at {s.rpc_url} does not answer: {type(e).__name__}") from None
+
+    parts["chain"] = Part("chain", chain_start, chain_check, lambda c: c.stop(), policy=host_policy(),
+                          log_file=str(host_dir(name) / "anvil.log") if s.embedded else str(log_file(name)))
+
+    def chain() -> LocalChain:
+        c = parts["chain"].handle
+        if c is None:
+            raise Broken("the chain is not running")
+        return c
+
+    # -- round advancer (a thread signing updateStageAndRound with the stage manager's key)
+    stall_after = max(3 * s.round_seconds, 60.0)
+
+    def adv_check(adv):
+        if not adv._thread.is_alive():
+            raise Broken("the advancer thread ended")
+        if time.monotonic() - adv.last_ok > stall_after:
+            raise Broken(f"stalled: no round advanced for {time.monotonic() - adv.last_ok:.0f} s"
+                         + (f" (last error: {adv.last_error})" if adv.last_error else ""))
+
+    parts["advancer"] = Part("advancer", lambda: chain().start_advancer(s.round_seconds), adv_check,
+                             lambda a: a.stop(), policy=host_policy(), log_file=str(log_file(name)))
+
+    # -- faucet (gas for members): embedded chain from the faucet key, external from the operator's key
+    fkey_file = Path(s.faucet_key_file).expanduser() if s.faucet_key_file else None
+    has_faucet = s.embedded or fkey_file is not None
+
+    def faucet_start():
+        if s.embedded:
+            key = _prepare_embedded(chain(), name)
+        else:
+            try:
+                key = fkey_file.read_text().strip()
+            except OSError as e:
+                raise Broken(f"cannot read the faucet key {fkey_file}: {e.strerror}", fatal=True) from None
+        return Faucet(lambda addr, wei: _send_value(chain(), key, addr, wei), host_dir(name) / "funded.json",
+                      amount=s.faucet_wei), key
+
+    def faucet_check(h):
+        from eth_account import Account
+
+        _, key = h
+        try:
+            bal = chain().w3.eth.get_balance(Account.from_key(key).address)
+        except Broken:
+            raise
+        except Exception:  # noqa: BLE001 - a slow chain is the chain part's business
+            return
+        if bal < s.faucet_wei:
+            raise Broken(f"the faucet's account {Account.from_key(key).address} holds {bal / WEI_PER_ETH:g} ETH, "
+                         f"less than one grant ({s.faucet_wei / WEI_PER_ETH:g}): fund it")
+
+    if has_faucet:
+        parts["faucet"] = Part("faucet", faucet_start, faucet_check, policy=host_policy(),
+                               log_file=str(log_file(name)))
+
+    # -- guard: the members' RPC (embedded) and the faucet's HTTP endpoint
+    def guard_start():
+        upstream = chain().rpc_url
+        f = parts["faucet"].handle[0] if has_faucet and parts["faucet"].handle else None
+        try:
+            return RpcGuard(upstream, bind=s.bind, port=s.rpc_port, faucet=f).start()
+        except OSError as e:
+            raise Broken(f"cannot listen on {s.bind}:{s.rpc_port}: {e.strerror}", fatal=True) from None
+
+    def guard_check(g):
+        import urllib.request
+
+        if g._thread is None or not g._thread.is_alive():
+            raise Broken("the guard's server thread ended")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{g.port}/health", timeout=5) as r:
+                json.loads(r.read(4096))
+        except Exception as e:  # noqa: BLE001
+            raise Broken(f"the guard does not answer on port {g.port}: {type(e).__name__}") from None
+        g.upstream = chain().rpc_url  # anvil restarted on another port: follow it
+        if has_faucet and parts["faucet"].handle is not None:
+            g.faucet = parts["faucet"].handle[0]
+
+    if s.embedded or has_faucet:
+        parts["guard"] = Part("guard", guard_start, guard_check, lambda g: g.stop(), policy=host_policy(),
+                              log_file=str(log_file(name)))
+
+    # -- bootnode: a DHT-only peer in its own process (core.hosting.bootnode)
+    def boot_start():
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        env["SWARMDECK_BOOTNODE_OF"] = name
+        logf = os.fdopen(os.open(_boot.log_file(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+        try:
+            logf.write(f"--- swarmdeck: bootnode starting at {time.strftime('%Y-%m-%d %H:%M:%S')} ---\n".encode())
+            logf.flush()
+            proc = subprocess.Popen([sys.executable, "-m", "core.hosting", "bootnode", name],
+                                    stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, env=env,
+                                    close_fds=True, start_new_session=True, cwd=root)
+        finally:
+            logf.close()
+        procs.write_record(bootnode_record_file(name), procs.record_for(proc.pid, pgid=proc.pid))
+        return proc
+
+    def boot_check(proc):
+        rc = proc.poll()
+        if rc is not None:
+            last = next((ln for ln in reversed(_tail(_boot.log_file(name), 20)) if ln.startswith("bootnode:")), "")
+            raise Broken(f"exited with code {rc}" + (f": {last.removeprefix('bootnode: ')}" if last else ""),
+                         fatal=rc == EXIT_CONFIG)
+
+    def boot_stop(proc):
+        procs.stop_group(procs.record_for(proc.pid, pgid=proc.pid), timeout=20)
+        proc.poll()
+        with contextlib.suppress(FileNotFoundError):
+            bootnode_record_file(name).unlink()
+
+    parts["bootnode"] = Part("bootnode", boot_start, boot_check, boot_stop, policy=host_policy(),
+                             log_file=str(_boot.log_file(name)))
+
+    # A new chain means a new advancer and (embedded) a refilled faucet on it.
+    def chain_restarted(_chain) -> None:
+        for dep in ("advancer", "faucet"):
+            p = parts.get(dep)
+            if p is not None and p.state not in ("stopped", "starting"):
+                p.stop()
+                p.start()
+
+    parts["chain"].on_restart.append(chain_restarted)
+    return parts
+
+
+def host_alerts(parts: dict) -> dict[str, str]:
+    """The host's alert conditions now: {title: detail}. "bootnode down" while its part does not run,
+    "round advancer stalled" while the advancer does not, "chain down", "faucet down", "RPC guard down"."""
+    titles = {"bootnode": "bootnode down", "advancer": "round advancer stalled", "chain": "chain down",
+              "faucet": "faucet down", "guard": "RPC guard down"}
+    out = {}
+    for name, p in parts.items():
+        d = p if isinstance(p, dict) else p.to_dict()
+        if d.get("state") not in ("running", "starting"):
+            out[titles.get(name, f"{name} down")] = f"{d.get('state')}: {d.get('reason') or ''}".strip(": ")
+    return out
+
+
+def _host_alert_sender(name: str):
+    """(HostAlerts, AlertSender or None): the host's alerts go where the user's [alerts] send (the same
+    URL file, nothing new to set up); none when alerts are off or there is no config."""
+    from core.hosting.parts import HostAlerts
+
+    rules = HostAlerts(name, grace=float(os.environ.get("SWARMDECK_HOST_ALERT_GRACE_S") or 30.0))
+    try:
+        from core.alerts.sender import AlertSender
+        from core.alerts.urls import urls_path
+        from core.config import settings as _config
+
+        if not _config.config_path().exists():
+            return rules, None
+        settings = _config.load_config(create=False, strict=False).alerts(None)
+        if not settings.enabled:
+            return rules, None
+        return rules, AlertSender(urls_path(settings), on_note=lambda msg: log.info("alerts: %s", msg))
+    except Exception as e:  # noqa: BLE001 - a broken config must not stop the host: log, and go on without
+        log.warning("alerts: not sent (%s: %s)", type(e).__name__, getattr(e, "what", e))
+        return rules, None
+
+
+def serve(name: str) -> int:
+    """The host process: its parts (chain, advancer, faucet, guard, bootnode) watched until SIGTERM."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -275,61 +507,79 @@ def serve(name: str) -> int:
         log.error("no host settings for %r (%s): run `swarmdeck swarm host`", name, settings_file(name))
         return 78
     _paths.ensure_private_dir(host_dir(name))
-    if running(name) is not None and running(name).pid != os.getpid():
-        log.error("the host of %r already runs (pid %s)", name, running(name).pid)
+    other = running(name)
+    if other is not None and other.pid != os.getpid():
+        log.error("the host of %r already runs (pid %s)", name, other.pid)
         return 78
     procs.write_record(record_file(name), procs.record_for(os.getpid()))
-    chain = guard = adv = None
+    _reap_orphans(name)
+    parts = _make_parts(s, name)
+    started_at = time.time()
+    published = ""
+    alerts: dict[str, str] = {}
+    retry_file = host_dir(name) / "retry"
+    alert_rules, sender = _host_alert_sender(name)
+
+    def write_runtime() -> None:
+        c = parts["chain"].handle
+        fsutil.atomic_write_json(runtime_file(name), {
+            "pid": os.getpid(), "rpc_url": s.public_rpc_url, "local_rpc_url": s.local_rpc_url,
+            "chain_id": c.chain_id if c else None, "coordinator": c.coordinator if c else None,
+            "bootnode": published, "bootnode_maddr": s.bootnode_maddr,
+            "faucet": f"{s.public_rpc_url if s.embedded else s.public_faucet_base}/faucet" if "faucet" in parts else "",
+            "started_at": started_at, "parts": {k: p.to_dict() for k, p in parts.items()}, "alerts": alerts})
+
     try:
-        chain = open_chain(s)
-        fkey = _prepare_embedded(chain, name) if s.embedded else None
-        adv = chain.start_advancer(s.round_seconds)
-        if s.embedded:
-            faucet = Faucet(lambda addr, wei: _send_value(chain, fkey, addr, wei), host_dir(name) / "funded.json",
-                            amount=s.faucet_wei)
-            guard = RpcGuard(chain.rpc_url, bind=s.bind, port=s.rpc_port, faucet=faucet).start()
-        published = ""
-
-        def write_runtime() -> None:
-            fsutil.atomic_write_json(runtime_file(name), {
-                "pid": os.getpid(), "rpc_url": s.public_rpc_url, "local_rpc_url": s.local_rpc_url,
-                "chain_id": chain.chain_id, "coordinator": chain.coordinator, "bootnode": published,
-                "faucet": f"{s.public_rpc_url}/faucet" if s.embedded else "", "started_at": time.time()})
-
-        write_runtime()
-        log.info("swarm %s hosted: rpc %s, coordinator %s, rounds every %gs", name, s.public_rpc_url,
-                 chain.coordinator, s.round_seconds)
+        for p in parts.values():
+            if p.name in ("advancer", "faucet", "guard") and parts["chain"].state != "running":
+                continue  # they need the chain: the loop below starts them once it runs
+            p.start()
+        if parts["chain"].handle is not None:
+            log.info("swarm %s hosted: rpc %s, coordinator %s, rounds every %gs", name, s.public_rpc_url,
+                     parts["chain"].handle.coordinator, s.round_seconds)
         while True:
-            # The bootnode's address (public address, port, peer id) is read live from host.json.
-            fresh = load_settings(name) or s
-            if fresh.bootnode_peer_id and fresh.bootnode_maddr != published:
-                try:
-                    if publish_bootnode(chain, fresh.bootnode_maddr):
-                        log.info("published bootnode %s on the coordinator", fresh.bootnode_maddr)
-                    published = fresh.bootnode_maddr
-                    write_runtime()
-                except Exception as e:  # noqa: BLE001 - the chain hiccupped: next tick tries again
-                    log.warning("could not publish the bootnode yet: %s", e)
+            write_runtime()
             if stop.wait(MONITOR_S):
                 break
-            if s.embedded and chain.proc is not None and chain.proc.poll() is not None:
-                log.warning("anvil exited (code %s); starting it again with its saved state", chain.proc.returncode)
-                adv.stop()
-                chain.stop()
-                chain = open_chain(s)
-                _prepare_embedded(chain, name)
-                adv = chain.start_advancer(s.round_seconds)
-                guard.upstream = chain.rpc_url
+            if retry_file.exists():  # `swarm host` again: parts that gave up get another go
+                with contextlib.suppress(FileNotFoundError):
+                    retry_file.unlink()
+                for p in parts.values():
+                    p.retry()
+            for p in parts.values():
+                if p.name in ("advancer", "faucet", "guard") and parts["chain"].state != "running":
+                    continue  # they need the chain: started again once it runs
+                if p.state == "stopped":
+                    p.start()
+                else:
+                    p.tick()
+            # The bootnode's address (public address, port, peer id) is read live from host.json.
+            fresh = load_settings(name) or s
+            c = parts["chain"].handle
+            if c is not None and fresh.bootnode_peer_id and fresh.bootnode_maddr != published:
+                try:
+                    if publish_bootnode(c, fresh.bootnode_maddr):
+                        log.info("published bootnode %s on the coordinator", fresh.bootnode_maddr)
+                    published = fresh.bootnode_maddr
+                except Exception as e:  # noqa: BLE001 - the chain hiccupped: next tick tries again
+                    log.warning("could not publish the bootnode yet: %s", e)
+            now_alerts = host_alerts(parts)
+            for title in now_alerts.keys() - alerts.keys():
+                log.warning("ALERT %s: %s", title, now_alerts[title])
+            for title in alerts.keys() - now_alerts.keys():
+                log.info("recovered: %s", title)
+            alerts = now_alerts
+            for a in alert_rules.update(alerts, time.time()):
+                if sender is not None:
+                    sender.submit(a)
     except SwarmdeckError as e:
         log.error("%s", e)
         return 1
     finally:
-        if guard is not None:
-            guard.stop()
-        if adv is not None:
-            adv.stop()
-        if chain is not None:
-            chain.stop()
+        for p in reversed(list(parts.values())):
+            p.stop()
+        if sender is not None:
+            sender.close(timeout=10)
         with contextlib.suppress(FileNotFoundError):
             runtime_file(name).unlink()
         with contextlib.suppress(FileNotFoundError):
@@ -342,7 +592,7 @@ def unit_text(name: str, python: str, project_root: str) -> str:
     import shlex
 
     return f"""[Unit]
-Description=swarmdeck swarm host ({name}): chain, round advancer, RPC guard and faucet
+Description=swarmdeck swarm host ({name}): chain, round advancer, RPC guard, faucet and bootnode
 After=network-online.target
 Wants=network-online.target
 

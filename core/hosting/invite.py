@@ -192,7 +192,7 @@ def signer_is_bootnode_manager(contract, signer: str) -> bool | None:
     return None
 
 
-def check(inv: Invite, *, timeout: float = 5.0, progress=None) -> dict:
+def check(inv: Invite, *, timeout: float = 5.0, progress=None, bootnode_wait: float = 10.0) -> dict:
     """Ask the network whether the invite is true; raises InviteError naming the first thing that is not.
 
     Checks: the RPC answers with the stated chain id; the coordinator has code and answers the
@@ -239,14 +239,26 @@ def check(inv: Invite, *, timeout: float = 5.0, progress=None) -> dict:
         raise InviteError("the invite was not signed by this swarm's host (its signer is not the coordinator's "
                           "bootnode manager): it was changed after the host made it", where=where, fix=BAD_FIX)
     say(f"coordinator answers (round {rnd}); trying the bootnodes")
+    import time
+
     reachable, unreachable = [], {}
-    for b in list(inv.bootnodes) + [m for m in on_chain if m not in inv.bootnodes]:
-        ok, why = tcp_reachable(b, timeout=min(timeout, 3.0))
-        (reachable.append(b) if ok else unreachable.__setitem__(b, why))
-        if reachable:
+    # the chain's list first: the host keeps it true (an old invite may name an address since replaced)
+    order = list(dict.fromkeys([m for m in on_chain] + list(inv.bootnodes)))
+    t0 = time.monotonic()
+    while True:
+        for b in order:
+            ok, why = tcp_reachable(b, timeout=min(timeout, 3.0))
+            (reachable.append(b) if ok else unreachable.__setitem__(b, why))
+            if reachable:
+                break
+        if reachable or time.monotonic() - t0 >= bootnode_wait:
             break
+        say(f"no bootnode answers yet ({time.monotonic() - t0:.0f} s); trying again")
+        time.sleep(min(3.0, max(0.5, bootnode_wait / 5)))
     if not reachable:
-        raise InviteError("no bootnode of the swarm answers: " + "; ".join(f"{m}: {w}" for m, w in unreachable.items()),
-                          where=where, fix="the host's bootnode may be down (`swarmdeck swarm status` on the host) "
-                                           "or its DHT port blocked by a firewall; then run join again")
+        raise InviteError(f"no bootnode of the swarm answered in {time.monotonic() - t0:.0f} s of trying: "
+                          + "; ".join(f"{m}: {w}" for m, w in unreachable.items()),
+                          where=where, fix="the host's bootnode may be down: on the host run `swarmdeck swarm status` "
+                                           "(it shows the bootnode part and its restarts), or its DHT port is "
+                                           "blocked by a firewall; then run join again")
     return {"round": rnd, "reachable": reachable, "unreachable": unreachable, "bootnodes_on_chain": on_chain}

@@ -40,6 +40,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from core.base import safejson
 from core.identity import files as _identity
 from core.base import paths as _paths
+from core.base.i18n import M
 from core.base.errors import IdentityError
 
 MAGIC = b"SDBKUP\x00\x01"
@@ -84,8 +85,8 @@ def _derive(passphrase: str, salt: bytes, n: int, r: int, p: int) -> tuple[bytes
 
 def check_passphrase(passphrase: str) -> None:
     if not isinstance(passphrase, str) or len(passphrase) < MIN_PASSPHRASE:
-        raise IdentityError(f"the backup passphrase must have at least {MIN_PASSPHRASE} characters.",
-                            fix="choose a longer passphrase (a few random words are good) and keep it apart from the archive")
+        raise IdentityError(M("err.backup.short_passphrase", n=MIN_PASSPHRASE),
+                            fix=M("err.backup.short_passphrase_fix"))
 
 
 @contextmanager
@@ -155,16 +156,15 @@ def create_backup(profile: str, dest: Path, passphrase: str, *, verify: bool = T
     if dest.is_dir():
         dest = dest / default_archive_name(profile)
     if dest.exists():
-        raise IdentityError("the backup file already exists; swarmdeck never overwrites it.", where=str(dest),
-                            fix="choose another file name")
+        raise IdentityError(M("err.backup.exists"), where=str(dest), fix=M("err.backup.exists_fix"))
     if not dest.parent.is_dir():
-        raise IdentityError("the folder for the backup does not exist.", where=str(dest.parent),
-                            fix=f"create it first (mkdir -p {dest.parent}) or choose another path")
+        raise IdentityError(M("err.backup.no_folder"), where=str(dest.parent),
+                            fix=M("err.backup.no_folder_fix", path=str(dest.parent)))
     files = _identity_files(pp.identity_dir)
     if "swarm.pem" not in files:
-        raise IdentityError(f"profile {profile!r} has no swarm.pem to back up.", where=str(pp.swarm_pem),
-                            fix="start the node once or create the identity ('swarmdeck profile new')")
-    say("checking the identity files")
+        raise IdentityError(M("err.backup.no_pem", profile=repr(profile)), where=str(pp.swarm_pem),
+                            fix=M("err.backup.no_pem_fix"))
+    say(M("backup.progress.checking"))
     peer_id = _identity.peer_id_from_bytes(files["swarm.pem"], str(pp.swarm_pem))
     _identity.read_login(pp.identity_dir)  # refuse to back up unreadable login files silently
     try:
@@ -189,7 +189,7 @@ def create_backup(profile: str, dest: Path, passphrase: str, *, verify: bool = T
         try:
             fd, partial = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
             os.fchmod(fd, 0o600)
-            say("deriving the key from your passphrase (scrypt)")
+            say(M("backup.progress.deriving"))
             salt, nonce = os.urandom(16), os.urandom(12)
             key, check = _derive(passphrase, salt, scrypt_n, 8, 1)
             header = json.dumps({
@@ -198,20 +198,19 @@ def create_backup(profile: str, dest: Path, passphrase: str, *, verify: bool = T
                 "nonce": base64.b64encode(nonce).decode(), "check": base64.b64encode(check).decode(),
             }, sort_keys=True).encode()
             prefix = MAGIC + len(header).to_bytes(4, "big") + header
-            say("encrypting")
+            say(M("backup.progress.encrypting"))
             ct = AESGCM(key).encrypt(nonce, plaintext, prefix)
             with os.fdopen(fd, "wb") as f:
                 fd = None
                 f.write(prefix + ct)
                 f.flush()
                 os.fsync(f.fileno())
-            say(f"writing {dest}")
+            say(M("backup.progress.writing", path=str(dest)))
             os.link(partial, dest)  # fails if dest appeared meanwhile: never overwrite
             os.unlink(partial)
             partial = None
         except FileExistsError:
-            raise IdentityError("the backup file already exists; swarmdeck never overwrites it.", where=str(dest),
-                                fix="choose another file name") from None
+            raise IdentityError(M("err.backup.exists"), where=str(dest), fix=M("err.backup.exists_fix")) from None
         finally:
             if partial is not None:
                 if fd is not None:
@@ -226,26 +225,23 @@ def create_backup(profile: str, dest: Path, passphrase: str, *, verify: bool = T
     info = BackupInfo(dest, peer_id, _identity.display_name(peer_id), manifest["created_at"],
                       {n: v["sha256"] for n, v in manifest["files"].items()}, profile)
     if verify:
-        say("verifying: decrypting into a temp dir and comparing checksums")
+        say(M("backup.progress.verifying"))
         info = verify_backup(dest, passphrase, profile=profile)
     return info
 
 
 def _read_archive(archive: Path, passphrase: str) -> tuple[dict, dict[str, bytes]]:
     archive = Path(archive).expanduser()
-    damaged = IdentityError("the backup archive is damaged or was modified (checksum/authentication failed).",
-                            where=str(archive), fix="use another copy of the backup")
+    damaged = IdentityError(M("err.backup.damaged"), where=str(archive), fix=M("err.backup.other_copy"))
     try:
         size = archive.stat().st_size
     except FileNotFoundError:
-        raise IdentityError("the backup archive does not exist.", where=str(archive),
-                            fix="check the path") from None
+        raise IdentityError(M("err.backup.missing"), where=str(archive), fix=M("err.backup.check_path")) from None
     if size > _MAX_ARCHIVE:
         raise damaged
     blob = archive.read_bytes()
     if not blob.startswith(MAGIC):
-        raise IdentityError("this file is not a swarmdeck identity backup.", where=str(archive),
-                            fix="pick the .sdbackup file written by 'swarmdeck identity backup'")
+        raise IdentityError(M("err.backup.not_backup"), where=str(archive), fix=M("err.backup.not_backup_fix"))
     try:
         hlen = int.from_bytes(blob[8:12], "big")
         if hlen > _MAX_HEADER or 12 + hlen > len(blob):
@@ -265,12 +261,12 @@ def _read_archive(archive: Path, passphrase: str) -> tuple[dict, dict[str, bytes
     except (ValueError, KeyError, TypeError):
         raise damaged from None
     if header.get("version") != VERSION:
-        raise IdentityError(f"backup format version {header.get('version')} is not supported by this swarmdeck.",
-                            where=str(archive), fix="upgrade swarmdeck")
+        raise IdentityError(M("err.backup.version", version=str(header.get("version"))),
+                            where=str(archive), fix=M("err.backup.upgrade"))
     key, want_check = _derive(passphrase, salt, n, r, p)
     if want_check != check:
-        raise IdentityError("wrong passphrase for this backup.", where=str(archive),
-                            fix="type the passphrase you chose when the backup was made")
+        raise IdentityError(M("err.backup.wrong_passphrase"), where=str(archive),
+                            fix=M("err.backup.wrong_passphrase_fix"))
     try:
         plaintext = AESGCM(key).decrypt(nonce, blob[12 + hlen :], blob[: 12 + hlen])
         members = _untar(plaintext)
@@ -302,8 +298,7 @@ def verify_backup(archive: Path, passphrase: str, profile: str | None = None) ->
         # the restored copy must be a working identity, not only bytes with the right hash
         peer_id = _identity.peer_id_from_pem(tdp / "swarm.pem")
         if peer_id != manifest.get("peer_id"):
-            raise IdentityError("the backup's swarm.pem does not give the peer id its manifest names.",
-                                where=str(archive), fix="use another copy of the backup")
+            raise IdentityError(M("err.backup.peer_mismatch"), where=str(archive), fix=M("err.backup.other_copy"))
         _identity.read_login(tdp)
         restored = {n: _sha256((tdp / n).read_bytes()) for n in members}
     if profile is not None:
@@ -312,9 +307,9 @@ def verify_backup(archive: Path, passphrase: str, profile: str | None = None) ->
         if live != backed:
             changed = sorted(n for n in set(live) | set(backed) if live.get(n) != backed.get(n))
             raise IdentityError(
-                f"the backup does not match profile {profile!r}'s current identity (differs: {', '.join(changed)}).",
+                M("err.backup.differs", profile=repr(profile), files=", ".join(changed)),
                 where=str(archive),
-                fix=f"make a new backup: 'swarmdeck identity backup -p {profile} PATH'",
+                fix=M("err.backup.differs_fix", profile=profile),
             )
         _record_verified(profile, archive, manifest, live)
     return BackupInfo(archive, peer_id, _identity.display_name(peer_id), manifest.get("created_at", ""),
@@ -369,18 +364,18 @@ def _restore(archive: Path, passphrase: str, profile: str, progress) -> BackupIn
     existing = [f for f in _identity.IDENTITY_FILES if (pp.identity_dir / f).exists()]
     if existing:
         raise IdentityError(
-            f"profile {profile!r} already has an identity ({', '.join(existing)}); restore never overwrites one.",
+            M("err.backup.has_identity", profile=repr(profile), files=", ".join(existing)),
             where=str(pp.identity_dir),
-            fix=f"restore into a new profile: 'swarmdeck identity restore ARCHIVE -p NEW_NAME'",
+            fix=M("err.backup.has_identity_fix"),
         )
-    say("deriving the key and decrypting (scrypt)")
+    say(M("backup.progress.decrypting"))
     archive = Path(archive).expanduser().resolve()
     manifest, members = _read_archive(archive, passphrase)
     peer_id = _identity.peer_id_from_bytes(members["swarm.pem"], f"{archive}:swarm.pem")
     for other in cfg.profile_names():
         if other != profile and _identity.identity_facts(_paths.ProfilePaths(other).identity_dir)["peer_id"] == peer_id:
-            raise IdentityError(f"profile {other!r} already holds this identity (peer id {peer_id}).",
-                                fix=f"use profile {other!r}; one identity must not run twice")
+            raise IdentityError(M("err.backup.held_by", profile=repr(other), peer_id=peer_id),
+                                fix=M("err.backup.held_by_fix", profile=repr(other)))
     created = False
     if not cfg.has_profile(profile):
         settings = {}
@@ -401,16 +396,16 @@ def _restore(archive: Path, passphrase: str, profile: str, progress) -> BackupIn
     try:
         for name in _identity.IDENTITY_FILES:
             if name in members:
-                say(f"writing {pp.identity_dir / name}")
+                say(M("backup.progress.writing", path=str(pp.identity_dir / name)))
                 try:
                     from core.base.fsutil import create_exclusive
 
                     create_exclusive(pp.identity_dir / name, members[name], mode=0o600)
                 except FileExistsError:
-                    raise IdentityError(f"{name} appeared in profile {profile!r} during the restore; not overwritten.",
-                                        where=str(pp.identity_dir / name), fix="restore into a new profile") from None
+                    raise IdentityError(M("err.backup.appeared", name=name, profile=repr(profile)),
+                                        where=str(pp.identity_dir / name), fix=M("err.backup.new_profile")) from None
                 written.append(pp.identity_dir / name)
-        say("verifying the restored files")
+        say(M("backup.progress.verifying_restore"))
         info = verify_backup(archive, passphrase, profile=profile)
     except BaseException:
         for p in written:  # only files this call created

@@ -6,6 +6,7 @@ import contextlib
 import ctypes
 import os
 from pathlib import Path
+from typing import Iterable
 
 import psutil
 
@@ -88,3 +89,33 @@ def pid_alive(pid: int) -> bool:
         return alive(psutil.Process(pid))
     except psutil.Error:
         return False
+
+
+SHM_DIR = Path("/dev/shm")
+
+
+def remove_torch_shm(pids: Iterable[int], shm_dir: Path | None = None) -> list[str]:
+    """Remove torch's shared-memory files (`torch_<pid>_*`) of dead processes; returns the names removed.
+
+    hivemind switches torch to the `file_system` sharing strategy, so a node (and its DHT process) keeps
+    segments in /dev/shm that only a clean exit unlinks: each kill -9 left two behind, and a
+    crash-looping node fills /dev/shm over weeks. Only pids that no longer run are touched (a pid
+    reused since by a live process keeps its files)."""
+    d = SHM_DIR if shm_dir is None else shm_dir
+    gone = {int(p) for p in pids if not pid_alive(int(p))}
+    removed: list[str] = []
+    if not gone:
+        return removed
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return removed
+    for name in names:
+        parts = name.split("_")
+        if len(parts) >= 3 and parts[0] == "torch" and parts[1].isdigit() and int(parts[1]) in gone:
+            try:
+                os.unlink(d / name)
+                removed.append(name)
+            except OSError:
+                pass  # another user's file, or already gone
+    return removed

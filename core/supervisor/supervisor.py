@@ -26,7 +26,6 @@ import json
 import logging
 import logging.handlers
 import os
-import random
 import shlex
 import signal
 import sys
@@ -46,7 +45,9 @@ from core.events.types import (ErrorEvent, Event, LogEvent, ModelBuild, NodeIden
                                RoundFinished, RoundStarted)
 from core.supervisor import downshift
 from core.supervisor.alerting import SupervisorAlerts
-from core.supervisor.probes import alive, group_members, oom_kill_count, pid_alive, rss_of, vram_of
+from core.supervisor.policy import RestartPolicy
+from core.supervisor.probes import (alive, group_members, oom_kill_count, pid_alive, remove_torch_shm, rss_of,
+                                    vram_of)
 from core.supervisor.server import ControlServer
 from core.supervisor.settings import PROJECT_ROOT, SupervisorSettings, load_settings, node_command, profile_training
 
@@ -137,7 +138,7 @@ class Supervisor:
         self.state_since = time.time()
         self.run: _Run | None = None
         self.restarts = 0
-        self.quick_failures = 0
+        self.policy = RestartPolicy.from_settings(self.settings)  # shared with the swarm host's parts
         self.last_exit: dict | None = None
         self.next_restart_at: float | None = None
         self.started_at = time.time()
@@ -412,9 +413,8 @@ class Supervisor:
             run.recent_rss.append(rss)
             if not run.healthy and now - run.started >= s.healthy_after:
                 run.healthy = True
-                if self.quick_failures:
+                if self.policy.healthy(now - run.started):
                     self.note(f"node healthy for {s.healthy_after:g} s: failure count reset")
-                self.quick_failures = 0
             if s.rss_limit_mb and run.rss > s.rss_limit_mb * 2**20:
                 msg = f"RSS {run.rss / 2**20:.0f} MiB over the profile's limit {s.rss_limit_mb:g} MiB"
                 asyncio.ensure_future(self._terminate(run, msg, graceful=False, kind="rss_limit"))
@@ -497,6 +497,9 @@ class Supervisor:
         await _wait_exit(run)
         mon.cancel()
         reaped = await self._reap_group(run)
+        shm = remove_torch_shm(run.members | {run.pid})  # a killed node's /dev/shm segments (torch, hivemind)
+        if shm:
+            self.note(f"removed {len(shm)} shared-memory file(s) of node pid {run.pid} from /dev/shm")
         # grandchildren may have held the pipes; they are gone now, so the readers reach EOF
         done, pending = await asyncio.wait(readers, timeout=2.0)
         for t in pending:
@@ -511,7 +514,6 @@ class Supervisor:
         return info
 
     async def _manage(self) -> None:
-        s = self.settings
         while not self._exiting:
             if not self._want.is_set():
                 self._stopped.set()
@@ -536,17 +538,12 @@ class Supervisor:
                 self._want.clear()
                 self._set_state("crashed", info["reason"], exit=info)
                 continue
-            if info.get("uptime", 0) < s.healthy_after:
-                self.quick_failures += 1
-            else:
-                self.quick_failures = 1
-            if self.quick_failures >= s.max_quick_failures:
+            delay = self.policy.exited(float(info.get("uptime", 0) or 0))
+            if delay is None:
                 self._want.clear()
                 self._set_state("gave_up", f"{self.quick_failures} failures in a row; last: {info['reason']}",
                                 exit=info, fix=f"see `swarmdeck logs -p {self.profile}`, then `swarmdeck start -p {self.profile}`")
                 continue
-            delay = min(s.backoff_max, s.backoff_base * 2 ** (self.quick_failures - 1))
-            delay *= 1 + random.uniform(-s.backoff_jitter, s.backoff_jitter)
             self.next_restart_at = time.monotonic() + delay
             self._set_state("crashed", info["reason"], exit=info, next_restart_in=round(delay, 2))
             self._kick.clear()
@@ -555,6 +552,14 @@ class Supervisor:
             self.next_restart_at = None
             if self._want.is_set() and not self._exiting:
                 self.restarts += 1
+
+    @property
+    def quick_failures(self) -> int:
+        return self.policy.quick_failures
+
+    @quick_failures.setter
+    def quick_failures(self, n: int) -> None:
+        self.policy.quick_failures = int(n)
 
     # -- commands (shared by the control socket and signals)
     async def cmd_start(self, reset_downshift: bool = False) -> dict:

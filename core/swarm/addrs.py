@@ -104,3 +104,11 @@ def announce_maddrs(profile: Any, port: int, bootnodes: list[str] | tuple[str, .
     if addr and not ipaddress.ip_address(addr).is_loopback:
         return [f"/ip4/{addr}/tcp/{port}"]
     return []
+
+
+def replace_own_entries(current: list[str], mine: list[str], peer_id: str) -> list[str]:
+    """The bootnode list to publish when peer `peer_id` (re)announces `mine`: its own old entries (a dead
+    port after a restart) are replaced, not kept beside the new ones; its entries come first, so a member
+    is never handed a dead address before a live one; other peers' entries keep their order."""
+    own = f"/p2p/{peer_id}"
+    return list(dict.fromkeys(list(mine) + [m for m in current if not str(m).endswith(own)]))

@@ -88,6 +88,7 @@ class FetchStats:
     sources: int = 0               # peers the returned rollouts came from
     rollouts: int = 0              # rollouts returned (this round's session so far)
     rejected: int = 0              # records rejected as forged/malformed/tampered this call
+    filtered: int = 0              # groups of peers the node's peer_filter refused (not downloaded)
     missing: int = 0               # chosen groups whose chunks did not arrive in time
     cached: int = 0                # chosen groups served from the verified cache
     complete: bool = False         # enough rollouts, or nothing left to choose: stop polling
@@ -131,8 +132,12 @@ class Fetcher:
         try:
             rounds = [round] + ([round - 1] if previous and round > 0 else [])
             newest: dict[str, tuple[records.Manifest, int]] = {}
+            allow = self.peer_filter
             for rnd in reversed(rounds):  # the newer round's manifest of a peer wins
                 for peer, m in self._read_manifests(sess, rnd, stats, deadline).items():
+                    if allow is not None and not allow(peer):
+                        stats.filtered += len(m.groups)  # ignored or unregistered: nothing downloaded
+                        continue
                     newest[peer] = (m, rnd)
                     sess.manifests[(peer, rnd)] = m  # a republished round replaces the earlier manifest
             stats.peers = len(newest)

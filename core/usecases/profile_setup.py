@@ -34,11 +34,18 @@ def planned_model(chosen: str, network: str, recommended: str, cpu_mode: bool) -
     """The node's rule (core.node.runner: model = "auto" on the local network in CPU mode runs the
     tiny model, rounds in seconds with no download), applied before the profile exists."""
     local = network == "local"
-    if not local or chosen not in ("auto", recommended):
-        return PlannedModel(chosen, recommended if chosen == "auto" else chosen, None)
-    if cpu_mode:  # the same rule as core.node.runner._model_name
-        return PlannedModel("auto", local_cpu_model(), "cpu_local")
-    return PlannedModel("auto", recommended, None)
+    if local and cpu_mode and chosen in ("auto", recommended, local_cpu_model()):
+        return PlannedModel("auto", local_cpu_model(), "cpu_local")  # the same rule as core.node.runner._model_name
+    if local and chosen in ("auto", recommended):
+        return PlannedModel("auto", recommended, None)
+    return PlannedModel(chosen, recommended if chosen == "auto" else chosen, None)
+
+
+def recommended_model(network: str, recommended: str, cpu_mode: bool) -> str:
+    """The one model recommendation for a profile on `network`: what its `auto` runs (the hardware
+    step, its summary and the node agree; issue 20: the wizard recommended Qwen on one step and the
+    summary said the demo model)."""
+    return planned_model("auto", network, recommended, cpu_mode).runs
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from core.base import paths
-from core.base.errors import ChainError, SwarmdeckError
+from core.base.errors import ChainError, SwarmdeckError, block_of
+from core.base.constants import is_demo_peer
+from core.base.i18n import M
 from core.chain import reward_from_chain
 from core.chain.devnet import LocalChain
 from core.chain.web3_backend import ChainReader, read_failure
@@ -309,7 +311,7 @@ def standing(names: list[str] | None = None, *, now: float | None = None, backof
         try:
             prof = _profiles.load_profile(name)
         except SwarmdeckError as e:
-            ps.error = str(e)
+            ps.error = block_of(e)
             continue
         ps.network = prof.network.name
         ps.history, totals_of[name], ps.last_round, ps.history_since = history_of(name, now)
@@ -318,12 +320,12 @@ def standing(names: list[str] | None = None, *, now: float | None = None, backof
             ps.peer_id = identity.peer_id_from_pem(pem)
             ps.display_name = identity.display_name(ps.peer_id)
         except (SwarmdeckError, OSError) as e:
-            ps.error = f"no identity to look up: {e}"
+            ps.error = M("standing.no_identity_lookup", error=block_of(e))
             continue
         try:
             key = _endpoint(prof.network)
         except SwarmdeckError as e:
-            ps.error = str(e)
+            ps.error = block_of(e)
             continue
         groups.setdefault(key, []).append(ps)
     for (rpc, coord), members in groups.items():
@@ -332,7 +334,7 @@ def standing(names: list[str] | None = None, *, now: float | None = None, backof
                                network=members[0].network, timeout=timeout)
         except SwarmdeckError as e:
             for m in members:
-                m.error = str(e)
+                m.error = block_of(e)
             continue
         board = facts.leaderboard
         ranks = {pid: i + 1 for i, (pid, _) in enumerate(board or [])}
@@ -346,6 +348,11 @@ def standing(names: list[str] | None = None, *, now: float | None = None, backof
                 m.behind = max(0, facts.round - m.last_round)
     for ps in out:
         ps.deltas = deltas_from(totals_of.get(ps.name, []), ps.total_reward, ps.wins, now)
-    ranked = [p for p in out if p.total_reward is not None and p.registered]
-    best = max(ranked, key=lambda p: (p.total_reward or 0.0, p.wins or 0)).name if ranked else None
-    return Standing(out, best, now, list(backoff.waits))
+    return Standing(out, best_own_node(out), now, list(backoff.waits))
+
+
+def best_own_node(profiles: Iterable[ProfileStanding]) -> str | None:
+    """The best of the user's own registered nodes (chain total, then wins). The local network's demo
+    peers are swarmdeck's, not the user's: never the best (issue 20)."""
+    ranked = [p for p in profiles if p.total_reward is not None and p.registered and not is_demo_peer(p.name)]
+    return max(ranked, key=lambda p: (p.total_reward or 0.0, p.wins or 0)).name if ranked else None

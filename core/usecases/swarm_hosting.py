@@ -33,6 +33,7 @@ from core.config import settings as _config
 from core.config.settings import BUILTIN_NETWORKS
 from core.hosting import host as _host
 from core.hosting import invite as _invite
+from core.hosting import keeper as _keeper
 from core.hosting.host import HostError, HostSettings
 from core.identity import files as _identity
 from core.identity import profiles as _profiles
@@ -75,37 +76,19 @@ def detect_public_addr() -> str | None:
     return None
 
 
-def _spawn_serve(name: str) -> None:
+def _spawn_keeper(name: str) -> None:
+    """The host's keeper (core.hosting.keeper), detached: it runs the host process and restarts it."""
     d = _host.host_dir(name)
     _paths.ensure_private_dir(d)
     logf = os.fdopen(os.open(_host.log_file(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH", "")) if p)
     try:
-        subprocess.Popen([sys.executable, "-m", "core.hosting", "serve", name], stdin=subprocess.DEVNULL,
+        subprocess.Popen([sys.executable, "-m", "core.hosting", "keep", name], stdin=subprocess.DEVNULL,
                          stdout=logf, stderr=subprocess.STDOUT, env=env, close_fds=True, start_new_session=True,
                          cwd=str(PROJECT_ROOT))
     finally:
         logf.close()
-
-
-def _wait_runtime(name: str, wait: float) -> dict:
-    deadline = time.monotonic() + wait
-    while True:
-        rt = _host.read_runtime(name)
-        if rt is not None:
-            return rt
-        if time.monotonic() > deadline or (procs.read_record(_host.record_file(name)) is None
-                                           and time.monotonic() > deadline - wait + 5):
-            tail = ""
-            try:
-                tail = _host.log_file(name).read_text(errors="replace").strip().splitlines()[-1]
-            except (OSError, IndexError):
-                pass
-            raise HostError(f"the host of swarm {name!r} did not come up" + (f": {tail}" if tail else ""),
-                            where=str(_host.log_file(name)), fix="see the log; fix what it names and run "
-                                                                 "`swarmdeck swarm host` again")
-        time.sleep(0.2)
 
 
 def _network_table(s: HostSettings, coordinator: str, chain_id: int) -> dict:
@@ -128,16 +111,38 @@ def _write_network(name: str, table: dict, *, hosted: bool) -> None:
         cfg.save()
 
 
+def _migrate_bootnode(s: HostSettings, say: Progress) -> HostSettings:
+    """The bootnode's identity (core.hosting.bootnode). A swarm hosted when the bootnode was a training
+    profile (NAME-boot) keeps that profile's swarm.pem, so its peer id and published address stay; the
+    old profile's node is stopped (its files are kept) since the DHT-only bootnode takes its port."""
+    import core.supervisor as _supervisor
+    from core.hosting import bootnode as _boot
+
+    legacy = None
+    if s.bootnode_profile:
+        legacy = _paths.ProfilePaths(s.bootnode_profile).swarm_pem
+        if not _boot.identity_file(s.name).exists() and legacy.is_file():
+            say(f"moving the bootnode off profile {s.bootnode_profile}: a DHT-only bootnode with the same "
+                f"identity (its swarm.pem is copied; the profile's files are kept)")
+        if _supervisor.query_status(_paths.ProfilePaths(s.bootnode_profile), timeout=1.0) is not None:
+            say(f"stopping the old bootnode profile {s.bootnode_profile} (a training node on the bootnode's port)")
+            _supervisor.stop_profile(s.bootnode_profile, timeout=60)
+    return replace(s, bootnode_peer_id=_boot.migrate_identity(s.name, legacy))
+
+
 def host(name: str, *, public_addr: str | None = None, rpc_port: int | None = None, bind: str | None = None,
          dht_port: int | None = None, round_seconds: float | None = None, chain_id: int | None = None,
-         rpc_url: str | None = None, deployer_key_file: str | None = None, bootnode_profile: str | None = None,
-         model: str | None = None, quant: str | None = None, start_bootnode: bool = True,
-         progress: Progress | None = None, wait: float = 120.0, bootnode_wait: float = 120.0) -> dict:
-    """Bring the swarm `name` up (idempotent). Returns {settings, runtime, bootnode_profile, invite}."""
-    import core.supervisor as _supervisor
-
+         rpc_url: str | None = None, deployer_key_file: str | None = None, faucet_key_file: str | None = None,
+         train: bool = False, train_profile: str | None = None, model: str | None = None, quant: str | None = None,
+         progress: Progress | None = None, wait: float = 240.0) -> dict:
+    """Bring the swarm `name` up (idempotent) and return once members can join:
+    {settings, runtime, steps: [(what, seconds)], train_profile, invite}. Raises HostError naming the part
+    that did not come up, with its last log lines and the fix; then no invite is made."""
     say = _say(progress)
     _check_name(name)
+    if (model or quant or train_profile) and not train:
+        raise HostError("--model/--quant/--train-profile are for the host's own training node",
+                        fix="add --train to train on this machine too (the bootnode itself runs no model)")
     old = _host.load_settings(name)
     if old is None:
         cfg = _config.load_config()
@@ -151,20 +156,25 @@ def host(name: str, *, public_addr: str | None = None, rpc_port: int | None = No
         if rpc_url and not deployer_key_file:
             raise HostError("--rpc needs --deployer-key FILE (a funded account's private key)",
                             fix="pass --deployer-key FILE, or leave --rpc out to use the embedded chain")
-        s = HostSettings(name=name, public_addr=_check_addr(addr), bootnode_profile=bootnode_profile or f"{name}-boot")
+        s = HostSettings(name=name, public_addr=_check_addr(addr))
     else:
         s = old
         if public_addr:
             s = replace(s, public_addr=_check_addr(public_addr))
-        if bootnode_profile and bootnode_profile != s.bootnode_profile:
-            raise HostError(f"swarm {name!r} already has the bootnode profile {s.bootnode_profile!r}",
-                            where=str(_host.settings_file(name)), fix="leave --bootnode-profile out")
     for key, val in (("rpc_port", rpc_port), ("bind", bind), ("dht_port", dht_port), ("round_seconds", round_seconds),
-                     ("chain_id", chain_id), ("rpc_url", rpc_url), ("deployer_key_file", deployer_key_file)):
+                     ("chain_id", chain_id), ("rpc_url", rpc_url), ("deployer_key_file", deployer_key_file),
+                     ("faucet_key_file", faucet_key_file)):
         if val is not None and val != "":
             s = replace(s, **{key: val})
-    if s.deployer_key_file:
-        s = replace(s, deployer_key_file=str(Path(s.deployer_key_file).expanduser().resolve()))
+    for key in ("deployer_key_file", "faucet_key_file"):
+        if getattr(s, key):
+            s = replace(s, **{key: str(Path(getattr(s, key)).expanduser().resolve())})
+    if s.faucet_key_file and s.embedded:
+        raise HostError("--faucet-key is for an external chain (--rpc)",
+                        fix="leave it out: the embedded chain's faucet fills itself")
+    if s.faucet_key_file and not Path(s.faucet_key_file).is_file():
+        raise HostError(f"the faucet key file {s.faucet_key_file} does not exist", where=s.faucet_key_file,
+                        fix="pass --faucet-key FILE holding a funded account's private key (hex, mode 0600)")
     if not 1 <= s.rpc_port <= 65535 or not 1 <= s.dht_port <= 65535:
         raise HostError("ports must be 1..65535", fix="check --rpc-port and --dht-port")
     if not 5 <= s.round_seconds <= 86400:
@@ -172,79 +182,201 @@ def host(name: str, *, public_addr: str | None = None, rpc_port: int | None = No
     if not 0 < s.chain_id < 2**63:
         raise HostError(f"--chain-id {s.chain_id} is out of range", fix="use a positive chain id (default 31337)")
 
-    boot = s.bootnode_profile
-    pp = _paths.ProfilePaths(boot)
-    if _config.load_config().has_profile(boot):
-        s = replace(s, bootnode_peer_id=_identity.load_or_create_swarm_pem(pp.swarm_pem).peer_id)
+    s = _migrate_bootnode(s, say)
     _host.save_settings(s)
-    rec = _host.running(name)
-    if rec is not None and old is not None and _chain_fields(old) != _chain_fields(s):
-        say("chain settings changed: restarting the host process")
-        procs.stop_group(rec, timeout=30)
-        rec = None
-    if rec is None:
-        say("starting the host (chain, round advancer, RPC guard and faucet)" if s.embedded
+    keeper = _keeper.keeper_running(name)
+    if keeper is not None and old is not None and _chain_fields(old) != _chain_fields(s):
+        say("host settings changed: restarting the host")
+        procs.stop_group(keeper, timeout=_keeper.STOP_TIMEOUT + 10)
+        keeper = None
+    if keeper is None:
+        rec = _host.running(name)  # a host process without its keeper (started by systemd, or an older one)
+        if rec is not None:
+            procs.stop_group(rec, timeout=60)
+        say("starting the host (chain, round advancer, RPC guard, faucet, bootnode)" if s.embedded
             else f"starting the host on {s.rpc_url} (deploys the coordinator once)")
-        _spawn_serve(name)
-    rt = _wait_runtime(name, wait)
+        _spawn_keeper(name)
+    else:
+        _paths.ensure_private_dir(_host.host_dir(name))
+        (_host.host_dir(name) / "retry").touch()  # parts that gave up get another go
+    steps, rt = wait_joinable(name, s, wait=wait, progress=say)
     _write_network(name, _network_table(s, rt["coordinator"], int(rt["chain_id"])), hosted=True)
+    tp = None
+    if train:
+        tp = _train_profile(s, rt, train_profile or s.train_profile or f"{name}-node", model, quant, say)
+        s = replace(s, train_profile=tp)
+        _host.save_settings(s)
+    return {"settings": s, "runtime": rt, "steps": steps, "train_profile": tp, "invite": invite(name)}
 
-    # The bootnode profile: listens on every interface at the fixed port, announces the public address.
-    announce = [f"/ip4/{s.public_addr}/tcp/{s.dht_port}"]
-    if not _config.load_config().has_profile(boot):
-        say(f"creating the bootnode profile {boot}")
-        _profiles.create_profile(boot, make_current=False, network=name, backend="web3", dht_port=s.dht_port,
-                                 model=model or "auto", quant=quant or "auto", announce_maddrs=announce)
+
+# ------------------------------------------------------------------ readiness
+
+_FIXES = {
+    "chain": "see the log named above; for an external chain check --rpc and the deployer's balance",
+    "advancer": "see the host's log; the stage manager key may lack gas (external chain: fund it)",
+    "faucet": "fund the faucet's account named above, or see the host's log",
+    "guard": "free the RPC port (`ss -ltnp | grep :{rpc_port}`) or pass --rpc-port N",
+    "bootnode": "see the log lines above; then run `swarmdeck swarm host` again",
+    "port": "free TCP port {dht_port} (`ss -ltnp | grep :{dht_port}` names the program holding it) or pass "
+            "--dht-port N; then run `swarmdeck swarm host` again",
+}
+
+
+def _part_failure(name: str, s: HostSettings, part: str, what: str, rt: dict | None) -> HostError:
+    from core.hosting import bootnode as _boot
+
+    info = ((rt or {}).get("parts") or {}).get(part) or {}
+    logp = Path(info.get("log") or (_boot.log_file(name) if part == "bootnode" else _host.log_file(name)))
+    tail = _host._tail(logp, 8) if logp.exists() else []
+    state = f" ({info.get('state')}: {info.get('reason')})" if info.get("state") else ""
+    body = f"swarm {name!r} is not joinable: the {part} {what}{state}"
+    if tail:
+        body += f"\nlast lines of {logp}:\n" + "\n".join(f"  | {ln}" for ln in tail)
+    fix = _FIXES["port"] if part == "bootnode" and "already in use" in f"{info.get('reason')} {tail}" \
+        else _FIXES.get(part, "see the log")
+    return HostError(body, where=str(logp), fix=fix.format(dht_port=s.dht_port, rpc_port=s.rpc_port))
+
+
+def _local_addr(addr: str) -> bool:
+    """Whether `addr` is an address of this machine (then the bootnode is dialled there; behind NAT it is not)."""
+    import socket
+
+    try:
+        with socket.socket() as sock:
+            sock.bind((addr, 0))
+        return True
+    except OSError:
+        return False
+
+
+def wait_joinable(name: str, s: HostSettings, *, wait: float = 240.0, progress: Progress | None = None,
+                  ping_timeout: float = 60.0) -> tuple[list[tuple[str, float]], dict]:
+    """Wait, step by step, until members can join: the chain answers, the coordinator is deployed, the
+    bootnode accepts TCP on its announced address and answers a DHT ping, its address is on chain, and
+    the faucet answers. Each step is said with the seconds since the start. A part that gives up (or
+    the whole wait running out) raises HostError naming it, with its last log lines and the fix."""
+    from core.chain.devnet import rpc_call
+    from core.hosting import bootnode as _boot
+    from core.swarm.addrs import tcp_reachable
+
+    say = _say(progress)
+    t0 = time.monotonic()
+    deadline = t0 + wait
+    steps: list[tuple[str, float]] = []
+
+    def done(what: str) -> None:
+        dt = time.monotonic() - t0
+        steps.append((what, round(dt, 1)))
+        say(f"[{dt:6.1f} s] {what}")
+
+    def until(part: str, what: str, cond, every: float = 0.3):
+        while True:
+            rt = _host.read_runtime(name)
+            kst = _keeper.read_state(name)
+            if kst.get("state") == "gave_up" and _keeper.keeper_running(name) is None:
+                raise _part_failure(name, s, "chain", f"host process gave up: {kst.get('reason')}", rt)
+            info = ((rt or {}).get("parts") or {}).get(part) or {}
+            if info.get("state") == "gave_up":
+                raise _part_failure(name, s, part, "gave up", rt)
+            got = cond(rt) if rt is not None else None
+            if got:
+                return got
+            if time.monotonic() > deadline:
+                raise _part_failure(name, s, part, f"did not {what} within {wait:g} s", rt)
+            time.sleep(every)
+
+    def chain_answers(rt):
+        if (rt.get("parts", {}).get("chain") or {}).get("state") != "running" or not rt.get("coordinator"):
+            return None
+        try:
+            return int(rpc_call(s.local_rpc_url if s.embedded else s.rpc_url, "eth_chainId", timeout=3), 16)
+        except Exception:  # noqa: BLE001 - not yet
+            return None
+
+    cid = until("chain", "answer", chain_answers)
+    done(f"chain {cid} answers at {s.public_rpc_url}")
+
+    def deployed(rt):
+        try:
+            code = rpc_call(rt.get("local_rpc_url") or s.local_rpc_url, "eth_getCode", [rt["coordinator"], "latest"],
+                            timeout=5)
+        except Exception:  # noqa: BLE001
+            return None
+        return rt if code not in (None, "0x", "0x0") else None
+
+    rt = until("chain", "deploy the coordinator", deployed)
+    done(f"coordinator deployed at {rt['coordinator']}")
+
+    dial = s.public_addr if _local_addr(s.public_addr) else "127.0.0.1"
+    tcp_maddr = f"/ip4/{dial}/tcp/{s.dht_port}"
+
+    def listening(rt):
+        if (rt.get("parts", {}).get("bootnode") or {}).get("state") != "running":
+            return None
+        return tcp_reachable(tcp_maddr, timeout=1.0)[0] or None
+
+    until("bootnode", f"accept TCP on {dial}:{s.dht_port}", listening, every=0.5)
+    done(f"bootnode accepts TCP on {dial}:{s.dht_port}"
+         + ("" if dial == s.public_addr else f" ({s.public_addr} is not on this machine: forward TCP {s.dht_port} "
+                                             "to it)"))
+    maddr = f"{tcp_maddr}/p2p/{s.bootnode_peer_id}"
+    ok, why = _boot.ping(maddr, timeout=min(ping_timeout, max(5.0, deadline - time.monotonic())))
+    if not ok:
+        raise _part_failure(name, s, "bootnode", f"did not answer a DHT ping at {maddr}: {why}",
+                            _host.read_runtime(name))
+    done(f"bootnode answers a DHT ping (peer {s.bootnode_peer_id})")
+    until("bootnode", "get its address published on chain", lambda rt: rt.get("bootnode") == s.bootnode_maddr)
+    done(f"bootnode {s.bootnode_maddr} published on the coordinator")
+    if "faucet" in ((_host.read_runtime(name) or {}).get("parts") or {}):
+        import urllib.request
+
+        def faucet_answers(rt):
+            if (rt.get("parts", {}).get("faucet") or {}).get("state") != "running":
+                return None
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{s.rpc_port}/health", timeout=3) as r:
+                    return json.loads(r.read(4096)).get("faucet") or None
+            except Exception:  # noqa: BLE001 - not yet
+                return None
+
+        until("faucet", "answer", faucet_answers)
+        done(f"faucet answers at {(_host.read_runtime(name) or {}).get('faucet')}")
+    rt = _host.read_runtime(name)
+    if rt is None:
+        raise _part_failure(name, s, "chain", "host process went away", None)
+    return steps, rt
+
+
+def _train_profile(s: HostSettings, rt: dict, prof: str, model: str | None, quant: str | None, say: Progress) -> str:
+    """`swarm host --train`: an ordinary member profile on this machine (its own key, gas, DHT port), started."""
+    import core.supervisor as _supervisor
+    from core.base.net import port_free
+
+    cfg = _config.load_config()
+    if not cfg.has_profile(prof):
+        taken = _dht_ports_in_use(cfg) | {s.dht_port}
+        port = next((p for p in range(s.dht_port + 1, s.dht_port + 100) if p not in taken and port_free(p, "0.0.0.0")), 0)
+        say(f"creating the member profile {prof} (model {model or 'auto'}, DHT port {port})")
+        _profiles.create_profile(prof, make_current=None, network=s.name, backend="web3", model=model or "auto",
+                                 quant=quant or "auto", dht_port=int(port))
     else:
         with _config.config_lock():
             cfg = _config.load_config()
-            cfg.set_profile_value(boot, "announce_maddrs", announce)
-            cfg.set_profile_value(boot, "dht_port", s.dht_port)
             for k, v in (("model", model), ("quant", quant)):
                 if v:
-                    cfg.set_profile_value(boot, k, v)
+                    cfg.set_profile_value(prof, k, v)
             cfg.save()
-    s = replace(s, bootnode_peer_id=_identity.load_or_create_swarm_pem(pp.swarm_pem).peer_id)
-    _host.save_settings(s)  # the host process publishes the bootnode's address on chain within seconds
-    _wait_published(name, s.bootnode_maddr, wait=30.0)
-
-    # The bootnode's own key, funded like a member's.
-    key = _ensure_key(pp)
+    key = _ensure_key(_paths.ProfilePaths(prof))
     _fund(s, rt, key)
-    up = None
-    if start_bootnode:
-        say(f"starting the bootnode {boot} under its supervisor")
-        _supervisor.spawn_detached(boot)
-        say(f"waiting for the bootnode's DHT port {s.dht_port} (members' joins try it)")
-        up = _wait_port(s.dht_port, bootnode_wait)
-    return {"settings": s, "runtime": rt, "bootnode_profile": boot, "bootnode_up": up, "invite": invite(name)}
-
-
-def _wait_port(port: int, wait: float) -> bool:
-    from core.swarm.addrs import tcp_reachable
-
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        if tcp_reachable(f"/ip4/127.0.0.1/tcp/{port}", timeout=1.0)[0]:
-            return True
-        time.sleep(0.5)
-    return False
+    say(f"starting {prof} under its supervisor")
+    _supervisor.spawn_detached(prof)
+    return prof
 
 
 def _chain_fields(s: HostSettings) -> tuple:
-    """Settings the running host process depends on (others it reads live: the bootnode address)."""
-    return (s.rpc_port, s.bind, s.round_seconds, s.chain_id, s.rpc_url, s.deployer_key_file, s.faucet_wei)
-
-
-def _wait_published(name: str, maddr: str, wait: float) -> None:
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        rt = _host.read_runtime(name) or {}
-        if rt.get("bootnode") == maddr:
-            return
-        time.sleep(0.2)
-    raise HostError(f"the host did not publish the bootnode {maddr} on chain", where=str(_host.log_file(name)),
-                    fix="see the host's log; then run `swarmdeck swarm host` again")
+    """Settings the running host process depends on."""
+    return (s.rpc_port, s.bind, s.round_seconds, s.chain_id, s.rpc_url, s.deployer_key_file, s.faucet_wei,
+            s.faucet_key_file, s.public_addr, s.dht_port)
 
 
 def _ensure_key(pp: _paths.ProfilePaths) -> str:
@@ -320,17 +452,23 @@ def hosted() -> list[str]:
 
 
 def host_status(name: str) -> dict:
-    import core.supervisor as _supervisor
-
+    """The host and each of its parts: state word, uptime, restarts, last exit; the alerts that hold."""
     s = _host.load_settings(name)
     if s is None:
         raise HostError(f"this machine does not host a swarm named {name!r}",
                         fix="`swarmdeck swarm status` lists the hosted swarms")
     rt = _host.read_runtime(name)
+    kst = _keeper.read_state(name)
+    keeper = _keeper.keeper_running(name)
     out = {"name": name, "running": rt is not None, "rpc_url": s.public_rpc_url, "bootnode": s.bootnode_maddr,
-           "bootnode_profile": s.bootnode_profile, "round_seconds": s.round_seconds, "embedded": s.embedded}
+           "round_seconds": s.round_seconds, "embedded": s.embedded, "train_profile": s.train_profile or None,
+           "keeper": {"state": kst.get("state", "stopped") if keeper else ("gave_up" if kst.get("state") == "gave_up"
+                                                                          else "stopped"),
+                      "restarts": kst.get("restarts", 0), "last_exit": kst.get("last_exit")},
+           "parts": {}, "alerts": {}}
     if rt:
-        out.update(coordinator=rt["coordinator"], chain_id=rt["chain_id"], faucet=rt.get("faucet", ""))
+        out.update(coordinator=rt.get("coordinator"), chain_id=rt.get("chain_id"), faucet=rt.get("faucet", ""),
+                   parts=rt.get("parts") or {}, alerts=rt.get("alerts") or {})
         try:
             from core.chain.devnet import rpc_call
 
@@ -339,23 +477,23 @@ def host_status(name: str) -> dict:
                                         timeout=3), 16)
         except Exception:  # noqa: BLE001 - status must not fail on a slow chain
             out["round"] = None
-    st = _supervisor.query_status(_paths.ProfilePaths(s.bootnode_profile), timeout=1.0)
-    out["bootnode_state"] = (st or {}).get("state", "stopped")
+    elif keeper is None:
+        out["alerts"] = {"host down": f"nothing runs: start it with `swarmdeck swarm host --name {name}`"}
     return out
 
 
-def stop_host(name: str, *, bootnode: bool = True) -> dict:
-    import core.supervisor as _supervisor
-
+def stop_host(name: str) -> dict:
+    """Stop the keeper (it stops the host process, which stops its parts). State and keys are kept."""
     s = _host.load_settings(name)
     if s is None:
         raise HostError(f"this machine does not host a swarm named {name!r}", fix="see `swarmdeck swarm status`")
-    out = {"bootnode_stopped": False, "host_stopped": False}
-    if bootnode:
-        out["bootnode_stopped"] = _supervisor.stop_profile(s.bootnode_profile, timeout=60) is not None
-    rec = _host.running(name)
+    out = {"host_stopped": False}
+    keeper = _keeper.keeper_running(name)
+    if keeper is not None:
+        out["host_stopped"] = procs.stop_group(keeper, timeout=_keeper.STOP_TIMEOUT + 10)
+    rec = _host.running(name)  # a host without a keeper (systemd runs serve directly)
     if rec is not None:
-        out["host_stopped"] = procs.stop_group(rec, timeout=30)
+        out["host_stopped"] = procs.stop_group(rec, timeout=60) or out["host_stopped"]
     return out
 
 

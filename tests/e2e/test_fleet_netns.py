@@ -271,3 +271,63 @@ def test_watchtower_alerts_once_when_a_host_goes_dark_and_once_when_it_returns(f
         recv.wait(10)
         log.close()
     assert "Traceback" not in (f.base / "watch.log").read_text()
+
+
+def _use_watcher_home(monkeypatch, home: Path) -> None:
+    """This process (the Pilot app) as the watcher's machine: its HOME and swarmdeck paths; its ssh runs
+    inside namespace 3 through the [fleet] ssh wrapper of the watcher's config."""
+    for k, v in home_env(home).items():
+        if k.startswith(("HOME", "SWARMDECK_HOME", "XDG_")):
+            monkeypatch.setenv(k, v)
+
+
+def _rows(app) -> dict[tuple[str, str | None], str]:
+    from textual.widgets import DataTable
+
+    scr = app.screen
+    table = scr.query_one(DataTable)
+    return {scr.rows[i]: str(table.get_row_at(i)[2]) for i in range(min(len(scr.rows), table.row_count))}
+
+
+async def test_fleet_view_shows_both_hosts_and_stops_a_remote_node(fleet, monkeypatch):
+    from core.identity import profiles as prof
+    from tests.helpers.tui import FrozenTelemetry, until
+    from tui.app import make_app
+    from tui.screens.dialogs import ConfirmScreen
+    from tui.screens.fleet import FleetScreen, RemoteDashboardScreen
+    from textual.widgets import DataTable
+
+    f = fleet
+    _use_watcher_home(monkeypatch, f.home)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    prof.create_profile("here", make_current=True)
+    _ok(f.hosts["h1"].sd("start", "-p", "a1"), "a1 running before the test")  # whatever an earlier test did
+    _wait(lambda: _state(f, "h1", "a1") == "running", 60, "a1 running")
+    app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("f")
+        await until(pilot, lambda: isinstance(app.screen, FleetScreen), 20, "the fleet view", app)
+        want = {("h1", "a1"): "running", ("h1", "a2"): "stopped", ("h2", "b1"): "running", ("h2", "bad2"): "gave up"}
+        await until(pilot, lambda: all(_rows(app).get(k) == v for k, v in want.items()), 90,
+                    f"both machines' profiles in the fleet view (want {want})", app)
+        # a remote profile's dashboard, fed by its event stream over SSH
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=app.screen.rows.index(("h2", "b1")))
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, RemoteDashboardScreen), 20, "b1's dashboard", app)
+        await until(pilot, lambda: (app.screen.query_one("#remote-dash").model.round or 0) > 0, 60,
+                    "rounds of b1 streamed from h2", app)
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, FleetScreen), 20, "back to the fleet view", app)
+        # x on a1 asks first (as locally), then stops it over SSH
+        table = app.screen.query_one(DataTable)
+        table.move_cursor(row=app.screen.rows.index(("h1", "a1")))
+        await pilot.press("x")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), 20, "the stop confirmation", app)
+        assert "a1" in app.screen.question and "h1" in app.screen.question
+        await pilot.press("y")
+        await until(pilot, lambda: _state(f, "h1", "a1") == "stopped", 120, "a1 stopped on h1")
+        await until(pilot, lambda: _rows(app).get(("h1", "a1")) == "stopped", 60, "the view saying a1 stopped", app)
+        assert _state(f, "h2", "b1") == "running"
+    assert _state(f, "h1", "a2") == "stopped"

@@ -49,12 +49,12 @@ def fingerprint(pub: Path) -> str:
 NODE_SWITCH = """#!/bin/sh
 # profile names starting with "bad" get a node that fails at once (the supervisor gives up on it)
 case "$2" in bad*) echo "scripted failure" >&2; exit 1;; esac
-exec {py} {fake} "$@"
+exec {py} {fake} "$@" {extra}
 """
 
 
 class SshHost:
-    def __init__(self, m: Machines, i: int, base: Path, tag: str, client_pub: Path):
+    def __init__(self, m: Machines, i: int, base: Path, tag: str, client_pub: Path, node_args: str = ""):
         self.m, self.i = m, i
         self.user = f"sdfl{tag}{i}"
         self.home = base / f"h{i}"
@@ -65,7 +65,7 @@ class SshHost:
         (self.home / ".ssh" / "authorized_keys").write_text(client_pub.read_text())
         os.chmod(self.home / ".ssh" / "authorized_keys", 0o600)
         node = self.home / "bin" / "node.sh"
-        node.write_text(NODE_SWITCH.format(py=sys.executable, fake=FAKE_NODE))
+        node.write_text(NODE_SWITCH.format(py=sys.executable, fake=FAKE_NODE, extra=node_args))
         node.chmod(0o755)
         env = home_env(self.home)
         env.update(SWARMDECK_NODE_CMD=f"{node} --profile {{profile}}",

@@ -140,7 +140,7 @@ def test_hostile_values_rejected_counted_and_node_keeps_working(swarm, tmp_path)
             return MAGIC + bytes([version]) + zlib.compress(json.dumps(doc).encode())
 
         ok = {"task": "t", "question": "q", "answer": "a", "completions": ["x", "y"], "rewards": [0.0, 1.0],
-              "truncated": [False, False], "round": r, "peer_id": "", "metadata": {}}
+              "truncated": [False, False], "round": r, "peer_id": "", "metadata": {}, "source": {}}
         like = Rollout(task="t", question="q", answer="a", completions=["x", "y"], rewards=[0.0, 1.0], round=r)
         # name -> (blob of the one group, expected reason, manifest body override)
         cases = {

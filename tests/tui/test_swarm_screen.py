@@ -26,7 +26,7 @@ def _text(app, wid: str) -> str:
 async def test_swarm_screen_shows_the_invite_and_refuses_a_bad_join(profiles):
     profiles("alpha")
     try:
-        res = sh.host("tswarm", public_addr="192.0.2.1", round_seconds=5, rpc_port=free_port(), start_bootnode=False)
+        res = sh.host("tswarm", public_addr="192.0.2.1", round_seconds=5, rpc_port=free_port(), dht_port=free_port())
         app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False)
         async with app.run_test(size=(120, 60)) as pilot:
             await pilot.pause()
@@ -71,3 +71,21 @@ async def test_hosting_from_the_tui_refuses_a_loopback_address_with_the_fix(prof
         await until(pilot, lambda: "cannot be dialled" in _text(app, "#swarm-host-result"), 20, "the refusal", app)
         assert "LAN or public address" in _text(app, "#swarm-host-result")
     assert sh.hosted() == []  # nothing was set up
+
+
+async def test_enter_with_an_empty_host_address_or_invite_says_what_is_missing(profiles):
+    """Issue 20: Enter with an empty host address did nothing and said nothing."""
+    profiles("alpha")
+    app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False)
+    async with app.run_test(size=(120, 60)) as pilot:
+        await pilot.pause()
+        app.action_swarm()
+        await until(pilot, lambda: "no swarm" in _text(app, "#swarm-invites"), 20, "the empty invite list", app)
+        app.screen.query_one("#swarm-host-name", Input).focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: "address first" in _text(app, "#swarm-host-result"), 10, "the hint", app)
+        assert app.focused is app.screen.query_one("#swarm-host-addr", Input)
+        app.screen.query_one("#swarm-invite", Input).focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: "Paste an invite first" in _text(app, "#swarm-join-result"), 10, "the hint", app)
+    assert sh.hosted() == []

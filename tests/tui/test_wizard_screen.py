@@ -6,6 +6,7 @@ import stat
 
 from textual.widgets import Input, Select
 
+from core.base.constants import local_cpu_model
 from core.config.settings import load_config
 from core.base.paths import ProfilePaths
 from core.identity.profiles import read_state
@@ -188,3 +189,47 @@ async def test_wizard_hardware_and_summary_snapshots(profiles):
         await pilot.pause()
         assert app.screen.wizard.step == "confirm"
         assert_snapshot(app, "wizard_confirm_80x24")
+
+
+async def test_cpu_local_wizard_recommends_the_demo_model_everywhere_enter_goes_on_and_choices_show_without_colour(
+        profiles):
+    """Issue 20: step 2 recommended Qwen2.5-0.5B while the summary said demo model; Enter on that step opened
+    the model list; the radio choices looked identical without colour (`▐●▌` on every line)."""
+    from tui.model.wizard import Hardware
+
+    profiles("main")
+
+    class CpuOnly(CoreBackend):
+        @staticmethod
+        def hardware():
+            return Hardware(gpus=[], ram_gib=7.7, cpu_mode_reason="no NVIDIA driver found",
+                            recommended_model="Qwen/Qwen2.5-0.5B-Instruct", recommended_quant="fp32")
+
+    app = _app(backend=CpuOnly())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        await until(pilot, lambda: isinstance(app.screen, WizardScreen), 10, "the wizard", app)
+        scr = app.screen
+        scr.query_one("#name", Input).value = "cpu1"
+        await pilot.press("enter")
+        await until(pilot, lambda: scr.wizard.step == "network", 10, "the network step", app)
+        await pilot.pause()
+        text = screen_text(app)  # plain text: what a terminal without colour shows
+        assert text.count("(•)") == 1 and text.count("( )") >= 2, text
+        assert "(•) " + "Local" in text or "(•) local" in text.lower(), text
+        await pilot.press("enter")  # local
+        await until(pilot, lambda: scr.wizard.step == "hardware", 10, "the hardware step", app)
+        await pilot.pause()
+        text = " ".join(screen_text(app).split())
+        local = local_cpu_model()  # demo; the test suite runs the tiny one (SWARMDECK_LOCAL_MODEL)
+        assert f"Recommended: {local}:" in text and "Qwen" not in text.split("Recommended:")[1].split(",")[0], text
+        assert scr.query_one("#model", Select).value == local
+        assert app.focused is scr.query_one("#model", Select)
+        await pilot.press("enter")  # goes on with the recommendation, does not open the list
+        await until(pilot, lambda: scr.wizard.step != "hardware", 10, "the next step", app)
+        while scr.wizard.step != "confirm":
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+        text = " ".join(screen_text(app).split())
+        assert ("local demo model" if local == "demo" else "tiny local model") in text and "Qwen" not in text, text

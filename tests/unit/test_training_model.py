@@ -125,7 +125,7 @@ def test_quantization_failure_falls_back_with_one_message(tiny, monkeypatch, cap
     assert ev["mode"] == "fp32" and ev["device"] == "cpu" and ev["fallback"] is True
     from core.events.types import NodeMode
 
-    NodeMode(**ev)  # valid for the node's event
+    NodeMode(**ev, model="tiny")  # valid for the node's event (as the runner emits it, with the model name)
     _step_changes_lora(lm)
 
 

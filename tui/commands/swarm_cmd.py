@@ -42,45 +42,46 @@ def cmd_host(args) -> int:
 
     res = sh.host(args.name or "myswarm", public_addr=args.public_addr, rpc_port=args.rpc_port, bind=args.bind,
                   dht_port=args.dht_port, round_seconds=args.round_seconds, chain_id=args.chain_id, rpc_url=args.rpc,
-                  deployer_key_file=args.deployer_key, bootnode_profile=args.bootnode_profile, model=args.model,
-                  quant=args.quant, start_bootnode=not args.no_bootnode, progress=_progress)
+                  deployer_key_file=args.deployer_key, faucet_key_file=args.faucet_key, train=args.train,
+                  train_profile=args.train_profile, model=args.model, quant=args.quant, progress=_progress)
     s, rt = res["settings"], res["runtime"]
-    print(f"swarm {s.name} hosted: RPC {s.public_rpc_url} (chain {rt['chain_id']}), coordinator {rt['coordinator']}")
-    print(f"  bootnode {s.bootnode_maddr} (profile {res['bootnode_profile']})")
+    total = res["steps"][-1][1] if res["steps"] else 0.0
+    print(f"swarm {s.name} is joinable ({total:.1f} s): RPC {s.public_rpc_url} (chain {rt['chain_id']}), "
+          f"coordinator {rt['coordinator']}")
+    print(f"  bootnode {s.bootnode_maddr} (DHT only: no model; the host restarts it if it dies)")
     print(f"  rounds every {s.round_seconds:g} s; members get gas from " +
-          (f"the faucet at {rt['faucet']}" if rt.get("faucet") else "you (no faucet on an external chain)"))
-    print(f"  open TCP ports {s.rpc_port if s.embedded else ''}{' and ' if s.embedded else ''}{s.dht_port} "
-          "to the members' machines")
-    if res.get("bootnode_up") is False:
-        print(f"  NOTE: the bootnode's DHT port is not open yet; joins fail until it is "
-              f"(see `swarmdeck logs -p {res['bootnode_profile']}`)")
+          (f"the faucet at {rt['faucet']}" if rt.get("faucet") else
+           "you: fund each member's address (join prints it) on that chain"))
+    ports = ([str(s.rpc_port)] if rt.get("faucet") or s.embedded else []) + [str(s.dht_port)]
+    print(f"  open TCP ports {' and '.join(ports)} to the members' machines")
+    if res.get("train_profile"):
+        print(f"  this machine trains too: profile {res['train_profile']} (swarmdeck status -p {res['train_profile']})")
     _print_invite(res["invite"], qr=not args.no_qr)
     print("on each member's machine:  swarmdeck swarm join INVITE -p NAME  then  swarmdeck start -p NAME")
     if args.systemd:
-        _write_units(s.name, res["bootnode_profile"])
+        _write_units(s.name)
     return 0
 
 
-def _write_units(name: str, boot: str) -> None:
-    """systemd user units for the host process and the bootnode's node (they survive reboots)."""
+def _write_units(name: str) -> None:
+    """A systemd user unit for the host process (optional: the host's keeper already restarts it)."""
     import os
     import sys
     from pathlib import Path
 
     from core.hosting.host import unit_text
     from core.usecases.swarm_hosting import PROJECT_ROOT
-    from tui.commands.node_cmd import unit_text as node_unit
 
     unit_dir = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "systemd" / "user"
     unit_dir.mkdir(parents=True, exist_ok=True)
-    host_unit, boot_unit = unit_dir / f"swarmdeck-swarm-{name}.service", unit_dir / f"swarmdeck-{boot}.service"
+    host_unit = unit_dir / f"swarmdeck-swarm-{name}.service"
     host_unit.write_text(unit_text(name, sys.executable, str(PROJECT_ROOT)))
-    boot_unit.write_text(node_unit(boot))
-    print(f"wrote {host_unit} and {boot_unit}; to hand the swarm over to systemd:")
+    print(f"wrote {host_unit} (optional: the host restarts its parts itself); to hand it to systemd, "
+          "which also starts it at boot:")
     print(f"  swarmdeck swarm stop --name {name}")
     print("  systemctl --user daemon-reload")
-    print(f"  systemctl --user enable --now swarmdeck-swarm-{name}.service swarmdeck-{boot}.service")
-    print("  (and `sudo loginctl enable-linger $USER` so they run while you are logged out)")
+    print(f"  systemctl --user enable --now swarmdeck-swarm-{name}.service")
+    print("  (and `sudo loginctl enable-linger $USER` so it runs while you are logged out)")
 
 
 def cmd_invite(args) -> int:
@@ -100,10 +101,22 @@ def cmd_join(args) -> int:
     res = sh.join(args.invite, getattr(args, "profile", None), network=args.network, model=args.model,
                   quant=args.quant, dht_port=args.dht_port, progress=_progress)
     print(f"joined swarm {res['network']} as profile {res['profile']} (address {res['address']}"
-          + (", funded by the host's faucet" if res["funded"] else ", fund it with gas on that chain") + ")")
+          + (", funded by the host's faucet" if res["funded"] else "") + ")")
+    if not res["funded"]:
+        inv = res["invite"]
+        print(f"  FUND THIS ADDRESS before starting: this swarm has no faucet. Send gas (0.05 ETH covers "
+              f"thousands of rounds) to {res['address']} on chain {inv['chain_id']} ({inv['rpc_url']}), "
+              "or ask the swarm's host to")
     print(f"  DHT port {res['dht_port']} (other members connect to it: open it in your firewall)")
     print(f"next: swarmdeck start -p {res['profile']}")
     return 0
+
+
+def _age(seconds) -> str:
+    if seconds is None:
+        return "-"
+    seconds = float(seconds)
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f}m" if seconds < 7200 else f"{seconds / 3600:.1f}h"
 
 
 def cmd_status(args) -> int:
@@ -118,8 +131,17 @@ def cmd_status(args) -> int:
         print("this machine hosts no swarm (host one: swarmdeck swarm host --name NAME --public-addr ADDR)")
     for st in out:
         state = "running" if st["running"] else "STOPPED"
-        print(f"{st['name']}: host {state}, RPC {st['rpc_url']}, round {st.get('round', '-')}, "
-              f"bootnode {st['bootnode_profile']} {st['bootnode_state']}")
+        k = st["keeper"]
+        print(f"{st['name']}: host {state} (keeper {k['state']}, {k['restarts']} restarts), RPC {st['rpc_url']}, "
+              f"round {st.get('round', '-')}")
+        for part, p in st["parts"].items():
+            extra = f" - {p['reason']}" if p.get("reason") and p["state"] != "running" else ""
+            print(f"  {part:<9} {p['state']:<8} up {_age(p.get('uptime')):>5}  restarts {p.get('restarts', 0)}{extra}")
+        for title, detail in st["alerts"].items():
+            print(f"  ALERT {title}: {detail}")
+        print(f"  bootnode {st['bootnode']}")
+        if st.get("train_profile"):
+            print(f"  training profile {st['train_profile']} (swarmdeck status -p {st['train_profile']})")
     return 0
 
 
@@ -127,10 +149,9 @@ def cmd_stop(args) -> int:
     from core.usecases import swarm_hosting as sh
 
     name = _default_name(args)
-    res = sh.stop_host(name, bootnode=not args.keep_bootnode)
-    print(f"swarm {name}: host {'stopped' if res['host_stopped'] else 'was not running'}"
-          + ("" if args.keep_bootnode else f", bootnode {'stopped' if res['bootnode_stopped'] else 'was not running'}")
-          + " (chain state and keys are kept)")
+    res = sh.stop_host(name)
+    print(f"swarm {name}: host {'stopped' if res['host_stopped'] else 'was not running'} "
+          "(chain state, keys and the bootnode's identity are kept)")
     return 0
 
 
@@ -150,12 +171,15 @@ def register(sub) -> None:
     h.add_argument("--chain-id", type=int, default=None, help="chain id of the embedded chain (default 31337)")
     h.add_argument("--rpc", default=None, help="use this EVM chain instead of the embedded one")
     h.add_argument("--deployer-key", default=None, help="with --rpc: file with the deployer's private key (hex)")
-    h.add_argument("--bootnode-profile", default=None, help="name of the bootnode's profile (default NAME-boot)")
-    h.add_argument("--model", default=None, help="the bootnode's model (default auto)")
-    h.add_argument("--quant", default=None, help="the bootnode's quantization (default auto)")
-    h.add_argument("--no-bootnode", action="store_true", help="do not start the bootnode's node now")
+    h.add_argument("--faucet-key", default=None, help="with --rpc: file with a funded key the members' faucet "
+                                                       "pays from (default: no faucet; you fund members)")
+    h.add_argument("--train", action="store_true", help="also train on this machine: a member profile beside "
+                                                         "the bootnode (NAME-node)")
+    h.add_argument("--train-profile", default=None, help="with --train: the member profile's name")
+    h.add_argument("--model", default=None, help="with --train: the member profile's model (default auto)")
+    h.add_argument("--quant", default=None, help="with --train: the member profile's quantization")
     h.add_argument("--no-qr", action="store_true", help="print the invite without its QR code")
-    h.add_argument("--systemd", action="store_true", help="also write systemd user units (host + bootnode)")
+    h.add_argument("--systemd", action="store_true", help="also write a systemd user unit (optional)")
     h.set_defaults(func=cmd_host)
 
     i = s.add_parser("invite", help="print the invite of a swarm this machine hosts (and its QR code)")
@@ -179,7 +203,6 @@ def register(sub) -> None:
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
 
-    sp = s.add_parser("stop", help="stop a hosted swarm's host process and bootnode (state kept)")
+    sp = s.add_parser("stop", help="stop a hosted swarm's host (chain, bootnode, ...; state kept)")
     sp.add_argument("--name", default=None)
-    sp.add_argument("--keep-bootnode", action="store_true")
     sp.set_defaults(func=cmd_stop)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 from core.usecases.standing import ProfileStanding, Standing
+from tui.model.i18n import t, text
 
 BLOCKS = " ▁▂▃▄▅▆▇█"
 
@@ -26,7 +27,7 @@ def spark(values: list[float]) -> str:
 
 def num(v: float | int | None, digits: int = 3) -> str:
     if v is None:
-        return "n/a"
+        return t("common.na_lower")
     if isinstance(v, int):
         return str(v)
     return f"{v:.{digits}f}".rstrip("0").rstrip(".") if digits else str(round(v))
@@ -34,69 +35,70 @@ def num(v: float | int | None, digits: int = 3) -> str:
 
 def signed(v: float | int | None, digits: int = 3) -> str:
     if v is None:
-        return "n/a"
+        return t("common.na_lower")
     s = num(v, digits)
-    return s if s.startswith("-") or s in ("0", "n/a") else "+" + s
+    return s if s.startswith("-") or s == "0" else "+" + s
 
 
 def rank_text(p: ProfileStanding) -> str:
     if p.rank is not None:
-        return f"#{p.rank} of {p.leaderboard_size}"
+        return t("standing.rank_of", rank=p.rank, size=p.leaderboard_size)
     if p.leaderboard_size is None:
-        return "n/a"
-    return f"not in the top {p.leaderboard_size}" if p.leaderboard_size else "no winners yet"
+        return t("common.na_lower")
+    return t("standing.not_top", size=p.leaderboard_size) if p.leaderboard_size else t("standing.no_winners")
 
 
 def delta_text(p: ProfileStanding) -> str:
     parts = []
     for label in ("hour", "day", "week"):
         d = p.deltas.get(label)
+        name = t("standing.period." + label)
         if d is None or d.since is None:
-            parts.append(f"{label} n/a")
+            parts.append(t("standing.delta_na", period=name))
         else:
-            w = f", {signed(d.wins, 0)} wins" if d.wins is not None else ""
-            parts.append(f"{label} {signed(d.reward)}{w}")
+            w = t("standing.delta_wins", wins=signed(d.wins, 0)) if d.wins is not None else ""
+            parts.append(t("standing.delta", period=name, reward=signed(d.reward), wins=w))
     return "; ".join(parts)
 
 
 def behind_text(p: ProfileStanding) -> str:
     if p.chain_round is None:
-        return "n/a"
+        return t("common.na_lower")
     if p.last_round is None:
-        return f"chain round {p.chain_round}; this node has finished no round yet"
-    return f"chain round {p.chain_round}, node {p.last_round} ({p.behind} behind)"
+        return t("standing.no_round_yet", chain=p.chain_round)
+    return t("standing.behind", chain=p.chain_round, node=p.last_round, behind=p.behind)
 
 
 def history_lines(p: ProfileStanding) -> list[str]:
     """A sparkline of reward per day and the newest days as rows."""
     if not any(r.rounds for r in p.history):
-        return ["history: no rounds recorded yet"]
+        return [t("standing.no_history")]
     rewards = [r.reward for r in p.history]
     first, last = p.history[0].day, p.history[-1].day
-    out = [f"reward per day {first} .. {last}: {spark(rewards)}"]
+    out = [t("standing.per_day", first=first, last=last, spark=spark(rewards))]
     for r in [r for r in p.history if r.rounds][-7:]:
-        chain = f", chain total {num(r.chain_total)}" if r.chain_total is not None else ""
-        out.append(f"  {r.day}  {r.rounds:>4} rounds  reward {num(r.reward)}{chain}")
+        chain = t("standing.day_chain", total=num(r.chain_total)) if r.chain_total is not None else ""
+        out.append("  " + t("standing.day_row", day=r.day, rounds=f"{r.rounds:>4}", reward=num(r.reward), chain=chain))
     return out
 
 
 def render_text(st: Standing) -> str:
-    lines = [f"standing, read {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(st.read_at))}"]
+    lines = [t("standing.read_at", at=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(st.read_at)))]
     for p in st.profiles:
         mark = "*" if p.name == st.best else " "
-        who = f"{p.display_name} ({p.peer_id})" if p.peer_id else "no identity"
+        who = f"{p.display_name} ({p.peer_id})" if p.peer_id else t("standing.no_identity")
         lines.append(f"{mark} {p.name:<16} {p.network:<15} {who}")
         if p.error:
-            lines.append("    chain: " + p.error.replace("\n", "\n      "))
+            lines.append("    " + t("standing.chain_error", error=text(p.error).replace("\n", "\n      ")))
         else:
-            reg = "" if p.registered else " (peer not registered on this chain)"
-            lines.append(f"    on chain: reward {num(p.total_reward)}, wins {num(p.wins)}, votes {num(p.votes)}, "
-                         f"rank {rank_text(p)}{reg}")
-            lines.append(f"    round: {behind_text(p)}")
-        lines.append(f"    change: {delta_text(p)}")
+            reg = t("standing.not_registered") if not p.registered else ""
+            lines.append("    " + t("standing.on_chain", reward=num(p.total_reward), wins=num(p.wins),
+                                      votes=num(p.votes), rank=rank_text(p), registered=reg))
+            lines.append("    " + t("standing.round", text=behind_text(p)))
+        lines.append("    " + t("standing.change", text=delta_text(p)))
         lines.extend("    " + x for x in history_lines(p))
     if st.best:
-        lines.append(f"best of your nodes (*): {st.best}")
+        lines.append(t("standing.best", name=st.best))
     if st.backoff_waits:
-        lines.append(f"the RPC rate limited these reads: waited {sum(st.backoff_waits):.1f} s in {len(st.backoff_waits)} back-off(s)")
+        lines.append(t("standing.rate_limited", seconds=f"{sum(st.backoff_waits):.1f}", n=len(st.backoff_waits)))
     return "\n".join(lines)

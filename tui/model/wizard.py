@@ -26,7 +26,9 @@ from typing import Any, Callable, Protocol
 
 from core.base.constants import DEFAULT_LOGIN_PORT, QUANT_CHOICES as QUANTS
 from core.base.errors import SwarmdeckError
-from core.usecases.profile_setup import HF_TOKEN_FILE, planned_model, store_hf_token  # noqa: F401 (re-exported)
+from tui.model.i18n import M, Msg
+from core.usecases.profile_setup import (HF_TOKEN_FILE, planned_model, recommended_model,  # noqa: F401 (re-exported)
+                                         store_hf_token)
 from core.base.paths import PROFILE_NAME_RE, ProfilePaths, ensure_private_dir
 
 NETWORKS = ("local", "gensyn-testnet", "custom")
@@ -46,7 +48,7 @@ _HF_REPO = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$"
 class WizardError(SwarmdeckError):
     """A rejected answer; `field` names the input that was wrong."""
 
-    def __init__(self, field: str, what: str, fix: str | None = None):
+    def __init__(self, field: str, what: "str | Msg", fix: "str | Msg | None" = None):
         super().__init__(what, where=field, fix=fix)
         self.field = field
 
@@ -94,15 +96,17 @@ def _port(field_name: str, value: Any, allow_zero: bool) -> int:
     try:
         p = int(str(value).strip())
     except (TypeError, ValueError):
-        raise WizardError(field_name, f"{field_name} must be a number, got {value!r}",
-                          "enter a port between 1024 and 65535" + (" (0 = random)" if allow_zero else ""))
+        raise WizardError(field_name, M("wizard.err.port_number", field=M("wizard.field." + field_name),
+                                        value=repr(value)),
+                          M("wizard.err.port_fix_zero" if allow_zero else "wizard.err.port_fix"))
     if (p == 0 and allow_zero) or 1 <= p <= 65535:
         if 0 < p < 1024:
-            raise WizardError(field_name, f"{field_name} {p} is a privileged port (needs root)",
-                              "use a port between 1024 and 65535")
+            raise WizardError(field_name, M("wizard.err.port_privileged", field=M("wizard.field." + field_name),
+                                            port=p),
+                              M("wizard.err.port_fix"))
         return p
-    raise WizardError(field_name, f"{field_name} {p} is out of range",
-                      "enter a port between 1024 and 65535" + (" (0 = random)" if allow_zero else ""))
+    raise WizardError(field_name, M("wizard.err.port_range", field=M("wizard.field." + field_name), port=p),
+                      M("wizard.err.port_fix_zero" if allow_zero else "wizard.err.port_fix"))
 
 
 class Wizard:
@@ -186,46 +190,45 @@ class Wizard:
     def _answer_name(self, d: dict) -> None:
         name = str(d.get("name", self.values["name"]) or "").strip()
         if not name:
-            raise WizardError("name", "the profile name is empty", "type a name like gpu0 or main")
+            raise WizardError("name", M("wizard.err.name_empty"), M("wizard.err.name_empty_fix"))
         if not PROFILE_NAME_RE.match(name):
-            raise WizardError("name", f"profile name {name!r} is not allowed",
-                              "use letters, digits, '-' or '_' (up to 32, starting with a letter or digit)")
+            raise WizardError("name", M("wizard.err.name_bad", name=repr(name)), M("wizard.err.name_bad_fix"))
         if name in self.existing:
-            raise WizardError("name", f"a profile named {name!r} already exists", "pick another name")
+            raise WizardError("name", M("wizard.err.name_taken", name=repr(name)), M("wizard.err.name_taken_fix"))
         self.values["name"] = name
 
     def _answer_network(self, d: dict) -> None:
         net = str(d.get("network", self.values["network"]))
         if net not in NETWORKS:
-            raise WizardError("network", f"unknown network {net!r}", "choose local, gensyn-testnet or custom")
+            raise WizardError("network", M("wizard.err.network", network=repr(net)), M("wizard.err.network_fix"))
         self.values["network"] = net
 
     def _answer_custom(self, d: dict) -> None:
         v = {k: str(d.get(k, self.values[k]) or "").strip()
              for k in ("custom_name", "rpc_url", "chain_id", "coordinator", "bootnodes")}
         if not PROFILE_NAME_RE.match(v["custom_name"]) or v["custom_name"] in ("local", "gensyn-testnet"):
-            raise WizardError("custom_name", f"network name {v['custom_name']!r} is not allowed",
-                              "use letters, digits, '-' or '_', not 'local' or 'gensyn-testnet'")
+            raise WizardError("custom_name", M("wizard.err.custom_name", name=repr(v["custom_name"])),
+                              M("wizard.err.custom_name_fix"))
         if not re.match(r"^https?://\S+$", v["rpc_url"]):
-            raise WizardError("rpc_url", f"RPC URL {v['rpc_url']!r} is not an http(s) URL",
-                              "e.g. http://10.0.0.5:8545")
+            raise WizardError("rpc_url", M("wizard.err.rpc_url", url=repr(v["rpc_url"])),
+                              M("wizard.err.example", example="http://10.0.0.5:8545"))
         try:
             if int(v["chain_id"]) <= 0:
                 raise ValueError
         except ValueError:
-            raise WizardError("chain_id", f"chain id {v['chain_id']!r} is not a positive number",
-                              "ask the swarm's operator for its chain id")
+            raise WizardError("chain_id", M("wizard.err.chain_id", value=repr(v["chain_id"])),
+                              M("wizard.err.chain_id_fix"))
         if not _HEX_ADDR.match(v["coordinator"]):
-            raise WizardError("coordinator", f"coordinator {v['coordinator']!r} is not a 0x address",
-                              "paste the 0x… contract address (42 characters)")
+            raise WizardError("coordinator", M("wizard.err.coordinator", value=repr(v["coordinator"])),
+                              M("wizard.err.coordinator_fix"))
         from core.config.settings import multiaddr_problem  # the config's own check, so what we accept it saves
 
         for addr in filter(None, (b.strip() for b in v["bootnodes"].split(","))):
             problem = multiaddr_problem(addr) if addr.startswith("/") else "it does not start with /"
             if problem or "/p2p/" not in addr:
-                raise WizardError("bootnodes", f"bootnode {addr!r} is not a multiaddr with /p2p/<peer id>"
-                                  + (f" ({problem})" if problem else ""),
-                                  "e.g. /ip4/10.0.0.5/tcp/38331/p2p/Qm…; separate several with commas")
+                raise WizardError("bootnodes", M("wizard.err.bootnode", addr=repr(addr),
+                                                 problem=f" ({problem})" if problem else ""),
+                                  M("wizard.err.bootnode_fix"))
         self.values.update(v)
 
     def _answer_participation(self, d: dict) -> None:
@@ -239,29 +242,32 @@ class Wizard:
             elif s in ("n", "no", "н", "нет"):
                 yes = False
             else:
-                raise WizardError("participate", f"answer {raw!r} is not Y or N", "press Y (or Enter) or N")
+                raise WizardError("participate", M("wizard.err.participate", answer=repr(raw)),
+                                  M("wizard.err.participate_fix"))
         self.values["participate"] = yes
 
     def _answer_hardware(self, d: dict) -> None:
         model = str(d.get("model", self.values["model"]) or "").strip()
         if not model or not re.match(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$", model):
-            raise WizardError("model", f"model {model!r} is not a Hugging Face model name",
-                              "e.g. Qwen/Qwen2.5-0.5B-Instruct")
+            raise WizardError("model", M("wizard.err.model", model=repr(model)),
+                              M("wizard.err.example", example="Qwen/Qwen2.5-0.5B-Instruct"))
         quant = str(d.get("quant", self.values["quant"]))
         if quant not in QUANTS:
-            raise WizardError("quant", f"quant mode {quant!r} is unknown", "choose one of " + ", ".join(QUANTS))
+            raise WizardError("quant", M("wizard.err.quant", quant=repr(quant)),
+                              M("wizard.err.choose_one", choices=", ".join(QUANTS)))
         # 4/8-bit without a GPU is allowed: bitsandbytes runs on CPU too (slowly); the user chose it.
         gpus = d.get("gpus", self.values["gpus"])
         if isinstance(gpus, str):
             try:
                 gpus = [int(x) for x in gpus.replace(" ", "").split(",") if x]
             except ValueError:
-                raise WizardError("gpus", f"GPU list {gpus!r} is not a list of numbers", "e.g. 0 or 0,1")
+                raise WizardError("gpus", M("wizard.err.gpus", gpus=repr(gpus)), M("wizard.err.gpus_fix"))
         known = {g["index"] for g in self.hardware.gpus}
         bad = [g for g in gpus if g not in known]
         if bad:
-            raise WizardError("gpus", f"GPU {bad} does not exist on this machine",
-                              "choose from " + (", ".join(map(str, sorted(known))) or "none (CPU mode)"))
+            raise WizardError("gpus", M("wizard.err.gpu_missing", gpus=str(bad)),
+                              M("wizard.err.gpu_choose", choices=", ".join(map(str, sorted(known))))
+                              if known else M("wizard.err.gpu_none"))
         self.values.update(model=model, quant=quant, gpus=list(gpus))
 
     def _answer_hf(self, d: dict) -> None:
@@ -269,11 +275,11 @@ class Wizard:
         if token is not None:
             token = str(token).strip() or None
         if token is not None and not _HF_TOKEN.match(token):
-            raise WizardError("hf_token", "this does not look like a Hugging Face token",
-                              "tokens start with hf_ (huggingface.co/settings/tokens); leave empty to skip")
+            raise WizardError("hf_token", M("wizard.err.hf_token"), M("wizard.err.hf_token_fix"))
         repo = str(d.get("hf_repo", self.values["hf_repo"]) or "").strip()
         if repo and not _HF_REPO.match(repo):
-            raise WizardError("hf_repo", f"repo {repo!r} is not user/name", "e.g. alice/my-swarm-adapter")
+            raise WizardError("hf_repo", M("wizard.err.hf_repo", repo=repr(repo)),
+                              M("wizard.err.example", example="alice/my-swarm-adapter"))
         if "hf_token" in d:
             self.values["hf_token"] = token
         self.values["hf_repo"] = repo
@@ -295,6 +301,17 @@ class Wizard:
     def network_name(self) -> str:
         v = self.values
         return v["custom_name"] if v["network"] == "custom" else v["network"]
+
+    def recommended_model(self) -> str:
+        """The model recommended for the network chosen so far (the local network without a GPU: the
+        locally built demo model), the same one the summary names and the node runs for `auto`."""
+        return recommended_model(self.network_name(), self.hardware.recommended_model,
+                                 self.hardware.cpu_mode_reason is not None)
+
+    def model_choice(self) -> str:
+        """The hardware step's current choice: the recommendation while the user kept the default."""
+        m = self.values["model"]
+        return self.recommended_model() if m in ("auto", self.hardware.recommended_model) else m
 
     def summary(self) -> list[tuple[str, str]]:
         """(field, value) rows for the confirm step; the token only as set / not set."""

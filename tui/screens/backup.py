@@ -131,7 +131,7 @@ class BackupScreen(Screen[str]):
             # a backup only counts once it decrypts and matches: verify right after writing it
             be.verify(self.profile, path, passphrase)
         except Exception as e:
-            self.app.call_from_thread(self._say, str(e), False)
+            self.app.call_from_thread(self._say, error_text(e), False)
             return
         finally:
             passphrase = ""

@@ -165,7 +165,7 @@ class LoginScreen(Screen[str]):
         try:
             res = self.app.backend.ensure_login_service(self.profile)
         except Exception as e:
-            self.app.call_from_thread(self._service_failed, str(e))
+            self.app.call_from_thread(self._service_failed, error_text(e))
             return
         if res is None:  # not a local network: the official login app serves the page
             self.app.call_from_thread(self._official)

@@ -137,7 +137,7 @@ class MainScreen(Screen):
         try:
             views, dups = be.profile_views(names), be.duplicates()
         except Exception as e:  # a profile removed meanwhile, a damaged config: keep the last view
-            self.post_message(StatesLoaded({}, [], error=str(e)))
+            self.post_message(StatesLoaded({}, [], error=error_text(e)))
             return
         self.post_message(StatesLoaded(views, dups))
 
@@ -161,7 +161,7 @@ class MainScreen(Screen):
             elif view.state == "needs_login":
                 warns.append(t("warn.needs_login"))
             d.set_signin(again)
-            if view.backup_verified_at is None:
+            if view.backup_verified_at is None and not view.demo_peer:
                 warns.append(t("warn.no_backup"))
             for dup in self._dups:
                 if name in dup.profiles:
@@ -230,7 +230,7 @@ class MainScreen(Screen):
             if pinned is None:
                 pinned = self._gpus[name] = list(be.profile_gpus(name))
         except Exception as e:
-            self.post_message(TickLoaded(name, [], None, [], error=str(e)))
+            self.post_message(TickLoaded(name, [], None, [], error=error_text(e)))
             return
         self.post_message(TickLoaded(name, events, snap, pinned))
 
@@ -336,7 +336,7 @@ class MainScreen(Screen):
         try:
             self.app.backend.control(name, verb)
         except Exception as e:  # SwarmdeckError carries what/where/fix; show it, don't crash
-            self.app.call_from_thread(self.notify, str(e), title=t("node.failed", verb=t("verb." + verb)),
+            self.app.call_from_thread(self.notify, error_text(e), title=t("node.failed", verb=t("verb." + verb)),
                                       severity="error", timeout=10)
             return
         self.app.call_from_thread(self.notify, t("node.done", verb=t("verb." + verb), name=name))

@@ -58,7 +58,7 @@ class StandingScreen(ModalScreen[None]):
             st = self.app.backend.standing(names)
             self.post_message(StandingLoaded(render_text(st)))
         except Exception as e:  # SwarmdeckError carries what/where/fix
-            self.post_message(StandingLoaded("", error=str(e)))
+            self.post_message(StandingLoaded("", error=error_text(e)))
 
     def on_standing_loaded(self, msg: StandingLoaded) -> None:
         self._busy = False

@@ -72,7 +72,7 @@ class SwarmScreen(ModalScreen[None]):
         try:
             self.post_message(InvitesLoaded(self.app.backend.swarm_invites()))
         except Exception as e:  # SwarmdeckError carries what/where/fix
-            self.post_message(InvitesLoaded([], error=str(e)))
+            self.post_message(InvitesLoaded([], error=error_text(e)))
 
     def on_invites_loaded(self, msg: InvitesLoaded) -> None:
         body = Text()
@@ -95,7 +95,11 @@ class SwarmScreen(ModalScreen[None]):
             self._submit_host()
             return
         invite = self.query_one("#swarm-invite", Input).value.strip()
-        if not invite or self._joining:
+        if self._joining:
+            return
+        if not invite:
+            self.query_one("#swarm-join-result", Static).update(Text("✗ " + t("swarm.invite_missing")))
+            self.query_one("#swarm-invite", Input).focus()
             return
         self._joining = True
         self.query_one("#swarm-join-result", Static).update(t("swarm.joining"))
@@ -106,7 +110,7 @@ class SwarmScreen(ModalScreen[None]):
         try:
             self.post_message(Joined(self.app.backend.swarm_join(invite, profile)))
         except Exception as e:
-            self.post_message(Joined(None, error=str(e)))
+            self.post_message(Joined(None, error=error_text(e)))
 
     def on_joined(self, msg: Joined) -> None:
         self._joining = False
@@ -119,8 +123,13 @@ class SwarmScreen(ModalScreen[None]):
                           address=r.get("address", "?"))))
 
     def _submit_host(self) -> None:
-        addr = self.query_one("#swarm-host-addr", Input).value.strip()
-        if not addr or self._hosting:
+        addr_field = self.query_one("#swarm-host-addr", Input)
+        addr = addr_field.value.strip()
+        if self._hosting:
+            return
+        if not addr:  # Enter with nothing typed: say what is missing instead of doing nothing
+            self.query_one("#swarm-host-result", Static).update(Text("✗ " + t("swarm.host_addr_missing")))
+            addr_field.focus()
             return
         self._hosting = True
         self.query_one("#swarm-host-result", Static).update(t("swarm.hosting"))
@@ -131,7 +140,7 @@ class SwarmScreen(ModalScreen[None]):
         try:
             self.post_message(Hosted(self.app.backend.swarm_host(name, addr)))
         except Exception as e:
-            self.post_message(Hosted(None, error=str(e)))
+            self.post_message(Hosted(None, error=error_text(e)))
 
     def on_hosted(self, msg: Hosted) -> None:
         self._hosting = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.content import Content
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Input, Label, RadioButton, RadioSet, Select, Static
@@ -61,7 +62,7 @@ class WizardScreen(Screen[str | None]):
         (focusable[0] if focusable else self.query_one("#next", Button)).focus()
 
     def _radio(self, id: str, options: list[tuple[str, str]], current: str) -> RadioSet:
-        return StepRadioSet(*[RadioButton(label, value=(key == current), name=key) for key, label in options], id=id)
+        return StepRadioSet(*[ChoiceButton(label, value=(key == current), name=key) for key, label in options], id=id)
 
     def _widgets(self, step: str):
         v = self.wizard.values
@@ -82,13 +83,14 @@ class WizardScreen(Screen[str | None]):
                               "Y" if v["participate"] else "N")
         elif step == "hardware":
             yield Static(self._hardware_report(), id="hw-report")
-            models = list(dict.fromkeys([hw.recommended_model, v["model"], *MODELS]))
+            rec, choice = self.wizard.recommended_model(), self.wizard.model_choice()
+            models = list(dict.fromkeys([rec, choice, *MODELS]))
             yield Label(t("wizard.field.model"))
-            yield Select([(m + (" ★" if m == hw.recommended_model else ""), m) for m in models],
-                         value=v["model"], allow_blank=False, id="model")
+            yield StepSelect([(self._model_label(m) + (" ★" if m == rec else ""), m) for m in models],
+                             value=choice, allow_blank=False, id="model")
             yield Label(t("wizard.field.quant"))
-            yield Select([(q + (" ★" if q == hw.recommended_quant else ""), q) for q in QUANTS],
-                         value=v["quant"], allow_blank=False, id="quant")
+            yield StepSelect([(q + (" ★" if q == hw.recommended_quant else ""), q) for q in QUANTS],
+                             value=v["quant"], allow_blank=False, id="quant")
             if hw.gpus:
                 yield Label(t("wizard.field.gpus"))
                 yield Input(value=",".join(map(str, v["gpus"])), id="gpus")
@@ -111,11 +113,21 @@ class WizardScreen(Screen[str | None]):
                     val = t("wizard.token_set") if val == "set" else t("wizard.token_not_set")
                 elif key == "model" and val in (TINY_MODEL, DEMO_MODEL):
                     val = t("wizard.model_tiny" if val == TINY_MODEL else "wizard.model_demo")
+                elif key == "dht_port" and val == "random":
+                    val = t("wizard.port_random")
+                elif key == "gpus" and val == "cpu":
+                    val = t("wizard.gpus_none")
                 elif key == "model_why":
                     val = t(f"wizard.model_why.{val}", reason=self.wizard.hardware.cpu_mode_reason or "")
                 txt.append(f"{t('wizard.field.' + key):<26}", style="bold")
                 txt.append(f" {val}\n")
             yield Static(txt, id="summary")
+
+    @staticmethod
+    def _model_label(m: str) -> str:
+        if m in (TINY_MODEL, DEMO_MODEL):
+            return f"{m}: " + t("wizard.model_tiny" if m == TINY_MODEL else "wizard.model_demo")
+        return m
 
     def _hardware_report(self) -> Text:
         hw = self.wizard.hardware
@@ -130,7 +142,8 @@ class WizardScreen(Screen[str | None]):
             txt.append(t("wizard.ram", gib=hw.ram_gib) + "\n")
         for note in hw.notes:
             txt.append("· " + text(note) + "\n", style="dim")
-        txt.append(t("wizard.recommended", model=hw.recommended_model, quant=hw.recommended_quant), style="bold")
+        txt.append(t("wizard.recommended", model=self._model_label(self.wizard.recommended_model()),
+                     quant=hw.recommended_quant), style="bold")
         return txt
 
     # -- collecting answers ---------------------------------------------------------------
@@ -175,7 +188,7 @@ class WizardScreen(Screen[str | None]):
         try:
             self.app.backend.create_profile(res, configure_existing=self.configure_existing)
         except Exception as e:
-            self.query_one("#wizard-error", Static).update(Text("✗ " + str(e), style="bold red"))
+            self.query_one("#wizard-error", Static).update(Text("✗ " + error_text(e), style="bold red"))
             self.wizard.status = "active"  # let the user fix and retry
             return
         self.dismiss(res.name)
@@ -202,6 +215,26 @@ class WizardScreen(Screen[str | None]):
 
     async def on_input_submitted(self, ev: Input.Submitted) -> None:
         await self.action_next()
+
+
+class ChoiceButton(RadioButton):
+    """A radio choice drawn `(•)` / `( )`: the picked one is visible without colour (NO_COLOR, monochrome
+    terminals, screen readers of the text). Textual's own `▐●▌` is the same on every line; only its
+    colour tells them apart (issue 20)."""
+
+    @property
+    def _button(self) -> Content:
+        return Content.assemble(("(•)" if self.value else "( )", self.get_visual_style("toggle--button")))
+
+
+class StepSelect(Select):
+    """A wizard choice list where Enter goes on with the value shown (as "Next (Enter)" promises; issue
+    20: Enter on the hardware step opened the model list instead). Space, Up or Down open the list."""
+
+    BINDINGS = [Binding("enter", "next_step", show=False)]
+
+    async def action_next_step(self) -> None:
+        await self.screen.run_action("next")
 
 
 class StepRadioSet(RadioSet):

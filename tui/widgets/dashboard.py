@@ -18,7 +18,7 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from tui.model.dashboard import DashboardModel
-from tui.model.i18n import current, t
+from tui.model.i18n import current, t, text
 from core.hardware.telemetry import Snapshot, fmt_bytes, fmt_num
 from tui.widgets.common import ago, short_id
 
@@ -43,14 +43,17 @@ def _gib_pair(used: int | None, total: int | None) -> str:
 
 
 def render_system(snap: Snapshot | None, mode_line: str | None) -> Text:
-    """Lines short enough for a 36-column panel (half of an 80-column terminal)."""
-    out = Text()
+    """Lines short enough for a 36-column panel (half of an 80-column terminal). A longer line (a CPU-mode
+    reason, a translation) is cut with "…", never wrapped: a wrapped line would push the last ones out
+    of the panel's fixed height. The whole reason is in the wizard and `swarmdeck doctor`."""
+    out = Text(no_wrap=True, overflow="ellipsis")
     if snap is None:
         out.append(t("common.na"))
         return out
     if snap.cpu_mode:
         out.append(t("dash.cpu_mode"), style="bold yellow")
-        out.append(" " + t("dash.cpu_mode_reason", reason=snap.cpu_mode_reason or t("common.na")) + "\n")
+        out.append(" " + text(snap.cpu_mode_reason or t("common.na")) + "\n")
+        out.append(t("dash.cpu_mode_runs") + "\n")
     for g in snap.gpus[:4]:
         mem_pct = (100 * g.mem_used / g.mem_total) if g.mem_used is not None and g.mem_total else None
         out.append(f"GPU{g.index} ", style="bold")
@@ -232,7 +235,8 @@ class ProfileDashboard(Widget):
         if self.signin:
             txt.append("⏸ " + t("signin.chain") + "\n", style="bold yellow")
         for sub in list(m.failures)[-1:] if not self.signin else []:
-            where = f"{sub.kind} r{sub.round}" + (f"/s{sub.stage}" if sub.stage is not None else "")
+            kind = t("dash.kind." + sub.kind) if current().has("dash.kind." + sub.kind) else sub.kind
+            where = f"{kind} r{sub.round}" + (f"/s{sub.stage}" if sub.stage is not None else "")
             txt.append(f"✗ {where}: {sub.reason or t('common.na')}\n", style="red")
         self._set("chain", txt)
 
@@ -243,10 +247,16 @@ class ProfileDashboard(Widget):
         txt = Text(t("dash.peers_count", n=total) + "\n")
         self.query_one("#peers").border_subtitle = self._exchange_line(total)
         shown = 1 if total > 2 else 2  # the panel has 2 rows below the count at 80x24
+        ignored = m.trust.ignored if m.trust is not None else ()
+        if ignored:  # a lying peer is what the panel must show first (verified sharing)
+            shown = max(0, shown - 1)
         for p in m.peers[:shown]:
             txt.append(f"{(p.name or short_id(p.peer_id))[:22]:<22} {ago(p.last_seen, now)}\n")
-        if total > shown:
+        if total > shown and not ignored:
             txt.append(t("dash.more", n=total - shown), style="dim")
+        if ignored:
+            first = ignored[0]
+            txt.append("⊘ " + t("dash.ignored", peer=short_id(first.peer_id), n=len(ignored)) + "\n", style="red")
         self._set("peers", txt)
 
     def _exchange_line(self, total: int) -> str:
@@ -255,8 +265,9 @@ class ProfileDashboard(Widget):
         if x is None or x.requests is None:
             return str(total)
         line = f"{total} · " + t("dash.exchange", gets=x.requests, kb=round((x.bytes or 0) / 1024))
-        if x.rejected:
-            line += " · " + t("dash.refused", n=x.rejected)
+        refused = (x.rejected or 0) + (self.model.trust.refused_total if self.model.trust is not None else 0)
+        if refused:
+            line += " · " + t("dash.refused", n=refused)
         return line
 
     def _draw_logs(self) -> None:
