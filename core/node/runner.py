@@ -31,7 +31,7 @@ from core.base.i18n import M
 from core.events.log import EventBus
 from core.events.types import (
     ChainTotals, CheckpointSaved, ErrorEvent, Event, HfPush, LogEvent, ModelBuild, NodeIdentity, NodeMode, NodeState, Oom,
-    PeersUpdate, RolloutsFetched, RolloutsShared, RoundFinished, RoundStarted, TrainStep,
+    PeersUpdate, PeerTrust, RolloutsFetched, RolloutsShared, RoundFinished, RoundStarted, TrainStep,
 )
 from core.node.roles import is_designated_bootnode
 
@@ -81,6 +81,7 @@ class Node:
         self._chain_warned = False
         self._boot_used: list[str] = []
         self._uses_app = False  # writes go through the official sign-in app this node started
+        self.sharing = None       # core.node.sharing.VerifiedSharing, set with the engine
 
     # ------------------------------------------------------------------ helpers
     def emit(self, ev: Event) -> None:
@@ -302,16 +303,38 @@ class Node:
                          num_generations=t.generations, max_new_tokens=t.max_new_tokens,
                          max_prompt_tokens=t.max_prompt_tokens, learning_rate=t.learning_rate,
                          epsilon_low=t.epsilon_low, epsilon_high=t.epsilon_high, beta=t.beta,
-                         temperature=t.temperature, seed=t.seed)
+                         temperature=t.temperature, seed=t.seed, verify_external=bool(t.verify_peers))
         from core.training.tasks import task_pool
 
         self.engine = GRPOEngine(loaded, cfg, tasks=task_pool(mix), peer_id=self.peer_id)
+        from core.node.sharing import VerifiedSharing
+        from core.swarm.trust import PeerTrust
+        from core.training.verify import TRUST_REASONS
+
+        trust = PeerTrust(strikes=t.peer_strikes, cool_off=t.peer_cool_off_rounds, strike_reasons=TRUST_REASONS)
+        self.sharing = VerifiedSharing(self.dht, self.engine.verify_external, trust, on_ignored=self._on_peer_ignored,
+                                       sleep=self._sleep, fetch=self._fetch_recent, gate=self._registered_gate(t))
         self.checkpoints = CheckpointManager(self.paths.checkpoints_dir)
         info = self.checkpoints.load_latest(self.engine.model, self.engine.optimizer)
         if info is not None:
             self.last_round = info.round
             self.emit(LogEvent(level="info", message=M("event.resumed", round=info.round)))
         self._setup_hf_push(t)
+
+    def _registered_gate(self, t):
+        """The registered-peers-only gate (core.node.sharing.RegisteredGate), where it applies: on by default
+        for hosted swarms (a network with a coordinator, not the local one); needs this node's chain client."""
+        mode = getattr(t, "registered_peers_only", "auto")
+        on = mode == "on" or (mode == "auto" and self.net.kind != "local" and bool(getattr(self.net, "coordinator", "")))
+        if not on:
+            return None
+        if self.coordinator is None:
+            log.warning("registered_peers_only is on but this node has no chain client (testnet participation off): "
+                        "peers are not checked against the coordinator")
+            return None
+        from core.node.sharing import RegisteredGate
+
+        return RegisteredGate(self.coordinator)
 
     def _cpu_threads(self) -> int | None:
         """Torch threads on CPU. A local network runs several nodes on one machine: torch's default
@@ -464,31 +487,26 @@ class Node:
         # Take J of the peers' rollouts (the DHT layer draws them among the useful groups it can see and
         # downloads only those). Poll until J are in hand, or every peer we know of has published and
         # nothing more is left to choose, or the share wait is over.
+        # Every group downloaded is regenerated and re-scored (core.node.sharing, core.training.verify):
+        # groups refused, or flat on OUR rewards, do not count towards J, so the fetch asks the DHT for as
+        # many more as were lost, until J useful ones are in hand, or every peer we know of has published
+        # and nothing more is left to choose, or the share wait is over.
         deadline = time.monotonic() + self._share_wait()
         want = int(eng.config.questions_external)
         known = {p["peer_id"] for p in self.dht.peers(refresh=True) if time.time() - p["last_seen"] < 300}
-        fetched: dict[str, list] = {}
-        cost = {"requests": 0, "bytes": 0, "choosable": 0}
-        offered = 0
-        while True:
-            fetched = self._fetch_recent(r, want, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
-            st = self.dht.last_fetch
-            if st is not None:
-                cost["requests"] += st.requests
-                cost["bytes"] += st.bytes
-                cost["choosable"] = st.peers
-                offered = st.offered
-            have = sum(map(len, fetched.values()))
-            if (have >= want or time.monotonic() >= deadline
-                    or (known and st is not None and st.complete and known <= set(self.dht.last_manifests))):
-                break
-            self._sleep(0.5)
-        candidates = [ro for rs in fetched.values() for ro in rs]
+        take = self.sharing.fetch(r, want, deadline, known)
+        fetched, candidates = take.fetched, take.candidates
         external = eng.select_external(candidates, r)
+        verify_s = take.verify_seconds + (eng.last_verify.seconds if eng.last_verify is not None else 0.0)
         # n_candidates: the peers' groups on offer (useful or not); only the J drawn were downloaded.
         self.emit(RolloutsFetched(round=r, peers=len(fetched), n_external=len(external),
-                                  n_candidates=max(offered, len(candidates)), rejected=self.dht.rejected.total,
-                                  **cost))
+                                  n_candidates=max(take.offered, len(candidates)), rejected=self.dht.rejected.total,
+                                  requests=take.requests, bytes=take.bytes, choosable=take.choosable,
+                                  filtered=take.filtered, useful=take.useful,
+                                  refused=dict(eng.last_verify.refused) if eng.last_verify is not None else {}))
+        trust_ev = self.sharing.trust_event(r)
+        if trust_ev is not None:
+            self.emit(trust_ev)
         if not fetched:
             log.info("round %d: no peer rollouts arrived; training on local rollouts only", r)
         peers = self.dht.peers(refresh=False)
@@ -519,12 +537,24 @@ class Node:
         self.rounds_done += 1
         secs = round(time.monotonic() - t0, 3)
         self.emit(RoundFinished(round=r, stage=stage, reward=reward, n_local=len(local),
-                                n_external=len(external), peers=len(fetched), seconds=secs))
+                                n_external=len(external), peers=len(fetched), seconds=secs,
+                                verify_seconds=round(verify_s, 4),
+                                verify_pct=round(100.0 * verify_s / secs, 3) if secs > 0 else None))
         # One human line per round for the dashboard's log pane (the numbers above, in words).
         self.emit(LogEvent(level="info", message=M(
             "event.round_done", round=r, reward=reward, n_local=len(local), n_external=len(external),
             peers=len(fetched), seconds=secs,
             outcome=M("event.no_signal") if m.skipped else M("event.loss", loss=float(m.loss)))))
+
+    # ------------------------------------------------------------------ verified sharing
+    def _peer_allowed(self, peer: str) -> bool:
+        return self.sharing is None or self.sharing.peer_allowed(peer)
+
+    def _on_peer_ignored(self, entry, r: int) -> None:
+        """Logged once per verdict, not every round (core.swarm.trust)."""
+        self.emit(LogEvent(level="warning", message=M(
+            "event.peer_ignored", peer=entry.peer_id, reason=M(f"event.trust_reason.{entry.reason}"),
+            rounds=entry.until_round - r)))
 
     def _emit_chain_totals(self) -> None:
         """This peer's totals as the chain has them (what leaderboards show), for the dashboard."""
@@ -563,6 +593,8 @@ class Node:
         scores = {self.peer_id: mean(local)}
         scores.update({p: mean(rs) for p, rs in fetched.items()})
         scores.update(self.dht.peer_rewards())  # every peer we could choose from, all its groups
+        # a peer we ignore for lying about rewards gets no vote for what it claims
+        scores = {p: v for p, v in scores.items() if p == self.peer_id or self._peer_allowed(p)}
         return [max(sorted(scores), key=lambda p: scores[p])]
 
     def run(self) -> None:

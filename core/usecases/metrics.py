@@ -49,7 +49,7 @@ import core.supervisor as _supervisor
 from core.base import paths as _paths
 from core.config import settings as _config
 from core.events.reader import EventSource
-from core.events.types import (ChainTotals, Event, NodeIdentity, PeersUpdate, RolloutsFetched, RolloutsShared,
+from core.events.types import (ChainTotals, Event, NodeIdentity, PeersUpdate, PeerTrust, RolloutsFetched, RolloutsShared,
                                RoundFinished, RoundStarted, SubmissionEvent, TrainStep)
 from core.hardware.telemetry import Telemetry
 from core.identity import files as _identity
@@ -77,6 +77,15 @@ class ProfileCounters:
     pending: set = field(default_factory=set)
     submissions: dict = field(default_factory=dict)   # (kind, status) -> count
     last_state: str | None = None                     # the last node.state in the file (no supervisor)
+    run_refused: dict = field(default_factory=dict)   # peer groups refused by verification, by reason, this run
+    refused_base: dict = field(default_factory=dict)  # the same summed over earlier runs of the node
+    ignored_peers: int | None = None                  # peers ignored now (peer trust)
+
+    @property
+    def refused(self) -> dict:
+        """Peer groups refused by verification since the events file began, by reason (a counter)."""
+        keys = set(self.run_refused) | set(self.refused_base)
+        return {k: self.refused_base.get(k, 0) + self.run_refused.get(k, 0) for k in sorted(keys)}
 
     def add(self, ev: Event) -> None:
         if isinstance(ev, NodeIdentity):
@@ -98,6 +107,9 @@ class ProfileCounters:
             self.shared_bytes += int(ev.bytes or 0)
         elif isinstance(ev, RolloutsFetched):
             self.taken += int(ev.n_external or 0)
+        elif isinstance(ev, PeerTrust):
+            self.run_refused = {str(k): int(v) for k, v in ev.refused.items()}  # cumulative within one node run
+            self.ignored_peers = len(ev.ignored)
         elif isinstance(ev, TrainStep):
             if ev.tokens_per_s is not None:
                 self.tokens_per_s = float(ev.tokens_per_s)
@@ -112,6 +124,9 @@ class ProfileCounters:
                     self.votes += 1
         elif ev.type == "node.state":
             self.last_state = getattr(ev, "state", None)
+            if self.last_state == "starting" and self.run_refused:  # a new node run counts from 0: bank this one
+                self.refused_base = self.refused
+                self.run_refused = {}
 
 
 def _peer_id(pp: _paths.ProfilePaths) -> str:
@@ -190,6 +205,10 @@ class SwarmdeckCollector(Collector):
         subs = CounterMetricFamily("swarmdeck_submissions", "chain write status changes",
                                    labels=PP + ["kind", "status"])
         tps = GaugeMetricFamily("swarmdeck_tokens_per_second", "generation speed of the last step", labels=PP)
+        refused = CounterMetricFamily("swarmdeck_peer_groups_refused",
+                                      "peers' rollout groups refused by verification (re-derived and re-scored "
+                                      "locally), by reason", labels=PP + ["reason"])
+        ignored = GaugeMetricFamily("swarmdeck_peers_ignored", "peers ignored for failing verification", labels=PP)
         for name in self.profile_names():
             pp = _paths.ProfilePaths(name)
             st = _supervisor.query_status(pp, timeout=self._status_timeout) or {}
@@ -223,8 +242,12 @@ class SwarmdeckCollector(Collector):
                 subs.add_metric(lab + [str(kind), str(status)], n)
             if c.tokens_per_s is not None:
                 tps.add_metric(lab, c.tokens_per_s)
+            for reason, n in c.refused.items():
+                refused.add_metric(lab + [reason], n)
+            if c.ignored_peers is not None:
+                ignored.add_metric(lab, c.ignored_peers)
         yield from (up, state, sup, restarts, rss, rounds, last_round, reward, total, wins, votes, peers, shared,
-                    shared_b, taken, queue, subs, tps)
+                    shared_b, taken, queue, subs, tps, refused, ignored)
         yield from self._host()
         yield from self._fleet()
 

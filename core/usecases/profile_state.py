@@ -20,6 +20,7 @@ from core.identity import files as _identity
 from core.identity import profiles as _profiles
 from core.base import paths as _paths
 from core.identity import signin as _signin
+from core.base.constants import is_demo_peer
 from core.base.errors import SwarmdeckError
 
 
@@ -59,9 +60,23 @@ def profile_status(cfg: _config.Config, name: str) -> dict:
     # answer) shows "starting" / "crashed" in node_state, never running
     d["running"] = d["node_state"] == "running"
     d["identity"] = identity_status(name)
+    d["demo_peer"] = is_demo_peer(name)  # the local network's own peer: no backup needed
     req = _signin.required(name)  # the login app refused the session key: {reason, since, where} + the fix
     d["sign_in_required"] = {**req, "fix": _signin.command(name)} if req else None
+    d["sharing"] = sharing_status(name)
     return d
+
+
+def sharing_status(name: str) -> dict | None:
+    """Verified sharing as the node last reported it (peers.trust): peer groups refused since it started, by
+    reason and by peer, and the peers it ignores. None before the node's first round."""
+    evs = _tail_events(_paths.ProfilePaths(name).events_file, 2000, types=("peers.trust",), window=512 * 1024)
+    if not evs:
+        return None
+    ev = evs[-1]
+    return {"round": ev.round, "refused": dict(ev.refused), "refused_total": sum(ev.refused.values()),
+            "refused_by_peer": {p: dict(c) for p, c in ev.by_peer.items()},
+            "ignored": [dict(e) for e in ev.ignored]}
 
 
 def resolved_profile(name: str | None) -> _profiles.Profile:
@@ -199,7 +214,7 @@ def backup_verified_at(name: str) -> str | None:
     return st["verified_at"] if st.get("state") == "verified" else None
 
 
-def tab_state(node: str, login_needed: bool, backup_at: str | None) -> str:
+def tab_state(node: str, login_needed: bool, backup_at: str | None, demo_peer: bool = False) -> str:
     """The switcher's word: running / starting / stopping / stopped / crashed / needs_login /
     needs_backup. A node that is starting (or crash-looping at start) is never called running here
     either, so the tabs and `swarmdeck status` say the same word."""
@@ -209,7 +224,7 @@ def tab_state(node: str, login_needed: bool, backup_at: str | None) -> str:
         return "crashed"
     if login_needed:
         return "needs_login"
-    if backup_at is None:
+    if backup_at is None and not demo_peer:
         return "needs_backup"
     return "stopped"
 
@@ -225,13 +240,15 @@ class ProfileView:
     backup_verified_at: str | None
     permission_problems: tuple[str, ...]
     node_pid: int | None
+    demo_peer: bool = False            # a local-network demo peer: no backup warning
 
 
 def profile_view(name: str) -> ProfileView:
     node = node_state(name)
     backup_at = backup_verified_at(name)
     return ProfileView(
-        name=name, node=node, state=tab_state(node, needs_login(name), backup_at),
+        name=name, node=node, state=tab_state(node, needs_login(name), backup_at, is_demo_peer(name)),
+        demo_peer=is_demo_peer(name),
         signin_required=signin_required(name), backup_verified_at=backup_at,
         permission_problems=tuple(str(p) for p in _identity.check_permissions(_paths.ProfilePaths(name).identity_dir)),
         node_pid=node_pid(name) if node in RUNNING else None)

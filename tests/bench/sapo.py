@@ -49,6 +49,8 @@ class BenchConfig:
     #                                task i (mod the mix), so peers' rollouts are what a node never generates
     out: str = str(ROOT / "bench-results")
     overrides: dict = field(default_factory=dict)  # GRPOConfig overrides (tests)
+    poisoners: int = 0             # K lying peers (rewards inverted, answers rewritten, every group claimed
+    #                                useful): adds the arms "poisoned" (verification on) and "poisoned_unverified"
 
     @classmethod
     def quick(cls, **kw) -> "BenchConfig":
@@ -127,10 +129,34 @@ def heldout(eng, n: int = 64) -> dict:
             "questions": n, "samples": len(vals)}
 
 
+def liar_groups(pool, k: int, r: int, n: int, g: int) -> list:
+    """A poisoner's round: real questions with true provenance, one right answer among wrong ones, every
+    reward inverted, the reference answer rewritten to a wrong one, flat groups claimed to have a winner."""
+    from core.base.rollouts import Rollout
+
+    out = []
+    for i, q in enumerate(pool.draw(r, f"liar{k}", n)):
+        wrong = [str(int(q.answer) + d) if q.answer.lstrip("-").isdigit() else f"{q.answer}{d}" for d in (1, 2, 3, 5)]
+        comps = [f"<answer>{q.answer}</answer>"] + [f"<answer>{wrong[j % 4]}</answer>" for j in range(g - 1)]
+        claimed = [1.0 - x for x in pool.score_question(q, comps)]
+        if len(set(claimed)) == 1:
+            claimed = [1.0] + [0.0] * (g - 1)
+        out.append(Rollout(task=q.task, question=q.question, answer=wrong[0], completions=comps, rewards=claimed,
+                           round=r, peer_id=f"liar{k}", metadata={**q.metadata, "answer": wrong[0]},
+                           truncated=[False] * g, source={"config": pool.fingerprint(q.task), "seed": q.seed}))
+    return out
+
+
 def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) -> dict:
     """One arm from one seed: rewards[node][round], plus the DHT agreement check when asked."""
+    if arm == "poisoned_unverified":  # the negative control: receivers believe the claimed rewards
+        cfg = replace(cfg, overrides={**cfg.overrides, "verify_external": False})
     engines = [_engine(model_dir, cfg, seed, i) for i in range(cfg.nodes)]
-    n_local = cfg.I if arm == "swarm" else cfg.I + cfg.J
+    shares = arm != "solo"
+    n_local = cfg.I if shares else cfg.I + cfg.J
+    poison = cfg.poisoners if arm.startswith("poisoned") else 0
+    n_poisoned = 0
+    short = 0  # (node, round) pairs that got fewer than J useful peer groups
     rewards = [[] for _ in engines]
     n_ext, n_signal = [], []
     dht_rounds = cfg.dht_rounds if (arm == "swarm" and seed == 0) else 0
@@ -147,9 +173,11 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
                 vals = [x for ro in rs for x in ro.rewards]
                 rewards[i].append(sum(vals) / len(vals) if vals else 0.0)
             n_signal.append(sum(ro.has_signal() for rs in local for ro in rs))
-            if arm == "swarm":
-                ext = [e.select_external([x for j, rs in enumerate(local) if j != i for x in rs], r)
+            if shares:
+                lies = [x for k in range(poison) for x in liar_groups(engines[0].tasks, k, r, cfg.I, cfg.G)]
+                ext = [e.select_external([x for j, rs in enumerate(local) if j != i for x in rs] + lies, r)
                        for i, e in enumerate(engines)]
+                n_poisoned += sum(x.peer_id.startswith("liar") for xs in ext for x in xs)
                 if dht is not None and r < dht_rounds:
                     fetched = dht.exchange(r, local)
                     via = [e.select_external(f, r) for e, f in zip(engines, fetched)]
@@ -163,6 +191,7 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
             else:
                 ext = [[] for _ in engines]
             n_ext.append(sum(len(x) for x in ext))
+            short += sum(len(x) < cfg.J for x in ext) if shares else 0
             for e, rs, x in zip(engines, local, ext):
                 e.train(rs, x)
             if r % 5 == 4 or r == cfg.rounds - 1:
@@ -175,7 +204,8 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
     if held:
         held["after"] = heldout(engines[0], cfg.heldout)
     return {"rewards": rewards, "n_external": n_ext, "n_signal_local": n_signal, "dht_check": checks,
-            "seconds": time.monotonic() - t0, "heldout": held}
+            "seconds": time.monotonic() - t0, "heldout": held, "poisoned_selected": n_poisoned,
+            "short_of_j": short / max(1, cfg.rounds * cfg.nodes)}
 
 
 def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
@@ -200,7 +230,15 @@ def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
                                                  / (cfg.nodes * (cfg.I if arm == "swarm" else cfg.I + cfg.J)), 4)
                                            for run in runs],
                     "seconds": [round(run["seconds"], 1) for run in runs],
+                    # share of (node, round) pairs with fewer than J useful peer groups after verification
+                    "short_of_j": [round(run.get("short_of_j", 0.0), 4) for run in runs],
                     "heldout_node0_seed0": runs[0].get("heldout") or None}
+    for arm in arms:
+        if arm.startswith("poisoned"):  # swarm/solo of the arms with K lying peers; groups of liars trained on
+            a, b = cums[arm], cums["solo"]
+            out[arm]["ratio_to_solo"] = (sum(a) / len(a)) / (sum(b) / len(b)) if sum(b) else None
+            out[arm]["ci95"] = bootstrap_ci(a, b)
+            out[arm]["poisoned_selected"] = [run["poisoned_selected"] for run in arms[arm]]
     sw, so = cums["swarm"], cums["solo"]
     # None when undefined (the solo arm earned nothing): JSON has no NaN
     out["ratio"] = (sum(sw) / len(sw)) / (sum(so) / len(so)) if sum(so) else None
@@ -305,13 +343,14 @@ def run(cfg: BenchConfig, log=print) -> dict:
     else:
         model_dir = cfg.model
     log(f"model ready in {time.monotonic() - t0:.0f} s: {model_dir}")
-    arms = {"swarm": [], "solo": []}
+    names = ("swarm", "solo") + (("poisoned", "poisoned_unverified") if cfg.poisoners else ())
+    arms = {a: [] for a in names}
     for seed in range(cfg.seeds):
-        for arm in ("swarm", "solo"):
+        for arm in names:
             arms[arm].append(run_arm(arm, seed, cfg, model_dir, log=log))
     res = summarize(arms, cfg)
     res["config"] = {"I": cfg.I, "J": cfg.J, "G": cfg.G, "dht_rounds": cfg.dht_rounds, "threads": cfg.threads,
-                     "model": model_dir, "mix": cfg.mix, **cfg.overrides}
+                     "model": model_dir, "mix": cfg.mix, "poisoners": cfg.poisoners, **cfg.overrides}
     res["seconds"] = round(time.monotonic() - t0, 1)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -336,6 +375,8 @@ def main(argv=None) -> int:
                     help="same (default): every node draws from the whole demo mix; split: node i draws only "
                          "task i of the mix (specialists: what sharing can bring them is the other tasks)")
     ap.add_argument("--out", help="output folder (default bench-results/)")
+    ap.add_argument("--poisoners", type=int, help="K lying peers (rewards inverted, answers rewritten): adds the arms "
+                                                  "poisoned (verification on) and poisoned_unverified (off)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -360,6 +401,12 @@ def main(argv=None) -> int:
             print(f"held-out ({h['before']['questions']} questions x {cfg.G}) node 0, seed 0, {arm}: accuracy "
                   f"{h['before']['accuracy']:.3f} -> {h['after']['accuracy']:.3f}, reward {h['before']['reward']:.3f} "
                   f"-> {h['after']['reward']:.3f}")
+    for arm in ("poisoned", "poisoned_unverified"):
+        if arm in res:
+            x = res[arm]
+            print(f"{arm} ({cfg.poisoners} liar(s)): /solo cumulative reward {_fmt(x['ratio_to_solo'])} (95% CI "
+                  f"{_fmt(x['ci95'][0])}..{_fmt(x['ci95'][1])}); liars' groups trained on per seed "
+                  f"{x['poisoned_selected']}")
     agree = [c["agree"] for c in res["dht_check"]]
     if agree:
         print(f"DHT path: {sum(agree)}/{len(agree)} rounds selected exactly what the in-process path selected")

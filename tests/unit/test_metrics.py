@@ -78,3 +78,21 @@ def test_grafana_dashboard_uses_only_exposed_metric_names():
     assert {"swarmdeck_up", "swarmdeck_round_reward", "swarmdeck_chain_wins", "swarmdeck_votes_total",
             "swarmdeck_peers_seen", "swarmdeck_submission_queue", "swarmdeck_gpu_power_watts",
             "swarmdeck_node_rss_bytes", "swarmdeck_node_restarts"} <= used
+
+
+def test_refused_peer_groups_by_reason_survive_a_node_restart():
+    from core.events.types import NodeState, PeerTrust
+
+    liar = {"peer_id": "QmLiar", "reason": "disagree", "until_round": 30}
+    write("p3", NodeIdentity(peer_id="QmP3", display_name="x"), NodeState(state="starting"),
+          PeerTrust(round=1, refused={"disagree": 1}),
+          PeerTrust(round=2, refused={"disagree": 3, "unverifiable": 1}, ignored=(liar,)),
+          NodeState(state="starting"),                       # the node restarted: its counts begin again
+          PeerTrust(round=3, refused={"disagree": 2}))
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(SwarmdeckCollector(["p3"]))
+    lines = generate_latest(reg).decode().splitlines()
+    lab = 'peer_id="QmP3",profile="p3"'
+    assert f'swarmdeck_peer_groups_refused_total{{{lab},reason="disagree"}} 5.0' in lines
+    assert f'swarmdeck_peer_groups_refused_total{{{lab},reason="unverifiable"}} 1.0' in lines
+    assert f"swarmdeck_peers_ignored{{{lab}}} 0.0" in lines

@@ -161,7 +161,7 @@ class MainScreen(Screen):
             elif view.state == "needs_login":
                 warns.append(t("warn.needs_login"))
             d.set_signin(again)
-            if view.backup_verified_at is None:
+            if view.backup_verified_at is None and not view.demo_peer:
                 warns.append(t("warn.no_backup"))
             for dup in self._dups:
                 if name in dup.profiles:

@@ -247,10 +247,16 @@ class ProfileDashboard(Widget):
         txt = Text(t("dash.peers_count", n=total) + "\n")
         self.query_one("#peers").border_subtitle = self._exchange_line(total)
         shown = 1 if total > 2 else 2  # the panel has 2 rows below the count at 80x24
+        ignored = m.trust.ignored if m.trust is not None else ()
+        if ignored:  # a lying peer is what the panel must show first (verified sharing)
+            shown = max(0, shown - 1)
         for p in m.peers[:shown]:
             txt.append(f"{(p.name or short_id(p.peer_id))[:22]:<22} {ago(p.last_seen, now)}\n")
-        if total > shown:
+        if total > shown and not ignored:
             txt.append(t("dash.more", n=total - shown), style="dim")
+        if ignored:
+            first = ignored[0]
+            txt.append("⊘ " + t("dash.ignored", peer=short_id(first.peer_id), n=len(ignored)) + "\n", style="red")
         self._set("peers", txt)
 
     def _exchange_line(self, total: int) -> str:
@@ -259,8 +265,9 @@ class ProfileDashboard(Widget):
         if x is None or x.requests is None:
             return str(total)
         line = f"{total} · " + t("dash.exchange", gets=x.requests, kb=round((x.bytes or 0) / 1024))
-        if x.rejected:
-            line += " · " + t("dash.refused", n=x.rejected)
+        refused = (x.rejected or 0) + (self.model.trust.refused_total if self.model.trust is not None else 0)
+        if refused:
+            line += " · " + t("dash.refused", n=refused)
         return line
 
     def _draw_logs(self) -> None:
