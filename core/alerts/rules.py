@@ -12,6 +12,9 @@ Conditions (AlertSettings.conditions turns each on or off):
   backup      the identity has no verified backup
   disk        less than disk_free_gb free where the profile keeps its data
   win         the chain counts a new win for this peer (one-shot)
+  peer_ignored  the node ignores a peer whose groups failed verification ("peer X ignored: claimed rewards
+              disagree with local scores"); an update when the set of ignored peers changes, "recovered"
+              when none is ignored any more
 
 Change-only: a condition sends when it starts holding and, if that was sent, "recovered" when it clears
 (a down node is recovered once it finishes a round or runs for RECOVERED_AFTER s, not at its first event);
@@ -29,7 +32,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 from core.config.settings import AlertSettings
-from core.events.types import ChainTotals, Event, LoginOk, LoginRequired, NodeState, Oom, RoundFinished, RoundStarted
+from core.base.i18n import M
+from core.events.types import (ChainTotals, Event, LoginOk, LoginRequired, NodeState, Oom, PeerTrust, RoundFinished,
+                               RoundStarted)
 
 GB = 10**9
 RECOVERED_AFTER = 60.0   # s of running (or a finished round) before a down node counts as recovered
@@ -217,6 +222,8 @@ class AlertEngine:
             out += self._set("sign_in", True, now, "sign-in required", f"{ev.reason}. Fix: {ev.fix}")
         elif isinstance(ev, LoginOk):
             out += self._set("sign_in", False, now, "sign-in required", recovered="signed in again")
+        elif isinstance(ev, PeerTrust):
+            out += self._peer_trust(ev, now)
         elif isinstance(ev, ChainTotals) and ev.total_wins is not None:
             wins = int(ev.total_wins)
             if self.wins is not None and wins > self.wins:
@@ -228,6 +235,24 @@ class AlertEngine:
                 self.dirty = True
             self.wins = wins if self.wins is None else max(self.wins, wins)
         return out
+
+    def _peer_trust(self, ev: PeerTrust, now: float) -> list[Alert]:
+        ign = [e for e in ev.ignored if e.get("peer_id")]
+        if not ign:
+            return self._set("peer_ignored", False, now, "peer ignored", recovered="no peer is ignored any more")
+        lines = []
+        for e in ign[:5]:
+            reason = str(e.get("reason") or "")
+            why = str(M(f"event.trust_reason.{reason}")) if reason.isidentifier() else reason
+            until = e.get("until_round")
+            lines.append(f"peer {e['peer_id']} ignored: {why}" + (f" (until round {until})" if until else ""))
+        if len(ign) > 5:
+            lines.append(f"... and {len(ign) - 5} more")
+        body = "; ".join(lines) + ". Its rollouts are not downloaded; nothing to do unless it is your own node " \
+                                  "(then check its version and task settings)."
+        title = f"peer {ign[0]['peer_id']} ignored" if len(ign) == 1 else f"{len(ign)} peers ignored"
+        return self._set("peer_ignored", True, now, title, body,
+                         detail=",".join(sorted(str(e["peer_id"]) for e in ign)))
 
     def _node_state(self, ev: NodeState, now: float) -> list[Alert]:
         st = ev.state

@@ -33,3 +33,12 @@ def local_cpu_model() -> str:
     """The model a CPU-only node on the local network runs when its model is "auto": the demo model,
     unless SWARMDECK_LOCAL_MODEL names another (the test suite sets "tiny")."""
     return os.environ.get("SWARMDECK_LOCAL_MODEL") or DEMO_MODEL
+
+
+# The local network's demo peers (`swarmdeck network up`): profiles swarmdeck makes and runs for the local
+# network, not the user's own nodes. They need no backup and are never "the best of your nodes".
+DEMO_PEER_PREFIX = "local-peer-"
+
+
+def is_demo_peer(name: str) -> bool:
+    return name.startswith(DEMO_PEER_PREFIX)

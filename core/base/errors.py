@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.base.i18n import Msg, Translator, current
+from core.base.i18n import Msg, Translator
 
 
 class SwarmdeckError(Exception):
@@ -44,14 +44,7 @@ class SwarmdeckError(Exception):
 
     def render(self, tr: Translator | None = None) -> str:
         """One readable block in the user's language (the CLI prints it; str(e) is the English one)."""
-        tr = tr or current()
-        what, where, fix = self.localized(tr)
-        parts = [what]
-        if where:
-            parts.append(f"  {tr('label.where')}: {where}")
-        if fix:
-            parts.append(f"  {tr('label.fix')}: {fix}")
-        return "\n".join(parts)
+        return self.as_msg().render(tr)
 
     def __str__(self) -> str:  # one readable block, English
         parts = [self.what]

@@ -23,6 +23,11 @@ class Rollout:
     # Per completion: True when generation stopped at max_new_tokens (no end-of-sequence). Empty
     # (records from before the field, wire v1) = every completion finished.
     truncated: list[bool] = field(default_factory=list)
+    # Provenance (wire v3): what a receiver needs to regenerate the question itself, so it never has
+    # to believe the sender's answer, metadata or rewards: {"config": fingerprint of the task's
+    # generator settings (TaskPool.fingerprint), "seed": the reasoning-gym dataset seed}. Empty on
+    # records from before wire v3: those cannot be verified.
+    source: dict = field(default_factory=dict)
 
     def is_truncated(self, i: int) -> bool:
         return bool(self.truncated[i]) if 0 <= i < len(self.truncated) else False

@@ -134,6 +134,16 @@ class TrainingSettings:
     # models), "demo" (core.training.tasks.DEMO_MIX, easy tasks for the local demo model), or
     # "auto" (demo when the model is the demo model, else composite).
     task_mix: str = setting("str", "auto", choices=("auto", "composite", "demo"))
+    # Verified sharing (docs/sharing.md): regenerate and re-score every peer group with this node's own
+    # tasks and verifiers before using it. Off only for experiments (the benchmark's negative control).
+    verify_peers: bool = setting("bool", True)
+    # A peer with this many refused groups (claimed rewards that disagree with ours, questions that do
+    # not regenerate, no provenance) within 10 rounds is ignored for peer_cool_off_rounds rounds.
+    peer_strikes: int = setting("int", 2, min=1, max=1000)
+    peer_cool_off_rounds: int = setting("int", 20, min=1, max=100000)
+    # Take rollouts only from peers registered on the swarm's coordinator contract: "auto" = on for
+    # hosted swarms (a network with a coordinator, not the local one), "on", "off".
+    registered_peers_only: str = setting("str", "auto", choices=("auto", "on", "off"))
 
 
 @dataclass(frozen=True)
@@ -218,7 +228,7 @@ def _check_quiet_hours(v: str) -> str | None:
 
 
 ALERT_CONDITIONS = ("down", "gave_up", "oom", "sign_in", "no_progress", "no_reward", "behind", "backup", "disk",
-                    "win", "unreachable")
+                    "win", "unreachable", "peer_ignored")
 
 
 def _check_conditions(v: list) -> str | None:
@@ -618,10 +628,15 @@ def _merge(spec: dict[str, Field], table: dict | None) -> dict:
     out = {}
     for k, f in spec.items():
         v = table.get(k, f.default)
-        if f.type.startswith("list"):
-            v = tuple(v)
-        elif f.type == "float":
-            v = float(v)
+        try:
+            if f.type.startswith("list"):
+                v = tuple(v)
+            elif f.type == "float":
+                v = float(v)
+        except (TypeError, ValueError):
+            # a wrong value is a config problem (validate() names its file, line and key): the readers
+            # (status, the TUI) go on with the default instead of a ValueError traceback
+            v = tuple(f.default) if f.type.startswith("list") else f.default
         out[k] = v
     return out
 

@@ -125,10 +125,39 @@ def _port_owner(port: int) -> str | None:
     return None
 
 
+def own_service_on(port: int) -> str | None:
+    """Which of swarmdeck's own services listens on `port`: a profile's local login service or the official
+    sign-in app swarmdeck runs for it (from their runtime records; each is asked to answer)."""
+    from core.login import modal_app
+    from core.login.service import running_service
+
+    for name in _profiles_on_disk():
+        pp = _paths.ProfilePaths(name)
+        for what, probe in (("login service", running_service), ("sign-in app", modal_app.running_app)):
+            try:
+                info = probe(pp)
+            except Exception:  # a damaged record is no reason to fail doctor
+                info = None
+            if info is not None and int(info.port) == int(port):
+                return f"swarmdeck's {what} of profile {name}"
+    return None
+
+
+def _profiles_on_disk() -> list[str]:
+    root = _paths.profiles_dir()
+    try:
+        return sorted(d.name for d in root.iterdir() if d.is_dir() and _paths.PROFILE_NAME_RE.match(d.name))
+    except OSError:
+        return []
+
+
 def check_port(port: int = DEFAULT_LOGIN_PORT, profile: str | None = None) -> Check:
     title = f"Login port {port}"
     if port_free(port):
         return Check("port", title, "ok", "free")
+    own = own_service_on(port)
+    if own:  # swarmdeck's own login service is what should be there: not a warning
+        return Check("port", title, "ok", f"in use by {own}")
     owner = _port_owner(port)
     who = f" by {owner}" if owner else ""
     sel = f" -p {profile}" if profile else ""

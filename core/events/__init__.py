@@ -6,7 +6,8 @@ from core.events.reader import (EventSource, last_seq, parse_line, read_events, 
                                 tail_events)
 from core.events.types import (
     EVENT_CLASSES, ChainTotals, CheckpointSaved, ErrorEvent, Event, GenericEvent, HfPush, LogEvent, LoginOk,
-    LoginRequired, ModelBuild, NodeIdentity, NodeMode, NodeRegistered, NodeState, Oom, PeersUpdate, PeerSeen, RolloutsFetched,
+    LoginRequired, ModelBuild, NodeIdentity, NodeMode, NodeRegistered, NodeState, Oom, PeersUpdate, PeerSeen,
+    PeerTrust, RolloutsFetched,
     RolloutsShared, RoundFinished, RoundStarted, SubmissionEvent, TrainStep,
 )
 
@@ -14,6 +15,6 @@ __all__ = [
     "EventBus", "compact_events", "EventSource", "last_seq", "parse_line", "read_events", "registered", "registered_in",
     "tail_events", "EVENT_CLASSES", "ChainTotals", "CheckpointSaved", "ErrorEvent", "Event", "GenericEvent", "HfPush",
     "LogEvent", "LoginOk", "LoginRequired", "ModelBuild", "NodeIdentity", "NodeMode", "NodeRegistered", "NodeState", "Oom",
-    "PeersUpdate", "PeerSeen", "RolloutsFetched", "RolloutsShared", "RoundFinished", "RoundStarted",
+    "PeersUpdate", "PeerSeen", "PeerTrust", "RolloutsFetched", "RolloutsShared", "RoundFinished", "RoundStarted",
     "SubmissionEvent", "TrainStep",
 ]

@@ -246,6 +246,8 @@ class RoundFinished(Event):
     refused: int | None = None
     taken_from: Mapping[str, int] | None = None    # peer id -> groups of it trained on this round
     refused_from: Mapping[str, int] | None = None  # peer id -> its groups refused this round
+    verify_seconds: float | None = None  # regenerating + re-scoring the peers' groups (core.training.verify)
+    verify_pct: float | None = None      # the same in % of the round's wall time
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -267,6 +269,9 @@ class RolloutsFetched(Event):
     requests: int | None = None          # DHT gets this round's fetch issued (SwarmDHT.last_fetch, summed)
     bytes: int | None = None             # value bytes they received
     choosable: int | None = None         # peers whose manifests it could choose rollouts from
+    useful: int | None = None            # downloaded peer groups that passed verification with signal
+    refused: Mapping[str, int] | None = None  # this round's peer groups refused by verification, by reason
+    filtered: int | None = None          # groups of ignored/unregistered peers, not downloaded
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -306,6 +311,32 @@ class PeersUpdate(Event):
                 out.append(PeerSeen(str(p["peer_id"]), str(p.get("name") or ""),
                                     ls if isinstance(ls, (int, float)) else None))
         object.__setattr__(self, "peers", tuple(out))
+        super().__post_init__()
+
+
+@dataclass(frozen=True, kw_only=True)
+class PeerTrust(Event):
+    """Verified sharing (core.swarm.trust): peer groups refused since the node started, and the peers it ignores.
+
+    refused: reason -> groups; by_peer: peer id -> reason -> groups (the most refused 50);
+    ignored: [{"peer_id", "reason", "since_round", "until_round"}], the peers whose groups are not downloaded."""
+
+    TYPE: ClassVar[str] = "peers.trust"
+    round: int
+    refused: Mapping[str, int] = field(default_factory=dict)
+    by_peer: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    ignored: tuple[Mapping[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        # from the wire: lists and junk become the declared shapes (a malformed entry is dropped, not fatal)
+        def counts(c) -> dict[str, int]:
+            return {str(k): int(v) for k, v in c.items() if isinstance(v, (int, float))} if isinstance(c, Mapping) else {}
+
+        ign = self.ignored if isinstance(self.ignored, (list, tuple)) else ()
+        object.__setattr__(self, "ignored", tuple(dict(x) for x in ign if isinstance(x, Mapping) and x.get("peer_id")))
+        object.__setattr__(self, "refused", counts(self.refused))
+        by_peer = self.by_peer if isinstance(self.by_peer, Mapping) else {}
+        object.__setattr__(self, "by_peer", {str(p): counts(c) for p, c in by_peer.items() if isinstance(c, Mapping)})
         super().__post_init__()
 
 
@@ -391,5 +422,5 @@ class LogEvent(Event):
 
 EVENT_CLASSES: dict[str, type[Event]] = {c.TYPE: c for c in (
     NodeState, NodeIdentity, NodeRegistered, NodeMode, RoundStarted, RoundFinished, RolloutsShared,
-    RolloutsFetched, TrainStep, PeersUpdate, SubmissionEvent, LoginRequired, LoginOk, ChainTotals,
+    RolloutsFetched, TrainStep, PeersUpdate, PeerTrust, SubmissionEvent, LoginRequired, LoginOk, ChainTotals,
     CheckpointSaved, HfPush, Oom, ErrorEvent, LogEvent, ModelBuild)}

@@ -474,6 +474,28 @@ def host_alerts(parts: dict) -> dict[str, str]:
     return out
 
 
+def _host_alert_sender(name: str):
+    """(HostAlerts, AlertSender or None): the host's alerts go where the user's [alerts] send (the same
+    URL file, nothing new to set up); none when alerts are off or there is no config."""
+    from core.hosting.parts import HostAlerts
+
+    rules = HostAlerts(name, grace=float(os.environ.get("SWARMDECK_HOST_ALERT_GRACE_S") or 30.0))
+    try:
+        from core.alerts.sender import AlertSender
+        from core.alerts.urls import urls_path
+        from core.config import settings as _config
+
+        if not _config.config_path().exists():
+            return rules, None
+        settings = _config.load_config(create=False, strict=False).alerts(None)
+        if not settings.enabled:
+            return rules, None
+        return rules, AlertSender(urls_path(settings), on_note=lambda msg: log.info("alerts: %s", msg))
+    except Exception as e:  # noqa: BLE001 - a broken config must not stop the host: log, and go on without
+        log.warning("alerts: not sent (%s: %s)", type(e).__name__, getattr(e, "what", e))
+        return rules, None
+
+
 def serve(name: str) -> int:
     """The host process: its parts (chain, advancer, faucet, guard, bootnode) watched until SIGTERM."""
     stop = threading.Event()
@@ -496,6 +518,7 @@ def serve(name: str) -> int:
     published = ""
     alerts: dict[str, str] = {}
     retry_file = host_dir(name) / "retry"
+    alert_rules, sender = _host_alert_sender(name)
 
     def write_runtime() -> None:
         c = parts["chain"].handle
@@ -546,12 +569,17 @@ def serve(name: str) -> int:
             for title in alerts.keys() - now_alerts.keys():
                 log.info("recovered: %s", title)
             alerts = now_alerts
+            for a in alert_rules.update(alerts, time.time()):
+                if sender is not None:
+                    sender.submit(a)
     except SwarmdeckError as e:
         log.error("%s", e)
         return 1
     finally:
         for p in reversed(list(parts.values())):
             p.stop()
+        if sender is not None:
+            sender.close(timeout=10)
         with contextlib.suppress(FileNotFoundError):
             runtime_file(name).unlink()
         with contextlib.suppress(FileNotFoundError):
@@ -564,7 +592,7 @@ def unit_text(name: str, python: str, project_root: str) -> str:
     import shlex
 
     return f"""[Unit]
-Description=swarmdeck swarm host ({name}): chain, round advancer, RPC guard and faucet
+Description=swarmdeck swarm host ({name}): chain, round advancer, RPC guard, faucet and bootnode
 After=network-online.target
 Wants=network-online.target
 

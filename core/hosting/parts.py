@@ -122,3 +122,35 @@ class Part:
                 "restarts": self.restarts, "last_exit": self.last_exit,
                 "next_restart_in": round(max(0.0, self.next_restart_at - now), 1)
                 if self.next_restart_at is not None else None, "log": self.log_file}
+
+
+class HostAlerts:
+    """Change-only alerts for the host's parts: a condition ("bootnode down", ...) is sent as "fired" once it
+    has held for `grace` seconds (a part restarted by its watcher within seconds sends nothing), and as
+    "recovered" when it clears after it was sent. Pure: update() takes the conditions now and the time, and
+    returns the core.alerts.rules.Alert transitions to send."""
+
+    def __init__(self, swarm: str, grace: float = 30.0):
+        self.swarm, self.grace = swarm, float(grace)
+        self.since: dict[str, float] = {}
+        self.sent: set[str] = set()
+
+    def update(self, conditions: dict[str, str], now: float) -> list:
+        from core.alerts.rules import Alert
+
+        out = []
+        for title, detail in conditions.items():
+            self.since.setdefault(title, now)
+            if title not in self.sent and now - self.since[title] >= self.grace:
+                self.sent.add(title)
+                out.append(Alert(profile=f"swarm {self.swarm}", condition=title, kind="fired",
+                                 title=f"swarm {self.swarm}: {title}", body=f"{detail} (on the host: swarmdeck swarm "
+                                                                            "status)", ts=now))
+        for title in list(self.since):
+            if title not in conditions:
+                del self.since[title]
+                if title in self.sent:
+                    self.sent.discard(title)
+                    out.append(Alert(profile=f"swarm {self.swarm}", condition=title, kind="recovered",
+                                     title=f"swarm {self.swarm}: {title} recovered", body="", ts=now))
+        return out

@@ -19,6 +19,7 @@ from core.config import settings as _config
 from core.identity import files as _identity
 from core.base import paths as _paths
 from core.config.settings import NetworkSettings, ProfileSettings
+from core.base.i18n import M
 from core.base.errors import IdentityError, ProfileError
 from core.base.fsutil import atomic_write_json, create_exclusive
 
@@ -55,12 +56,9 @@ class Profile:
 
 def validate_name(name: str) -> str:
     if not isinstance(name, str) or not name:
-        raise ProfileError("a profile name cannot be empty.", fix="use 1-32 letters, digits, '-' or '_'")
+        raise ProfileError(M("err.profile.name_empty"), fix=M("err.profile.name_empty_fix"))
     if not _paths.PROFILE_NAME_RE.match(name):
-        raise ProfileError(
-            f"{name!r} is not a valid profile name.",
-            fix="use 1-32 letters, digits, '-' or '_', starting with a letter or digit (no '/', '.', spaces)",
-        )
+        raise ProfileError(M("err.profile.name_bad", name=repr(name)), fix=M("err.profile.name_bad_fix"))
     return name
 
 
@@ -84,8 +82,8 @@ def load_profile(name: str | None = None, cfg: _config.Config | None = None) -> 
     if name is None:
         name = cfg.current_profile
         if not name:
-            raise ProfileError("no profile is selected.", where=str(cfg.path),
-                               fix="create one with 'swarmdeck profile new NAME' (it becomes the current one)")
+            raise ProfileError(M("err.profile.none_selected"), where=str(cfg.path),
+                               fix=M("err.profile.none_selected_fix"))
     validate_name(name)
     settings = cfg.profile_settings(name)
     pp = _paths.ProfilePaths(name)
@@ -107,12 +105,12 @@ def current_profile_name(cfg: _config.Config | None = None) -> str:
 def _check_new_name(cfg: _config.Config, name: str) -> None:
     validate_name(name)
     if cfg.has_profile(name):
-        raise ProfileError(f"profile {name!r} already exists.", where=f"{cfg.path} [profiles.{name}]",
-                           fix="pick another name ('swarmdeck profile list' shows the existing ones)")
+        raise ProfileError(M("err.profile.exists", name=repr(name)), where=f"{cfg.path} [profiles.{name}]",
+                           fix=M("err.profile.exists_fix"))
     root = _paths.ProfilePaths(name).root
     if root.exists() and any(root.iterdir()):
-        raise ProfileError(f"a directory for profile {name!r} already exists and is not empty.", where=str(root),
-                           fix="pick another name; swarmdeck never reuses a directory that may hold an identity")
+        raise ProfileError(M("err.profile.dir_exists", name=repr(name)), where=str(root),
+                           fix=M("err.profile.dir_exists_fix"))
 
 
 @_locked_config
@@ -150,9 +148,8 @@ def use_profile(name: str, cfg: _config.Config | None = None) -> Profile:
     cfg = cfg or _config.load_config()
     validate_name(name)
     if not cfg.has_profile(name):
-        raise ProfileError(f"profile {name!r} does not exist.",
-                           fix=f"existing profiles: {', '.join(cfg.profile_names()) or '(none)'}; "
-                           f"or create it with 'swarmdeck profile new {name}'")
+        raise ProfileError(M("err.profile.missing", name=repr(name)),
+                           fix=M("err.profile.missing_or_new", names=", ".join(cfg.profile_names()) or "-", name=name))
     cfg.set_current_profile(name)
     cfg.save()
     return load_profile(name, cfg)
@@ -160,8 +157,7 @@ def use_profile(name: str, cfg: _config.Config | None = None) -> Profile:
 
 def _refuse_if_running(name: str) -> None:
     if _identity.is_locked(_paths.ProfilePaths(name)):
-        raise ProfileError(f"profile {name!r} has a running node.",
-                           fix=f"stop it first: 'swarmdeck stop -p {name}'")
+        raise ProfileError(M("err.profile.running", name=repr(name)), fix=M("err.profile.running_fix", name=name))
 
 
 @_locked_config
@@ -169,8 +165,8 @@ def rename_profile(old: str, new: str, cfg: _config.Config | None = None) -> Pro
     cfg = cfg or _config.load_config()
     validate_name(old)
     if not cfg.has_profile(old):
-        raise ProfileError(f"profile {old!r} does not exist.",
-                           fix=f"existing profiles: {', '.join(cfg.profile_names()) or '(none)'}")
+        raise ProfileError(M("err.profile.missing", name=repr(old)),
+                           fix=M("err.profile.existing", names=", ".join(cfg.profile_names()) or "-"))
     _check_new_name(cfg, new)
     _refuse_if_running(old)
     src, dst = _paths.ProfilePaths(old), _paths.ProfilePaths(new)
@@ -200,8 +196,8 @@ def archive_profile(name: str, cfg: _config.Config | None = None) -> Path:
     cfg = cfg or _config.load_config()
     validate_name(name)
     if not cfg.has_profile(name):
-        raise ProfileError(f"profile {name!r} does not exist.",
-                           fix=f"existing profiles: {', '.join(cfg.profile_names()) or '(none)'}")
+        raise ProfileError(M("err.profile.missing", name=repr(name)),
+                           fix=M("err.profile.existing", names=", ".join(cfg.profile_names()) or "-"))
     _refuse_if_running(name)
     import tomlkit
 

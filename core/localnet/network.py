@@ -27,7 +27,7 @@ from pathlib import Path
 
 from core.base import fsutil, procs
 from core.base import paths as _paths
-from core.base.constants import DEMO_MODEL, LOCAL_ROUND_SECONDS, local_cpu_model
+from core.base.constants import DEMO_MODEL, DEMO_PEER_PREFIX, LOCAL_ROUND_SECONDS, local_cpu_model
 from core.base.errors import ChainError
 from core.chain.devnet import LocalChain
 from core.identity import profiles
@@ -38,7 +38,7 @@ from core import supervisor
 log = logging.getLogger("swarmdeck.localnet")
 
 NETWORK = LOCAL_NETWORK
-PEER_PREFIX = "local-peer-"
+PEER_PREFIX = DEMO_PEER_PREFIX
 DEFAULT_PEERS = 2
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 

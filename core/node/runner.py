@@ -31,7 +31,7 @@ from core.base.i18n import M
 from core.events.log import EventBus
 from core.events.types import (
     ChainTotals, CheckpointSaved, ErrorEvent, Event, HfPush, LogEvent, ModelBuild, NodeIdentity, NodeMode, NodeState, Oom,
-    PeersUpdate, RolloutsFetched, RolloutsShared, RoundFinished, RoundStarted, TrainStep,
+    PeersUpdate, PeerTrust, RolloutsFetched, RolloutsShared, RoundFinished, RoundStarted, TrainStep,
 )
 from core.node.roles import is_designated_bootnode
 
@@ -82,6 +82,7 @@ class Node:
         self._chain_warned = False
         self._boot_used: list[str] = []
         self._uses_app = False  # writes go through the official sign-in app this node started
+        self.sharing = None       # core.node.sharing.VerifiedSharing, set with the engine
 
     # ------------------------------------------------------------------ helpers
     def emit(self, ev: Event) -> None:
@@ -303,16 +304,38 @@ class Node:
                          num_generations=t.generations, max_new_tokens=t.max_new_tokens,
                          max_prompt_tokens=t.max_prompt_tokens, learning_rate=t.learning_rate,
                          epsilon_low=t.epsilon_low, epsilon_high=t.epsilon_high, beta=t.beta,
-                         temperature=t.temperature, seed=t.seed)
+                         temperature=t.temperature, seed=t.seed, verify_external=bool(t.verify_peers))
         from core.training.tasks import task_pool
 
         self.engine = GRPOEngine(loaded, cfg, tasks=task_pool(mix), peer_id=self.peer_id)
+        from core.node.sharing import VerifiedSharing
+        from core.swarm.trust import PeerTrust
+        from core.training.verify import TRUST_REASONS
+
+        trust = PeerTrust(strikes=t.peer_strikes, cool_off=t.peer_cool_off_rounds, strike_reasons=TRUST_REASONS)
+        self.sharing = VerifiedSharing(self.dht, self.engine.verify_external, trust, on_ignored=self._on_peer_ignored,
+                                       sleep=self._sleep, fetch=self._fetch_recent, gate=self._registered_gate(t))
         self.checkpoints = CheckpointManager(self.paths.checkpoints_dir)
         info = self.checkpoints.load_latest(self.engine.model, self.engine.optimizer)
         if info is not None:
             self.last_round = info.round
             self.emit(LogEvent(level="info", message=M("event.resumed", round=info.round)))
         self._setup_hf_push(t)
+
+    def _registered_gate(self, t):
+        """The registered-peers-only gate (core.node.sharing.RegisteredGate), where it applies: on by default
+        for hosted swarms (a network with a coordinator, not the local one); needs this node's chain client."""
+        mode = getattr(t, "registered_peers_only", "auto")
+        on = mode == "on" or (mode == "auto" and self.net.kind != "local" and bool(getattr(self.net, "coordinator", "")))
+        if not on:
+            return None
+        if self.coordinator is None:
+            log.warning("registered_peers_only is on but this node has no chain client (testnet participation off): "
+                        "peers are not checked against the coordinator")
+            return None
+        from core.node.sharing import RegisteredGate
+
+        return RegisteredGate(self.coordinator)
 
     def _cpu_threads(self) -> int | None:
         """Torch threads on CPU. A local network runs several nodes on one machine: torch's default
@@ -465,34 +488,33 @@ class Node:
         # Take J of the peers' rollouts (the DHT layer draws them among the useful groups it can see and
         # downloads only those). Poll until J are in hand, or every peer we know of has published and
         # nothing more is left to choose, or the share wait is over.
+        # Every group downloaded is regenerated and re-scored (core.node.sharing, core.training.verify):
+        # groups refused, or flat on OUR rewards, do not count towards J, so the fetch asks the DHT for as
+        # many more as were lost, until J useful ones are in hand, or every peer we know of has published
+        # and nothing more is left to choose, or the share wait is over.
         deadline = time.monotonic() + self._share_wait()
         want = int(eng.config.questions_external)
         known = {p["peer_id"] for p in self.dht.peers(refresh=True) if time.time() - p["last_seen"] < 300}
-        fetched: dict[str, list] = {}
-        cost = {"requests": 0, "bytes": 0, "choosable": 0}
-        offered = 0
-        while True:
-            fetched = self._fetch_recent(r, want, timeout=max(1.0, min(10.0, deadline - time.monotonic())))
-            st = self.dht.last_fetch
-            if st is not None:
-                cost["requests"] += st.requests
-                cost["bytes"] += st.bytes
-                cost["choosable"] = st.peers
-                offered = st.offered
-            have = sum(map(len, fetched.values()))
-            if (have >= want or time.monotonic() >= deadline
-                    or (known and st is not None and st.complete and known <= set(self.dht.last_manifests))):
-                break
-            self._sleep(0.5)
-        candidates = [ro for rs in fetched.values() for ro in rs]
+        take = self.sharing.fetch(r, want, deadline, known)
+        fetched, candidates = take.fetched, take.candidates
         external = eng.select_external(candidates, r)
-        # records the DHT layer refused during this round (bad signature, wrong version, junk)
-        refused_now = self.dht.rejected.total - self._refused_seen
+        verify_s = take.verify_seconds + (eng.last_verify.seconds if eng.last_verify is not None else 0.0)
+        # peers' groups refused this round: by verification (regenerated and re-scored here), and records
+        # the DHT layer refused (bad signature, wrong version, junk) since the previous round
+        refused_records = self.dht.rejected.total - self._refused_seen
         self._refused_seen = self.dht.rejected.total
+        rep = eng.last_verify
+        refused_from = {p: sum(c.values()) for p, c in (rep.by_peer.items() if rep is not None else ())}
+        refused_now = max(0, refused_records) + sum(refused_from.values())
         # n_candidates: the peers' groups on offer (useful or not); only the J drawn were downloaded.
         self.emit(RolloutsFetched(round=r, peers=len(fetched), n_external=len(external),
-                                  n_candidates=max(offered, len(candidates)), rejected=self.dht.rejected.total,
-                                  **cost))
+                                  n_candidates=max(take.offered, len(candidates)), rejected=self.dht.rejected.total,
+                                  requests=take.requests, bytes=take.bytes, choosable=take.choosable,
+                                  filtered=take.filtered, useful=take.useful,
+                                  refused=dict(eng.last_verify.refused) if eng.last_verify is not None else {}))
+        trust_ev = self.sharing.trust_event(r)
+        if trust_ev is not None:
+            self.emit(trust_ev)
         if not fetched:
             log.info("round %d: no peer rollouts arrived; training on local rollouts only", r)
         peers = self.dht.peers(refresh=False)
@@ -511,7 +533,10 @@ class Node:
             # stage above its current one even for a past round, so a later stage seen at round start could
             # be refused by the time the queue delivers it.
             self.queue.reward(r, 0, reward, self.peer_id)
-            self.queue.winners(r, self._winners(local, fetched), self.peer_id)
+            verified: dict[str, list] = {}
+            for ro in (eng.last_verify.accepted if eng.last_verify is not None else ()):
+                verified.setdefault(ro.peer_id, []).append(ro)
+            self.queue.winners(r, self._winners(local, verified), self.peer_id)
         if self.checkpoints is not None and (r % max(1, self.settings.training.checkpoint_every) == 0
                                              or self.stop_event.is_set()):
             path = self.checkpoints.save(eng.model, eng.optimizer, r)
@@ -527,14 +552,26 @@ class Node:
             taken[ro.peer_id] = taken.get(ro.peer_id, 0) + 1
         self.emit(RoundFinished(round=r, stage=stage, reward=reward, n_local=len(local),
                                 n_external=len(external), peers=len(fetched), seconds=secs,
+                                verify_seconds=round(verify_s, 4),
+                                verify_pct=round(100.0 * verify_s / secs, 3) if secs > 0 else None,
                                 useful_own=sum(1 for ro in local if ro.has_signal()),
                                 useful_peers=sum(1 for ro in external if ro.has_signal()),
-                                refused=max(0, refused_now), taken_from=taken))
+                                refused=refused_now, taken_from=taken, refused_from=refused_from))
         # One human line per round for the dashboard's log pane (the numbers above, in words).
         self.emit(LogEvent(level="info", message=M(
             "event.round_done", round=r, reward=reward, n_local=len(local), n_external=len(external),
             peers=len(fetched), seconds=secs,
             outcome=M("event.no_signal") if m.skipped else M("event.loss", loss=float(m.loss)))))
+
+    # ------------------------------------------------------------------ verified sharing
+    def _peer_allowed(self, peer: str) -> bool:
+        return self.sharing is None or self.sharing.peer_allowed(peer)
+
+    def _on_peer_ignored(self, entry, r: int) -> None:
+        """Logged once per verdict, not every round (core.swarm.trust)."""
+        self.emit(LogEvent(level="warning", message=M(
+            "event.peer_ignored", peer=entry.peer_id, reason=M(f"event.trust_reason.{entry.reason}"),
+            rounds=entry.until_round - r)))
 
     def _emit_chain_totals(self) -> None:
         """This peer's totals as the chain has them (what leaderboards show), for the dashboard."""
@@ -564,15 +601,17 @@ class Node:
                                  fix=e.part("fix") or M("event.err.transient_local")))
             return {}
 
-    def _winners(self, local, fetched: dict[str, list]) -> list[str]:
-        """Vote for the peer whose rollouts scored best this round (ourselves included)."""
+    def _winners(self, local, verified: dict[str, list]) -> list[str]:
+        """Vote for the peer whose rollouts scored best this round (ourselves included).
+
+        Peers are scored on the groups this node verified (its own verifier's rewards), never on what a
+        manifest claims: a peer that claims perfect rewards would otherwise win every vote."""
         def mean(rs):
             vals = [x for r in rs for x in r.rewards]
             return sum(vals) / len(vals) if vals else 0.0
 
         scores = {self.peer_id: mean(local)}
-        scores.update({p: mean(rs) for p, rs in fetched.items()})
-        scores.update(self.dht.peer_rewards())  # every peer we could choose from, all its groups
+        scores.update({p: mean(rs) for p, rs in verified.items() if p != self.peer_id and self._peer_allowed(p)})
         return [max(sorted(scores), key=lambda p: scores[p])]
 
     def run(self) -> None:

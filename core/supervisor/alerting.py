@@ -24,6 +24,7 @@ from typing import Callable
 from core.alerts.rules import AlertEngine, Facts
 from core.alerts.sender import AlertSender
 from core.alerts.urls import urls_path
+from core.base.constants import is_demo_peer
 from core.base import paths as _paths
 from core.base import procs
 from core.base.fsutil import atomic_write_json
@@ -132,7 +133,7 @@ class SupervisorAlerts:
         if "disk" in on:
             with contextlib.suppress(OSError):
                 disk_free = shutil.disk_usage(self.paths.root).free
-        if "backup" in on and self.paths.swarm_pem.exists():
+        if "backup" in on and self.paths.swarm_pem.exists() and not is_demo_peer(self.profile):
             from core.identity.backup import backup_state
 
             with contextlib.suppress(Exception):

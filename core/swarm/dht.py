@@ -94,6 +94,9 @@ class SwarmDHT(PeerBook, Publisher, Fetcher, DHTProcess):
         self.restarts = 0
         self.last_fetch: FetchStats | None = None
         self.last_manifests: dict[str, records.Manifest] = {}
+        # peer id -> False: do not download this peer's groups, nor count its manifest's claims (set by the
+        # node from peer trust and the registered-peers-only gate). None = every peer.
+        self.peer_filter = None
         self._shards = Shards()
         self._sessions: dict[int, FetchSession] = {}
         self._verified: dict[tuple, records.Manifest] = {}

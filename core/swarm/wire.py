@@ -7,7 +7,11 @@ Layout of one encoded message:
 JSON = {"rollouts": [{"task", "question", "answer", "completions", "rewards", "truncated",
 "round", "peer_id", "metadata"}, ...]}. Version 2 (written now) added "truncated": one bool per
 completion (it hit the token limit), or [] when the producer did not say (read back as the
-Rollout's default); version 1 messages are still read, as all False. Since
+Rollout's default); version 1 messages are still read, as all False. Version 3 (written now) added
+"source": the provenance a receiver regenerates the question from ({"config": the task config's
+fingerprint, "seed": the reasoning-gym dataset seed}, or {} when the producer has none); v1/v2
+messages are still read, with an empty source, and a receiver refuses them for training as
+`unverifiable` (core.training.verify). Since
 version 2 the DHT ships one message per question group (core/swarm/dht.py), so a node downloads
 only the groups it chose. Everything received from the network is untrusted: decode
 checks the magic, the version, the compressed size, the *decompressed* size (streamed, so a
@@ -30,8 +34,8 @@ from core.base.errors import SwarmError
 from core.base.rollouts import Rollout
 
 MAGIC = b"SDRO"
-VERSION = 2
-READS = (1, 2)                     # versions decode_rollouts accepts
+VERSION = 3
+READS = (1, 2, 3)                  # versions decode_rollouts accepts
 HEADER_LEN = len(MAGIC) + 1
 
 
@@ -49,6 +53,7 @@ class Limits:
     max_abs_reward: float = 1e6
     max_round: int = 2**63 - 1
     max_json_depth: int = 32                       # message + metadata nesting
+    max_seed: int = 2**63 - 1                      # source.seed
 
 
 DEFAULT_LIMITS = Limits()
@@ -174,6 +179,8 @@ def _reject_constant(name: str):
 
 _FIELDS = ("task", "question", "answer", "completions", "rewards", "round", "peer_id", "metadata")
 _FIELDS_V2 = _FIELDS + ("truncated",)
+_FIELDS_V3 = _FIELDS_V2 + ("source",)
+_SOURCE_KEYS = {"config", "seed"}
 _HAS_TRUNCATED = "truncated" in {f.name for f in fields(Rollout)}
 
 
@@ -184,6 +191,9 @@ def _rollout_to_dict(r: Rollout, version: int = VERSION) -> dict:
     if version >= 2:
         t = getattr(r, "truncated", None)
         d["truncated"] = [bool(x) for x in t] if t else []
+    if version >= 3:
+        src = getattr(r, "source", None) or {}
+        d["source"] = {"config": str(src["config"]), "seed": int(src["seed"])} if src else {}
     return d
 
 
@@ -197,7 +207,7 @@ def _str(d: dict, key: str, i: int, max_len: int) -> str:
 
 
 def _rollout_from_dict(d, i: int, limits: Limits, version: int = VERSION) -> Rollout:
-    names = _FIELDS_V2 if version >= 2 else _FIELDS
+    names = _FIELDS_V3 if version >= 3 else _FIELDS_V2 if version >= 2 else _FIELDS
     if not isinstance(d, dict) or set(d) != set(names):
         raise WireError("schema", f"rollout {i}: expected exactly the fields {', '.join(names)}")
     task = _str(d, "task", i, limits.max_name_chars)
@@ -237,6 +247,22 @@ def _rollout_from_dict(d, i: int, limits: Limits, version: int = VERSION) -> Rol
         if not isinstance(t, list) or (t and len(t) != len(comps)) or not all(isinstance(x, bool) for x in t):
             raise WireError("schema", f"rollout {i}: truncated must be one bool per completion (or [])")
         truncated = list(t) or None  # [] = not said: the Rollout's default
-    extra = {"truncated": truncated} if _HAS_TRUNCATED and truncated is not None else {}
+    extra: dict = {"truncated": truncated} if _HAS_TRUNCATED and truncated is not None else {}
+    if version >= 3:
+        extra["source"] = _source(d["source"], i, limits)
     return Rollout(task=task, question=question, answer=answer, completions=list(comps), rewards=clean_rewards,
                    round=rnd, peer_id=peer_id, metadata=meta, **extra)
+
+
+def _source(src, i: int, limits: Limits) -> dict:
+    """A v3 rollout's provenance: {} (none) or exactly {"config": short string, "seed": integer}."""
+    if not isinstance(src, dict) or (src and set(src) != _SOURCE_KEYS):
+        raise WireError("schema", f'rollout {i}: source must be {{}} or {{"config", "seed"}}')
+    if not src:
+        return {}
+    cfg, seed = src["config"], src["seed"]
+    if not isinstance(cfg, str) or not 1 <= len(cfg) <= limits.max_name_chars:
+        raise WireError("schema", f"rollout {i}: source.config must be a string of 1..{limits.max_name_chars} chars")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= limits.max_seed:
+        raise WireError("schema", f"rollout {i}: source.seed must be a non-negative integer")
+    return {"config": cfg, "seed": seed}

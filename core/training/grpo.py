@@ -41,6 +41,7 @@ from core.base.rollouts import Rollout
 from core.training import selection
 from core.training.model import LoadedModel, unpack_cpu_4bit
 from core.training.tasks import SYSTEM_PROMPT, Question, TaskPool
+from core.training.verify import RolloutVerifier, VerifyReport
 
 log = logging.getLogger("swarmdeck.training")
 
@@ -100,6 +101,9 @@ class GRPOConfig:
     logprob_vocab_chunk: int = 4096  # vocabulary columns per log-prob tile
     seed: int = 0
     selection: str = "uniform"      # which useful peer groups to take: core.training.selection.POLICIES
+    # Regenerate and re-score every peer group with this node's own tasks and verifiers before the
+    # SAPO draw and training (core.training.verify). Off only as a benchmark's negative control.
+    verify_external: bool = True
 
     @classmethod
     def from_mapping(cls, d: dict | Any) -> "GRPOConfig":
@@ -186,6 +190,13 @@ class GRPOEngine:
         self._prompt_cache: dict[str, list[int]] = {}
         # how often this node's own completions are exactly right, per task (selection policies)
         self.task_stats = selection.TaskStats()
+        self.verifier = RolloutVerifier(self.tasks, self.config.num_generations, self.config.max_new_tokens,
+                                        count_tokens=self._count_tokens,
+                                        max_per_peer=max(1, self.config.questions_external))
+        self.last_verify: VerifyReport | None = None
+
+    def _count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     # ---------------------------------------------------------------- questions / prompts
     def draw_questions(self, round_: int, n: int | None = None) -> list[Question]:
@@ -234,7 +245,8 @@ class GRPOEngine:
             c_txt = texts[qi * G:(qi + 1) * G]
             r = Rollout(task=q.task, question=q.question, answer=q.answer, completions=c_txt,
                         rewards=self.tasks.score_question(q, c_txt), round=round_, peer_id=self.peer_id,
-                        metadata=q.metadata, truncated=[not (c and c[-1] == self._eos) for c in c_ids])
+                        metadata=q.metadata, truncated=[not (c and c[-1] == self._eos) for c in c_ids],
+                        source={"config": self.tasks.fingerprint(q.task), "seed": int(q.seed)})
             r._completion_ids = c_ids  # type: ignore[attr-defined]  # local only, never serialised
             out.append(r)
         self.task_stats.update(out)
@@ -271,10 +283,20 @@ class GRPOEngine:
         return out
 
     # ---------------------------------------------------------------- SAPO
+    def verify_external(self, candidates: Iterable[Rollout]) -> VerifyReport:
+        """Regenerate and re-score peers' groups (core.training.verify); the report's `accepted` carry
+        this node's rewards. With verify_external off, everything passes as sent (negative control)."""
+        if not self.config.verify_external:
+            rs = [r for r in candidates if r.peer_id != self.peer_id]
+            return VerifyReport(accepted=rs, checked=len(rs))
+        return self.verifier.check_all(candidates, exclude_peer=self.peer_id)
+
     def select_external(self, candidates: Iterable[Rollout], round_: int) -> list[Rollout]:
-        """J of the peers' useful groups, by the configured policy (uniform = SAPO's draw), judged on
-        the rewards the candidates carry when handed in."""
-        return selection.select(candidates, self.config.questions_external,
+        """SAPO: verify (re-derive and re-score) the peers' groups, then drop the zero-advantage ones
+        and draw J by the configured policy (uniform = SAPO's draw; core.training.selection), all on
+        this node's own rewards. The report is kept in `last_verify`."""
+        rep = self.last_verify = self.verify_external(candidates)
+        return selection.select(rep.accepted, self.config.questions_external,
                                 seed=f"{self.config.seed}/{round_}/{self.peer_id}", exclude_peer=self.peer_id,
                                 policy=self.config.selection, stats=self.task_stats)
 
@@ -311,6 +333,12 @@ class GRPOEngine:
         keep_flat = self.config.beta > 0
         groups = []
         dropped = 0
+        if self.config.verify_external and any(not getattr(r, "_verified", False) for r in external):
+            # Peers' groups that did not come through select_external: verify them here, so training
+            # never sees a peer's own rewards, answer or metadata.
+            checked = self.verifier.check_all(external, exclude_peer=self.peer_id).accepted
+            dropped += len(external) - len(checked)
+            external = checked
         for rs, ext in ((local, False), (external, True)):
             for r in rs:
                 if not _finite(r.rewards) or not (r.has_signal() or keep_flat):

@@ -176,25 +176,49 @@ class TaskPool:
         self.salt = salt
         self.configs = {t: dict(c) for t, c in (configs or {}).items()}
         self._scorers: dict[str, Any] = {}
+        self._regenerated: dict[tuple[str, int], Question] = {}
 
     def draw(self, round_: int, peer_id: str, n: int) -> list[Question]:
         """n questions for this (round, peer): deterministic, tasks picked uniformly."""
-        import reasoning_gym as rg
-
         rng = random.Random(_seed_for(round_, peer_id, self.salt))
         out = []
         for _ in range(n):
             task = self.tasks[rng.randrange(len(self.tasks))]
             seed = rng.randrange(2**31)
+            out.append(self.regenerate(task, seed))
+        return out
+
+    def regenerate(self, task: str, seed: int) -> Question:
+        """The question of (task, dataset seed) under this pool's config: a pure function of the two, so a
+        receiver re-creates a peer's question, reference answer and metadata itself (core.training.verify)."""
+        import reasoning_gym as rg
+
+        key = (task, int(seed))
+        q = self._regenerated.get(key)
+        if q is None:
             # Some generators (bf) print progress dots to stdout, which is the node's event
             # stream: capture them.
             with _quiet_stdout():
-                ds = rg.create_dataset(task, seed=seed, size=1, **self.configs.get(task, {}))
+                ds = rg.create_dataset(task, seed=int(seed), size=1, **self.configs.get(task, {}))
                 e = ds[0]
             ans = e.get("answer")
-            out.append(Question(task=task, question=str(e["question"]), answer="" if ans is None else str(ans),
-                                metadata=_jsonable(e.get("metadata") or {}), seed=seed))
-        return out
+            q = Question(task=task, question=str(e["question"]), answer="" if ans is None else str(ans),
+                         metadata=_jsonable(e.get("metadata") or {}), seed=int(seed))
+            if len(self._regenerated) >= 512:  # bounded: a node sees I + a few J questions per round
+                self._regenerated.pop(next(iter(self._regenerated)))
+            self._regenerated[key] = q
+        return Question(task=q.task, question=q.question, answer=q.answer, metadata=json.loads(json.dumps(q.metadata)),
+                        seed=q.seed)
+
+    def can_verify(self, task: str) -> bool:
+        """Whether this pool regenerates and scores `task` (a task it draws, or one it has a config for)."""
+        return task in self.tasks or task in self.configs
+
+    def fingerprint(self, task: str) -> str:
+        """A short id of the task's generator settings: two nodes regenerate the same question from a seed
+        only when their fingerprints match (same task, same config)."""
+        doc = json.dumps({"task": task, "config": self.configs.get(task, {})}, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
     def _scorer(self, task: str):
         s = self._scorers.get(task)

@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 
 from core.base import paths
 from core.base.errors import ChainError, SwarmdeckError, block_of
+from core.base.constants import is_demo_peer
 from core.base.i18n import M
 from core.chain import reward_from_chain
 from core.chain.devnet import LocalChain
@@ -347,6 +348,11 @@ def standing(names: list[str] | None = None, *, now: float | None = None, backof
                 m.behind = max(0, facts.round - m.last_round)
     for ps in out:
         ps.deltas = deltas_from(totals_of.get(ps.name, []), ps.total_reward, ps.wins, now)
-    ranked = [p for p in out if p.total_reward is not None and p.registered]
-    best = max(ranked, key=lambda p: (p.total_reward or 0.0, p.wins or 0)).name if ranked else None
-    return Standing(out, best, now, list(backoff.waits))
+    return Standing(out, best_own_node(out), now, list(backoff.waits))
+
+
+def best_own_node(profiles: Iterable[ProfileStanding]) -> str | None:
+    """The best of the user's own registered nodes (chain total, then wins). The local network's demo
+    peers are swarmdeck's, not the user's: never the best (issue 20)."""
+    ranked = [p for p in profiles if p.total_reward is not None and p.registered and not is_demo_peer(p.name)]
+    return max(ranked, key=lambda p: (p.total_reward or 0.0, p.wins or 0)).name if ranked else None

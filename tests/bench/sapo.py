@@ -54,6 +54,8 @@ class BenchConfig:
     select: str = "uniform"        # the swarm arm's selection policy (core.training.selection.POLICIES)
     out: str = str(ROOT / "bench-results")
     overrides: dict = field(default_factory=dict)  # GRPOConfig overrides (tests)
+    poisoners: int = 0             # K lying peers (rewards inverted, answers rewritten, every group claimed
+    #                                useful): adds the arms "poisoned" (verification on) and "poisoned_unverified"
 
     def __post_init__(self):
         if self.mix == "split":  # the older spelling of --regime split
@@ -171,10 +173,34 @@ def _timed(cost: NodeCost, fn, *a):
         cost.cpu += time.thread_time() - t
 
 
+def liar_groups(pool, k: int, r: int, n: int, g: int) -> list:
+    """A poisoner's round: real questions with true provenance, one right answer among wrong ones, every
+    reward inverted, the reference answer rewritten to a wrong one, flat groups claimed to have a winner."""
+    from core.base.rollouts import Rollout
+
+    out = []
+    for i, q in enumerate(pool.draw(r, f"liar{k}", n)):
+        wrong = [str(int(q.answer) + d) if q.answer.lstrip("-").isdigit() else f"{q.answer}{d}" for d in (1, 2, 3, 5)]
+        comps = [f"<answer>{q.answer}</answer>"] + [f"<answer>{wrong[j % 4]}</answer>" for j in range(g - 1)]
+        claimed = [1.0 - x for x in pool.score_question(q, comps)]
+        if len(set(claimed)) == 1:
+            claimed = [1.0] + [0.0] * (g - 1)
+        out.append(Rollout(task=q.task, question=q.question, answer=wrong[0], completions=comps, rewards=claimed,
+                           round=r, peer_id=f"liar{k}", metadata={**q.metadata, "answer": wrong[0]},
+                           truncated=[False] * g, source={"config": pool.fingerprint(q.task), "seed": q.seed}))
+    return out
+
+
 def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) -> dict:
     """One arm from one seed: rewards[node][round], costs, useful groups by origin, plus the DHT check."""
+    if arm == "poisoned_unverified":  # the negative control: receivers believe the claimed rewards
+        cfg = replace(cfg, overrides={**cfg.overrides, "verify_external": False})
     engines = [_engine(model_dir, cfg, seed, i) for i in range(cfg.nodes)]
-    n_local = cfg.I if arm == "swarm" else cfg.I + cfg.J
+    shares = arm != "solo"
+    n_local = cfg.I if shares else cfg.I + cfg.J
+    poison = cfg.poisoners if arm.startswith("poisoned") else 0
+    n_poisoned = 0
+    short = 0  # (node, round) pairs that got fewer than J useful peer groups
     rewards = [[] for _ in engines]
     cost = [NodeCost() for _ in engines]
     n_ext, n_signal = [], []
@@ -204,9 +230,12 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
                         c[0] += ro.has_signal()
                         c[1] += 1
             n_signal.append(sum(ro.has_signal() for rs in local for ro in rs))
-            if arm == "swarm":
-                ext = [_timed(cost[i], e.select_external, [x for j, rs in enumerate(local) if j != i for x in rs], r)
+            if shares:
+                lies = [x for k in range(poison) for x in liar_groups(engines[0].tasks, k, r, cfg.I, cfg.G)]
+                ext = [_timed(cost[i], e.select_external,
+                              [x for j, rs in enumerate(local) if j != i for x in rs] + lies, r)
                        for i, e in enumerate(engines)]
+                n_poisoned += sum(x.peer_id.startswith("liar") for xs in ext for x in xs)
                 if dht is not None and r < dht_rounds:
                     fetched = dht.exchange(r, local)
                     via = [e.select_external(f, r) for e, f in zip(engines, fetched)]
@@ -220,6 +249,7 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
             else:
                 ext = [[] for _ in engines]
             n_ext.append(sum(len(x) for x in ext))
+            short += sum(len(x) < cfg.J for x in ext) if shares else 0
             for i, (e, rs, x) in enumerate(zip(engines, local, ext)):
                 useful_peer[i].append(len(x))
                 _timed(cost[i], e.train, rs, x)
@@ -233,7 +263,8 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
     if held:
         held["after"] = heldout(engines[0], cfg.heldout, cfg.pool_mix)
     return {"rewards": rewards, "n_external": n_ext, "n_signal_local": n_signal, "dht_check": checks,
-            "seconds": time.monotonic() - t0, "heldout": held, "tokens": [c.tokens for c in cost],
+            "seconds": time.monotonic() - t0, "heldout": held, "poisoned_selected": n_poisoned,
+            "short_of_j": short / max(1, cfg.rounds * cfg.nodes), "tokens": [c.tokens for c in cost],
             "cpu_seconds": [round(c.cpu, 3) for c in cost], "useful_own": useful_own, "useful_peer": useful_peer,
             "task_signal_round0": task_round0}
 
@@ -287,8 +318,16 @@ def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
                     "tokens_per_node": [round(x) for x in toks],
                     "cpu_seconds_per_node": [round(x, 1) for x in cpus],
                     "seconds": [round(run["seconds"], 1) for run in runs],
+                    # share of (node, round) pairs with fewer than J useful peer groups after verification
+                    "short_of_j": [round(run.get("short_of_j", 0.0), 4) for run in runs],
                     "heldout_node0_seed0": runs[0].get("heldout") or None,
                     "heldout_node0": [run.get("heldout") or None for run in runs]}
+    for arm in arms:
+        if arm.startswith("poisoned"):  # swarm/solo of the arms with K lying peers; groups of liars trained on
+            a, b = cums[arm], cums["solo"]
+            out[arm]["ratio_to_solo"] = (sum(a) / len(a)) / (sum(b) / len(b)) if sum(b) else None
+            out[arm]["ci95"] = bootstrap_ci(a, b)
+            out[arm]["poisoned_selected"] = [run["poisoned_selected"] for run in arms[arm][:seeds]]
     sw, so = cums["swarm"], cums["solo"]
     out["ratio"] = _ratio(sw, so)
     out["ci95"] = bootstrap_ci(sw, so)
@@ -396,7 +435,8 @@ def run(cfg: BenchConfig, log=print) -> dict:
     else:
         model_dir = cfg.model
     log(f"model ready in {time.monotonic() - t0:.0f} s: {model_dir}")
-    arms = {"swarm": [], "solo": []}
+    names = ("swarm", "solo") + (("poisoned", "poisoned_unverified") if cfg.poisoners else ())
+    arms = {a: [] for a in names}
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -404,12 +444,12 @@ def run(cfg: BenchConfig, log=print) -> dict:
         res = summarize(arms, cfg)
         res["config"] = {"I": cfg.I, "J": cfg.J, "G": cfg.G, "dht_rounds": cfg.dht_rounds, "threads": cfg.threads,
                          "model": model_dir, "mix": cfg.mix, "regime": cfg.regime, "select": cfg.select,
-                         **cfg.overrides}
+                         "poisoners": cfg.poisoners, **cfg.overrides}
         res["seconds"] = round(time.monotonic() - t0, 1)
         return res
 
     for seed in range(cfg.seeds):
-        for arm in ("swarm", "solo"):
+        for arm in names:
             arms[arm].append(run_arm(arm, seed, cfg, model_dir, log=log))
         if seed < cfg.seeds - 1:  # a long run that is stopped early still leaves its finished seeds
             (out / "sapo.partial.json").write_text(json.dumps(result(), indent=1))
@@ -441,6 +481,8 @@ def main(argv=None) -> int:
     ap.add_argument("--select", choices=("uniform", "least_solved", "rare"),
                     help="the swarm arm's choice among peers' useful groups (default uniform, SAPO's)")
     ap.add_argument("--out", help="output folder (default bench-results/)")
+    ap.add_argument("--poisoners", type=int, help="K lying peers (rewards inverted, answers rewritten): adds the arms "
+                                                  "poisoned (verification on) and poisoned_unverified (off)")
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -474,6 +516,12 @@ def main(argv=None) -> int:
             print(f"held-out ({h['before']['questions']} questions x {cfg.G}) node 0, seed 0, {arm}: accuracy "
                   f"{h['before']['accuracy']:.3f} -> {h['after']['accuracy']:.3f}, reward {h['before']['reward']:.3f} "
                   f"-> {h['after']['reward']:.3f}; per task {per}")
+    for arm in ("poisoned", "poisoned_unverified"):
+        if arm in res:
+            x = res[arm]
+            print(f"{arm} ({cfg.poisoners} liar(s)): /solo cumulative reward {_fmt(x['ratio_to_solo'])} (95% CI "
+                  f"{_fmt(x['ci95'][0])}..{_fmt(x['ci95'][1])}); liars' groups trained on per seed "
+                  f"{x['poisoned_selected']}")
     agree = [c["agree"] for c in res["dht_check"]]
     if agree:
         print(f"DHT path: {sum(agree)}/{len(agree)} rounds selected exactly what the in-process path selected")

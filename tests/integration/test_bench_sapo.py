@@ -95,3 +95,18 @@ def test_split_mix_makes_each_node_a_specialist_that_still_scores_every_task(min
     assert engines[0].tasks.score_question(q, [right]) == [1.0]
     same = sapo._engine(mini_model, sapo.BenchConfig(nodes=3, model=mini_model), seed=0, node=0)
     assert len({q.task for r in range(6) for q in same.draw_questions(r, 6)}) == len(DEMO_MIX)
+
+
+def test_poisoners_are_refused_with_verification_and_trained_on_without(mini_model, tmp_path):
+    """`--poisoners K`: the liars' groups never reach a verifying node's training; with verification off (the
+    negative control) they do, so the bench's poisoned/unverified ratio measures what verification saves."""
+    cfg = sapo.BenchConfig(nodes=2, rounds=2, seeds=1, I=2, J=2, G=4, dht_rounds=0, heldout=0, threads=1,
+                           model=mini_model, out=str(tmp_path), poisoners=1)
+    res = sapo.run(cfg, log=lambda m: None)
+    assert set(res) >= {"swarm", "solo", "poisoned", "poisoned_unverified"}
+    assert res["poisoned"]["poisoned_selected"] == [0]
+    assert res["poisoned_unverified"]["poisoned_selected"][0] > 0
+    eng = sapo._engine(mini_model, cfg, seed=0, node=0)
+    lies = sapo.liar_groups(eng.tasks, 0, 1, 3, 4)
+    rep = eng.verify_external(lies)
+    assert rep.accepted == [] and dict(rep.refused) == {"disagree": 2, "flood": 1}  # per-peer cap J=2

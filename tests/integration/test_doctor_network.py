@@ -209,3 +209,27 @@ def test_local_network_is_read_from_the_running_chain():
     assert checks["net_chain_id"].detail == "31337"
     assert checks["net_coordinator"].status == "ok" and chain.coordinator in checks["net_coordinator"].detail
     assert checks["net_bootnodes"].status == "info" and "first local node" in checks["net_bootnodes"].detail
+
+
+def test_a_dead_bootnode_is_named_and_the_chain_says_whether_the_host_runs(chain):
+    """doctor --network's bootnode check, against a real anvil + coordinator: every unreachable bootnode is
+    named, and the coordinator's last StageAdvanced log tells a dead bootnode part on a live host (the chain
+    still advances) from a host that is down altogether (no stage change)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]  # closed once the block ends: nobody listens there
+    dead = f"/ip4/127.0.0.1/tcp/{dead_port}/p2p/QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N"
+    moving, words = network.chain_advancing(chain.rpc_url, chain.coordinator, 10.0, timeout=5)
+    assert moving is False and "no stage change" in words  # a fresh coordinator: nothing advanced rounds yet
+    check = network._bootnode_reach("sw", [dead], "[networks.sw]", timeout=2,
+                                    advancing=lambda: network.chain_advancing(chain.rpc_url, chain.coordinator,
+                                                                              10.0, timeout=5))
+    assert check.status == "fail" and dead in check.detail and "whole host may be down" in check.fix
+    chain.advance()  # what the host's round advancer does
+    moving, words = network.chain_advancing(chain.rpc_url, chain.coordinator, 10.0, timeout=5)
+    assert moving is True and "still advances" in words
+    check = network._bootnode_reach("sw", [dead], "[networks.sw]", timeout=2,
+                                    advancing=lambda: network.chain_advancing(chain.rpc_url, chain.coordinator,
+                                                                              10.0, timeout=5))
+    assert check.status == "fail" and dead in check.detail and "still advances" in check.detail
+    assert "bootnode part is down" in check.fix and "swarm status" in check.fix

@@ -202,12 +202,22 @@ def test_bootnode_and_whole_host_come_back_after_kill_9():
         _stop("k1")
 
 
-def test_taken_dht_port_fails_naming_it_and_prints_no_invite():
+def test_taken_dht_port_fails_naming_it_and_prints_no_invite(monkeypatch):
+    """... and the host's "bootnode down" alert reaches the user's alert URL (a real HTTP receiver, apprise's
+    json://) once it has held for the grace period."""
     import socket
     import sys
 
+    from core.alerts import add_url, urls_path
+    from core.config import settings as config
+    from core.config.settings import AlertSettings
+    from tests.helpers.receiver import Receiver
+
+    monkeypatch.setenv("SWARMDECK_HOST_ALERT_GRACE_S", "3")
+    config.ensure_config()
     dht_port = free_port()
-    with socket.socket() as sock:
+    with socket.socket() as sock, Receiver() as rx:
+        add_url(urls_path(AlertSettings()), rx.json_url("hosthook"))
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("0.0.0.0", dht_port))
         sock.listen(1)
@@ -215,6 +225,9 @@ def test_taken_dht_port_fails_naming_it_and_prints_no_invite():
             r = subprocess.run([sys.executable, "-m", "tui.cli", "swarm", "host", "--name", "p1", "--public-addr", ADDR,
                                 "--rpc-port", str(free_port()), "--dht-port", str(dht_port), "--no-qr"],
                                capture_output=True, text=True, timeout=400, stdin=subprocess.DEVNULL)
+            msgs = rx.wait_for(1, timeout=60)
+            assert "bootnode down" in json.dumps(msgs[0]["body"]), msgs
+            assert "swarm p1" in json.dumps(msgs[0]["body"])
         finally:
             _stop("p1")
     assert r.returncode != 0
@@ -448,3 +461,32 @@ def _answers(url: str) -> bool:
         return True
     except Exception:
         return False
+
+
+def test_host_train_adds_an_ordinary_member_profile_beside_the_bootnode():
+    """`swarm host --train --model tiny`: a member profile (own key, faucet gas, another DHT port) started
+    under its supervisor; --model without --train is refused (the bootnode runs no model)."""
+    import core.supervisor as _supervisor
+
+    with pytest.raises(_host.HostError, match="--train"):
+        sh.host("t1", public_addr=ADDR, model="tiny")
+    assert _host.load_settings("t1") is None
+    dht_port = free_port()
+    try:
+        res = sh.host("t1", public_addr=ADDR, round_seconds=5, rpc_port=free_port(), dht_port=dht_port,
+                      train=True, model="tiny")
+        assert res["train_profile"] == "t1-node" and res["settings"].train_profile == "t1-node"
+        prof = _config.load_config().profile_settings("t1-node")
+        assert prof.network == "t1" and prof.model == "tiny" and prof.dht_port not in (0, dht_port)
+        from eth_account import Account
+        from web3 import Web3
+
+        key = (_paths.ProfilePaths("t1-node").secrets_dir / "eoa.key").read_text().strip()
+        w3 = Web3(Web3.HTTPProvider(res["settings"].local_rpc_url))
+        assert w3.eth.get_balance(Account.from_key(key).address) == 10**18  # gas from the host's faucet
+        st = _supervisor.query_status(_paths.ProfilePaths("t1-node"), timeout=5)
+        assert st is not None and st["state"] in ("starting", "running")
+        assert sh.host_status("t1")["train_profile"] == "t1-node"
+    finally:
+        _supervisor.stop_profile("t1-node", now=True, timeout=60)
+        _stop("t1")

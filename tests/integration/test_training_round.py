@@ -14,6 +14,7 @@ from core.base.rollouts import Rollout
 from core.training.checkpoint import CheckpointManager
 from core.training.grpo import GRPOConfig, GRPOEngine
 from core.training.model import load_model
+from core.training.tasks import Question
 from core.training.tiny import build_tiny_model
 
 
@@ -43,13 +44,15 @@ def test_two_peers_share_and_train_then_resume(tiny, tmp_path, monkeypatch):
         la, lb = ga.rollouts, b.generate(b.draw_questions(rnd), rnd).rollouts
         assert ga.tokens > 0 and ga.tokens_per_s > 0
         assert {r.question for r in la}.isdisjoint({r.question for r in lb})  # seeded by peer id
-        # the random tiny model scores ~0 everywhere; give B's rollouts signal as a trained model would
+        # the random tiny model scores ~0 everywhere; give B's rollouts signal as a trained model would:
+        # one right completion per group, scored by B's verifier (A re-scores them with its own)
         for r in lb:
-            r.rewards = [1.0, 0.0, 0.0, 0.0]
+            r.completions[0] = f"<answer>{r.answer}</answer>"
+            r.rewards = b.tasks.score_question(Question(r.task, r.question, r.answer, r.metadata), r.completions)
         got = _wire(lb + la)  # A fetches everything of the round, its own included
         assert all(not hasattr(r, "_completion_ids") for r in got)
         ext = a.select_external(got, rnd)
-        assert ext and all(r.peer_id == "QmPeerB" for r in ext)  # never its own, only with signal
+        assert ext and all(r.peer_id == "QmPeerB" for r in ext), a.last_verify  # never its own, only with signal
         m = a.train(la, ext, ga)
         assert m.n_external == len(ext) and m.n_groups >= len(ext) and not m.skipped
         assert m.generate_tokens_per_s == ga.tokens_per_s

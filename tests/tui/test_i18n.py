@@ -74,3 +74,29 @@ def test_translator_falls_back_and_never_crashes():
         assert i18n.t("common.yes") == "да"
     finally:
         i18n.set_language("en")
+
+
+def test_each_catalog_directory_is_complete_and_no_key_is_defined_twice():
+    """core/base/messages and tui/i18n each have every key in both languages (same placeholders), and a
+    key lives in one directory only (else which text wins would depend on the load order)."""
+    from core.base.i18n import catalog_dirs, load_file
+
+    dirs = catalog_dirs()
+    assert {d.name for d in dirs} >= {"messages", "i18n"}
+    seen: dict[str, Path] = {}
+    for d in dirs:
+        en, ru = load_file(d / "en.toml"), load_file(d / "ru.toml")
+        assert sorted(set(en) ^ set(ru)) == [], d
+        assert {k for k in en if placeholders(en[k]) != placeholders(ru[k])} == set(), d
+        for k in en:
+            assert k not in seen, f"{k} is in {seen.get(k)} and {d}"
+            seen[k] = d
+
+
+def test_every_message_key_the_tui_builds_exists():
+    used = set()
+    for path in (ROOT / "tui").rglob("*.py"):
+        used |= set(re.findall(r"""\bM(?:sg)?\(\s*["']([a-z_]+\.[a-z0-9_.\-]+)["']""", path.read_text(encoding="utf-8")))
+    assert len(used) > 20
+    en = load_catalog("en")
+    assert sorted(k for k in used if k not in en and not k.endswith(".")) == []  # "x." + name: prefixes

@@ -293,3 +293,22 @@ def test_preparing_after_running_restarts_the_count_without_a_state_fact():
     e.observe(running(T0 + 500))
     # the periodic check's state fact says running (it never saw preparing): the count starts at T0+500
     assert e.check(Facts(now=T0 + 540, state="running", round_seconds=30)) == []
+
+
+def test_peer_ignored_fires_names_the_peer_updates_and_recovers():
+    from core.events.types import PeerTrust
+
+    e = engine()
+    liar = {"peer_id": "QmLiar", "reason": "disagree", "since_round": 3, "until_round": 23}
+    assert e.observe(PeerTrust(round=2, refused={"disagree": 1}, ts=T0)) == []      # a strike, nobody ignored
+    out = e.observe(PeerTrust(round=3, refused={"disagree": 2}, ignored=(liar,), ts=T0 + 1))
+    assert kinds(out) == [("peer_ignored", "fired")]
+    assert "peer QmLiar ignored: claimed rewards disagree with local scores" in out[0].body
+    assert e.observe(PeerTrust(round=4, ignored=(liar,), ts=T0 + 2)) == []         # no repeat while it holds
+    old = {"peer_id": "QmOld", "reason": "unverifiable", "until_round": 25}
+    out = e.observe(PeerTrust(round=5, ignored=(liar, old), ts=T0 + 3))
+    assert kinds(out) == [("peer_ignored", "update")] and "QmOld" in out[0].body and "provenance" in out[0].body
+    out = e.observe(PeerTrust(round=30, ignored=(), ts=T0 + 4))
+    assert kinds(out) == [("peer_ignored", "recovered")]
+    off = engine(conditions=("down",))
+    assert off.observe(PeerTrust(round=3, ignored=(liar,), ts=T0)) == []

@@ -226,3 +226,23 @@ def test_status_with_a_broken_config_says_so_and_where(capsys):
     rc, out, _ = run(capsys, "status", "--json")
     st = json.loads(out)
     assert st["config_broken"] and st["profiles_on_disk"] == ["kept"] and st["config_problems"][0]["line"] == line
+
+
+def test_status_names_the_file_line_and_key_of_a_wrong_value_and_fails(capsys):
+    """Issue 20: a wrong value printed only the line, not the file and key, and status exited 0."""
+    run(capsys, "profile", "new", "kept", "--use")
+    cfg = paths.config_file()
+    text = cfg.read_text()
+    cfg.write_text(text + "\n[profiles.kept.daemon]\nstall_timeout = \"soon\"\n")
+    line = len(cfg.read_text().splitlines())
+    rc, out, err = run(capsys, "status")
+    assert rc == 1, (out, err)
+    assert f"{cfg}:{line}" in out and "stall_timeout" in out, out
+    rc_v, out_v, _ = run(capsys, "config", "validate")
+    assert rc_v == 1 and f"{cfg}:{line}" in out_v  # the same place as `config validate` names
+    rc, out, _ = run(capsys, "status", "--json")
+    assert rc == 1 and json.loads(out)["config_problems"][0]["key"].endswith("stall_timeout")
+    # and a config that does not parse at all: non-zero too
+    cfg.write_text(text + "\n[profiles.kept\n")
+    rc, out, _ = run(capsys, "status")
+    assert rc == 1 and "CONFIG BROKEN" in out

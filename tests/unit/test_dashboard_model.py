@@ -122,3 +122,17 @@ def test_a_model_build_shows_while_the_node_prepares_and_the_model_is_named():
     m.apply_all([ev("node.mode", mode="fp32", device="cpu", reason="no GPU", model="demo"),
                  ev("node.state", state="running")])
     assert m.build is None and m.model_name == "demo"
+
+
+def test_peer_trust_refused_counts_and_ignored_peers():
+    m = DashboardModel(profile="main")
+    assert m.trust is None
+    m.apply(ev("peers.trust", round=4, refused={"disagree": 3, "unverifiable": 1},
+               by_peer={"QmLiar": {"disagree": 3}, "QmOld": {"unverifiable": 1}},
+               ignored=[{"peer_id": "QmLiar", "reason": "disagree", "since_round": 3, "until_round": 23},
+                        {"reason": "junk without a peer"}, "junk"]))
+    t = m.trust
+    assert t.round == 4 and t.refused_total == 4 and t.refused_of("QmLiar") == 3 and t.refused_of("QmNone") == 0
+    assert [(i.peer_id, i.reason, i.until_round) for i in t.ignored] == [("QmLiar", "disagree", 23)]
+    m.apply(ev("peers.trust", round=30, refused={"disagree": 3, "unverifiable": 1}, ignored=[]))
+    assert m.trust.ignored == () and m.trust.refused_total == 4

@@ -109,3 +109,18 @@ def test_a_restarted_bootnode_replaces_its_own_entry_and_comes_first():
     assert replace_own_entries([old, other], [new], "QmMe") == [new, other]
     assert replace_own_entries([other], [new], "QmMe") == [new, other]
     assert replace_own_entries([new], [new], "QmMe") == [new]
+
+
+def test_host_alerts_fire_after_a_grace_and_recover_once():
+    from core.hosting.parts import HostAlerts
+
+    h = HostAlerts("sw", grace=30)
+    assert h.update({"bootnode down": "crashed: exited with code -9"}, 100.0) == []
+    assert h.update({}, 104.0) == []  # back within the grace: nothing was sent, nothing to recover
+    assert h.update({"bootnode down": "gave_up: DHT port 38331 is already in use"}, 200.0) == []
+    fired = h.update({"bootnode down": "gave_up: DHT port 38331 is already in use"}, 231.0)
+    assert [(a.kind, a.condition) for a in fired] == [("fired", "bootnode down")]
+    assert "38331" in fired[0].body and "swarm status" in fired[0].body and fired[0].title.startswith("swarm sw")
+    assert h.update({"bootnode down": "gave_up"}, 300.0) == []  # once, not every check
+    rec = h.update({}, 310.0)
+    assert [(a.kind, a.condition) for a in rec] == [("recovered", "bootnode down")]

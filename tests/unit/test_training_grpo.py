@@ -20,7 +20,10 @@ def tiny(tmp_path_factory):
 
 
 def _engine(tiny, **cfg):
-    base = dict(questions_local=2, questions_external=2, num_generations=4, max_new_tokens=12, learning_rate=1e-2)
+    # These tests check the GRPO mechanics on hand-made peer groups (no provenance, made-up rewards), so
+    # the receiver-side verification is off here; tests/unit/test_training_verify.py covers it.
+    base = dict(questions_local=2, questions_external=2, num_generations=4, max_new_tokens=12, learning_rate=1e-2,
+                verify_external=False)
     base.update(cfg)
     return GRPOEngine(load_model(tiny, "fp32"), GRPOConfig(**base), peer_id="QmLocal")
 

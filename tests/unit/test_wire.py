@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from core.base.errors import SwarmError
 from core.base.rollouts import Rollout
-from core.swarm.wire import (DEFAULT_LIMITS, HEADER_LEN, MAGIC, VERSION, Limits, RejectCounter, WireError,
+from core.swarm.wire import (DEFAULT_LIMITS, HEADER_LEN, MAGIC, READS, VERSION, Limits, RejectCounter, WireError,
                              decode_rollouts, encode_rollouts)
 
 
@@ -27,7 +27,8 @@ def _frame(doc, version: int = VERSION) -> bytes:
 
 def _doc(**override) -> dict:
     d = {"task": "t", "question": "q", "answer": "a", "completions": ["x", "y"], "rewards": [0.0, 1.0],
-         "truncated": [False, True], "round": 1, "peer_id": "QmX", "metadata": {}}
+         "truncated": [False, True], "round": 1, "peer_id": "QmX", "metadata": {},
+         "source": {"config": "0123abcd", "seed": 7}}
     d.update(override)
     return {"rollouts": [d]}
 
@@ -61,7 +62,7 @@ def test_never_pickle():
     (b"", "magic"),
     (b"SDR", "magic"),
     (b"XXXX\x01" + zlib.compress(b"{}"), "magic"),
-    (MAGIC + b"\x03" + zlib.compress(b'{"rollouts":[]}'), "version"),
+    (MAGIC + bytes([max(READS) + 1]) + zlib.compress(b'{"rollouts":[]}'), "version"),
     (MAGIC + b"\x00" + zlib.compress(b'{"rollouts":[]}'), "version"),
     (MAGIC + bytes([VERSION]) + b"not zlib at all", "zlib"),
     (MAGIC + bytes([VERSION]) + zlib.compress(b'{"rollouts":[]}')[:-3], "zlib"),
@@ -78,11 +79,37 @@ def test_malformed_frames_rejected(data, reason):
 
 def test_version1_messages_still_read_with_truncated_all_false():
     d = _doc()
-    del d["rollouts"][0]["truncated"]
+    del d["rollouts"][0]["truncated"], d["rollouts"][0]["source"]
     r = decode_rollouts(_frame(d, version=1))[0]
     assert r.completions == ["x", "y"] and getattr(r, "truncated", [False, False]) == [False, False]
     _rejects(_frame(_doc(), version=1), "schema")  # version 1 had no truncated field
     _rejects(_frame(d), "schema")                  # version 2 requires it
+
+
+def test_version2_messages_read_without_provenance():
+    # an old node's group: still decoded (old and new nodes share a DHT), with no source, so a
+    # receiver refuses it for training as unverifiable (core.training.verify)
+    d = _doc()
+    del d["rollouts"][0]["source"]
+    r = decode_rollouts(_frame(d, version=2))[0]
+    assert r.source == {} and r.truncated == [False, True]
+    _rejects(_frame(_doc(), version=2), "schema")  # version 2 had no source field
+    _rejects(_frame(d), "schema")                  # version 3 requires it
+
+
+def test_source_round_trips_and_empty_means_none():
+    r = decode_rollouts(_frame(_doc()))[0]
+    assert r.source == {"config": "0123abcd", "seed": 7}
+    assert decode_rollouts(encode_rollouts([r]))[0].source == {"config": "0123abcd", "seed": 7}
+    assert decode_rollouts(_frame(_doc(source={})))[0].source == {}
+
+
+@pytest.mark.parametrize("source", [None, [], {"config": "x"}, {"config": "x", "seed": 1, "answer": "2"},
+                                    {"config": "", "seed": 1}, {"config": 5, "seed": 1}, {"config": "x", "seed": -1},
+                                    {"config": "x", "seed": True}, {"config": "x", "seed": 1.5},
+                                    {"config": "x" * 200, "seed": 1}, {"config": "x", "seed": 2**64}])
+def test_bad_source_rejected(source):
+    _rejects(_frame(_doc(source=source)), "schema")
 
 
 @pytest.mark.parametrize("truncated", [[False], [False, "yes"], [0, 1], "no", None])
@@ -93,7 +120,7 @@ def test_truncated_must_be_one_bool_per_completion(truncated):
 def test_truncated_round_trips_as_written():
     r = decode_rollouts(_frame(_doc(truncated=[])))[0]  # not said: the Rollout's default
     assert r == Rollout(task="t", question="q", answer="a", completions=["x", "y"], rewards=[0.0, 1.0], round=1,
-                        peer_id="QmX", metadata={})
+                        peer_id="QmX", metadata={}, source={"config": "0123abcd", "seed": 7})
     assert decode_rollouts(encode_rollouts([r])) == [r]
     if hasattr(r, "truncated"):  # the field of core.base.rollouts.Rollout (training fills it in)
         marked = Rollout(**{**r.__dict__, "truncated": [True, False]})

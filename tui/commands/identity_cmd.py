@@ -8,7 +8,7 @@ import json
 import sys
 
 from core.base.errors import IdentityError
-from tui.model.i18n import text
+from tui.model.i18n import M, t, text
 
 
 def _p(q) -> None:
@@ -63,13 +63,13 @@ def read_passphrase(args, confirm: bool) -> str:
             with open(args.passphrase_file, encoding="utf-8") as f:
                 return f.readline().rstrip("\r\n")
         except OSError as e:
-            raise IdentityError(f"cannot read the passphrase file: {e.strerror}.", where=args.passphrase_file) from None
+            raise IdentityError(M("cli.identity.passfile", error=e.strerror), where=args.passphrase_file) from None
     if not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\r\n")
-    pw = getpass.getpass("Backup passphrase: ")
+    pw = getpass.getpass(t("cli.identity.passphrase") + " ")
     if confirm:
-        if getpass.getpass("Repeat passphrase: ") != pw:
-            raise IdentityError("the two passphrases differ.", fix="run the command again and type the same twice")
+        if getpass.getpass(t("cli.identity.repeat") + " ") != pw:
+            raise IdentityError(M("cli.identity.differ"), fix=M("cli.identity.differ_fix"))
     return pw
 
 
@@ -142,9 +142,10 @@ def cmd_backup(args) -> int:
     pw = read_passphrase(args, confirm=True)
     check_passphrase(pw)
     info = create_backup(prof.name, args.path, pw, progress=_say)
-    print(f"backup written and verified: {info.archive}")
-    print(f"  peer {info.peer_id} ({info.display_name}); files: {', '.join(sorted(info.files))}")
-    print("keep the archive and the passphrase in two different places; without the passphrase it cannot be opened")
+    print(t("cli.identity.written", path=str(info.archive)))
+    print("  " + t("cli.identity.peer_files", peer_id=info.peer_id, name=info.display_name,
+                   files=", ".join(sorted(info.files))))
+    print(t("cli.identity.keep_apart"))
     return 0
 
 
@@ -153,12 +154,11 @@ def cmd_restore(args) -> int:
 
     name = getattr(args, "profile", None)
     if not name:
-        raise IdentityError("say which profile to restore into.",
-                            fix="swarmdeck identity restore ARCHIVE -p NEW_NAME (a new or empty profile)")
+        raise IdentityError(M("cli.identity.which_profile"), fix=M("cli.identity.which_profile_fix"))
     pw = read_passphrase(args, confirm=False)
     info = restore_backup(args.archive, pw, name, progress=_say)
-    print(f"restored into profile {name!r}: peer id {info.peer_id} ({info.display_name})")
-    print(f"files: {', '.join(sorted(info.files))}; checksums verified")
+    print(t("cli.identity.restored", profile=repr(name), peer_id=info.peer_id, name=info.display_name))
+    print(t("cli.identity.restored_files", files=", ".join(sorted(info.files))))
     return 0
 
 
@@ -172,16 +172,15 @@ def cmd_verify(args) -> int:
         # compare with the current profile only if that is the identity in the archive
         cfg = load_config()
         name = cfg.current_profile or None
-    _say("decrypting into a temp dir and comparing checksums")
+    _say(M("backup.progress.verifying"))
     try:
         info = verify_backup(args.archive, pw, profile=name)
-        print(f"OK: backup verified against profile {name!r}: peer id {info.peer_id} ({info.display_name})")
+        print(t("cli.identity.verified", profile=repr(name), peer_id=info.peer_id, name=info.display_name))
     except IdentityError as e:
         if getattr(args, "profile", None) is not None or "does not match" not in e.what:
             raise
         info = verify_backup(args.archive, pw)  # readable, but it is another identity
-        print(f"OK: the archive is intact (peer id {info.peer_id}, {info.display_name}); "
-              f"it is not the identity of the current profile {name!r}")
+        print(t("cli.identity.intact_other", profile=repr(name), peer_id=info.peer_id, name=info.display_name))
     return 0
 
 

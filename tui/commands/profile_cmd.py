@@ -7,6 +7,7 @@ import json
 import re
 import sys
 
+from tui.model.i18n import t
 from core.base.constants import DEFAULT_LOGIN_PORT, QUANT_CHOICES
 
 
@@ -110,16 +111,18 @@ def cmd_list(args) -> int:
         print(json.dumps(st["profiles"], indent=2, sort_keys=True))
         return 0
     if not st["profiles"]:
-        print("no profiles yet: create one with 'swarmdeck profile new NAME'")
+        print(t("cli.profile.none"))
         return 0
-    print(f"  {'NAME':<16} {'NETWORK':<15} {'STATE':<8} {'BACKUP':<9} IDENTITY")
+    print(f"  {t('cli.profile.col_name'):<16} {t('cli.profile.col_network'):<15} {t('cli.profile.col_state'):<10} "
+          f"{t('cli.profile.col_backup'):<11} {t('cli.profile.col_identity')}")
     for p in st["profiles"]:
         ident = p["identity"]
-        who = ident["display_name"] or ("damaged" if ident["errors"] else "(none yet)")
-        print(f"{'*' if p['current'] else ' '} {p['name']:<16} {p.get('network', '?'):<15} "
-              f"{'running' if p['running'] else 'stopped':<8} {ident['backup']['state']:<9} {who}")
+        who = ident["display_name"] or (t("cli.profile.damaged") if ident["errors"] else t("cli.profile.none_yet"))
+        state = t("state.running") if p["running"] else t("state.stopped")
+        backup = t("cli.profile.backup." + ident["backup"]["state"])
+        print(f"{'*' if p['current'] else ' '} {p['name']:<16} {p.get('network', '?'):<15} {state:<10} {backup:<11} {who}")
     for d in st["duplicates"]:
-        print(f"DUPLICATE {d['kind']} in profiles {', '.join(d['profiles'])}")
+        print(t("cli.profile.duplicate", kind=d["kind"], profiles=", ".join(d["profiles"])))
     return 0
 
 

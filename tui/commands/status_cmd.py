@@ -13,6 +13,13 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _problem(pr: dict) -> str:
+    from core.config.settings import Problem
+
+    return str(Problem(file=pr.get("file") or "", line=pr.get("line"), key=pr.get("key") or "",
+                       message=pr.get("message") or "", fix=pr.get("fix")))
+
+
 def render_text(st: dict) -> str:
     lines = [f"config: {st['config']}"]
     if st.get("config_broken"):
@@ -25,8 +32,10 @@ def render_text(st: dict) -> str:
         if disk:
             lines.append(f"profiles on disk (shown again once the config is fixed): {', '.join(disk)}")
         return "\n".join(lines)
+    if st["config_problems"]:  # as `config validate` words them: file:line, the key, the fix
+        lines.append(f"CONFIG PROBLEMS ({len(st['config_problems'])}; `swarmdeck config validate` lists them too):")
     for pr in st["config_problems"]:
-        lines.append(f"  config problem: {pr['message']} (line {pr.get('line') or '?'})")
+        lines.append(f"  {_problem(pr)}")
     if not st["profiles"]:
         lines.append("no profiles yet: create one with 'swarmdeck profile new NAME'")
     for p in st["profiles"]:
@@ -41,6 +50,8 @@ def render_text(st: dict) -> str:
         backup = {"verified": f"backup verified {b['verified_at']}",
                   "outdated": "backup OUTDATED (identity changed since)",
                   "none": "NO BACKUP"}[b["state"]]
+        if p.get("demo_peer") and b["state"] != "verified":
+            backup = "demo peer of the local network (no backup needed)"
         run = p.get("node_state") or ("running" if p.get("running") else "stopped")
         lines.append(f"{mark} {p['name']:<16} {p.get('network', '?'):<15} {run:<8} {who}")
         lines.append(f"    {signed}; {backup}")
@@ -50,6 +61,8 @@ def render_text(st: dict) -> str:
             lines.append(f"      chain writes wait (training goes on) -> {again.get('fix')}")
         for e in ident["errors"]:
             lines.append(f"    ERROR: {e['what']} ({e.get('where')})")
+        if p.get("identity_problem"):
+            lines.append(f"      fix: {p['identity_problem']['fix']}")
         for pp in ident["permission_problems"]:
             lines.append(f"    WARNING: {pp} -> swarmdeck identity fix-perms -p {p['name']}")
     for d in st["duplicates"]:
@@ -75,4 +88,5 @@ def run(args) -> int:
         print(json.dumps(st, indent=2, sort_keys=True))
     else:
         print(render_text(st))
-    return 0
+    # a config with problems is not a healthy state for scripts either (same rule as `config validate`)
+    return 1 if st.get("config_problems") else 0

@@ -18,7 +18,8 @@ from core.events.swarm_gain import SwarmGain
 from tui.model.i18n import t
 from core.events.types import (
     ChainTotals, CheckpointSaved, ErrorEvent, Event, HfPush, LogEvent, NodeIdentity, NodeMode, NodeRegistered,
-    ModelBuild, NodeState, Oom, PeersUpdate, RolloutsFetched, RoundFinished, RoundStarted, SubmissionEvent, TrainStep,
+    ModelBuild, NodeState, Oom, PeersUpdate, PeerTrust, RolloutsFetched, RoundFinished, RoundStarted, SubmissionEvent,
+    TrainStep,
 )
 
 MAX_ROUNDS = 500
@@ -36,6 +37,32 @@ class Exchange:
     requests: int | None        # DHT gets issued
     bytes: int | None           # value bytes received
     rejected: int | None        # records refused (bad signature, wrong version, junk)
+
+
+@dataclass(frozen=True)
+class IgnoredPeer:
+    peer_id: str
+    reason: str                 # core.training.verify reason tag (disagree, unverifiable, ...)
+    until_round: int | None     # ignored while the round is below this
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Verified sharing (peers.trust): peer groups refused since the node started, and who is ignored.
+
+    For the Peers panel (and the table it becomes): refused by reason, by peer, and the ignored peers."""
+
+    round: int
+    refused: dict[str, int]                    # reason -> groups
+    by_peer: dict[str, dict[str, int]]         # peer id -> reason -> groups (the most refused 50)
+    ignored: tuple[IgnoredPeer, ...]
+
+    @property
+    def refused_total(self) -> int:
+        return sum(self.refused.values())
+
+    def refused_of(self, peer_id: str) -> int:
+        return sum(self.by_peer.get(peer_id, {}).values())
 
 
 @dataclass
@@ -94,6 +121,7 @@ class DashboardModel:
     n_external_last: int | None = None
     exchange: Exchange | None = None
     gain: SwarmGain = field(default_factory=SwarmGain)  # what the swarm gave, per round and over 20
+    trust: Trust | None = None
     oom: str | None = None
     last_error: str | None = None
     logs: deque = field(default_factory=lambda: deque(maxlen=MAX_LOG))
@@ -178,6 +206,15 @@ class DashboardModel:
         self.exchange = Exchange(round=int(ev.round), taken=int(ev.n_external), choosable=ev.choosable,
                                  requests=ev.requests, bytes=ev.bytes, rejected=ev.rejected)
 
+    def _on_peer_trust(self, ev: PeerTrust) -> None:
+        ign = []
+        for e in ev.ignored:
+            until = e.get("until_round")
+            ign.append(IgnoredPeer(str(e.get("peer_id")), str(e.get("reason") or ""),
+                                   until if isinstance(until, int) and not isinstance(until, bool) else None))
+        self.trust = Trust(round=int(ev.round), refused=dict(ev.refused),
+                           by_peer={p: dict(c) for p, c in ev.by_peer.items()}, ignored=tuple(ign))
+
     def _on_submission(self, ev: SubmissionEvent) -> None:
         key = (ev.kind, ev.round, ev.stage)
         sub = Submission(kind=ev.kind, round=ev.round, stage=ev.stage,
@@ -257,6 +294,7 @@ _HANDLERS = {
     RoundStarted: DashboardModel._on_round_started, RoundFinished: DashboardModel._on_round_finished,
     ChainTotals: DashboardModel._on_chain_totals, TrainStep: DashboardModel._on_train_step,
     PeersUpdate: DashboardModel._on_peers_update, RolloutsFetched: DashboardModel._on_rollouts_fetched, SubmissionEvent: DashboardModel._on_submission,
+    PeerTrust: DashboardModel._on_peer_trust,
     Oom: DashboardModel._on_oom, ErrorEvent: DashboardModel._on_error, LogEvent: DashboardModel._on_log,
     HfPush: DashboardModel._on_hf_push, CheckpointSaved: DashboardModel._on_checkpoint_saved,
 }

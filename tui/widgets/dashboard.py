@@ -200,7 +200,7 @@ class ProfileDashboard(Widget):
             s.append("  " + t("dash.model", name=m.model_name))
         if m.oom:
             s.append("  " + t("dash.oom", what=m.oom), style="bold red")
-        if state in ("stopped", "crashed", "needs_login", "needs_backup"):
+        if state in ("stopped", "crashed", "needs_login", "needs_backup"):  # not "damaged": s would be refused
             s.append("  " + t("dash.press_start"), style="dim")
         self._set("status-line", s)
 
@@ -248,6 +248,10 @@ class ProfileDashboard(Widget):
         txt = Text()
         for line in gave_lines(m):
             txt.append(line + "\n")
+        ignored = m.trust.ignored if m.trust is not None else ()
+        if ignored:  # a lying peer is what the panel must show first (verified sharing)
+            first = ignored[0]
+            txt.append("⊘ " + t("dash.ignored", peer=short_id(first.peer_id), n=len(ignored)) + "\n", style="red")
         rows = peer_rows(m, now)
         if rows:
             txt.append(peer_table(rows[:PEER_ROWS]), style="")
@@ -258,7 +262,7 @@ class ProfileDashboard(Widget):
         self._set("peers", txt)
         # the row holds the three swarm lines, the table's header and its rows (sized to what it holds)
         shown = min(len(rows), PEER_ROWS) + (1 if len(rows) > PEER_ROWS else 0)
-        want = max(6, 2 + 3 + (1 + shown if rows else 1))
+        want = max(6, 2 + 3 + (1 + shown if rows else 1) + (1 if ignored else 0))
         row = self.query_one("#mid-row")
         if row.styles.height is None or row.styles.height.value != want:
             row.styles.height = want
@@ -269,8 +273,9 @@ class ProfileDashboard(Widget):
         if x is None or x.requests is None:
             return t("dash.peers_count", n=total)
         line = t("dash.peers_count", n=total) + " · " + t("dash.exchange", gets=x.requests, kb=round((x.bytes or 0) / 1024))
-        if x.rejected:
-            line += " · " + t("dash.refused", n=x.rejected)
+        refused = (x.rejected or 0) + (self.model.trust.refused_total if self.model.trust is not None else 0)
+        if refused:
+            line += " · " + t("dash.refused", n=refused)
         return line
 
     def _draw_logs(self) -> None:
@@ -303,12 +308,21 @@ def gave_lines(m: DashboardModel) -> list[str]:
 
 
 def peer_rows(m: DashboardModel, now: float) -> list[tuple[str, str, str, str, str]]:
-    """(name, last seen, groups taken, refused, trust) per peer, newest first; '—' where unknown."""
+    """(name, last seen, groups taken, refused, trust) per peer, newest first.
+
+    Trust comes from verified sharing's peers.trust: "ignored" for a peer whose groups are no longer
+    downloaded, "ok" for the others once the node reports trust, "—" before (or from a node that
+    does not verify). Refused: the most either source counted (round.finished per round, or
+    peers.trust since the node started)."""
     taken, refused = m.gain.taken_from, m.gain.refused_from
+    ignored = {x.peer_id for x in m.trust.ignored} if m.trust is not None else set()
     out = []
     for p in m.peers:
+        ref = max(refused.get(p.peer_id, 0), m.trust.refused_of(p.peer_id) if m.trust is not None else 0)
+        state = p.trust or ("—" if m.trust is None else t("dash.trust_ignored") if p.peer_id in ignored
+                            else t("dash.trust_ok"))
         out.append(((p.name or short_id(p.peer_id)), ago(p.last_seen, now),
-                    str(taken.get(p.peer_id, 0)), str(refused.get(p.peer_id, 0)), p.trust or "—"))
+                    str(taken.get(p.peer_id, 0)), str(ref), state))
     return out
 
 

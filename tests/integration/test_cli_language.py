@@ -1,0 +1,58 @@
+"""The CLI speaks the TUI's language: LANG=ru_RU.UTF-8 (or config `language`) gives Russian output and
+Russian errors, LANG=C English; run as the real `swarmdeck` command (python -m tui) in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from core.identity import profiles as prof
+
+
+def swarmdeck(*argv: str, lang: str, stdin: str = "") -> subprocess.CompletedProcess:
+    env = {**os.environ, "LANG": lang}
+    env.pop("LC_ALL", None)
+    env.pop("LC_MESSAGES", None)
+    return subprocess.run([sys.executable, "-m", "tui", *argv], env=env, input=stdin, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.fixture
+def one_profile():
+    prof.create_profile("main")
+    prof.use_profile("main")
+
+
+def test_profile_list_in_russian_and_english(one_profile):
+    ru = swarmdeck("profile", "list", lang="ru_RU.UTF-8")
+    assert ru.returncode == 0, ru.stderr
+    assert "ИМЯ" in ru.stdout and "СЕТЬ" in ru.stdout and "остановлен" in ru.stdout and "нет" in ru.stdout
+    assert not re.search(r"\b(NAME|NETWORK|stopped)\b", ru.stdout)
+    en = swarmdeck("profile", "list", lang="C.UTF-8")
+    assert "NAME" in en.stdout and "stopped" in en.stdout and "ИМЯ" not in en.stdout
+
+
+def test_an_error_in_russian_exits_non_zero(one_profile, tmp_path):
+    missing = tmp_path / "nowhere.sdbackup"
+    ru = swarmdeck("identity", "verify", str(missing), "-p", "main", lang="ru_RU.UTF-8", stdin="correct horse 1\n")
+    assert ru.returncode == 1 and ru.stdout == ""
+    err = ru.stderr
+    assert "архива резервной копии не существует" in err and f"где: {missing}" in err
+    assert "исправить: проверьте путь" in err and "Traceback" not in err
+    assert not re.search(r"\b(does not exist|where|fix|check the path)\b", err)
+    en = swarmdeck("identity", "verify", str(missing), "-p", "main", lang="C.UTF-8", stdin="correct horse 1\n")
+    assert en.returncode == 1 and "the backup archive does not exist." in en.stderr and "fix:   check the path" in en.stderr
+
+
+def test_the_config_setting_wins_over_the_locale(one_profile):
+    from core.config.settings import load_config
+
+    cfg = load_config()
+    cfg.set("language", "ru")
+    cfg.save()
+    out = swarmdeck("profile", "list", lang="en_US.UTF-8")
+    assert out.returncode == 0 and "ИМЯ" in out.stdout
