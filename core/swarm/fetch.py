@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import logging
 import math
+import os
 import random
 import secrets
 import time
@@ -25,7 +26,7 @@ from typing import Any
 from core.base.draw import draw_per_peer, peer_share
 from core.base.errors import SwarmError
 from core.base.rollouts import Rollout
-from core.swarm import records
+from core.swarm import records, traffic
 from core.swarm.replies import subkey_entries, value_bytes
 from core.swarm.shards import MAX_LEVEL
 from core.swarm.wire import WireError, decode_rollouts
@@ -33,6 +34,11 @@ from core.swarm.wire import WireError, decode_rollouts
 log = logging.getLogger("core.swarm.dht")
 
 CACHE_ENTRIES = 512                # verified manifests / groups kept; a few rounds of what a node reads
+# A bucket read (latest=True) receives the whole bucket from every replica its search visits: with
+# hivemind's default beam (20 nodes) that is every replica (num_replicas = 5) and the nodes that
+# cached it. The READ_BEAM nodes nearest the key hold what was stored there (a store goes to the
+# nearest nodes), and more than one so that one replica missing a record or lying does not hide it.
+READ_BEAM = int(os.environ.get("SWARMDECK_DHT_READ_BEAM", "3"))
 
 
 @dataclass
@@ -72,7 +78,9 @@ class FetchStats:
 
     round: int
     requests: int = 0              # DHT gets issued (bucket reads + chunk reads)
-    bytes: int = 0                 # value bytes received
+    bytes: int = 0                 # bytes received: every DHT reply of the fetch (core.swarm.traffic), else values
+    value_bytes: int = 0           # of which values (what the fetch keeps: manifests and chunks)
+    replies: int = 0               # DHT replies received (every replica and hop of every get)
     seconds: float = 0.0
     peers: int = 0                 # peers it could choose from (valid manifests in the buckets read)
     offered: int = 0               # question groups those manifests describe (useful or not)
@@ -114,6 +122,7 @@ class Fetcher:
         t0 = time.monotonic()
         stats = FetchStats(round=round)
         self.last_fetch = stats
+        wire0 = self._traffic(deadline)
         sess = self._sessions.get(round)
         if sess is None:
             sess = FetchSession(round, random.Random(f"{self.peer_id}/{round}/{secrets.randbits(32)}"))
@@ -157,6 +166,12 @@ class Fetcher:
             budget = deadline - time.monotonic()
             if budget > 0.05:  # never past the caller's deadline (a stuck process answers nothing)
                 self._merge_refusals(min(1.0, budget))
+            wire1 = self._traffic(deadline) if wire0 is not None else None
+            if wire0 is not None and wire1:
+                stats.bytes = wire1.get("find_reply_bytes", 0) - wire0.get("find_reply_bytes", 0)
+                stats.replies = wire1.get("find_replies", 0) - wire0.get("find_replies", 0)
+            else:
+                stats.bytes = stats.value_bytes
             stats.seconds = time.monotonic() - t0
         out: dict[str, list[Rollout]] = {}
         for (peer, _rnd, _chunks), r in sess.current():
@@ -190,7 +205,7 @@ class Fetcher:
 
     def _read_bucket(self, sess, rnd, level, stats, deadline):
         bucket = sess.bucket(level)
-        found = self._get_counted(records.manifest_key(rnd, level, bucket), stats, deadline)
+        found = self._get_counted(records.manifest_key(rnd, level, bucket), stats, deadline, beam=READ_BEAM)
         return self._parse_bucket(found, rnd, level, bucket, stats)
 
     def _search_levels(self, sess, rnd, stats, deadline):
@@ -219,13 +234,14 @@ class Fetcher:
         if got:
             self._shards.observe(count, level)
 
-    def _get_counted(self, key: str, stats: FetchStats, deadline: float, latest: bool = True):
+    def _get_counted(self, key: str, stats: FetchStats, deadline: float, latest: bool = True,
+                     beam: int | None = None):
         stats.requests += 1
         try:
-            found = self._wait(self._get(key, latest=latest), deadline - time.monotonic())
+            found = self._wait(self._get(key, latest=latest, beam=beam), deadline - time.monotonic())
         except SwarmError:
             return None
-        stats.bytes += value_bytes(found)
+        stats.value_bytes += value_bytes(found)
         return found
 
     def _parse_bucket(self, found, rnd: int, level: int, bucket: int,
@@ -282,7 +298,7 @@ class Fetcher:
                 except SwarmError:
                     bad = "missing"
                     break
-                stats.bytes += value_bytes(v)
+                stats.value_bytes += value_bytes(v)
                 entry = dict((k, x) for k, x, _ in subkey_entries(v)).get(records.CHUNK_SUBKEY)
                 if entry is None:
                     bad = "missing"
@@ -339,6 +355,17 @@ class Fetcher:
             return None
         r.peer_id = peer
         return r
+
+    def _traffic(self, deadline: float) -> dict[str, int] | None:
+        """The DHT process's find traffic so far (core.swarm.traffic), or None when it cannot say in time."""
+        d = self._dht
+        budget = min(1.0, deadline - time.monotonic())
+        if d is None or budget <= 0.05:
+            return None
+        try:
+            return self._call(lambda: d.run_coroutine(traffic.read, return_future=True), timeout=budget) or None
+        except (SwarmError, OSError, EOFError):
+            return None
 
     def _merge_refusals(self, timeout: float = 1.0) -> None:
         """Add the DHT process's validator refusals (stores and answers it refused) to `rejected`."""

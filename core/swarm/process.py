@@ -24,6 +24,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import psutil
 
 from core.base.errors import SwarmError
+from core.swarm import traffic
 
 log = logging.getLogger("core.swarm.dht")
 
@@ -125,6 +126,10 @@ class DHTProcess:
             raise SwarmError(f"DHT runs as {running_id} but swarm.pem says {self.peer_id}",
                              where=str(self.identity_path), fix="report this as a bug; do not register this node")
         self._maddrs = [str(m) for m in maddrs]
+        try:  # count what crosses the wire (FetchStats.bytes); a fetch without it counts values only
+            self._call(lambda: dht.run_coroutine(traffic.install, return_future=True))
+        except SwarmError:
+            log.warning("could not install the DHT traffic counter; fetch sizes will count values only")
         if not self.port and self._maddrs:
             # Keep the port across restarts so bootnode addresses we published stay valid.
             try:
@@ -283,10 +288,13 @@ class DHTProcess:
         with self._send_lock:
             return d.store(key, value, expiration_time=expiration, subkey=subkey, return_future=True)
 
-    def _get(self, key: str, latest: bool = True):
+    def _get(self, key: str, latest: bool = True, beam: int | None = None):
+        """beam: how many of the nodes nearest the key a search keeps visiting (hivemind's beam_size,
+        default its bucket size, 20); a latest=True read receives the value from each one holding it."""
         d = self._dht
+        kw = {} if beam is None else {"beam_size": int(beam)}
         with self._send_lock:
-            return d.get(key, latest=latest, return_future=True)
+            return d.get(key, latest=latest, return_future=True, **kw)
 
     def _guarded(self, op, *args, **kw):
         """Run op; if the DHT process died (before or during it), restart it and retry once."""
