@@ -32,7 +32,7 @@ from core.localnet import network as localnet
 from core.usecases import profile_state
 from core.usecases.signin import ensure_login_service  # noqa: F401 (the autostart's, and re-exported)
 from core.base import paths as _paths
-from core.base.errors import SwarmdeckError
+from core.base.errors import IdentityError, SwarmdeckError
 
 # One bring-up at a time: a second caller (tab switch, autostart) waits for the running one
 # and then finds everything up, instead of racing it to start a second chain.
@@ -189,8 +189,9 @@ def check_can_start(name: str) -> None:
     """Refuse before anything is spawned: a damaged swarm.pem (the peer id cannot be recovered: restore
     the backup) or an identity shared with another profile. The node checks both again itself."""
     pp = _paths.ProfilePaths(name)
-    if pp.swarm_pem.exists():
-        _identity.peer_id_from_pem(pp.swarm_pem)  # IdentityError: what, where, and the restore fix
+    problem = profile_state.identity_problem(name)
+    if problem:  # what, where, and the fix for this case (restore a backup, or none exists)
+        raise IdentityError(problem["what"], where=problem["where"], fix=profile_state.damaged_fix(name, problem))
     _identity.assert_no_duplicates(name)
 
 
