@@ -134,7 +134,8 @@ class CoreBackend:
             return _config.TuiSettings()
 
     def list_profiles(self) -> list[str]:
-        return [p.name for p in _profiles.list_profiles()]
+        """In display order (profile_state.display_order): the tab numbers stay the same across sessions."""
+        return profile_state.display_order([p.name for p in _profiles.list_profiles()])
 
     def current_profile(self) -> str | None:
         cur = _profiles.current_profile_name()

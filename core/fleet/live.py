@@ -1,7 +1,7 @@
 """The fleet, live: what the TUI's fleet view shows, kept current by background threads (no textual here).
 
-Per host, one thread: a status poll (core.fleet.status.poll_host) every `poll_s`, and between polls the
-host's event stream (`swarmdeck events --follow --json --all -n 0` over the shared SSH connection), so a
+Per host, two threads: a status poll (core.fleet.status.poll_host) every `poll_s`, and the host's event
+stream (`swarmdeck events --follow --json --all -n 0` over the shared SSH connection, kept open), so a
 remote node's state change shows within about a second instead of at the next poll. A host that stops
 answering is marked "unreachable since" the first failed poll and retried with backoff (2 s doubling to
 `max_backoff`). `on_change()` is called from those threads after every change; the caller redraws.
@@ -76,9 +76,6 @@ class FleetLive:
         """Ask every host again at once (the view's refresh key)."""
         for w in self._wake.values():
             w.set()
-        for p in list(self._procs.values()):
-            with contextlib.suppress(Exception):
-                p.terminate()  # the stream loop falls through to a poll
 
     def snapshot(self) -> list[HostView]:
         with self.lock:
@@ -88,6 +85,7 @@ class FleetLive:
     # -- per host
     def _run(self, host: FleetHost) -> None:
         backoff = 2.0
+        streaming = False
         while not self._stop.is_set():
             poll = poll_host(host, self.settings)
             ok = poll["reachable"] and not poll["error"]
@@ -97,35 +95,44 @@ class FleetLive:
                 v.reachable, v.error = bool(poll["reachable"]), poll["error"]
                 if ok:
                     v.down_since, v.version, v.rtt_ms = None, poll["version"], poll["rtt_ms"]
-                    v.profiles = {p["name"]: p for p in poll["profiles"]}
-                    backoff = 2.0
+                    fresh = {p["name"]: p for p in poll["profiles"]}
+                    v.profiles = fresh
                     v.next_try = 0.0
                 else:
                     if v.down_since is None:
                         v.down_since = poll["checked_at"]
                     v.next_try = now + backoff
             self.on_change()
-            if ok and self.stream:
-                self._follow(host, deadline=time.monotonic() + self.poll_s)
-                continue
+            if ok:
+                backoff = 2.0
+                if self.stream and not streaming:
+                    streaming = True
+                    threading.Thread(target=self._stream_loop, args=(host,), daemon=True,
+                                     name=f"fleet-stream-{host.name}").start()
             wait = self.poll_s if ok else backoff
             if not ok:
                 backoff = min(self.max_backoff, backoff * 2)
             self._wake[host.name].wait(wait)
             self._wake[host.name].clear()
 
-    def _follow(self, host: FleetHost, deadline: float) -> None:
-        """Apply the host's events to its rows until `deadline` (then the caller polls again)."""
+    def _stream_loop(self, host: FleetHost) -> None:
+        """The host's event stream, open for as long as it lasts; reopened with backoff after it ends."""
+        backoff = 2.0
+        while not self._stop.is_set():
+            t0 = time.monotonic()
+            self._follow(host)
+            if time.monotonic() - t0 > 60:
+                backoff = 2.0
+            self._stop.wait(backoff)
+            backoff = min(self.max_backoff, backoff * 2)
+
+    def _follow(self, host: FleetHost) -> None:
+        """Apply the host's events to its rows until the stream ends (the link dies, the host reboots)."""
         try:
             proc = Ssh(host, self.settings).popen(remote.args_for_all_events())
         except FleetError:
-            self._wake[host.name].wait(max(0.0, deadline - time.monotonic()))
-            self._wake[host.name].clear()
             return
         self._procs[host.name] = proc
-        timer = threading.Timer(max(0.1, deadline - time.monotonic()), proc.terminate)
-        timer.daemon = True
-        timer.start()
         try:
             for line in proc.stdout:  # type: ignore[union-attr]
                 if self._stop.is_set():
@@ -134,7 +141,6 @@ class FleetLive:
                 if ev is not None and self._apply(host.name, ev):
                     self.on_change()
         finally:
-            timer.cancel()
             with contextlib.suppress(Exception):
                 proc.terminate()
                 proc.wait(5)

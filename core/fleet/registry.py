@@ -20,6 +20,7 @@ from pathlib import Path
 
 from core.base import paths as _paths
 from core.base.errors import SwarmdeckError
+from core.base.i18n import M
 from core.base.fsutil import atomic_write_json, atomic_write_text
 
 HOST_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
@@ -46,28 +47,23 @@ class Target:
 def parse_target(text: str) -> Target:
     m = _TARGET_RE.match(text or "")
     if not m or m["host"].startswith("-"):
-        raise FleetError(f"{text!r} is not an SSH target", where="SSH_TARGET",
-                         fix="write it as [user@]host[:port] (e.g. alice@gpu1.example.org:2222) or a Host alias "
-                             "from ~/.ssh/config")
+        raise FleetError(M("fleet.bad_target", target=text), where="SSH_TARGET", fix=M("fleet.bad_target_fix"))
     port = int(m["port"]) if m["port"] else None
     if port is not None and not 0 < port < 65536:
-        raise FleetError(f"port {port} is out of range", where=f"SSH_TARGET {text}", fix="use a port 1..65535")
+        raise FleetError(M("fleet.port_range", port=port), where=f"SSH_TARGET {text}", fix=M("fleet.port_range_fix"))
     return Target(m["user"], m["host"].strip("[]"), port)
 
 
 def check_host_name(name: str) -> str:
     if not HOST_NAME_RE.match(name or ""):
-        raise FleetError(f"{name!r} is not a valid fleet host name", where="NAME",
-                         fix="use 1-32 letters, digits, '-' or '_', starting with a letter or digit")
+        raise FleetError(M("fleet.bad_name", name=name), where="NAME", fix=M("fleet.bad_name_fix"))
     return name
 
 
 def check_remote_path(path: str) -> str:
     """The remote swarmdeck command: a plain path or name (it goes on the remote command line)."""
     if not _PATH_RE.match(path or "") or path.startswith("-"):
-        raise FleetError(f"{path!r} is not a usable path for the remote swarmdeck", where="--swarmdeck",
-                         fix="give the remote path of the swarmdeck command, e.g. ~/.local/bin/swarmdeck "
-                             "(letters, digits and ._/~+- only)")
+        raise FleetError(M("fleet.bad_path", path=path), where="--swarmdeck", fix=M("fleet.bad_path_fix"))
     return path
 
 
@@ -137,8 +133,7 @@ def get_host(name: str) -> FleetHost:
     for h in load_hosts():
         if h.name == name:
             return h
-    raise FleetError(f"no fleet host named {name!r}", where=str(hosts_file()),
-                     fix="see `swarmdeck fleet list`, or add it: swarmdeck fleet add NAME user@host")
+    raise FleetError(M("fleet.no_host", name=name), where=str(hosts_file()), fix=M("fleet.no_host_fix"))
 
 
 def add_host(host: FleetHost) -> None:

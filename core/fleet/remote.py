@@ -4,6 +4,7 @@ the UI, and every profile name is checked here before it can reach a command lin
 from __future__ import annotations
 
 from core.base.paths import PROFILE_NAME_RE
+from core.base.i18n import M
 from core.fleet.registry import FleetError
 
 VERBS = ("status", "events", "start", "stop", "restart", "logs")
@@ -12,8 +13,7 @@ STATUS_FORMAT_KEYS = ("version", "profiles")
 
 def check_profile(name: str) -> str:
     if not isinstance(name, str) or not PROFILE_NAME_RE.match(name):
-        raise FleetError(f"{name!r} is not a valid profile name: nothing was sent", where="profile name",
-                         fix="a profile name is 1-32 letters, digits, '-' or '_', starting with a letter or digit")
+        raise FleetError(M("fleet.bad_profile", name=name), where="profile name", fix=M("fleet.bad_profile_fix"))
     return name
 
 

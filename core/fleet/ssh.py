@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.base.i18n import M
 from core.config.settings import FleetSettings
 from core.fleet.registry import FleetError, FleetHost, Target, control_dir, known_hosts_file, parse_target, \
     ssh_config_file
@@ -93,9 +94,8 @@ class Ssh:
 
     def check_identity(self) -> None:
         if self.host.identity and not os.path.isfile(os.path.expanduser(self.host.identity)):
-            raise FleetError(f"the SSH key file {self.host.identity} does not exist", where=f"--identity of {self.where}",
-                             fix="give the path of your private key (e.g. ~/.ssh/id_ed25519); swarmdeck only passes "
-                                 "the path to ssh, it never reads or copies the key")
+            raise FleetError(M("fleet.no_key_file", path=self.host.identity), where=f"--identity of {self.where}",
+                             fix=M("fleet.no_key_file_fix"))
 
     # -- the shared connection
     def master_alive(self) -> bool:
@@ -145,9 +145,8 @@ class Ssh:
             r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout or self.timeout,
                                stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            raise FleetError(f"{self.where} did not answer within {timeout or self.timeout:.0f} s",
-                             where=self.where, fix="check the machine and its network; `swarmdeck fleet status` "
-                                                   "tries again") from None
+            raise FleetError(M("fleet.no_answer", where=self.where, seconds=f"{timeout or self.timeout:.0f}"),
+                             where=self.where, fix=M("fleet.no_answer_fix")) from None
         dt = time.monotonic() - t0
         if r.returncode == 255:
             raise self.explain(r.stderr, 255)
@@ -161,8 +160,8 @@ class Ssh:
         try:
             r = subprocess.run(argv, capture_output=True, text=True, timeout=self.timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired:
-            raise FleetError(f"{self.where} did not answer within {self.timeout:.0f} s", where=self.where,
-                             fix="check the machine and its network") from None
+            raise FleetError(M("fleet.no_answer", where=self.where, seconds=f"{self.timeout:.0f}"), where=self.where,
+                             fix=M("fleet.no_answer_fix")) from None
         if r.returncode == 255:
             raise self.explain(r.stderr, 255)
         return time.monotonic() - t0
@@ -183,34 +182,26 @@ class Ssh:
         dest = self.target.destination() + (f" port {self.target.port}" if self.target.port else "")
         first = next((ln.strip() for ln in e.splitlines() if ln.strip() and not ln.startswith("@")), "")
         if "remote host identification has changed" in low or "host key for" in low and "has changed" in low:
-            return FleetError(f"THE HOST KEY OF {self.host.name} ({dest}) HAS CHANGED: refused. Either the machine "
-                              "was reinstalled, or someone is in the middle of the connection",
-                              where=f"{self.known_hosts}",
-                              fix=f"check the new key with the machine's owner (on it: ssh-keygen -lf "
-                                  f"/etc/ssh/ssh_host_ed25519_key.pub); only if it is right: swarmdeck fleet remove "
-                                  f"{self.host.name} and add it again")
+            return FleetError(M("fleet.key_changed", name=self.host.name, dest=dest), where=f"{self.known_hosts}",
+                              fix=M("fleet.key_changed_fix", name=self.host.name))
         if "host key verification failed" in low or "no matching host key" in low:
-            return FleetError(f"the host key of {dest} is not known to swarmdeck", where=str(self.known_hosts),
-                              fix=f"add the host (it shows the key's fingerprint to confirm): swarmdeck fleet add "
-                                  f"{self.host.name} {self.host.target}")
+            return FleetError(M("fleet.key_unknown", dest=dest), where=str(self.known_hosts),
+                              fix=M("fleet.key_unknown_fix", name=self.host.name, target=self.host.target))
         if "permission denied" in low:
-            return FleetError(f"SSH login to {dest} was refused ({first})", where=self.where,
-                              fix="check the user name in the target and the key: --identity FILE must be a key "
-                                  "whose .pub is in ~/.ssh/authorized_keys of that user on the host (swarmdeck never "
-                                  "uses passwords)")
+            return FleetError(M("fleet.login_refused", dest=dest, detail=first), where=self.where,
+                              fix=M("fleet.login_refused_fix"))
         if "connection refused" in low:
-            return FleetError(f"nothing answers SSH at {dest} (connection refused)", where=self.where,
-                              fix="check the port, and that sshd runs on the host")
+            return FleetError(M("fleet.conn_refused", dest=dest), where=self.where, fix=M("fleet.conn_refused_fix"))
         if "could not resolve hostname" in low or "name or service not known" in low:
-            return FleetError(f"the host name in {self.host.target!r} does not resolve", where=self.where,
-                              fix="check the spelling, or use the IP address or a Host alias from ~/.ssh/config")
+            return FleetError(M("fleet.no_resolve", target=self.host.target), where=self.where,
+                              fix=M("fleet.no_resolve_fix"))
         if any(x in low for x in ("timed out", "no route to host", "network is unreachable", "connection closed",
                                   "broken pipe", "connection reset", "timeout")) or rc == -1:
-            return FleetError(f"{self.where} is unreachable ({first or 'no answer'})", where=self.where,
-                              fix="check that the machine is on and its network up; swarmdeck tries again")
-        return FleetError(f"ssh to {dest} failed: {first or f'exit {rc}'}", where=self.where,
-                          fix=f"try it by hand: ssh {shlex.join(self.base_argv(control=False)[1:])} "
-                              f"{self.target.destination()} true")
+            return FleetError(M("fleet.unreachable", where=self.where, detail=first or "no answer"), where=self.where,
+                              fix=M("fleet.unreachable_fix"))
+        return FleetError(M("fleet.ssh_failed", dest=dest, detail=first or f"exit {rc}"), where=self.where,
+                          fix=M("fleet.ssh_failed_fix", command=f"ssh {shlex.join(self.base_argv(control=False)[1:])} "
+                                                                f"{self.target.destination()} true"))
 
 
 def is_unreachable(e: FleetError) -> bool:

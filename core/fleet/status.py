@@ -10,6 +10,7 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from core.base.i18n import M
 from core.config.settings import FleetSettings
 from core.fleet import remote
 from core.fleet.registry import FleetError, FleetHost
@@ -26,9 +27,7 @@ def parse_status(text: str, where: str) -> dict:
         d = None
     if not isinstance(d, dict) or any(k not in d for k in remote.STATUS_FORMAT_KEYS) \
             or not isinstance(d.get("profiles"), list):
-        raise FleetError("the remote swarmdeck answered `status --json` in a format this swarmdeck does not read",
-                         where=where, fix="install the same swarmdeck version on both machines "
-                                          "(`swarmdeck --version` on each)")
+        raise FleetError(M("fleet.bad_format"), where=where, fix=M("fleet.bad_format_fix"))
     return d
 
 
@@ -67,10 +66,9 @@ def poll_host(host: FleetHost, settings: FleetSettings | None = None) -> dict:
 
 
 def missing_swarmdeck(host: FleetHost) -> FleetError:
-    return FleetError(f"swarmdeck is not installed on {host.name} (the remote shell found no {host.swarmdeck!r})",
+    return FleetError(M("fleet.no_swarmdeck", name=host.name, path=host.swarmdeck),
                       where=f"fleet host {host.name} ({host.target})",
-                      fix="install swarmdeck there, or give its path: swarmdeck fleet add "
-                          f"{host.name} {host.target} --swarmdeck /path/to/swarmdeck")
+                      fix=M("fleet.no_swarmdeck_fix", name=host.name, target=host.target))
 
 
 def poll_all(hosts: list[FleetHost], settings: FleetSettings | None = None) -> list[dict]:

@@ -525,7 +525,10 @@ class Node:
             # stage above its current one even for a past round, so a later stage seen at round start could
             # be refused by the time the queue delivers it.
             self.queue.reward(r, 0, reward, self.peer_id)
-            self.queue.winners(r, self._winners(local, fetched), self.peer_id)
+            verified: dict[str, list] = {}
+            for ro in (eng.last_verify.accepted if eng.last_verify is not None else ()):
+                verified.setdefault(ro.peer_id, []).append(ro)
+            self.queue.winners(r, self._winners(local, verified), self.peer_id)
         if self.checkpoints is not None and (r % max(1, self.settings.training.checkpoint_every) == 0
                                              or self.stop_event.is_set()):
             path = self.checkpoints.save(eng.model, eng.optimizer, r)
@@ -584,17 +587,17 @@ class Node:
                                  fix=e.part("fix") or M("event.err.transient_local")))
             return {}
 
-    def _winners(self, local, fetched: dict[str, list]) -> list[str]:
-        """Vote for the peer whose rollouts scored best this round (ourselves included)."""
+    def _winners(self, local, verified: dict[str, list]) -> list[str]:
+        """Vote for the peer whose rollouts scored best this round (ourselves included).
+
+        Peers are scored on the groups this node verified (its own verifier's rewards), never on what a
+        manifest claims: a peer that claims perfect rewards would otherwise win every vote."""
         def mean(rs):
             vals = [x for r in rs for x in r.rewards]
             return sum(vals) / len(vals) if vals else 0.0
 
         scores = {self.peer_id: mean(local)}
-        scores.update({p: mean(rs) for p, rs in fetched.items()})
-        scores.update(self.dht.peer_rewards())  # every peer we could choose from, all its groups
-        # a peer we ignore for lying about rewards gets no vote for what it claims
-        scores = {p: v for p, v in scores.items() if p == self.peer_id or self._peer_allowed(p)}
+        scores.update({p: mean(rs) for p, rs in verified.items() if p != self.peer_id and self._peer_allowed(p)})
         return [max(sorted(scores), key=lambda p: scores[p])]
 
     def run(self) -> None:

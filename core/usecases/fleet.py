@@ -20,6 +20,7 @@ from typing import Callable
 
 from core.base import paths as _paths
 from core.base.fsutil import atomic_write_json
+from core.base.i18n import M
 from core.config import settings as _config
 from core.config.settings import AlertSettings, FleetSettings
 from core.fleet import hostkeys, registry, remote
@@ -59,8 +60,8 @@ def add(name: str, target: str, identity: str | None = None, swarmdeck: str = "s
     registry.parse_target(target)
     registry.check_remote_path(swarmdeck)
     if any(h.name == name for h in registry.load_hosts()):
-        raise FleetError(f"a fleet host named {name!r} exists already", where=str(registry.hosts_file()),
-                         fix=f"pick another name, or remove it first: swarmdeck fleet remove {name}")
+        raise FleetError(M("fleet.exists", name=name), where=str(registry.hosts_file()),
+                         fix=M("fleet.exists_fix", name=name))
     host = FleetHost(name, target, os.path.abspath(os.path.expanduser(identity)) if identity else None, swarmdeck)
     settings = fleet_settings()
     real = registry.known_hosts_file()
@@ -70,14 +71,12 @@ def add(name: str, target: str, identity: str | None = None, swarmdeck: str = "s
     known = hostkeys.check_changed(probe, scanned)
     if not known and not accept_new:
         if confirm is None or not confirm(scanned):
-            raise FleetError(f"the host key of {target} was not confirmed: nothing was added", where=target,
-                             fix="compare the fingerprint with the machine's own (on it: ssh-keygen -lf "
-                                 "/etc/ssh/ssh_host_ed25519_key.pub) and answer yes, or pass --accept-new")
+            raise FleetError(M("fleet.not_confirmed", target=target), where=target, fix=M("fleet.not_confirmed_fix"))
     tmp = hostkeys.temp_known_hosts(real, [] if known else [k.line for k in scanned])
     ssh = Ssh(host, settings, known_hosts=tmp, shared=False)
     try:
         rtt = ssh.ping()
-        r = ssh.run(remote.args_for("status"))
+        r = ssh.run(remote.args_for("status"), timeout=2 * ssh.timeout)  # a first run may compile bytecode
         if r.rc == 127:
             raise missing_swarmdeck(host)
         if r.rc != 0:

@@ -45,6 +45,30 @@ def identity_status(name: str) -> dict:
     return out
 
 
+def identity_problem(name: str) -> dict | None:
+    """A damaged swarm.pem, with the fix for this profile's case: {what, where, backup_archive} where
+    backup_archive is the archive of its last verified backup (restore it into a new profile), or None
+    (no backup: the peer id cannot be recovered; archive the profile and make a new one)."""
+    pp = _paths.ProfilePaths(name)
+    if not pp.swarm_pem.exists():
+        return None
+    try:
+        _identity.peer_id_from_pem(pp.swarm_pem)
+        return None
+    except SwarmdeckError as e:
+        b = _backup.backup_state(name)
+        return {"what": e.what, "where": e.where or str(pp.swarm_pem), "backup_archive": b.get("archive")}
+
+
+def damaged_fix(name: str, problem: dict) -> str:
+    """The fix for a damaged swarm.pem, by case (a backup to restore, or none)."""
+    if problem.get("backup_archive"):
+        return (f"restore your backup into a new profile: swarmdeck identity restore {problem['backup_archive']} "
+                f"-p NEW_NAME (then archive this one: swarmdeck profile archive {name})")
+    return (f"no backup of it exists: its peer id and on-chain history cannot be recovered; archive this profile "
+            f"(swarmdeck profile archive {name}) and create a new one (swarmdeck profile new NAME)")
+
+
 def profile_status(cfg: _config.Config, name: str) -> dict:
     pp = _paths.ProfilePaths(name)
     d: dict = {"name": name, "current": name == cfg.current_profile, "dir": str(pp.root)}
@@ -61,6 +85,8 @@ def profile_status(cfg: _config.Config, name: str) -> dict:
     d["running"] = d["node_state"] == "running"
     d["identity"] = identity_status(name)
     d["demo_peer"] = is_demo_peer(name)  # the local network's own peer: no backup needed
+    problem = identity_problem(name)
+    d["identity_problem"] = problem and {**problem, "fix": damaged_fix(name, problem)}
     req = _signin.required(name)  # the login app refused the session key: {reason, since, where} + the fix
     d["sign_in_required"] = {**req, "fix": _signin.command(name)} if req else None
     d["sharing"] = sharing_status(name)
@@ -99,6 +125,15 @@ def profiles_on_disk() -> list[str]:
 
 
 RUNNING = ("running", "starting", "preparing", "stopping")
+
+
+def display_order(names: list[str]) -> list[str]:
+    """The order profiles are shown and numbered in (TUI tabs, keys 1-9, the switcher): the user's own
+    profiles in the order they were made (config.toml's), then the local network's demo peers. Demo
+    peers are made after the first start, so numbering them in config order moved the user's own
+    profiles to other numbers in the next session (issue 20); after them, a profile keeps its number."""
+    own = [n for n in names if not is_demo_peer(n)]
+    return own + sorted((n for n in names if is_demo_peer(n)), key=lambda n: (len(n), n))
 
 
 def node_state(name: str) -> str:
@@ -214,7 +249,8 @@ def backup_verified_at(name: str) -> str | None:
     return st["verified_at"] if st.get("state") == "verified" else None
 
 
-def tab_state(node: str, login_needed: bool, backup_at: str | None, demo_peer: bool = False) -> str:
+def tab_state(node: str, login_needed: bool, backup_at: str | None, demo_peer: bool = False,
+              damaged: bool = False) -> str:
     """The switcher's word: running / starting / stopping / stopped / crashed / needs_login /
     needs_backup. A node that is starting (or crash-looping at start) is never called running here
     either, so the tabs and `swarmdeck status` say the same word."""
@@ -222,6 +258,8 @@ def tab_state(node: str, login_needed: bool, backup_at: str | None, demo_peer: b
         return node
     if node in ("crashed", "gave_up"):
         return "crashed"
+    if damaged:  # before login and backup: neither helps while swarm.pem cannot be read
+        return "damaged"
     if login_needed:
         return "needs_login"
     if backup_at is None and not demo_peer:
@@ -241,14 +279,17 @@ class ProfileView:
     permission_problems: tuple[str, ...]
     node_pid: int | None
     demo_peer: bool = False            # a local-network demo peer: no backup warning
+    identity_problem: dict | None = None  # identity_problem(): a damaged swarm.pem and its fix
 
 
 def profile_view(name: str) -> ProfileView:
     node = node_state(name)
     backup_at = backup_verified_at(name)
+    problem = identity_problem(name)
     return ProfileView(
-        name=name, node=node, state=tab_state(node, needs_login(name), backup_at, is_demo_peer(name)),
-        demo_peer=is_demo_peer(name),
+        name=name, node=node,
+        state=tab_state(node, needs_login(name), backup_at, is_demo_peer(name), damaged=problem is not None),
+        demo_peer=is_demo_peer(name), identity_problem=problem,
         signin_required=signin_required(name), backup_verified_at=backup_at,
         permission_problems=tuple(str(p) for p in _identity.check_permissions(_paths.ProfilePaths(name).identity_dir)),
         node_pid=node_pid(name) if node in RUNNING else None)

@@ -60,7 +60,8 @@ def main() -> int:
         (home / "sd" / "config").mkdir(parents=True)
         ssh = ns_tool(base / "ssh-w", m.names[n], "ssh")
         scan = ns_tool(base / "keyscan-w", m.names[n], "ssh-keyscan")
-        (home / "sd" / "config" / "config.toml").write_text(f'[fleet]\nssh = "{ssh}"\nssh_keyscan = "{scan}"\n')
+        (home / "sd" / "config" / "config.toml").write_text(
+            f'[fleet]\nssh = "{ssh}"\nssh_keyscan = "{scan}"\ntimeout_seconds = 30.0\n')
         try:
             mk = ("from core.config.settings import load_config\n"
                   "from tests.helpers.supervisor import create_node_profile as c\n"

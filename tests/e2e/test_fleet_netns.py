@@ -63,8 +63,11 @@ class Fleet:
 
     def cli(self, *args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
         """`swarmdeck ARGS` on the watcher's machine (namespace 3)."""
+        env = {**home_env(self.home), "LANG": "C.UTF-8"}  # the English texts are checked
+        env.pop("LC_ALL", None)
+        env.pop("LC_MESSAGES", None)
         return subprocess.run(["ip", "netns", "exec", self.m.names[2], sys.executable, "-m", "tui.cli", *args],
-                              env=home_env(self.home), cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                               input=input if input is not None else "", )
 
     def ctl_dir(self) -> Path:

@@ -186,3 +186,37 @@ async def test_a_model_build_shows_a_bar_with_steps_and_time_left_then_the_model
         await pilot.pause()
         text = " ".join(screen_text(app).split())
         assert "Building" not in text and "model demo" in text, text
+
+
+async def test_a_damaged_identity_shows_on_the_dashboard_with_the_fix_for_its_case(profiles, tmp_path):
+    """Issue 20: a damaged swarm.pem showed as "needs backup"; the error came only after s, and its fix
+    assumed a backup exists. Now: the tab says so, the dashboard names the error and the fix for the case."""
+    from core.base.paths import ProfilePaths
+    from core.identity.backup import create_backup
+    from core.usecases import node_control
+    from tui.screens.main import MainScreen
+
+    profiles("nobak", "withbak")
+    create_backup("withbak", tmp_path, "a long enough passphrase", scrypt_n=2**12)
+    for name in ("nobak", "withbak"):
+        pem = ProfilePaths(name).swarm_pem
+        pem.write_bytes(pem.read_bytes()[:100])
+    app = _app()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: "Identity damaged" in screen_text(app) and "identity damaged" in screen_text(app),
+                    20, "the damaged identity (warning and state)", app)
+        text = " ".join(screen_text(app).split())
+        assert "not a valid libp2p identity" in text and "No backup of it exists" in text, text
+        assert "profile archive nobak" in text and "needs backup" not in text
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("2")
+        await until(pilot, lambda: "identity restore" in " ".join(screen_text(app).split()), 20, "the restore fix", app)
+        text = " ".join(screen_text(app).split())
+        assert ".sdbackup" in text and "No backup of it exists" not in text, text
+    # `s` / swarmdeck start is refused with the same case's fix
+    for name, want in (("nobak", "no backup of it exists"), ("withbak", "identity restore")):
+        try:
+            node_control.check_can_start(name)
+            raise AssertionError("a damaged identity must not start")
+        except Exception as e:
+            assert want in str(getattr(e, "fix", "")), (name, e)

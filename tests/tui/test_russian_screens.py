@@ -48,7 +48,7 @@ ALLOWED_WORDS = {
     "restore", "start", "stop", "status", "invite", "host", "join", "addr", "public",
     "sly", "shaggy", "toucan", "agile", "tawny", "owl", "quick", "grey", "wolf",  # generated peer names
     "invalidroundnumber",  # the coordinator contract's revert reason, as the chain gives it
-    "root", "evm", "ipv", "utc", "shift", "escape", "space", "home", "end", "pageup", "pagedown", "up", "down", "left", "right",  # key names
+    "tiny", "demo", "root", "evm", "ipv", "utc", "shift", "escape", "space", "home", "end", "pageup", "pagedown", "up", "down", "left", "right",  # key names
     "main", "gpu1", "gp", "default", "myswarm", "alice", "x", "b", "q", "t", "l", "r", "c", "k", "f", "d",
 }
 # Whole tokens that are ids, paths, commands or numbers with units, removed before looking for words.
@@ -212,6 +212,10 @@ async def test_dashboard_and_its_dialogs(profiles, language, size):
             await until(pilot, lambda: "Поиск команд" in screen_text(app) if ru else "Search" in screen_text(app),
                         10, "the palette", app)
             check("palette")
+            await pilot.press(*"9797")  # no command matches: the palette says so in the language
+            nothing = "Ничего не найдено" if ru else "No matches found"
+            await until(pilot, lambda: nothing in screen_text(app), 10, "no matches", app)
+            check("palette, no matches")
             await pilot.press("escape")
             await pilot.press("x")
             await _shown(pilot, app, ConfirmScreen, "stop confirmation")

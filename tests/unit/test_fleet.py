@@ -124,3 +124,13 @@ def test_unreachable_can_be_switched_off():
     r = FleetRules(AlertSettings(conditions=("down",)))
     down = _poll("x", False)
     assert r.observe(down, 0) == [] and r.observe(down, 10) == [] and r.observe(_poll("x"), 20) == []
+
+
+def test_watch_service_unit_runs_the_watch_module(tmp_path, monkeypatch):
+    from tui.cli import main
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert main(["fleet", "service", "install", "--interval", "30"]) == 0
+    unit = (tmp_path / "systemd" / "user" / "swarmdeck-fleet-watch.service").read_text()
+    line = next(ln for ln in unit.splitlines() if ln.startswith("ExecStart="))
+    assert line.endswith("-m tui.commands.fleet_cmd watch --interval 30")

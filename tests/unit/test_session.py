@@ -116,7 +116,8 @@ def test_start_with_a_damaged_swarm_pem_is_refused_before_anything_starts(capsys
         out, err = capsys.readouterr()
         assert rc == 1 and "started" not in out, (verb, out)
         assert "swarm.pem is not a valid libp2p identity" in err and str(pp.swarm_pem) in err
-        assert "swarmdeck identity restore" in err and "Traceback" not in err
+        # no backup was ever made: the fix says so (issue 20: it told everyone to restore one)
+        assert "no backup of it exists" in err and "profile archive hurt" in err and "Traceback" not in err
         assert supervisor.query_status(pp, timeout=0.5) is None
     with pytest.raises(SwarmdeckError, match="not a valid libp2p identity"):
         session.start("hurt")

@@ -114,6 +114,48 @@ def cmd_watch(args) -> int:
     return fleet.watch(args.interval, stop=done, note=note)
 
 
+def unit_text(interval: float | None) -> str:
+    # this module alone, not the whole CLI: less resident memory for a process that runs for weeks
+    from pathlib import Path
+    import shlex
+
+    every = f" --interval {interval:g}" if interval else ""
+    root = Path(__file__).resolve().parents[2]
+    return f"""[Unit]
+Description=swarmdeck fleet watchtower (alerts when a machine of the fleet goes dark)
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+ExecStart={shlex.quote(sys.executable)} -m tui.commands.fleet_cmd watch{every}
+WorkingDirectory={root}
+Environment=PYTHONUNBUFFERED=1
+Restart=on-failure
+RestartSec=10
+
+[Install]
+WantedBy=default.target
+"""
+
+
+def cmd_service_install(args) -> int:
+    import os
+    from pathlib import Path
+
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    unit_dir = base / "systemd" / "user"
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    unit = unit_dir / "swarmdeck-fleet-watch.service"
+    unit.write_text(unit_text(args.interval))
+    print(f"wrote {unit}")
+    print("enable and start it:")
+    print("  systemctl --user daemon-reload")
+    print("  systemctl --user enable --now swarmdeck-fleet-watch.service")
+    print("alerts go to the URLs of `swarmdeck alerts list` on this machine; check them with `swarmdeck alerts test`")
+    return 0
+
+
 def register(sub) -> None:
     p = sub.add_parser("fleet", help="other machines you run nodes on, over SSH: status, control, watchtower")
     s = p.add_subparsers(dest="fleet_cmd", metavar="ACTION", required=True)
@@ -147,6 +189,11 @@ def register(sub) -> None:
     w.add_argument("--interval", type=float, default=None, metavar="S",
                    help="seconds between polls (default [fleet] poll_seconds)")
     w.set_defaults(func=cmd_watch)
+    v = s.add_parser("service", help="run `fleet watch` as a systemd user service")
+    vs = v.add_subparsers(dest="service_cmd", metavar="ACTION", required=True)
+    i = vs.add_parser("install", help="write swarmdeck-fleet-watch.service")
+    i.add_argument("--interval", type=float, default=None, metavar="S")
+    i.set_defaults(func=cmd_service_install)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,6 +61,8 @@ def render_text(st: dict) -> str:
             lines.append(f"      chain writes wait (training goes on) -> {again.get('fix')}")
         for e in ident["errors"]:
             lines.append(f"    ERROR: {e['what']} ({e.get('where')})")
+        if p.get("identity_problem"):
+            lines.append(f"      fix: {p['identity_problem']['fix']}")
         for pp in ident["permission_problems"]:
             lines.append(f"    WARNING: {pp} -> swarmdeck identity fix-perms -p {p['name']}")
     for d in st["duplicates"]:

@@ -104,4 +104,5 @@ class SwitcherScreen(ModalScreen[str | None]):
 
 
 STATE_STYLE = {"running": "bold green", "starting": "green", "preparing": "green", "stopping": "yellow", "stopped": "dim", "crashed": "bold red",
-               "needs_login": "bold yellow", "needs_backup": "bold yellow"}
+               "needs_login": "bold yellow", "needs_backup": "bold yellow",
+               "damaged": "bold red"}

@@ -19,7 +19,7 @@ from tui.screens.standing import StandingScreen
 from tui.widgets.common import translate_bindings
 from tui.widgets.dashboard import ProfileDashboard
 
-STATE_MARK = {"running": "●", "starting": "◐", "preparing": "◐", "stopping": "◑", "stopped": "○", "crashed": "✗", "needs_login": "!", "needs_backup": "!"}
+STATE_MARK = {"running": "●", "starting": "◐", "preparing": "◐", "stopping": "◑", "stopped": "○", "crashed": "✗", "needs_login": "!", "needs_backup": "!", "damaged": "✗"}
 SLOW_EVERY = 5  # ticks between the costlier checks (profile states, identity warnings, node pid)
 
 
@@ -161,7 +161,12 @@ class MainScreen(Screen):
             elif view.state == "needs_login":
                 warns.append(t("warn.needs_login"))
             d.set_signin(again)
-            if view.backup_verified_at is None and not view.demo_peer:
+            bad = view.identity_problem
+            if bad:  # first: the node cannot start, and the fix depends on whether a backup exists
+                warns.insert(0, t("warn.identity_damaged", what=bad["what"], where=bad["where"]))
+                warns.insert(1, t("warn.damaged_fix_backup", archive=bad["backup_archive"], name=name)
+                             if bad.get("backup_archive") else t("warn.damaged_fix_no_backup", name=name))
+            elif view.backup_verified_at is None and not view.demo_peer:
                 warns.append(t("warn.no_backup"))
             for dup in self._dups:
                 if name in dup.profiles:

@@ -195,7 +195,7 @@ class ProfileDashboard(Widget):
             s.append("  " + t("dash.model", name=m.model_name))
         if m.oom:
             s.append("  " + t("dash.oom", what=m.oom), style="bold red")
-        if state in ("stopped", "crashed", "needs_login", "needs_backup"):
+        if state in ("stopped", "crashed", "needs_login", "needs_backup"):  # not "damaged": s would be refused
             s.append("  " + t("dash.press_start"), style="dim")
         self._set("status-line", s)
 
