@@ -39,7 +39,7 @@ class SwarmdeckApp(App[int]):
     BINDINGS = [
         Binding("q", "quit", "keys.quit"),
         Binding("question_mark", "help", "keys.help"),
-        Binding("f", "fleet", "keys.fleet"),
+        Binding("f", "fleet", "keys.fleet", show=False),  # in the help (?) and the palette; the footer is full
         # priority: also on dialogs (a modal screen hides the app's other bindings); tui.screenshot
         Binding("ctrl+s", "save_svg", "keys.screenshot", show=False, priority=True),
     ]

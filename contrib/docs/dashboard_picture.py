@@ -37,7 +37,7 @@ async def _shoot(out: Path) -> None:
     backups = Path(os.environ["SWARMDECK_HOME"]) / "backups"
     backups.mkdir()
     create_backup("alpha", backups, "a docs picture passphrase", scrypt_n=2**12)
-    history = [(k, {"mode": "fp32", "device": "cpu", "reason": "no GPU: the local demo model"} if k == "node.mode" else d)
+    history = [(k, {"mode": "fp32", "device": "cpu", "reason": "no GPU: the local demo model", "model": "demo"} if k == "node.mode" else d)
                for k, d in node_history(12)]
     write_events("alpha", history)
     app = make_app(refresh=0, now=lambda: FROZEN_NOW, startup_flows=False, telemetry=FrozenTelemetry(cpu_mode=True))

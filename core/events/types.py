@@ -239,6 +239,13 @@ class RoundFinished(Event):
     n_external: int
     peers: int | None = None             # peers whose rollouts arrived
     seconds: float | None = None
+    # What the swarm gave this round (core.events.swarm_gain): the useful groups (nonzero advantage)
+    # the step trained on, by origin, and the peers' groups refused before training.
+    useful_own: int | None = None
+    useful_peers: int | None = None
+    refused: int | None = None
+    taken_from: Mapping[str, int] | None = None    # peer id -> groups of it trained on this round
+    refused_from: Mapping[str, int] | None = None  # peer id -> its groups refused this round
     verify_seconds: float | None = None  # regenerating + re-scoring the peers' groups (core.training.verify)
     verify_pct: float | None = None      # the same in % of the round's wall time
 

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.base import fsutil, procs
+from core.base.i18n import M
 from core.base.errors import IdentityError, SwarmdeckError
 from core.base.paths import data_dir, ensure_private_dir
 from core.config import settings as _config
@@ -93,24 +94,21 @@ def resolve_app_dir(path: str | Path) -> Path:
     """The modal-login directory from what the user gave: the app itself or an rl-swarm checkout."""
     p = Path(os.path.expanduser(str(path))).resolve()
     if not p.exists():
-        raise AppError(f"{p} does not exist.", where=str(p),
-                       fix="give the modal-login directory of an rl-swarm checkout "
-                           "(e.g. ~/rl-swarm/modal-login), or let swarmdeck clone it "
-                           "(`swarmdeck login --clone`, or c on the sign-in screen)")
+        raise AppError(M("err.app.missing", path=str(p)), where=str(p), fix=M("err.app.missing_fix"))
     if (p / APP_SUBDIR / "package.json").is_file():
         p = p / APP_SUBDIR
     pkg = p / "package.json"
     if not pkg.is_file():
-        raise AppError(f"{p} is not the modal-login app (no package.json).", where=str(p),
-                       fix=f"point to the {APP_SUBDIR}/ directory of an rl-swarm checkout")
+        raise AppError(M("err.app.no_package", path=str(p)), where=str(p), fix=M("err.app.point_to", dir=APP_SUBDIR))
     try:
         scripts = json.loads(pkg.read_text(encoding="utf-8")).get("scripts") or {}
     except (ValueError, OSError, AttributeError) as e:
-        raise AppError(f"cannot read {pkg}: {e}", where=str(pkg), fix="restore the file from the repository") from None
+        raise AppError(M("err.app.unreadable", path=str(pkg), error=str(e)), where=str(pkg),
+                       fix=M("err.app.restore_file")) from None
     missing = [s for s in ("build", "start") if s not in scripts]
     if missing:
-        raise AppError(f"{pkg} has no {' / '.join(missing)} script, so it is not the modal-login app.",
-                       where=str(pkg), fix=f"point to the {APP_SUBDIR}/ directory of an rl-swarm checkout")
+        raise AppError(M("err.app.no_script", path=str(pkg), scripts=" / ".join(missing)),
+                       where=str(pkg), fix=M("err.app.point_to", dir=APP_SUBDIR))
     return p
 
 
@@ -138,8 +136,7 @@ def clone_app(dest: Path, *, repo: str | None = None, commit: str | None = None,
         return resolve_app_dir(dest)  # cloned before: reuse it
     git = shutil.which("git")
     if git is None:
-        raise AppError("git is not installed, so the sign-in app cannot be cloned.",
-                       fix="install git (`apt-get install git`), or clone rl-swarm yourself and pass --app PATH")
+        raise AppError(M("err.app.no_git"), fix=M("err.app.no_git_fix"))
     progress("clone", repo=repo, commit=commit[:8], dest=str(dest))
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".partial")
@@ -155,13 +152,11 @@ def clone_app(dest: Path, *, repo: str | None = None, commit: str | None = None,
                 _append_log(log_path, f"$ {' '.join(cmd)}\n{r.stdout}{r.stderr}")
             if r.returncode != 0:
                 reason = (r.stderr.strip().splitlines() or [f"exit {r.returncode}"])[-1]
-                raise AppError(f"cloning {repo} at {commit[:8]} failed: {reason}", where=repo,
-                               fix="check this machine can reach GitHub; or clone rl-swarm on a machine that can, "
-                                   "copy it here and run `swarmdeck login --app PATH/modal-login`")
+                raise AppError(M("err.app.clone_failed", repo=repo, commit=commit[:8], reason=reason), where=repo,
+                               fix=M("err.app.clone_failed_fix"))
         tmp.rename(dest)
     except subprocess.TimeoutExpired:
-        raise AppError(f"cloning {repo} took over 10 minutes", where=repo,
-                       fix="check the network, or clone it yourself and pass --app PATH") from None
+        raise AppError(M("err.app.clone_slow", repo=repo), where=repo, fix=M("err.app.clone_slow_fix")) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return resolve_app_dir(dest)
@@ -224,8 +219,7 @@ def find_yarn() -> list[str]:
     cp = shutil.which("corepack")
     if cp:
         return [cp, "yarn"]
-    raise AppError("yarn is not installed; the sign-in app is built and run with it.",
-                   fix="install it with `npm install -g yarn` (or `corepack enable`), then try again")
+    raise AppError(M("err.app.no_yarn"), fix=M("err.app.no_yarn_fix"))
 
 
 def _append_log(path: Path, text: str) -> None:
@@ -269,7 +263,7 @@ def _run_streamed(cmd: list[str], cwd: Path, log_path: Path, progress: Progress,
     finally:
         killer.cancel()
     if stop is not None and stop.is_set():
-        raise AppError(f"`{' '.join(cmd[-2:])}` was cancelled.", where=str(cwd), fix="start the sign-in again")
+        raise AppError(M("err.app.cancelled_cmd", cmd=" ".join(cmd[-2:])), where=str(cwd), fix=M("err.app.again"))
     if rc != 0:
         last = "\n  ".join(tail[-5:]) or f"exit code {rc}"
         raise AppError(f"`{' '.join(Path(c).name if i == 0 else c for i, c in enumerate(cmd))}` failed in {cwd}:\n  {last}",
@@ -429,7 +423,7 @@ def _await_app(profile_paths, proc: subprocess.Popen, app_dir: Path, logp: Path,
     seen: int | None = None
     while time.monotonic() < deadline:
         if stop is not None and stop.is_set():
-            raise AppError("starting the sign-in app was cancelled.", fix="start the sign-in again")
+            raise AppError(M("err.app.cancelled"), fix=M("err.app.again"))
         if proc.poll() is not None:
             text = logp.read_bytes()[offset:].decode("utf-8", "replace").strip()
             said = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith(_YARN_NOISE)]

@@ -48,6 +48,7 @@ from core.base import fsutil, procs
 from core.base.net import port_free
 from core.base.constants import DEFAULT_LOGIN_PORT
 from core.identity import files as identity
+from core.base.i18n import M
 from core.base.errors import ChainError, IdentityError, SwarmdeckError
 from core.login.accounts import AccountStore, normalize_email, valid_email
 from core.base.paths import ensure_private_dir, profiles_dir
@@ -84,10 +85,9 @@ def pick_port(host: str, preferred: int, strict: bool = False) -> int:
         for p in range(preferred + 1, preferred + PORT_TRIES):
             if port_free(p, host):
                 return p
-    raise LoginError(f"port {preferred} on {host} is in use" + ("" if strict else
-                     f" (and the next {PORT_TRIES - 1} too)"), where=f"{host}:{preferred}",
-                     fix="stop what holds it (`ss -ltnp | grep :%d`), or set login_port in config.toml "
-                         "to another port" % preferred)
+    raise LoginError(M("err.login.port_busy", port=preferred, host=host) if strict else
+                     M("err.login.ports_busy", port=preferred, host=host, n=PORT_TRIES - 1),
+                     where=f"{host}:{preferred}", fix=M("err.login.port_busy_fix", port=preferred))
 
 
 class LoginService:
@@ -384,8 +384,8 @@ class LoginService:
             await site.start()
         except OSError as e:
             await self._runner.cleanup()
-            raise LoginError(f"cannot listen on {self.host}:{self.port}: {e.strerror}",
-                             where=f"{self.host}:{self.port}", fix="choose another login_port in config.toml")
+            raise LoginError(M("err.login.listen", addr=f"{self.host}:{self.port}", error=e.strerror),
+                             where=f"{self.host}:{self.port}", fix=M("err.login.listen_fix"))
         log.info("login service on %s (serving %s)", self.url, self.identity_dir)
         return self
 
@@ -497,14 +497,14 @@ def ensure_service(profile_paths, *, port: int = DEFAULT_PORT, network: str = "l
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = (Path(profile_paths.log_dir) / "login.log").read_text(errors="replace")[-800:]
-            raise LoginError(f"the login service exited at start: {tail.strip().splitlines()[-1] if tail.strip() else proc.returncode}",
-                             where=str(Path(profile_paths.log_dir) / "login.log"), fix="read the log above")
+            raise LoginError(M("err.login.exited", detail=tail.strip().splitlines()[-1] if tail.strip() else proc.returncode),
+                             where=str(Path(profile_paths.log_dir) / "login.log"), fix=M("err.login.read_log"))
         info = running_service(profile_paths)
         if info:
             return ServiceInfo(info.url, info.port, info.pid, True)
         time.sleep(0.1)
     proc.terminate()
-    raise LoginError("the login service did not answer in time", where=str(rt), fix="see login.log")
+    raise LoginError(M("err.login.no_answer"), where=str(rt), fix=M("err.login.see_log"))
 
 
 def stop_service(profile_paths, timeout: float = 10.0) -> bool:

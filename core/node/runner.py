@@ -77,6 +77,7 @@ class Node:
         self.pusher = None
         self.last_round: int | None = None
         self.rounds_done = 0
+        self._refused_seen = 0  # the DHT layer's refused-record count at the previous round
         self._lock = None
         self._chain_warned = False
         self._boot_used: list[str] = []
@@ -498,6 +499,13 @@ class Node:
         fetched, candidates = take.fetched, take.candidates
         external = eng.select_external(candidates, r)
         verify_s = take.verify_seconds + (eng.last_verify.seconds if eng.last_verify is not None else 0.0)
+        # peers' groups refused this round: by verification (regenerated and re-scored here), and records
+        # the DHT layer refused (bad signature, wrong version, junk) since the previous round
+        refused_records = self.dht.rejected.total - self._refused_seen
+        self._refused_seen = self.dht.rejected.total
+        rep = eng.last_verify
+        refused_from = {p: sum(c.values()) for p, c in (rep.by_peer.items() if rep is not None else ())}
+        refused_now = max(0, refused_records) + sum(refused_from.values())
         # n_candidates: the peers' groups on offer (useful or not); only the J drawn were downloaded.
         self.emit(RolloutsFetched(round=r, peers=len(fetched), n_external=len(external),
                                   n_candidates=max(take.offered, len(candidates)), rejected=self.dht.rejected.total,
@@ -539,10 +547,16 @@ class Node:
         self.last_round = r
         self.rounds_done += 1
         secs = round(time.monotonic() - t0, 3)
+        taken: dict[str, int] = {}
+        for ro in external:
+            taken[ro.peer_id] = taken.get(ro.peer_id, 0) + 1
         self.emit(RoundFinished(round=r, stage=stage, reward=reward, n_local=len(local),
                                 n_external=len(external), peers=len(fetched), seconds=secs,
                                 verify_seconds=round(verify_s, 4),
-                                verify_pct=round(100.0 * verify_s / secs, 3) if secs > 0 else None))
+                                verify_pct=round(100.0 * verify_s / secs, 3) if secs > 0 else None,
+                                useful_own=sum(1 for ro in local if ro.has_signal()),
+                                useful_peers=sum(1 for ro in external if ro.has_signal()),
+                                refused=refused_now, taken_from=taken, refused_from=refused_from))
         # One human line per round for the dashboard's log pane (the numbers above, in words).
         self.emit(LogEvent(level="info", message=M(
             "event.round_done", round=r, reward=reward, n_local=len(local), n_external=len(external),

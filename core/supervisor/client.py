@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from core.base import safejson
+from core.base.i18n import M
 from core.base.errors import SupervisorError
 from core.base.paths import ProfilePaths
 from core.supervisor.server import MAX_REPLY, PROTOCOL_VERSION, encode
@@ -62,7 +63,7 @@ class ControlClient:
                     yield safejson.loads(line)
                 continue
             if len(buf) > MAX_REPLY:
-                raise SupervisorError("supervisor sent an oversized line", where="control socket")
+                raise SupervisorError(M("err.sup.oversized"), where=M("err.sup.socket"))
             chunk = s.recv(65536)
             if not chunk:
                 return
@@ -76,10 +77,11 @@ class ControlClient:
             it = self._lines(s)
             rep = next(it, None)
             if rep is None:
-                raise SupervisorError(f"supervisor closed the connection during {cmd!r}", where=str(self.socket_path))
+                raise SupervisorError(M("err.sup.closed", cmd=repr(cmd)), where=str(self.socket_path))
             if not rep.get("ok"):
                 err = rep.get("error") or {}
-                raise SupervisorError(f"supervisor refused {cmd!r}: {err.get('message')} ({err.get('code')})",
+                raise SupervisorError(M("err.sup.refused", cmd=repr(cmd), message=str(err.get("message")),
+                                        code=str(err.get("code"))),
                                       where=str(self.socket_path))
             s.settimeout(stream_timeout)
             return s, it, rep.get("result") or {}
@@ -95,8 +97,8 @@ class ControlClient:
         try:
             s, _it, result = self._open(cmd, params, None)
         except socket.timeout as e:
-            raise SupervisorError(f"supervisor did not answer {cmd!r} within {self.timeout:.0f} s",
-                                  where=str(self.socket_path), fix="check `swarmdeck logs --supervisor`") from e
+            raise SupervisorError(M("err.sup.no_answer", cmd=repr(cmd), seconds=round(self.timeout)),
+                                  where=str(self.socket_path), fix=M("err.sup.no_answer_fix")) from e
         finally:
             self.timeout = old
         s.close()

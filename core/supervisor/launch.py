@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 
 from core.base import procs
+from core.base.i18n import M
 from core.base.errors import SupervisorError
 from core.base.paths import ProfilePaths, ensure_private_dir
 from core.supervisor.client import ControlClient, NotRunning, query_status
@@ -85,10 +86,8 @@ def run_foreground(profile: str, settings: SupervisorSettings | None = None, nod
     lock = SupervisorLock(paths)
     if not lock.acquire():
         pid = supervisor_pid(paths)
-        raise SupervisorError(f"profile {profile} already has a running supervisor (pid {pid})",
-                          where=str(paths.run_dir),
-                          fix=f"attach with `swarmdeck status -p {profile}` / `swarmdeck logs -f -p {profile}`, "
-                              f"or stop it first with `swarmdeck stop -p {profile}`")
+        raise SupervisorError(M("err.sup.running", profile=profile, pid=str(pid)), where=str(paths.run_dir),
+                              fix=M("err.sup.running_fix", profile=profile))
     set_subreaper()
     try:
         sup = Supervisor(profile, settings=settings, node_cmd=node_cmd, paths=paths, echo=echo)
@@ -150,9 +149,9 @@ def spawn_detached(profile: str, wait: float = 15.0) -> dict:
             return st
         time.sleep(0.05)
     boot = tail_file(Path(paths.log_dir) / "supervisor.boot.log", 20)
-    raise SupervisorError(f"the supervisor for profile {profile} did not come up within {wait:g} s",
-                      where=str(Path(paths.log_dir) / "supervisor.boot.log"),
-                      fix="see the log: " + (" | ".join(boot[-3:]) if boot else "(empty)"))
+    raise SupervisorError(M("err.sup.not_up", profile=profile, seconds=f"{wait:g}"),
+                          where=str(Path(paths.log_dir) / "supervisor.boot.log"),
+                          fix=M("err.sup.see_log", lines=" | ".join(boot[-3:]) if boot else "-"))
 
 
 def stop_profile(profile: str, now: bool = False, timeout: float = 120.0) -> dict | None:

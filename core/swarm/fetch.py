@@ -196,8 +196,12 @@ class Fetcher:
             found, n, lv = self._search_levels(sess, rnd, stats, deadline)
             if found:
                 got, count, level = found, n, lv
-        if count and not sess.estimated:  # once a session, from the older (complete) round when it has any
-            self._shards.observe(count, level)
+        # Peers the node refuses (peer_filter: ignored by peer trust, or not registered where the gate is on)
+        # do not count towards the swarm's size either: a flood of fresh keys cannot move the level.
+        allow = self.peer_filter
+        refused = sum(1 for p in got if not allow(p)) if allow is not None else 0
+        if count - refused > 0 and not sess.estimated:  # once a session, from the older (complete) round
+            self._shards.observe(count - refused, level)
             sess.estimated = True
         for peer in got:
             self._saw(peer)

@@ -64,7 +64,7 @@ class DHTProcess:
     def _start_once(self) -> None:
         from hivemind import DHT
 
-        from core.swarm.validator import SwarmRecordValidator
+        from core.swarm.validator import SwarmRecordValidator, install_entry_filter
 
         host_maddrs = [f"/ip4/{self.host}/tcp/{self.port}"]
         announce = None
@@ -126,10 +126,13 @@ class DHTProcess:
             raise SwarmError(f"DHT runs as {running_id} but swarm.pem says {self.peer_id}",
                              where=str(self.identity_path), fix="report this as a bug; do not register this node")
         self._maddrs = [str(m) for m in maddrs]
-        try:  # count what crosses the wire (FetchStats.bytes); a fetch without it counts values only
+        try:
+            # Count what crosses the wire (FetchStats.bytes); keep the valid entries of a replica's answer
+            # that also holds forged ones (core.swarm.validator._keep_valid_entries).
             self._call(lambda: dht.run_coroutine(traffic.install, return_future=True))
+            self._call(lambda: dht.run_coroutine(install_entry_filter, return_future=True))
         except SwarmError:
-            log.warning("could not install the DHT traffic counter; fetch sizes will count values only")
+            log.warning("could not install the DHT traffic counter or entry filter in the DHT process")
         if not self.port and self._maddrs:
             # Keep the port across restarts so bootnode addresses we published stay valid.
             try:

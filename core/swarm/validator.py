@@ -58,3 +58,37 @@ async def counts(_dht, node) -> dict[str, int]:
         if isinstance(x, SwarmRecordValidator):
             return dict(x.refused)
     return {}
+
+
+def _keep_valid_entries(self, key_bytes: bytes, dictionary) -> bool:
+    """DHTProtocol._validate_dictionary, keeping the valid entries of an answer instead of refusing it whole.
+
+    hivemind refuses a replica's whole answer when one entry fails validation. A replica without our
+    validator (an old node during an upgrade, or an attacker's node next to a predictable bucket key)
+    that holds one forged entry then hides every genuine record it holds from readers; and a forgery
+    stored there with a later expiration under a peer's subkey replaces that peer's record on it. So
+    the reader drops only the entries that fail, and merges the valid ones with the other replicas'
+    answers (a forged entry never takes part in the merge, so it cannot outrank a genuine one by its
+    expiration). Refusals are still counted by the validator.
+    """
+    from hivemind.dht.validation import DHTRecord
+
+    if self.record_validator is None:
+        return True
+    bad = []
+    with dictionary.freeze():
+        for subkey, (value_bytes, expiration_time) in dictionary.items():
+            record = DHTRecord(key_bytes, self.serializer.dumps(subkey), value_bytes, expiration_time)
+            if not self.record_validator.validate(record):
+                bad.append(subkey)
+    for subkey in bad:
+        del dictionary[subkey]
+    return not bad or len(dictionary) > 0
+
+
+async def install_entry_filter(_dht, node) -> bool:
+    """run_coroutine target: answers (and dictionary stores) keep their valid entries (_keep_valid_entries)."""
+    import types
+
+    node.protocol._validate_dictionary = types.MethodType(_keep_valid_entries, node.protocol)
+    return True

@@ -33,13 +33,12 @@ import dataclasses
 import hashlib
 import logging
 import math
-import random
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from core.base.draw import draw_per_peer
 from core.base.rollouts import Rollout
+from core.training import selection
 from core.training.model import LoadedModel, unpack_cpu_4bit
 from core.training.tasks import SYSTEM_PROMPT, Question, TaskPool
 from core.training.verify import RolloutVerifier, VerifyReport
@@ -101,6 +100,7 @@ class GRPOConfig:
     weight_decay: float = 0.0
     logprob_vocab_chunk: int = 4096  # vocabulary columns per log-prob tile
     seed: int = 0
+    selection: str = "uniform"      # which useful peer groups to take: core.training.selection.POLICIES
     # Regenerate and re-score every peer group with this node's own tasks and verifiers before the
     # SAPO draw and training (core.training.verify). Off only as a benchmark's negative control.
     verify_external: bool = True
@@ -154,17 +154,9 @@ def select_external(candidates: Iterable[Rollout], j: int, seed: int | str = 0,
     Each peer gives at most its share, ceil(J / peers offering), so one peer listing many groups
     cannot take most of the J (core.base.draw). Deterministic for a given seed and candidate
     order (candidates are sorted by producer and question first, so the order peers' values
-    arrived in does not matter).
+    arrived in does not matter). Other policies: core.training.selection.
     """
-    pool = [r for r in candidates if _finite(r.rewards) and r.has_signal()
-            and (exclude_peer is None or r.peer_id != exclude_peer)]
-    pool.sort(key=lambda r: (r.peer_id, r.round, r.task, r.question))
-    if j <= 0 or not pool:
-        return []
-    if isinstance(seed, str):
-        seed = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "big")
-    rng = random.Random(seed)
-    return draw_per_peer(rng, pool, j, lambda r: r.peer_id)
+    return selection.select(candidates, j, seed=seed, exclude_peer=exclude_peer, policy="uniform")
 
 
 class GRPOEngine:
@@ -196,6 +188,8 @@ class GRPOEngine:
         self._eos = self.tokenizer.eos_token_id
         self._pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self._eos
         self._prompt_cache: dict[str, list[int]] = {}
+        # how often this node's own completions are exactly right, per task (selection policies)
+        self.task_stats = selection.TaskStats()
         self.verifier = RolloutVerifier(self.tasks, self.config.num_generations, self.config.max_new_tokens,
                                         count_tokens=self._count_tokens,
                                         max_per_peer=max(1, self.config.questions_external))
@@ -255,6 +249,7 @@ class GRPOEngine:
                         source={"config": self.tasks.fingerprint(q.task), "seed": int(q.seed)})
             r._completion_ids = c_ids  # type: ignore[attr-defined]  # local only, never serialised
             out.append(r)
+        self.task_stats.update(out)
         return Generation(rollouts=out, tokens=n_tok, seconds=gen_s, tokens_per_s=n_tok / gen_s if gen_s else 0.0,
                           total_seconds=time.perf_counter() - t0)
 
@@ -298,10 +293,12 @@ class GRPOEngine:
 
     def select_external(self, candidates: Iterable[Rollout], round_: int) -> list[Rollout]:
         """SAPO: verify (re-derive and re-score) the peers' groups, then drop the zero-advantage ones
-        and draw J, all on this node's own rewards. The report is kept in `last_verify`."""
+        and draw J by the configured policy (uniform = SAPO's draw; core.training.selection), all on
+        this node's own rewards. The report is kept in `last_verify`."""
         rep = self.last_verify = self.verify_external(candidates)
-        return select_external(rep.accepted, self.config.questions_external,
-                               seed=f"{self.config.seed}/{round_}/{self.peer_id}", exclude_peer=self.peer_id)
+        return selection.select(rep.accepted, self.config.questions_external,
+                                seed=f"{self.config.seed}/{round_}/{self.peer_id}", exclude_peer=self.peer_id,
+                                policy=self.config.selection, stats=self.task_stats)
 
     # ---------------------------------------------------------------- training
     def _to_group(self, r: Rollout, external: bool) -> TokenGroup | None:

@@ -47,6 +47,19 @@ DEMO_MIX: dict[str, dict] = {
 }
 TASK_MIXES = ("composite", "demo")
 
+# The scarce-signal regime for the same CPU demo model (issue 21, `bench-sapo --regime scarce`):
+# harder settings of two demo tasks, where at round 0 only about a quarter of a node's own groups
+# have any nonzero advantage - the regime SAPO's sharing is meant for (rare successes). Chosen by
+# measurement before any swarm/solo comparison ran (64-96 questions x 8 samples at round 0, demo
+# model, temperature 1): count_bits 512-2047 23 % of groups with signal, basic_arithmetic with 3
+# one-digit terms 28-31 %; for comparison the demo settings give 88 %, 91 % (gcd) and 44 %. gcd
+# stays above 60 % at any size tried (its answer is often 1, easy to guess), so it is left out.
+SCARCE_MIX: dict[str, dict] = {
+    "count_bits": {"min_n": 512, "max_n": 2047},
+    "basic_arithmetic": {"min_terms": 3, "max_terms": 3, "min_digits": 1, "max_digits": 1,
+                         "operators": ["+", "-"], "allow_parentheses": False, "allow_negation": False},
+}
+
 SYSTEM_PROMPT = (
     "You are a careful reasoner. Think briefly, then give the final answer inside "
     "<answer> </answer> tags, for example <answer>42</answer>."
@@ -134,6 +147,8 @@ def task_pool(mix: str = "composite", salt: str = "") -> "TaskPool":
     models) or "demo" (DEMO_MIX, easy tasks for the local demo model)."""
     if mix == "demo":
         return TaskPool(tuple(DEMO_MIX), salt=salt, configs=DEMO_MIX)
+    if mix == "scarce":  # benches (tests/bench/sapo.py --regime scarce); not a profile choice
+        return TaskPool(tuple(SCARCE_MIX), salt=salt, configs=SCARCE_MIX)
     if mix == "composite":
         return TaskPool(TASKS, salt=salt)
     raise TrainingError(f"unknown task mix {mix!r}", where="profile setting training.task_mix",

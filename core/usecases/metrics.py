@@ -22,6 +22,11 @@ Metric names (contrib/grafana/swarmdeck.json charts them):
   swarmdeck_rollouts_shared_total{profile,peer_id}   rounds whose rollouts this node shared
   swarmdeck_rollouts_shared_bytes_total{profile,peer_id}
   swarmdeck_rollouts_taken_total{profile,peer_id}    peers' rollouts this node trained on
+  swarmdeck_useful_groups_total{profile,peer_id,origin}  useful groups trained on (origin own|peers) and
+                                                peers' groups refused (origin refused)
+  swarmdeck_peer_share_20{profile,peer_id}      peers' share of the useful groups over the last 20 rounds
+  swarmdeck_swarm_gain_faster{profile,peer_id}  1 when the last 20 rounds rose faster than own groups alone
+                                                predict (core.events.swarm_gain), else 0
   swarmdeck_submission_queue{profile,peer_id}   chain writes pending
   swarmdeck_submissions_total{profile,peer_id,kind,status}
   swarmdeck_tokens_per_second{profile,peer_id}  generation speed of the last step
@@ -49,6 +54,7 @@ import core.supervisor as _supervisor
 from core.base import paths as _paths
 from core.config import settings as _config
 from core.events.reader import EventSource
+from core.events.swarm_gain import SwarmGain
 from core.events.types import (ChainTotals, Event, NodeIdentity, PeersUpdate, PeerTrust, RolloutsFetched, RolloutsShared,
                                RoundFinished, RoundStarted, SubmissionEvent, TrainStep)
 from core.hardware.telemetry import Telemetry
@@ -77,6 +83,8 @@ class ProfileCounters:
     pending: set = field(default_factory=set)
     submissions: dict = field(default_factory=dict)   # (kind, status) -> count
     last_state: str | None = None                     # the last node.state in the file (no supervisor)
+    gain: SwarmGain = field(default_factory=SwarmGain)  # useful groups by origin (core.events.swarm_gain)
+    useful: dict = field(default_factory=lambda: {"own": 0, "peers": 0, "refused": 0})
     run_refused: dict = field(default_factory=dict)   # peer groups refused by verification, by reason, this run
     refused_base: dict = field(default_factory=dict)  # the same summed over earlier runs of the node
     ignored_peers: int | None = None                  # peers ignored now (peer trust)
@@ -93,6 +101,11 @@ class ProfileCounters:
         elif isinstance(ev, RoundStarted):
             self.last_round = max(self.last_round or 0, ev.round)
         elif isinstance(ev, RoundFinished):
+            self.gain.add(ev)
+            if ev.useful_own is not None:
+                self.useful["own"] += int(ev.useful_own)
+                self.useful["peers"] += int(ev.useful_peers or 0)
+                self.useful["refused"] += int(ev.refused or 0)
             self.rounds_finished += 1
             self.last_round = max(self.last_round or 0, ev.round)
             self.round_reward = float(ev.reward)
@@ -209,6 +222,12 @@ class SwarmdeckCollector(Collector):
                                       "peers' rollout groups refused by verification (re-derived and re-scored "
                                       "locally), by reason", labels=PP + ["reason"])
         ignored = GaugeMetricFamily("swarmdeck_peers_ignored", "peers ignored for failing verification", labels=PP)
+        useful = CounterMetricFamily("swarmdeck_useful_groups", "useful groups trained on, by origin (own, peers), "
+                                     "and peers' groups refused (refused)", labels=PP + ["origin"])
+        share20 = GaugeMetricFamily("swarmdeck_peer_share_20", "peers' share of the useful groups, last 20 rounds",
+                                    labels=PP)
+        faster = GaugeMetricFamily("swarmdeck_swarm_gain_faster", "1 when the last 20 rounds' reward rose faster "
+                                   "than own groups alone predict", labels=PP)
         for name in self.profile_names():
             pp = _paths.ProfilePaths(name)
             st = _supervisor.query_status(pp, timeout=self._status_timeout) or {}
@@ -246,8 +265,15 @@ class SwarmdeckCollector(Collector):
                 refused.add_metric(lab + [reason], n)
             if c.ignored_peers is not None:
                 ignored.add_metric(lab, c.ignored_peers)
+            if c.gain.last() is not None:
+                for origin in ("own", "peers", "refused"):
+                    useful.add_metric(lab + [origin], c.useful[origin])
+                v = c.gain.view()
+                if v["peer_share"] is not None:
+                    share20.add_metric(lab, v["peer_share"])
+                faster.add_metric(lab, 1.0 if v["verdict"] == "faster" else 0.0)
         yield from (up, state, sup, restarts, rss, rounds, last_round, reward, total, wins, votes, peers, shared,
-                    shared_b, taken, queue, subs, tps, refused, ignored)
+                    shared_b, taken, queue, subs, tps, refused, ignored, useful, share20, faster)
         yield from self._host()
         yield from self._fleet()
 

@@ -32,6 +32,7 @@ from core.localnet import network as localnet
 from core.usecases import profile_state
 from core.usecases.signin import ensure_login_service  # noqa: F401 (the autostart's, and re-exported)
 from core.base import paths as _paths
+from core.base.i18n import M
 from core.base.errors import IdentityError, SwarmdeckError
 
 # One bring-up at a time: a second caller (tab switch, autostart) waits for the running one
@@ -102,11 +103,9 @@ def ensure_network(name: str, step: Step | None = None, bootnode_wait: float = 1
                 deadline = time.monotonic() + bootnode_wait
                 while not localnet._bootnodes_on_chain():
                     if time.monotonic() > deadline:
-                        raise SwarmdeckError(f"demo peer {peer} did not publish itself as bootnode "
-                                             f"within {bootnode_wait:.0f} s",
+                        raise SwarmdeckError(M("err.net.no_bootnode", peer=peer, seconds=round(bootnode_wait)),
                                              where=str(_paths.ProfilePaths(peer).log_dir),
-                                             fix=f"see `swarmdeck logs -p {peer}`; then `swarmdeck network down` "
-                                                 "and open swarmdeck again")
+                                             fix=M("err.net.no_bootnode_fix", peer=peer))
                     time.sleep(0.5)
     return {"chain": info, "started": started}
 

@@ -90,7 +90,20 @@ def profile_status(cfg: _config.Config, name: str) -> dict:
     req = _signin.required(name)  # the login app refused the session key: {reason, since, where} + the fix
     d["sign_in_required"] = {**req, "fix": _signin.command(name)} if req else None
     d["sharing"] = sharing_status(name)
+    d["swarm_gave"] = swarm_gave(name)
     return d
+
+
+def swarm_gave(name: str) -> dict | None:
+    """What the swarm gave the node (core.events.swarm_gain): the newest round's useful groups, own and
+    from peers, and those refused; the 20-round view and its verdict; groups taken and refused per peer
+    over the rounds read. None before a round that reports them."""
+    from core.events.swarm_gain import SwarmGain
+
+    g = SwarmGain()
+    for ev in _tail_events(_paths.ProfilePaths(name).events_file, 200, types=("round.finished",), window=512 * 1024):
+        g.add(ev)
+    return g.summary()
 
 
 def sharing_status(name: str) -> dict | None:

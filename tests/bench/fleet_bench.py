@@ -160,6 +160,9 @@ def main() -> int:
                     except Exception:
                         pass
                 h.stop()
+    import shutil
+
+    shutil.rmtree(base, ignore_errors=True)
     print(json.dumps(out, indent=2))
     return 0
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+REGIMES = ("demo", "scarce", "split")
 
 
 @dataclass
@@ -42,19 +43,35 @@ class BenchConfig:
     J: int = 4
     G: int = 8
     dht_rounds: int = 3
-    heldout: int = 64              # held-out questions for node 0's before/after accuracy (seed 0); 0 = off
+    heldout: int = 64              # held-out questions for node 0's before/after accuracy; 0 = off
+    heldout_seeds: int = 100       # ... on the first this many seeds
     threads: int = 1               # torch threads; more than the free cores makes OpenMP spin (20x slower)
     model: str = "demo"            # "demo" = the local demo model (built once, cached); or a model dir
     mix: str = "same"              # same: every node draws from the whole demo mix; split: node i only from
     #                                task i (mod the mix), so peers' rollouts are what a node never generates
+    regime: str = "demo"           # demo: the demo mix, every node all of it; scarce: SCARCE_MIX (about a
+    #                                quarter of groups with signal at round 0); split: = mix "split"
+    select: str = "uniform"        # the swarm arm's selection policy (core.training.selection.POLICIES)
     out: str = str(ROOT / "bench-results")
     overrides: dict = field(default_factory=dict)  # GRPOConfig overrides (tests)
     poisoners: int = 0             # K lying peers (rewards inverted, answers rewritten, every group claimed
     #                                useful): adds the arms "poisoned" (verification on) and "poisoned_unverified"
 
+    def __post_init__(self):
+        if self.mix == "split":  # the older spelling of --regime split
+            self.regime = "split"
+        if self.regime not in REGIMES:
+            raise ValueError(f"unknown regime {self.regime!r}; use one of {', '.join(REGIMES)}")
+
+    @property
+    def pool_mix(self) -> str:
+        """The task_pool mix the regime draws from (split draws the demo mix, one task per node)."""
+        return "scarce" if self.regime == "scarce" else "demo"
+
     @classmethod
     def quick(cls, **kw) -> "BenchConfig":
-        return cls(**{**dict(nodes=4, rounds=12, seeds=3, I=2, J=2, G=8, dht_rounds=2, heldout=32), **kw})
+        return cls(**{**dict(nodes=4, rounds=12, seeds=3, I=2, J=2, G=8, dht_rounds=2, heldout=32,
+                              heldout_seeds=1), **kw})
 
 
 def _engine(model_dir: str, cfg: BenchConfig, seed: int, node: int):
@@ -70,10 +87,10 @@ def _engine(model_dir: str, cfg: BenchConfig, seed: int, node: int):
                                                          alpha=DEMO_TRAINING["lora_alpha"]), device="cpu")
     g = dict(questions_local=cfg.I, questions_external=cfg.J, num_generations=cfg.G,
              max_new_tokens=DEMO_TRAINING["max_new_tokens"], learning_rate=DEMO_TRAINING["learning_rate"],
-             temperature=DEMO_TRAINING["temperature"], seed=seed)
+             temperature=DEMO_TRAINING["temperature"], seed=seed, selection=cfg.select)
     g.update(cfg.overrides)
-    pool = task_pool("demo", salt=f"sapo-bench/{seed}")
-    if cfg.mix == "split":  # draws one task; scores (peers' rollouts) every task of the mix with its verifier
+    pool = task_pool(cfg.pool_mix, salt=f"sapo-bench/{seed}")
+    if cfg.regime == "split":  # draws one task; scores (peers' rollouts) every task of the mix with its verifier
         pool = TaskPool((list(DEMO_MIX)[node % len(DEMO_MIX)],), salt=pool.salt, configs=DEMO_MIX)
     return GRPOEngine(lm, GRPOConfig(**g), tasks=pool, peer_id=f"node{node}")
 
@@ -117,16 +134,43 @@ class DhtExchange:
             d.shutdown()
 
 
-def heldout(eng, n: int = 64) -> dict:
+def heldout(eng, n: int = 64, mix: str = "demo") -> dict:
     """Mean verifier reward and exact accuracy (reward 1) of one engine on n held-out questions of the
-    whole demo mix (drawn for a peer id no node has), G samples each at the training temperature."""
+    regime's whole mix (drawn for a peer id no node has), G samples each at the training temperature;
+    the same per task under "tasks"."""
     from core.training.tasks import task_pool
 
-    qs = task_pool("demo", salt=eng.tasks.salt).draw(10**6, "held-out", n)
-    rs = eng.generate(qs, 10**6).rollouts
-    vals = [x for r in rs for x in r.rewards]
-    return {"reward": round(sum(vals) / len(vals), 4), "accuracy": round(sum(x >= 1.0 for x in vals) / len(vals), 4),
-            "questions": n, "samples": len(vals)}
+    qs = task_pool(mix, salt=eng.tasks.salt).draw(10**6, "held-out", n)
+    stats = eng.task_stats  # held-out generations must not move the node's own solve estimates
+    eng.task_stats = type(stats)()
+    try:
+        rs = eng.generate(qs, 10**6).rollouts
+    finally:
+        eng.task_stats = stats
+
+    def agg(rows):
+        vals = [x for r in rows for x in r.rewards]
+        return {"reward": round(sum(vals) / len(vals), 4) if vals else None,
+                "accuracy": round(sum(x >= 1.0 for x in vals) / len(vals), 4) if vals else None,
+                "questions": len(rows), "samples": len(vals)}
+
+    out = agg(rs)
+    out["tasks"] = {t: agg([r for r in rs if r.task == t]) for t in sorted({r.task for r in rs})}
+    return out
+
+
+@dataclass
+class NodeCost:
+    tokens: int = 0          # completion tokens this node generated
+    cpu: float = 0.0         # CPU seconds of its generation, scoring and training (its own thread)
+
+
+def _timed(cost: NodeCost, fn, *a):
+    t = time.thread_time()
+    try:
+        return fn(*a)
+    finally:
+        cost.cpu += time.thread_time() - t
 
 
 def liar_groups(pool, k: int, r: int, n: int, g: int) -> list:
@@ -148,7 +192,7 @@ def liar_groups(pool, k: int, r: int, n: int, g: int) -> list:
 
 
 def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) -> dict:
-    """One arm from one seed: rewards[node][round], plus the DHT agreement check when asked."""
+    """One arm from one seed: rewards[node][round], costs, useful groups by origin, plus the DHT check."""
     if arm == "poisoned_unverified":  # the negative control: receivers believe the claimed rewards
         cfg = replace(cfg, overrides={**cfg.overrides, "verify_external": False})
     engines = [_engine(model_dir, cfg, seed, i) for i in range(cfg.nodes)]
@@ -158,24 +202,38 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
     n_poisoned = 0
     short = 0  # (node, round) pairs that got fewer than J useful peer groups
     rewards = [[] for _ in engines]
+    cost = [NodeCost() for _ in engines]
     n_ext, n_signal = [], []
+    useful_own = [[] for _ in engines]    # per node, per round: own groups with signal
+    useful_peer = [[] for _ in engines]   # per node, per round: peers' groups taken (all have signal)
+    task_round0: dict[str, list[int]] = {}  # task -> [groups with signal, groups] at round 0, every node
     dht_rounds = cfg.dht_rounds if (arm == "swarm" and seed == 0) else 0
     dht = None
     checks = []
     t0 = time.monotonic()
-    held = {"before": heldout(engines[0], cfg.heldout)} if cfg.heldout and seed == 0 else {}
+    held = ({"before": heldout(engines[0], cfg.heldout, cfg.pool_mix)}
+            if cfg.heldout and seed < cfg.heldout_seeds else {})
     try:
         if dht_rounds:
             dht = DhtExchange(cfg.nodes, Path(tempfile.mkdtemp(prefix="sapo-dht-")))
         for r in range(cfg.rounds):
-            local = [e.generate(e.draw_questions(r, n_local), r).rollouts for e in engines]
-            for i, rs in enumerate(local):
+            gens = [_timed(c, e.generate, e.draw_questions(r, n_local), r) for e, c in zip(engines, cost)]
+            local = [g.rollouts for g in gens]
+            for i, (g, rs) in enumerate(zip(gens, local)):
+                cost[i].tokens += g.tokens
                 vals = [x for ro in rs for x in ro.rewards]
                 rewards[i].append(sum(vals) / len(vals) if vals else 0.0)
+                useful_own[i].append(sum(ro.has_signal() for ro in rs))
+                if r == 0:
+                    for ro in rs:
+                        c = task_round0.setdefault(ro.task, [0, 0])
+                        c[0] += ro.has_signal()
+                        c[1] += 1
             n_signal.append(sum(ro.has_signal() for rs in local for ro in rs))
             if shares:
                 lies = [x for k in range(poison) for x in liar_groups(engines[0].tasks, k, r, cfg.I, cfg.G)]
-                ext = [e.select_external([x for j, rs in enumerate(local) if j != i for x in rs] + lies, r)
+                ext = [_timed(cost[i], e.select_external,
+                              [x for j, rs in enumerate(local) if j != i for x in rs] + lies, r)
                        for i, e in enumerate(engines)]
                 n_poisoned += sum(x.peer_id.startswith("liar") for xs in ext for x in xs)
                 if dht is not None and r < dht_rounds:
@@ -192,8 +250,9 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
                 ext = [[] for _ in engines]
             n_ext.append(sum(len(x) for x in ext))
             short += sum(len(x) < cfg.J for x in ext) if shares else 0
-            for e, rs, x in zip(engines, local, ext):
-                e.train(rs, x)
+            for i, (e, rs, x) in enumerate(zip(engines, local, ext)):
+                useful_peer[i].append(len(x))
+                _timed(cost[i], e.train, rs, x)
             if r % 5 == 4 or r == cfg.rounds - 1:
                 m = sum(rw[-1] for rw in rewards) / len(rewards)
                 log(f"  {arm} seed {seed} round {r + 1}/{cfg.rounds}: mean reward {m:.3f} "
@@ -202,21 +261,43 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
         if dht is not None:
             dht.close()
     if held:
-        held["after"] = heldout(engines[0], cfg.heldout)
+        held["after"] = heldout(engines[0], cfg.heldout, cfg.pool_mix)
     return {"rewards": rewards, "n_external": n_ext, "n_signal_local": n_signal, "dht_check": checks,
             "seconds": time.monotonic() - t0, "heldout": held, "poisoned_selected": n_poisoned,
-            "short_of_j": short / max(1, cfg.rounds * cfg.nodes)}
+            "short_of_j": short / max(1, cfg.rounds * cfg.nodes), "tokens": [c.tokens for c in cost],
+            "cpu_seconds": [round(c.cpu, 3) for c in cost], "useful_own": useful_own, "useful_peer": useful_peer,
+            "task_signal_round0": task_round0}
+
+
+def _ratio(sw: list[float], so: list[float]) -> float | None:
+    # None when undefined (the solo arm earned nothing): JSON has no NaN
+    return (sum(sw) / len(sw)) / (sum(so) / len(so)) if sum(so) else None
 
 
 def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
-    out = {"nodes": cfg.nodes, "rounds": cfg.rounds, "seeds": cfg.seeds}
-    cums = {}
+    seeds = min(len(v) for v in arms.values())
+    out = {"nodes": cfg.nodes, "rounds": cfg.rounds, "seeds": seeds, "regime": cfg.regime, "select": cfg.select}
+    cums, per_tok, per_cpu = {}, {}, {}
     for arm, runs in arms.items():
+        runs = runs[:seeds]
         per_seed_round = [[sum(n[r] for n in run["rewards"]) / len(run["rewards"]) for r in range(cfg.rounds)]
                           for run in runs]
         mean_round = [sum(s[r] for s in per_seed_round) / len(per_seed_round) for r in range(cfg.rounds)]
         cum = [sum(s) for s in per_seed_round]
         cums[arm] = cum
+        # per node: the seed's cumulative reward over the generated tokens / CPU seconds one node spent
+        toks = [sum(run["tokens"]) / len(run["tokens"]) for run in runs]
+        cpus = [sum(run["cpu_seconds"]) / len(run["cpu_seconds"]) for run in runs]
+        per_tok[arm] = [c / t if t else 0.0 for c, t in zip(cum, toks)]
+        per_cpu[arm] = [c / t if t else 0.0 for c, t in zip(cum, cpus)]
+        own = sum(x for run in runs for node in run["useful_own"] for x in node)
+        peer = sum(x for run in runs for node in run["useful_peer"] for x in node)
+        t0 = {}
+        for run in runs:
+            for task, (k, n) in run["task_signal_round0"].items():
+                c = t0.setdefault(task, [0, 0])
+                c[0] += k
+                c[1] += n
         k = max(1, cfg.rounds // 5)
         out[arm] = {"mean_reward_per_round": [round(x, 5) for x in mean_round],
                     "cumulative": [round(x, 5) for x in cum],
@@ -229,22 +310,33 @@ def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
                     "local_signal_share": [round(sum(run["n_signal_local"]) / max(1, len(run["n_signal_local"]))
                                                  / (cfg.nodes * (cfg.I if arm == "swarm" else cfg.I + cfg.J)), 4)
                                            for run in runs],
+                    # the same at round 0, per task, over every node and seed (what the regime was chosen by)
+                    "local_signal_share_round0_by_task": {t: {"share": round(a / b, 4), "groups": b}
+                                                          for t, (a, b) in sorted(t0.items())},
+                    "useful_groups": {"own": own, "from_peers": peer,
+                                      "peer_share": round(peer / (own + peer), 4) if own + peer else None},
+                    "tokens_per_node": [round(x) for x in toks],
+                    "cpu_seconds_per_node": [round(x, 1) for x in cpus],
                     "seconds": [round(run["seconds"], 1) for run in runs],
                     # share of (node, round) pairs with fewer than J useful peer groups after verification
                     "short_of_j": [round(run.get("short_of_j", 0.0), 4) for run in runs],
-                    "heldout_node0_seed0": runs[0].get("heldout") or None}
+                    "heldout_node0_seed0": runs[0].get("heldout") or None,
+                    "heldout_node0": [run.get("heldout") or None for run in runs]}
     for arm in arms:
         if arm.startswith("poisoned"):  # swarm/solo of the arms with K lying peers; groups of liars trained on
             a, b = cums[arm], cums["solo"]
             out[arm]["ratio_to_solo"] = (sum(a) / len(a)) / (sum(b) / len(b)) if sum(b) else None
             out[arm]["ci95"] = bootstrap_ci(a, b)
-            out[arm]["poisoned_selected"] = [run["poisoned_selected"] for run in arms[arm]]
+            out[arm]["poisoned_selected"] = [run["poisoned_selected"] for run in arms[arm][:seeds]]
     sw, so = cums["swarm"], cums["solo"]
-    # None when undefined (the solo arm earned nothing): JSON has no NaN
-    out["ratio"] = (sum(sw) / len(sw)) / (sum(so) / len(so)) if sum(so) else None
+    out["ratio"] = _ratio(sw, so)
     out["ci95"] = bootstrap_ci(sw, so)
     out["per_seed_ratio"] = [a / b if b else None for a, b in zip(sw, so)]
-    out["dht_check"] = [c for run in arms["swarm"] for c in run["dht_check"]]
+    out["ratio_per_token"] = _ratio(per_tok["swarm"], per_tok["solo"])
+    out["ci95_per_token"] = bootstrap_ci(per_tok["swarm"], per_tok["solo"])
+    out["ratio_per_cpu_second"] = _ratio(per_cpu["swarm"], per_cpu["solo"])
+    out["ci95_per_cpu_second"] = bootstrap_ci(per_cpu["swarm"], per_cpu["solo"])
+    out["dht_check"] = [c for run in arms["swarm"][:seeds] for c in run["dht_check"]]
     return out
 
 
@@ -281,7 +373,7 @@ def write_svg(res: dict, path: Path) -> None:
 
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
            f'<rect width="{W}" height="{H}" fill="white"/>',
-           f'<text x="{pad}" y="20">SAPO bench: {res["nodes"]} nodes, {res["seeds"]} seeds - swarm/solo '
+           f'<text x="{pad}" y="20">SAPO bench ({res.get("regime", "demo")}): {res["nodes"]} nodes, {res["seeds"]} seeds - swarm/solo '
            f'cumulative reward {_fmt(res["ratio"])} (95% CI {_fmt(res["ci95"][0])}..{_fmt(res["ci95"][1])})</text>',
            f'<line x1="{pad}" y1="{H - pad}" x2="{W - pad}" y2="{H - pad}" stroke="black"/>',
            f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{H - pad}" stroke="black"/>',
@@ -345,16 +437,25 @@ def run(cfg: BenchConfig, log=print) -> dict:
     log(f"model ready in {time.monotonic() - t0:.0f} s: {model_dir}")
     names = ("swarm", "solo") + (("poisoned", "poisoned_unverified") if cfg.poisoners else ())
     arms = {a: [] for a in names}
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def result() -> dict:
+        res = summarize(arms, cfg)
+        res["config"] = {"I": cfg.I, "J": cfg.J, "G": cfg.G, "dht_rounds": cfg.dht_rounds, "threads": cfg.threads,
+                         "model": model_dir, "mix": cfg.mix, "regime": cfg.regime, "select": cfg.select,
+                         "poisoners": cfg.poisoners, **cfg.overrides}
+        res["seconds"] = round(time.monotonic() - t0, 1)
+        return res
+
     for seed in range(cfg.seeds):
         for arm in names:
             arms[arm].append(run_arm(arm, seed, cfg, model_dir, log=log))
-    res = summarize(arms, cfg)
-    res["config"] = {"I": cfg.I, "J": cfg.J, "G": cfg.G, "dht_rounds": cfg.dht_rounds, "threads": cfg.threads,
-                     "model": model_dir, "mix": cfg.mix, "poisoners": cfg.poisoners, **cfg.overrides}
-    res["seconds"] = round(time.monotonic() - t0, 1)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+        if seed < cfg.seeds - 1:  # a long run that is stopped early still leaves its finished seeds
+            (out / "sapo.partial.json").write_text(json.dumps(result(), indent=1))
+    res = result()
     (out / "sapo.json").write_text(json.dumps(res, indent=1))
+    (out / "sapo.partial.json").unlink(missing_ok=True)
     write_svg(res, out / "sapo.svg")
     return res
 
@@ -374,6 +475,11 @@ def main(argv=None) -> int:
     ap.add_argument("--mix", choices=("same", "split"),
                     help="same (default): every node draws from the whole demo mix; split: node i draws only "
                          "task i of the mix (specialists: what sharing can bring them is the other tasks)")
+    ap.add_argument("--regime", choices=REGIMES,
+                    help="demo (default): the demo task mix, about 2/3 of a node's own groups have signal; "
+                         "scarce: harder settings where about a quarter do; split: = --mix split")
+    ap.add_argument("--select", choices=("uniform", "least_solved", "rare"),
+                    help="the swarm arm's choice among peers' useful groups (default uniform, SAPO's)")
     ap.add_argument("--out", help="output folder (default bench-results/)")
     ap.add_argument("--poisoners", type=int, help="K lying peers (rewards inverted, answers rewritten): adds the arms "
                                                   "poisoned (verification on) and poisoned_unverified (off)")
@@ -382,11 +488,11 @@ def main(argv=None) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     kw = {k: v for k, v in vars(args).items() if k != "quick" and v is not None}
     cfg = BenchConfig.quick(**kw) if args.quick else BenchConfig(**kw)
-    if min(cfg.nodes, cfg.rounds, cfg.seeds, cfg.G) < 1 or cfg.nodes < 2 or cfg.G < 2:
+    if min(cfg.nodes, cfg.rounds, cfg.seeds, cfg.G) < 1 or cfg.nodes < 2 or cfg.G < 2 or min(cfg.I, cfg.J) < 0:
         print("sapo bench: need --nodes >= 2, --rounds >= 1, --seeds >= 1, -G >= 2", file=sys.stderr)
         return 2
     print(f"SAPO bench: {cfg.nodes} nodes x {cfg.rounds} rounds x {cfg.seeds} seeds, I={cfg.I} J={cfg.J} G={cfg.G}, "
-          f"task mix {cfg.mix}", flush=True)
+          f"regime {cfg.regime}, selection {cfg.select}", flush=True)
     res = run(cfg, log=lambda m: print(m, flush=True))
     terminal_plot(res)
     print(f"swarm cumulative per seed {res['swarm']['cumulative']}; solo {res['solo']['cumulative']}")
@@ -395,12 +501,21 @@ def main(argv=None) -> int:
           f"{res['solo']['last_rounds_mean']:.3f}")
     print(f"ratio swarm/solo cumulative reward: {_fmt(res['ratio'])} (95% CI {_fmt(res['ci95'][0])}.."
           f"{_fmt(res['ci95'][1])}, bootstrap over {cfg.seeds} seeds)")
+    print(f"per generated token: {_fmt(res['ratio_per_token'])} (95% CI {_fmt(res['ci95_per_token'][0])}.."
+          f"{_fmt(res['ci95_per_token'][1])}); per node CPU-second: {_fmt(res['ratio_per_cpu_second'])} "
+          f"(95% CI {_fmt(res['ci95_per_cpu_second'][0])}..{_fmt(res['ci95_per_cpu_second'][1])})")
     for arm in ("swarm", "solo"):
+        u = res[arm]["useful_groups"]
+        sig = ", ".join(f"{t} {v['share']:.2f}" for t, v in res[arm]["local_signal_share_round0_by_task"].items())
+        print(f"{arm}: useful training groups own {u['own']}, from peers {u['from_peers']} (peer share "
+              f"{_fmt(u['peer_share'])}); own groups with signal at round 0: {sig}")
         h = res[arm].get("heldout_node0_seed0")
         if h:
+            per = ", ".join(f"{t} {v['accuracy']:.3f}->{h['after']['tasks'].get(t, {}).get('accuracy') or 0:.3f}"
+                            for t, v in h["before"]["tasks"].items())
             print(f"held-out ({h['before']['questions']} questions x {cfg.G}) node 0, seed 0, {arm}: accuracy "
                   f"{h['before']['accuracy']:.3f} -> {h['after']['accuracy']:.3f}, reward {h['before']['reward']:.3f} "
-                  f"-> {h['after']['reward']:.3f}")
+                  f"-> {h['after']['reward']:.3f}; per task {per}")
     for arm in ("poisoned", "poisoned_unverified"):
         if arm in res:
             x = res[arm]

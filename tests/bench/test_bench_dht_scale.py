@@ -4,7 +4,8 @@ N real SwarmDHT peers on 127.0.0.1 (hivemind 1.1.12 + p2pd each; the DHT layer o
 Every round each peer publishes a realistic round (I=4 questions x G=8 completions x 512 tokens)
 and then every peer fetches J=4 rollouts, as nodes do. Measured per round:
   - one observer's fetch (its SwarmDHT.last_fetch, the figures the dashboard shows): DHT gets
-    issued, value bytes received, wall time, peers it could choose from;
+    issued, value bytes received (value_bytes), every DHT reply's bytes (bytes: what crossed the
+    wire, issue 22), wall time, peers it could choose from;
   - the observer's wire-level find RPCs (hivemind's DHTProtocol.call_find, counted in its DHT process);
   - the busiest DHT node: find RPCs it answered and the bytes of those answers, while all N peers
     fetched (DHTProtocol.rpc_find, counted in every DHT process).
@@ -107,7 +108,8 @@ def _run(n: int, tmp: Path) -> dict:
                 x.fetch_rollouts(r, timeout=60, want=J)
             every = _counts(nodes)
             assert sum(map(len, got.values())) == J, (n, r, st)
-            rows.append(dict(round=r, gets=st.requests, bytes=st.bytes, seconds=wall, peers=st.peers,
+            rows.append(dict(round=r, gets=st.requests, bytes=st.value_bytes, wire=st.bytes, seconds=wall,
+                             peers=st.peers,
                              finds=one[-1]["calls"], busiest1=max(c["served"] for c in one),
                              busiest=max(c["served"] for c in every),
                              busiest_bytes=max(c["served_bytes"] for c in every),
@@ -134,7 +136,8 @@ def test_bench_dht_scale(tmp_path):
     base = None
     for run in runs:
         m = run["rows"][1:]  # round 1 is the warm-up
-        s = dict(n=run["n"], gets=_med(m, "gets"), bytes=_med(m, "bytes"), seconds=_med(m, "seconds"),
+        s = dict(n=run["n"], gets=_med(m, "gets"), bytes=_med(m, "bytes"), wire=_med(m, "wire"),
+                 seconds=_med(m, "seconds"),
                  peers=_med(m, "peers"), finds=_med(m, "finds"), busiest1=_med(m, "busiest1"),
                  busiest=_med(m, "busiest"), busiest_bytes=_med(m, "busiest_bytes"),
                  warm_gets=run["rows"][0]["gets"], warm_bytes=run["rows"][0]["bytes"], start_s=run["start_s"],
@@ -142,11 +145,12 @@ def test_bench_dht_scale(tmp_path):
         base = base or s
         s["gets_x"], s["bytes_x"] = s["gets"] / base["gets"], s["bytes"] / base["bytes"]
         table.append(s)
-    lines = ["| N | gets | value KB | fetch s | peers choosable | find RPCs | busiest node: finds answered "
+    lines = ["| N | gets | value KB | wire KB | fetch s | peers choosable | find RPCs | busiest node: finds answered "
              "(1 fetch / all N fetch) | busiest node KB out (all N) | gets / N=4 | bytes / N=4 |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in table:
-        lines.append(f"| {s['n']} | {s['gets']:.0f} | {s['bytes'] / 1000:.0f} | {s['seconds']:.2f} | {s['peers']:.0f} | "
+        lines.append(f"| {s['n']} | {s['gets']:.0f} | {s['bytes'] / 1000:.0f} | {s['wire'] / 1000:.0f} | "
+                     f"{s['seconds']:.2f} | {s['peers']:.0f} | "
                      f"{s['finds']:.0f} | {s['busiest1']:.0f} / {s['busiest']:.0f} | {s['busiest_bytes'] / 1000:.0f} | "
                      f"**{s['gets_x']:.2f}** | **{s['bytes_x']:.2f}** |")
     old = ["| N | gets | value KB | fetch s | peers | find RPCs | busiest node finds / KB out (1 fetch) |",

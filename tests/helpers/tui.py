@@ -90,7 +90,13 @@ def node_history(rounds: int = 6) -> list[tuple[str, dict]]:
     for r in range(1, rounds + 1):
         ev += [("round.started", {"round": r, "stage": 0}),
                ("train.step", {"round": r, "loss": 0.5 / r, "step_seconds": 1.25, "tokens_per_s": 812.5}),
-               ("round.finished", {"round": r, "stage": 0, "reward": 0.1 * r, "n_local": 4, "n_external": 4}),
+               ("round.finished", {"round": r, "stage": 0, "reward": 0.1 * r, "n_local": 4, "n_external": 4,
+                                   # what the swarm gave: own useful groups, peers' ones, refused, by peer
+                                   "useful_own": 2 + r % 2, "useful_peers": 4, "refused": 1 if r == 3 else 0,
+                                   "taken_from": {"QmPeerA1111111111111111111111111111111111111": 3,
+                                                  "QmPeerB2222222222222222222222222222222222222": 1},
+                                   "refused_from": ({"QmPeerB2222222222222222222222222222222222222": 1}
+                                                    if r == 3 else {})}),
                ("submission", {"kind": "reward", "round": r, "stage": 0, "status": "landed", "tx": f"0x{r}"})]
     ev += [("submission", {"kind": "winners", "round": rounds, "stage": 0, "status": "failed",
                            "reason": "InvalidRoundNumber"}),

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from core.training.demo import DemoRecipe, ensure_demo_model
+from core.training.tasks import DEMO_MIX, SCARCE_MIX
 from tests.bench import sapo
 
 pytestmark = pytest.mark.timeout(300)
@@ -24,7 +25,7 @@ def mini_model(tmp_path_factory):
 
 def test_bench_writes_the_json_from_real_runs(mini_model, tmp_path):
     cfg = sapo.BenchConfig(nodes=2, rounds=2, seeds=2, I=1, J=1, G=4, dht_rounds=1, threads=1,
-                           model=mini_model, out=str(tmp_path))
+                           model=mini_model, out=str(tmp_path), heldout=6)
     res = sapo.run(cfg, log=lambda m: None)
     data = json.loads((tmp_path / "sapo.json").read_text())
     assert data == json.loads(json.dumps(res))
@@ -45,6 +46,22 @@ def test_bench_writes_the_json_from_real_runs(mini_model, tmp_path):
     assert [c["round"] for c in data["dht_check"]] == [0] and data["dht_check"][0]["agree"]
     assert data["dht_check"][0]["fetched"] == [1, 1]  # each node got the other's one rollout over the DHT
     assert data["solo"]["external_per_round"] == [0.0, 0.0]
+    # useful training groups by origin: the solo arm has none from peers; the swarm arm's peer groups
+    # are exactly the external groups it trained on
+    assert data["solo"]["useful_groups"]["from_peers"] == 0
+    assert data["swarm"]["useful_groups"]["from_peers"] == pytest.approx(sum(data["swarm"]["external_per_round"]) * 2 * 2)
+    # costs: each arm generated tokens and spent CPU; the per-token ratio is the cumulative ratio
+    # rescaled by what each arm generated per node (swarm 1 question a round, solo 2)
+    for arm in ("swarm", "solo"):
+        assert all(t > 0 for t in data[arm]["tokens_per_node"]) and all(c > 0 for c in data[arm]["cpu_seconds_per_node"])
+    if data["ratio"] is not None and sum(sw):
+        eff = [[c / t for c, t in zip(data[a]["cumulative"], data[a]["tokens_per_node"])] for a in ("swarm", "solo")]
+        assert data["ratio_per_token"] == pytest.approx(sum(eff[0]) / sum(eff[1]), rel=0.02)
+    # held-out accuracy per task at start and end, node 0 of every seed
+    for h in data["swarm"]["heldout_node0"]:
+        assert set(h) == {"before", "after"} and set(h["before"]["tasks"]) <= set(DEMO_MIX)
+        assert sum(v["questions"] for v in h["before"]["tasks"].values()) == cfg.heldout
+    assert set(data["swarm"]["local_signal_share_round0_by_task"]) <= set(DEMO_MIX)
     # the reported rewards are the verifiers' rewards of real generations: regenerate seed 0's
     # solo round 0 on a fresh engine and compare
     eng = sapo._engine(mini_model, cfg, seed=0, node=0)
@@ -55,9 +72,19 @@ def test_bench_writes_the_json_from_real_runs(mini_model, tmp_path):
     assert data["solo"]["per_seed_round"][0][0] == pytest.approx(sum(means) / 2, abs=1e-6)
 
 
-def test_split_mix_makes_each_node_a_specialist_that_still_scores_every_task(mini_model):
-    from core.training.tasks import DEMO_MIX
+def test_scarce_regime_draws_the_harder_settings_and_selection_policy_reaches_the_engine(mini_model):
+    cfg = sapo.BenchConfig(nodes=2, regime="scarce", select="rare", model=mini_model)
+    eng = sapo._engine(mini_model, cfg, seed=0, node=0)
+    qs = [q for r in range(4) for q in eng.draw_questions(r, 4)]
+    assert {q.task for q in qs} == set(SCARCE_MIX) and eng.config.selection == "rare"
+    bits = [q for q in qs if q.task == "count_bits"]
+    lo, hi = SCARCE_MIX["count_bits"]["min_n"], SCARCE_MIX["count_bits"]["max_n"]
+    assert bits and all(lo <= int(q.metadata["number"]) <= hi for q in bits)
+    with pytest.raises(ValueError, match="scarce"):
+        sapo.BenchConfig(regime="hard")
 
+
+def test_split_mix_makes_each_node_a_specialist_that_still_scores_every_task(mini_model):
     cfg = sapo.BenchConfig(nodes=3, I=6, G=2, threads=1, model=mini_model, mix="split")
     engines = [sapo._engine(mini_model, cfg, seed=0, node=i) for i in range(3)]
     drawn = [{q.task for r in range(3) for q in e.draw_questions(r, cfg.I)} for e in engines]

@@ -56,3 +56,13 @@ def test_the_config_setting_wins_over_the_locale(one_profile):
     cfg.save()
     out = swarmdeck("profile", "list", lang="en_US.UTF-8")
     assert out.returncode == 0 and "ИМЯ" in out.stdout
+
+
+def test_status_in_russian(one_profile):
+    ru = swarmdeck("status", lang="ru_RU.UTF-8")
+    assert ru.returncode == 0, ru.stderr
+    assert "конфигурация:" in ru.stdout and "вход не выполнен" in ru.stdout and "НЕТ КОПИИ" in ru.stdout
+    words = re.sub(r"/\S+", "", ru.stdout)  # paths stay as they are
+    assert not re.search(r"\b(config|not signed in|NO BACKUP|stopped)\b", words)
+    bad = swarmdeck("status", "-p", "nope", lang="ru_RU.UTF-8")
+    assert bad.returncode == 1 and "профиля с именем 'nope' нет." in bad.stderr and "исправить:" in bad.stderr

@@ -96,6 +96,20 @@ def test_twenty_fresh_keys_move_the_swarm_estimate_by_a_bounded_factor(hub, swar
     assert 2 <= before <= 4, estimates
     assert after <= 2 * before, (before, after)  # a raw count would have said 23
 
+    # With a gate that admits the registered peers only (a set here; core.node.sharing.RegisteredGate reads
+    # the coordinator contract), the fresh keys take none of the draws and do not count as swarm.
+    registered = {p.peer_id for p in honest}
+    obs.peer_filter = registered.__contains__
+    gated = []
+    for r in (5, 6, 7):
+        for p in honest + sybils:
+            p.publish_rollouts(r, _groups(p.peer_id, r, 1))
+        got = obs.fetch_rollouts(r, timeout=60, want=4, previous=False)
+        assert set(got) <= registered and len(got) == 3, set(got)
+        gated.append(obs.swarm_estimate)
+    print(f"with the registered-only gate: estimate {gated}")
+    assert gated[-1] <= after, gated  # moves back towards the 3 registered peers, not up
+
 
 def test_a_late_joiner_into_a_settled_swarm_sees_peers_and_is_chosen_within_two_rounds(hub, swarm, monkeypatch):
     # 36 settled peers with buckets of ~8 manifests settle at shard level 3, as ~70 peers do at the

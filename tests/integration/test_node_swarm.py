@@ -114,6 +114,14 @@ def test_three_nodes_share_train_and_land_on_chain_once(chain):
         fetched = nd.of("rollouts.fetched")
         assert len(nd.of("round.finished")) == 3
         assert any(e["n_candidates"] > 0 for e in fetched), (nd.name, fetched)
+        # what the swarm gave, as the dashboard shows it: the peers' useful groups are the external
+        # groups trained on, counted per producing peer (never the node itself); own useful <= local
+        for e in nd.of("round.finished"):
+            assert e["useful_peers"] == e["n_external"] == sum(e["taken_from"].values()), e
+            assert 0 <= e["useful_own"] <= e["n_local"] and e["refused"] >= 0, e
+    for nd in nodes:
+        others = {nd2.of("node.identity")[0]["peer_id"] for nd2 in nodes if nd2 is not nd}
+        assert {p for e in nd.of("round.finished") for p in e["taken_from"]} <= others, nd.name
 
     # LoRA weights changed (LoRA B starts at zero) wherever a step ran with signal.
     stepped = [nd for nd in nodes if any(not e.get("skipped") for e in nd.of("train.step"))]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from textual.widgets import Sparkline
-
 from tests.helpers.tui import (FROZEN_NOW, FrozenTelemetry, assert_snapshot, node_history, screen_text, until,
                                 write_events)
 from tui.app import make_app
 from tui.screens.dialogs import HelpScreen, SwitcherScreen
 from tui.screens.main import MainScreen
+from tui.widgets.reward_chart import RewardChart
 
 
 def _app(**kw):
@@ -28,12 +27,12 @@ async def test_dashboard_shows_the_node_from_its_events_snapshot(profiles):
         m = d.model
         assert (m.round, m.rounds_finished, m.registered) == (7, 6, True)
         assert m.submission_counts() == {"pending": 1, "landed": 7, "failed": 1, "skipped": 0}
-        assert d.query_one("#rewards", Sparkline).data == [0.1 * r for r in range(1, 7)]
+        assert d.query_one("#rewards", RewardChart).points == [(r, 0.1 * r) for r in range(1, 7)]
         # the profile states come from a worker: the snapshot is of the screen once they are drawn
         await until(pilot, lambda: "needs login" in screen_text(app), 10, "the profile states", app)
         text = assert_snapshot(app, "dashboard_80x24")
         for needle in ("sly shaggy toucan", "round 7 / stage 0", "GPU0", "71°C", "N/A", "2 peers",
-                       "agile tawny owl", "5s ago", "2m ago", "InvalidRoundNumber", "812.5 tok/s",
+                       "agile tawny", "5s ago", "2m ago", "InvalidRoundNumber", "812.5 tok/s",
                        "chain 2.10", "No verified backup", "? Help"):
             assert needle in text, needle
 
@@ -162,6 +161,42 @@ async def test_peers_panel_shows_what_the_fetch_cost_and_refused(profiles):
         assert (x.round, x.taken, x.requests, x.rejected) == (3, 4, 10, 7)
         text = screen_text(app)
         assert "10 gets 115 KB" in text and "7 refused" in text
+
+
+async def test_dashboard_shows_what_the_swarm_gave_per_round_and_per_peer(profiles):
+    """The swarm panel: the newest round's useful groups by origin, the 20-round view, and per peer
+    the groups taken and refused; new rounds move all three (real event files, Pilot)."""
+    from tui.widgets.dashboard import gave_lines
+
+    profiles("main")
+    write_events("main", node_history(6))
+    app = _app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        main = app.screen
+        text = screen_text(app)
+        assert "Round 6: 2 own + 4 peers, 0 refused" in text
+        assert "6 rounds, peers 62%: rising faster" in text  # 24 of 39 useful groups came from peers
+        # per peer: 6 rounds x 3 groups from A, x 1 from B; B's one group refused in round 3
+        row_a = next(ln for ln in text.splitlines() if "agile tawny" in ln)
+        row_b = next(ln for ln in text.splitlines() if "quick grey" in ln)
+        assert row_a.split("│")[-2].split()[-3:] == ["18", "0", "—"]
+        assert row_b.split("│")[-2].split()[-3:] == ["6", "1", "—"]
+        # two flat rounds where peers gave a lot and one of them was refused twice
+        B = "QmPeerB2222222222222222222222222222222222222"
+        write_events("main", [("round.finished", {"round": r, "stage": 0, "reward": 0.6, "n_local": 4,
+                                                  "n_external": 3, "useful_own": 1, "useful_peers": 3,
+                                                  "refused": 2, "taken_from": {B: 3}, "refused_from": {B: 2}})
+                              for r in (7, 8)], t0=FROZEN_NOW)
+        main.tick()
+        await pilot.pause()
+        m = main.dashboard().model
+        assert m.gain.last().round == 8 and m.gain.taken_from[B] == 12 and m.gain.refused_from[B] == 5
+        text = screen_text(app)
+        assert "Round 8: 1 own + 3 peers, 2 refused" in text
+        assert gave_lines(m)[1] in text and gave_lines(m)[2] in text
+        row_b = next(ln for ln in text.splitlines() if "quick grey" in ln)
+        assert row_b.split("│")[-2].split()[-3:] == ["12", "5", "—"]
 
 
 async def test_a_model_build_shows_a_bar_with_steps_and_time_left_then_the_model_is_named(profiles):

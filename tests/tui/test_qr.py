@@ -69,3 +69,45 @@ async def test_the_login_screens_qr_decodes_with_no_colour(profiles, monkeypatch
         lines = [ln.ljust(80) for ln in screen_text(app).split("\n")]
         cells = [ln[r.x:r.x + r.width] for ln in lines[r.y:r.y + r.height]]
     assert _decode(qr_matrix(cells), tmp_path / "screen-qr.png") == URL
+
+
+def _as_light_terminal_shows(lines: list[str]) -> list[list[int]]:
+    """Modules (1 = dark) as a light-background terminal without colour shows the glyphs: the ink is the
+    terminal's dark foreground, the rest its light background."""
+    return [[1 - m for m in row] for row in qr_matrix(lines)]
+
+
+@needs_zbar
+def test_a_light_background_terminal_decodes_the_inverted_drawing(tmp_path):
+    """Issue 20: the QR decoded only when drawn light-on-dark; on a light-background terminal without
+    colour it is inverted. `i` on the login screen draws the other polarity, which decodes there."""
+    normal = qr_text(URL).plain.split("\n")
+    inverted = qr_text(URL, inverted=True).plain.split("\n")
+    assert _decode(qr_matrix(normal), tmp_path / "dark-terminal.png") == URL          # dark background
+    assert _decode(_as_light_terminal_shows(inverted), tmp_path / "light-terminal.png") == URL
+    # the quiet zone is the light background in both: blank cells around the inverted code
+    assert set(inverted[0]) == {" "} and all(ln[0] == " " and ln[-1] == " " for ln in inverted)
+    assert qr_text(URL).spans and "#ffffff" in str(qr_text(URL).spans[0].style).lower()  # RGB, not palette names
+
+
+@needs_zbar
+async def test_i_on_the_login_screen_inverts_the_qr(profiles, monkeypatch, tmp_path):
+    monkeypatch.setenv("NO_COLOR", "1")
+    profiles("main", network="local", login_port=3999)
+
+    class NoService(CoreBackend):
+        @staticmethod
+        def ensure_login_service(name):
+            return (URL, 3999)
+
+    app = make_app(refresh=0, telemetry=FrozenTelemetry(), backend=NoService())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, LoginScreen), 10, "the login screen", app)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("i")
+        await pilot.pause()
+        r = app.screen.query_one("#qr").region
+        lines = [ln.ljust(80) for ln in screen_text(app).split("\n")]
+        cells = [ln[r.x:r.x + r.width] for ln in lines[r.y:r.y + r.height]]
+    assert _decode(_as_light_terminal_shows(cells), tmp_path / "light-screen-qr.png") == URL

@@ -48,8 +48,8 @@ ALLOWED_WORDS = {
     "restore", "start", "stop", "status", "invite", "host", "join", "addr", "public",
     "sly", "shaggy", "toucan", "agile", "tawny", "owl", "quick", "grey", "wolf",  # generated peer names
     "invalidroundnumber",  # the coordinator contract's revert reason, as the chain gives it
-    "root", "evm", "ipv", "utc", "shift", "escape", "space", "home", "end", "pageup", "pagedown", "up", "down", "left", "right",  # key names
-    "main", "gpu1", "gp", "default", "myswarm", "alice", "x", "b", "q", "t", "l", "r", "c", "k", "f", "d",
+    "tiny", "demo", "root", "evm", "ipv", "utc", "shift", "escape", "space", "home", "end", "pageup", "pagedown", "up", "down", "left", "right",  # key names
+    "main", "gpu1", "gp", "default", "myswarm", "alice", "x", "b", "q", "t", "l", "r", "c", "k", "f", "d", "i",
 }
 # Whole tokens that are ids, paths, commands or numbers with units, removed before looking for words.
 ALLOWED_PATTERNS = [

@@ -246,3 +246,17 @@ def test_status_names_the_file_line_and_key_of_a_wrong_value_and_fails(capsys):
     cfg.write_text(text + "\n[profiles.kept\n")
     rc, out, _ = run(capsys, "status")
     assert rc == 1 and "CONFIG BROKEN" in out
+
+
+def test_doctor_recommends_what_a_local_profile_runs(capsys):
+    """Issue 20: one model recommendation everywhere. On a machine without a GPU, a local-network profile's
+    `auto` runs the locally built model: doctor recommends that one for it, as the wizard does."""
+    from core.base.constants import local_cpu_model
+
+    run(capsys, "profile", "new", "loc", "--network", "local", "--use")
+    rc, out, _ = run(capsys, "doctor", "--json", "--no-torch")
+    rec = json.loads(out)["recommendation"]
+    want = local_cpu_model() if rec["cpu_mode"] else rec["model"]
+    assert rec["for_profile"] == {"profile": "loc", "network": "local", "model": want}
+    rc, out, _ = run(capsys, "doctor", "--no-torch")
+    assert f"Recommended: model {want}" in out

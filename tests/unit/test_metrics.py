@@ -96,3 +96,31 @@ def test_refused_peer_groups_by_reason_survive_a_node_restart():
     assert f'swarmdeck_peer_groups_refused_total{{{lab},reason="disagree"}} 5.0' in lines
     assert f'swarmdeck_peer_groups_refused_total{{{lab},reason="unverifiable"}} 1.0' in lines
     assert f"swarmdeck_peers_ignored{{{lab}}} 0.0" in lines
+
+
+def test_what_the_swarm_gave_in_the_metrics_and_status_json():
+    """Useful groups by origin and refused, peers' share over 20 rounds, and the verdict: the same fold
+    (core.events.swarm_gain) as the dashboard, in the metrics and in `status --json`'s profile entry."""
+    from core.usecases.profile_state import swarm_gave
+
+    evs = [NodeIdentity(peer_id="QmG", display_name="x")]
+    for r in range(20):  # a clear rise, 3 of every 4 useful groups from peers
+        evs.append(RoundFinished(round=r, stage=0, reward=0.1 + 0.02 * r, n_local=4, n_external=3, useful_own=1,
+                                 useful_peers=3, refused=1 if r == 7 else 0, taken_from={"QmA": 2, "QmB": 1},
+                                 refused_from={"QmB": 1} if r == 7 else {}))
+    write("g1", *evs)
+    reg = CollectorRegistry(auto_describe=False)
+    reg.register(SwarmdeckCollector(["g1"]))
+    lines = generate_latest(reg).decode().splitlines()
+    lab = 'peer_id="QmG",profile="g1"'
+    for want in (f'swarmdeck_useful_groups_total{{origin="own",{lab}}} 20.0',
+                 f'swarmdeck_useful_groups_total{{origin="peers",{lab}}} 60.0',
+                 f'swarmdeck_useful_groups_total{{origin="refused",{lab}}} 1.0',
+                 f"swarmdeck_peer_share_20{{{lab}}} 0.75", f"swarmdeck_swarm_gain_faster{{{lab}}} 1.0"):
+        assert want in lines, want
+    st = swarm_gave("g1")
+    assert st["last_round"] == {"round": 19, "own": 1, "from_peers": 3, "refused": 0}
+    assert st["window"]["verdict"] == "faster" and st["window"]["peer_share"] == 0.75
+    assert st["taken_from"] == {"QmA": 40, "QmB": 20} and st["refused_from"] == {"QmB": 1}
+    json.dumps(st)  # JSON-able as it is
+    assert swarm_gave("nobody") is None

@@ -15,7 +15,9 @@ def test_swarm_commands_parse():
     j = p.parse_args(["swarm", "join", "swarmdeck-invite1.a.b", "-p", "mine", "--model", "tiny"])
     assert (j.invite, j.profile, j.model) == ("swarmdeck-invite1.a.b", "mine", "tiny")
     assert p.parse_args(["swarm", "invite", "--no-qr"]).no_qr
-    assert p.parse_args(["swarm", "stop", "--keep-bootnode"]).keep_bootnode
+    t = p.parse_args(["swarm", "host", "--train", "--model", "tiny", "--faucet-key", "f.key"])
+    assert (t.train, t.model, t.faucet_key, t.train_profile) == (True, "tiny", "f.key", None)
+    assert p.parse_args(["swarm", "stop", "--name", "s1"]).name == "s1"
 
 
 def test_host_unit_runs_the_host_process():

@@ -30,12 +30,14 @@ def run(args) -> int:
     from core.doctor.report import run_doctor
 
     login_port, gpus, name = DEFAULT_LOGIN_PORT, (), getattr(args, "profile", None)
+    profile_net = None
     network = getattr(args, "network", None)
     try:
         from core.usecases.profile_state import resolved_profile
 
         prof = resolved_profile(name)
         login_port, gpus, name = prof.settings.login_port, prof.settings.gpus, prof.name
+        profile_net = prof.settings.network
         if network is None and prof.settings.network != "local":
             network = prof.settings.network
     except SwarmdeckError:
@@ -43,15 +45,26 @@ def run(args) -> int:
     progress = None if args.json else (lambda m: print(f"... {m}", file=sys.stderr, flush=True))
     rep = run_doctor(login_port=login_port, profile=name, gpus=gpus, include_torch=not args.no_torch,
                      progress=progress, network=network)
+    r = rep.recommendation
+    # one recommendation everywhere: for a profile on the local network, what its `auto` runs (the
+    # wizard's hardware step and summary say the same; issue 20)
+    from core.usecases.profile_setup import recommended_model
+
+    runs = recommended_model(profile_net or "", r.model, r.cpu_mode) if profile_net else r.model
     if args.json:
-        print(json.dumps(rep.to_dict(), indent=2))
+        out = rep.to_dict()
+        out["recommendation"]["for_profile"] = {"profile": name, "network": profile_net, "model": runs}
+        print(json.dumps(out, indent=2))
         return 0 if rep.ok else 1
     for c in rep.checks:
         print(f"[{MARK[c.status]}] {c.title}: {c.detail}")
         if c.fix and c.status in ("warn", "fail", "info"):
             print(f"        fix: {c.fix}")
-    r = rep.recommendation
-    print(f"\nRecommended: model {r.model}, {r.quant} ({r.reason})")
+    if runs != r.model:
+        print(f"\nRecommended: model {runs} for profile {name} on the {profile_net} network ({r.quant}; the "
+              f"local model, no download), elsewhere {r.model} ({r.reason})")
+    else:
+        print(f"\nRecommended: model {r.model}, {r.quant} ({r.reason})")
     fails = sum(c.status == "fail" for c in rep.checks)
     warns = sum(c.status == "warn" for c in rep.checks)
     print(f"\n{'All required checks passed' if not fails else f'{fails} check(s) failed'}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from core.base.errors import ProfileError
+from tui.model.i18n import M, current, t
 
 
 def register(sub) -> None:
@@ -21,55 +22,59 @@ def _problem(pr: dict) -> str:
 
 
 def render_text(st: dict) -> str:
-    lines = [f"config: {st['config']}"]
+    lines = [t("cli.status.config", path=st["config"])]
     if st.get("config_broken"):
         for pr in st["config_problems"]:
             where = f"{pr['file']}:{pr['line']}" if pr.get("line") else pr["file"]
-            lines.append(f"CONFIG BROKEN at {where}: {pr['message']}")
+            lines.append(t("cli.status.broken", where=where, message=pr["message"]))
             if pr.get("fix"):
-                lines.append(f"  fix: {pr['fix']}")
+                lines.append("  " + t("cli.status.fix", fix=pr["fix"]))
         disk = st.get("profiles_on_disk") or []
         if disk:
-            lines.append(f"profiles on disk (shown again once the config is fixed): {', '.join(disk)}")
+            lines.append(t("cli.status.on_disk", names=", ".join(disk)))
         return "\n".join(lines)
     if st["config_problems"]:  # as `config validate` words them: file:line, the key, the fix
-        lines.append(f"CONFIG PROBLEMS ({len(st['config_problems'])}; `swarmdeck config validate` lists them too):")
+        lines.append(t("cli.status.problems", n=len(st["config_problems"])))
     for pr in st["config_problems"]:
         lines.append(f"  {_problem(pr)}")
     if not st["profiles"]:
-        lines.append("no profiles yet: create one with 'swarmdeck profile new NAME'")
+        lines.append(t("cli.profile.none"))
     for p in st["profiles"]:
         ident = p["identity"]
         mark = "*" if p["current"] else " "
         who = (f"{ident['display_name']} ({ident['peer_id']})" if ident["peer_id"]
-               else ("identity damaged" if ident["errors"] else "no identity yet"))
+               else t("cli.status.damaged") if ident["errors"] else t("cli.status.no_identity"))
         login = ident.get("login")
-        signed = (f"signed in as {login.get('email') or login.get('org_id')}"
-                  + ("" if login.get("activated") else " (session key not activated)")) if login else "not signed in"
+        if login:
+            signed = t("cli.status.signed_in", who=login.get("email") or login.get("org_id"))
+            signed += "" if login.get("activated") else t("cli.status.not_activated")
+        else:
+            signed = t("cli.status.not_signed_in")
         b = ident["backup"]
-        backup = {"verified": f"backup verified {b['verified_at']}",
-                  "outdated": "backup OUTDATED (identity changed since)",
-                  "none": "NO BACKUP"}[b["state"]]
+        backup = {"verified": t("cli.status.backup_verified", at=b["verified_at"]),
+                  "outdated": t("cli.status.backup_outdated"),
+                  "none": t("cli.status.backup_none")}[b["state"]]
         if p.get("demo_peer") and b["state"] != "verified":
-            backup = "demo peer of the local network (no backup needed)"
-        run = p.get("node_state") or ("running" if p.get("running") else "stopped")
+            backup = t("cli.status.demo_peer")
+        state = p.get("node_state") or ("running" if p.get("running") else "stopped")
+        run = t("state." + state) if current().has("state." + state) else state
         lines.append(f"{mark} {p['name']:<16} {p.get('network', '?'):<15} {run:<8} {who}")
         lines.append(f"    {signed}; {backup}")
         again = p.get("sign_in_required")
         if again:
-            lines.append(f"    SIGN IN AGAIN: {again.get('reason')}")
-            lines.append(f"      chain writes wait (training goes on) -> {again.get('fix')}")
+            lines.append("    " + t("cli.status.sign_in_again", reason=again.get("reason")))
+            lines.append("      " + t("cli.status.writes_wait", fix=again.get("fix")))
         for e in ident["errors"]:
-            lines.append(f"    ERROR: {e['what']} ({e.get('where')})")
+            lines.append("    " + t("cli.status.error", what=e["what"], where=e.get("where")))
         if p.get("identity_problem"):
-            lines.append(f"      fix: {p['identity_problem']['fix']}")
+            lines.append("      " + t("cli.status.fix", fix=p["identity_problem"]["fix"]))
         for pp in ident["permission_problems"]:
-            lines.append(f"    WARNING: {pp} -> swarmdeck identity fix-perms -p {p['name']}")
+            lines.append("    " + t("cli.status.warning", problem=pp, name=p["name"]))
     for d in st["duplicates"]:
         first = d.get("first")
-        rule = (f"only {first} (signed in first) can start; one email per node" if first
-                else "neither can start until one is archived")
-        lines.append(f"DUPLICATE {d['kind']} {d['value']} in profiles {', '.join(d['profiles'])}: {rule}")
+        rule = t("cli.status.dup_first", first=first) if first else t("cli.status.dup_neither")
+        lines.append(t("cli.status.duplicate", kind=d["kind"], value=d["value"], profiles=", ".join(d["profiles"]),
+                       rule=rule))
     return "\n".join(lines)
 
 
@@ -80,8 +85,8 @@ def run(args) -> int:
     only = getattr(args, "profile", None)
     if only and not st.get("config_broken"):
         if only not in {p["name"] for p in st["profiles"]}:
-            raise ProfileError(f"no profile named {only!r}.", where=st["config"],
-                               fix="see 'swarmdeck profile list' for the names")
+            raise ProfileError(M("err.profile.no_such", name=repr(only)), where=st["config"],
+                               fix=M("err.profile.see_list"))
         st["profiles"] = [p for p in st["profiles"] if p["name"] == only]
         st["duplicates"] = [d for d in st["duplicates"] if only in d["profiles"]]
     if getattr(args, "json", False):

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable
 
 from core.events.reader import read_events
+from core.events.swarm_gain import SwarmGain
 from tui.model.i18n import t
 from core.events.types import (
     ChainTotals, CheckpointSaved, ErrorEvent, Event, HfPush, LogEvent, NodeIdentity, NodeMode, NodeRegistered,
@@ -69,6 +70,7 @@ class Peer:
     peer_id: str
     name: str
     last_seen: float | None
+    trust: str | None = None   # verified sharing's trust state when the node reports one
 
 
 @dataclass
@@ -118,6 +120,7 @@ class DashboardModel:
     tokens_per_s: float | None = None
     n_external_last: int | None = None
     exchange: Exchange | None = None
+    gain: SwarmGain = field(default_factory=SwarmGain)  # what the swarm gave, per round and over 20
     trust: Trust | None = None
     oom: str | None = None
     last_error: str | None = None
@@ -178,6 +181,7 @@ class DashboardModel:
             self.rewards.popitem(last=False)
         self.rounds_finished += 1
         self.n_external_last = ev.n_external
+        self.gain.add(ev)
 
     def _on_chain_totals(self, ev: ChainTotals) -> None:
         self.total_reward_chain = float(ev.total_reward)
@@ -192,7 +196,7 @@ class DashboardModel:
             self.tokens_per_s = ev.tokens_per_s
 
     def _on_peers_update(self, ev: PeersUpdate) -> None:
-        peers = [Peer(p.peer_id, p.name, p.last_seen) for p in ev.peers]
+        peers = [Peer(p.peer_id, p.name, p.last_seen, _trust(p)) for p in ev.peers]
         peers.sort(key=lambda p: -(p.last_seen or 0))
         self.peers = peers
         total = ev.total
@@ -263,6 +267,10 @@ class DashboardModel:
     def reward_series(self, n: int = 60) -> list[float]:
         return list(self.rewards.values())[-n:]
 
+    def reward_points(self, n: int = 60) -> list[tuple[int, float]]:
+        """(round, reward) of the newest n finished rounds, oldest first."""
+        return list(self.rewards.items())[-n:]
+
     def total_reward_local(self) -> float:
         return sum(self.rewards.values())
 
@@ -271,6 +279,12 @@ class DashboardModel:
         m = cls(profile=profile)
         m.apply_all(read_events(events_file))
         return m
+
+
+def _trust(p) -> str | None:
+    """A peer's trust state, where the node's peers.update carries one (verified sharing)."""
+    v = getattr(p, "trust", None)
+    return str(v) if v else None
 
 
 _HANDLERS = {

@@ -85,6 +85,7 @@ class LoginScreen(Screen[str]):
         Binding("enter", "done", "keys.continue"),
         Binding("r", "retry", "keys.retry"),
         Binding("c", "clone", "keys.clone"),  # official app only (check_action)
+        Binding("i", "invert_qr", "keys.invert_qr"),  # a light-background terminal without colour
     ]
     AUTO_FOCUS = ""  # testnet: "c" must reach the screen; Tab (or a click) goes to the path field
 
@@ -125,6 +126,7 @@ class LoginScreen(Screen[str]):
                     yield Static(t("login.title", name=self.profile), classes="dialog-title")
                     yield Static(t("login.open"), classes="hint", id="login-open")
                     yield Static(Text(self.url, style="bold underline"), id="url")
+                    yield Static(t("login.qr_invert_hint"), classes="hint", id="qr-hint")
                     yield Static("", id="login-status")
             if self.official:
                 with Vertical(id="app-setup"):
@@ -245,6 +247,9 @@ class LoginScreen(Screen[str]):
         self.poll()
 
     # -- the official modal-login app (public testnet) -----------------------------------------
+    def action_invert_qr(self) -> None:
+        self.query_one("#qr", QRCode).toggle_inverted()
+
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         official = self.official
         if action == "clone":
@@ -256,7 +261,7 @@ class LoginScreen(Screen[str]):
     def _set_phase(self, phase: str) -> None:
         self.phase = phase
         running = phase in ("wait", "done")
-        for sel in ("#qr", "#login-open", "#url"):
+        for sel in ("#qr", "#login-open", "#url", "#qr-hint"):
             self.query_one(sel).display = running
         if running:
             self._show_url(self.url, self.port)

@@ -15,12 +15,17 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
-from textual.widgets import Sparkline, Static
+from textual.widgets import Static
 
 from tui.model.dashboard import DashboardModel
 from tui.model.i18n import current, t, text
 from core.hardware.telemetry import Snapshot, fmt_bytes, fmt_num
 from tui.widgets.common import ago, short_id
+from tui.widgets.reward_chart import MA, RewardChart, trend
+
+VERDICT_KEYS = {"faster": "dash.verdict_faster", "within_noise": "dash.verdict_within_noise",
+                "falling": "dash.verdict_falling", "no_peer_groups": "dash.verdict_no_peer_groups"}
+PEER_ROWS = 5  # peers listed in the table at most (the newest); the count says how many in all
 
 
 def _bar(pct: float | None, width: int = 10) -> str:
@@ -126,16 +131,16 @@ class ProfileDashboard(Widget):
             yield Static("", id="system", classes="panel")
             with Vertical(classes="panel", id="training-box"):
                 yield Static("", id="training")
-                yield Sparkline([], id="rewards")
+                yield RewardChart(id="rewards")
                 yield Static("", id="reward-totals")
-        with Horizontal(classes="row mid"):
+        with Horizontal(classes="row mid", id="mid-row"):
             yield Static("", id="chain", classes="panel")
             yield Static("", id="peers", classes="panel")
         yield LogPane(max_lines=getattr(self.app, "log_lines", 500), id="log", classes="panel")
 
     def on_mount(self) -> None:
         for pid, key in (("system", "dash.panel_system"), ("training-box", "dash.panel_training_chart"),
-                         ("chain", "dash.panel_chain"), ("peers", "dash.panel_peers"), ("log", "dash.panel_log")):
+                         ("chain", "dash.panel_chain"), ("peers", "dash.panel_swarm"), ("log", "dash.panel_log")):
             self.query_one(f"#{pid}").border_title = t(key)
         self.set_warnings([])
         self.query_one("#swarm-line").display = False
@@ -201,30 +206,20 @@ class ProfileDashboard(Widget):
 
     def _draw_training(self) -> None:
         m = self.model
-        txt = Text()
         if m.build is not None:  # the node builds its model first (minutes, once): steps and time left
             b = m.build
             eta = fmt_duration(b.eta_s) if b.eta_s is not None else t("dash.build_eta_unknown")
-            txt.append(t("dash.building", model=b.model, step=b.step, steps=b.steps) + "\n", style="bold")
-            txt.append(t("dash.build_progress", bar=_bar(100 * b.step / max(1, b.steps), 12), eta=eta))
-            self._set("training", txt)
+            self._set("training", Text(t("dash.building", model=b.model, step=b.step, steps=b.steps), style="bold"))
+            self._set("reward-totals", t("dash.build_progress", bar=_bar(100 * b.step / max(1, b.steps), 12), eta=eta))
             return
-        txt.append(t("dash.train_line1", round=m.round if m.round is not None else "-",
-                     stage=m.stage if m.stage is not None else "-", n=m.rounds_finished) + "\n")
-        txt.append(t("dash.train_line2", speed=fmt_num(m.tokens_per_s, "", 1), step=fmt_num(m.step_seconds, "", 2),
-                     loss=fmt_num(m.loss, "", 3)))
-        self._set("training", txt)
-        series = m.reward_series(getattr(self.app, "chart_rounds", 100))
-        # one point: Textual draws a single value as a full block; two equal ones as a baseline
-        chart = series * 2 if len(series) == 1 else series
-        spark = self.query_one("#rewards", Sparkline)
-        if spark.data != chart:
-            spark.data = chart
-        last = series[-1] if series else None
-        self._set("reward-totals",
-            t("dash.reward_totals", last=fmt_num(last, "", 2), local=f"{m.total_reward_local():.2f}",
-              chain=fmt_num(m.total_reward_chain, "", 2),
-              wins=m.total_wins_chain if m.total_wins_chain is not None else t("common.na")))
+        self._set("training", t("dash.train_line", round=m.round if m.round is not None else "-",
+                                stage=m.stage if m.stage is not None else "-",
+                                speed=fmt_num(m.tokens_per_s, "", 1), step=fmt_num(m.step_seconds, "", 2)))
+        points = m.reward_points(getattr(self.app, "chart_rounds", 100))
+        self.query_one("#rewards", RewardChart).set_points(points)
+        slope = trend([y for _, y in points][-20:])  # the trend of the last 20 rounds, not of their noise
+        self._set("reward-totals", t("dash.chart_legend", k=MA, trend=f"{slope:+.3f}") if slope is not None
+                  else t("dash.chart_legend_short", k=MA))
 
     def _draw_chain(self) -> None:
         m = self.model
@@ -232,6 +227,9 @@ class ProfileDashboard(Widget):
         txt = Text()
         txt.append(t("dash.registered") + ": " + (t("common.yes") if m.registered else t("common.no")) + "\n")
         txt.append(t("dash.queue", pending=c["pending"], landed=c["landed"], failed=c["failed"]) + "\n")
+        txt.append(t("dash.reward_sums", local=f"{m.total_reward_local():.2f}",
+                     chain=fmt_num(m.total_reward_chain, "", 2),
+                     wins=m.total_wins_chain if m.total_wins_chain is not None else t("common.na")) + "\n")
         if self.signin:
             txt.append("⏸ " + t("signin.chain") + "\n", style="bold yellow")
         for sub in list(m.failures)[-1:] if not self.signin else []:
@@ -241,30 +239,40 @@ class ProfileDashboard(Widget):
         self._set("chain", txt)
 
     def _draw_peers(self) -> None:
+        """What the swarm gave (the newest round, the 20-round view), then a table of the peers."""
         m = self.model
         now = self.now()
         total = max(m.peer_total, len(m.peers))
-        txt = Text(t("dash.peers_count", n=total) + "\n")
-        self.query_one("#peers").border_subtitle = self._exchange_line(total)
-        shown = 1 if total > 2 else 2  # the panel has 2 rows below the count at 80x24
+        box = self.query_one("#peers")
+        box.border_subtitle = self._exchange_line(total)
+        txt = Text()
+        for line in gave_lines(m):
+            txt.append(line + "\n")
         ignored = m.trust.ignored if m.trust is not None else ()
         if ignored:  # a lying peer is what the panel must show first (verified sharing)
-            shown = max(0, shown - 1)
-        for p in m.peers[:shown]:
-            txt.append(f"{(p.name or short_id(p.peer_id))[:22]:<22} {ago(p.last_seen, now)}\n")
-        if total > shown and not ignored:
-            txt.append(t("dash.more", n=total - shown), style="dim")
-        if ignored:
             first = ignored[0]
             txt.append("⊘ " + t("dash.ignored", peer=short_id(first.peer_id), n=len(ignored)) + "\n", style="red")
+        rows = peer_rows(m, now)
+        if rows:
+            txt.append(peer_table(rows[:PEER_ROWS]), style="")
+            if len(rows) > PEER_ROWS:
+                txt.append("\n" + t("dash.more", n=total - PEER_ROWS), style="dim")
+        else:
+            txt.append(t("dash.no_peers"), style="dim")
         self._set("peers", txt)
+        # the row holds the three swarm lines, the table's header and its rows (sized to what it holds)
+        shown = min(len(rows), PEER_ROWS) + (1 if len(rows) > PEER_ROWS else 0)
+        want = max(6, 2 + 3 + (1 + shown if rows else 1) + (1 if ignored else 0))
+        row = self.query_one("#mid-row")
+        if row.styles.height is None or row.styles.height.value != want:
+            row.styles.height = want
 
     def _exchange_line(self, total: int) -> str:
         """The peer count, and once a fetch happened what it cost and what it refused (issue 14's figures)."""
         x = self.model.exchange
         if x is None or x.requests is None:
-            return str(total)
-        line = f"{total} · " + t("dash.exchange", gets=x.requests, kb=round((x.bytes or 0) / 1024))
+            return t("dash.peers_count", n=total)
+        line = t("dash.peers_count", n=total) + " · " + t("dash.exchange", gets=x.requests, kb=round((x.bytes or 0) / 1024))
         refused = (x.rejected or 0) + (self.model.trust.refused_total if self.model.trust is not None else 0)
         if refused:
             line += " · " + t("dash.refused", n=refused)
@@ -282,3 +290,53 @@ def _level(level: str) -> str:
     """A log line's level in four letters of the user's language (unknown levels as written)."""
     key = "log.level." + level
     return t(key) if current().has(key) else level[:4]
+
+
+def gave_lines(m: DashboardModel) -> list[str]:
+    """Three lines: the newest round's useful groups by origin, then the 20-round view
+    (core.events.swarm_gain): its verdict, and the rise against what own groups alone predict."""
+    last = m.gain.last()
+    if last is None:
+        return [t("dash.gave_none"), "", ""]
+    first = t("dash.gave_round", round=last.round, own=last.own, peers=last.peers, refused=last.refused)
+    v = m.gain.view()
+    if v["verdict"] == "too_early":
+        return [first, t("dash.gave_window_early", n=v["rounds"], window=v["window"]), ""]
+    share = "-" if v["peer_share"] is None else f"{100 * v['peer_share']:.0f}%"
+    return [first, t("dash.gave_window", n=v["rounds"], share=share, verdict=t(VERDICT_KEYS[v["verdict"]])),
+            t("dash.gave_rise", rise=f"{v['rise']:+.3f}", own=f"{v['own_alone']:+.3f}")]
+
+
+def peer_rows(m: DashboardModel, now: float) -> list[tuple[str, str, str, str, str]]:
+    """(name, last seen, groups taken, refused, trust) per peer, newest first.
+
+    Trust comes from verified sharing's peers.trust: "ignored" for a peer whose groups are no longer
+    downloaded, "ok" for the others once the node reports trust, "—" before (or from a node that
+    does not verify). Refused: the most either source counted (round.finished per round, or
+    peers.trust since the node started)."""
+    taken, refused = m.gain.taken_from, m.gain.refused_from
+    ignored = {x.peer_id for x in m.trust.ignored} if m.trust is not None else set()
+    out = []
+    for p in m.peers:
+        ref = max(refused.get(p.peer_id, 0), m.trust.refused_of(p.peer_id) if m.trust is not None else 0)
+        state = p.trust or ("—" if m.trust is None else t("dash.trust_ignored") if p.peer_id in ignored
+                            else t("dash.trust_ok"))
+        out.append(((p.name or short_id(p.peer_id)), ago(p.last_seen, now),
+                    str(taken.get(p.peer_id, 0)), str(ref), state))
+    return out
+
+
+def _cut(s: str, w: int) -> str:
+    return s if len(s) <= w else s[:w - 1] + "…"
+
+
+def peer_table(rows: list[tuple[str, ...]]) -> str:
+    head = (t("dash.peer_col_name"), t("dash.peer_col_seen"), t("dash.peer_col_taken"),
+            t("dash.peer_col_refused"), t("dash.peer_col_trust"))
+    widths = [13, 7, 4, 3, 5]  # 36 columns: half of an 80-column terminal, less the panel's frame
+    lines = []
+    for r in [head, *rows]:
+        cells = [f"{_cut(str(c), w):<{w}}" if i == 0 else f"{_cut(str(c), w):>{w}}"
+                 for i, (c, w) in enumerate(zip(r, widths))]
+        lines.append(" ".join(cells).rstrip())
+    return "\n".join(lines)
