@@ -10,7 +10,9 @@ import json
 
 
 def _progress(msg: str) -> None:
-    print(f"==> {msg}", flush=True)
+    from tui.model.i18n import text
+
+    print(f"==> {text(msg)}", flush=True)  # a core Msg in the user's language
 
 
 def _print_invite(text: str, qr: bool) -> None:
@@ -45,7 +47,7 @@ def cmd_host(args) -> int:
                   deployer_key_file=args.deployer_key, faucet_key_file=args.faucet_key, train=args.train,
                   train_profile=args.train_profile, model=args.model, quant=args.quant, progress=_progress)
     s, rt = res["settings"], res["runtime"]
-    total = res["steps"][-1][1] if res["steps"] else 0.0
+    total = res["steps"][-1][1] if res["steps"] else 0.0  # seconds until the last readiness step
     print(f"swarm {s.name} is joinable ({total:.1f} s): RPC {s.public_rpc_url} (chain {rt['chain_id']}), "
           f"coordinator {rt['coordinator']}")
     print(f"  bootnode {s.bootnode_maddr} (DHT only: no model; the host restarts it if it dies)")
