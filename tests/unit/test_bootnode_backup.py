@@ -139,3 +139,16 @@ def test_cli_swarm_backup_status_and_restore(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "replaced" in out and identity.peer_id_from_pem(boot.identity_file(NAME)) == peer
     assert "swarm host --name" in out  # the published address must follow: host it again
+
+
+def test_identity_verify_of_a_bootnode_archive_says_it_is_intact(tmp_path, capsys):
+    boot.migrate_identity(NAME, None)
+    main(["profile", "new", "main", "--use"])
+    arch = bb.create(NAME, tmp_path / "b.sdbackup", PW, scrypt_n=FAST).archive
+    pw = tmp_path / "pw"
+    pw.write_text(PW + "\n")
+    capsys.readouterr()
+    assert main(["identity", "verify", str(arch), "--passphrase-file", str(pw)]) == 0
+    assert "archive is intact" in capsys.readouterr().out
+    assert main(["identity", "verify", str(arch), "-p", "main", "--passphrase-file", str(pw)]) != 0
+    assert "swarm restore" in capsys.readouterr().err
