@@ -465,7 +465,7 @@ def host_status(name: str) -> dict:
            "keeper": {"state": kst.get("state", "stopped") if keeper else ("gave_up" if kst.get("state") == "gave_up"
                                                                           else "stopped"),
                       "restarts": kst.get("restarts", 0), "last_exit": kst.get("last_exit")},
-           "parts": {}, "alerts": {}}
+           "parts": {}, "alerts": {}, "bootnode_backup": bootnode_backup_state(name)}
     if rt:
         out.update(coordinator=rt.get("coordinator"), chain_id=rt.get("chain_id"), faucet=rt.get("faucet", ""),
                    parts=rt.get("parts") or {}, alerts=rt.get("alerts") or {})
@@ -480,6 +480,45 @@ def host_status(name: str) -> dict:
     elif keeper is None:
         out["alerts"] = {"host down": f"nothing runs: start it with `swarmdeck swarm host --name {name}`"}
     return out
+
+
+def host_runs(name: str) -> bool:
+    """Whether anything of swarm `name`'s host runs here (its keeper or its host process)."""
+    return _keeper.keeper_running(name) is not None or _host.running(name) is not None
+
+
+def backup_bootnode(name: str, dest, passphrase: str, *, progress: Progress | None = None, **kw):
+    """`swarm backup`: an encrypted, verified backup of the swarm's bootnode identity."""
+    from core.hosting import bootnode_backup as _bb
+
+    if _host.load_settings(name) is None and not _boot_pem(name).exists():
+        raise HostError(f"this machine does not host a swarm named {name!r}",
+                        fix="`swarmdeck swarm status` lists the hosted swarms")
+    return _bb.create(name, dest, passphrase, progress=progress, **kw)
+
+
+def restore_bootnode(archive, passphrase: str, name: str | None = None, *, replace: bool = False,
+                     progress: Progress | None = None):
+    """`swarm restore`: the bootnode's key back from a backup (see core.hosting.bootnode_backup).
+    Also on a new machine: the next `swarm host --name NAME` then uses the restored key."""
+    from core.hosting import bootnode_backup as _bb
+
+    res = _bb.restore(archive, passphrase, name, replace=replace, host_running=host_runs, progress=progress)
+    s = _host.load_settings(res.swarm)
+    return {"backup": res, "host_runs": host_runs(res.swarm),
+            "published_differs": bool(s and s.bootnode_peer_id and s.bootnode_peer_id != res.peer_id)}
+
+
+def _boot_pem(name: str) -> Path:
+    from core.hosting import bootnode as _boot
+
+    return _boot.identity_file(name)
+
+
+def bootnode_backup_state(name: str) -> dict:
+    from core.hosting import bootnode_backup as _bb
+
+    return _bb.backup_state(name)
 
 
 def stop_host(name: str) -> dict:
