@@ -99,3 +99,24 @@ def test_config_validate_in_russian(one_profile, tmp_path):
     assert st.returncode == 1 and "Traceback" not in st.stderr, st.stderr
     assert "это не TOML" in st.stdout and "исправить: " in st.stdout
     assert not re.search(r"\b(not valid TOML|fix|restore the default)\b", st.stdout)
+
+
+def test_doctor_in_russian(one_profile):
+    """`doctor` on this machine in Russian: every check's title and detail from the catalog, same exit code
+    as in English, no traceback; a broken config is reported in Russian (exit 1)."""
+    ru = swarmdeck("doctor", "--no-torch", lang="ru_RU.UTF-8")
+    en = swarmdeck("doctor", "--no-torch", lang="C.UTF-8")
+    assert ru.returncode == en.returncode and "Traceback" not in ru.stderr, ru.stderr
+    assert "Архитектура CPU:" in ru.stdout and "Порт входа" in ru.stdout and "Конфигурация:" in ru.stdout
+    assert "Рекомендуется: модель" in ru.stdout and "опрашиваю GPU" in ru.stderr
+    assert "CPU architecture:" in en.stdout and "Recommended: model" in en.stdout
+    words = re.sub(r"/\S+", "", ru.stdout)
+    assert not re.search(r"\b(Memory|Free disk|Login port|Terminal|Recommended|All required|fix|free at)\b", words)
+    from core.config.settings import config_path
+
+    good = config_path().read_text(encoding="utf-8")
+    config_path().write_text(good.replace('language = "auto"', "language = 5"), encoding="utf-8")
+    ru = swarmdeck("doctor", "--no-torch", lang="ru_RU.UTF-8")
+    assert ru.returncode == 1 and "Traceback" not in ru.stderr, ru.stderr
+    assert "[FAIL] Конфигурация:" in ru.stdout and "language: должно быть строкой" in ru.stdout
+    assert "Проверок не пройдено: 1" in ru.stdout and "must be" not in ru.stdout
