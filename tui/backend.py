@@ -232,7 +232,7 @@ class CoreBackend:
         if key and key == self._dup_cache[0]:
             return self._dup_cache[1]
         try:
-            out = [Duplicate(str(x), tuple(x.profiles)) for x in identity.find_duplicates()]
+            out = [Duplicate(x.message(), tuple(x.profiles)) for x in identity.find_duplicates()]
         except SwarmdeckError:
             out = []
         self._dup_cache = (key, out)

@@ -26,6 +26,7 @@ from tomlkit.exceptions import ParseError
 from core.base import paths as _paths
 from core.base.constants import DEFAULT_LOGIN_PORT, LOCAL_ROUND_SECONDS, QUANT_CHOICES
 from core.base.errors import ConfigError
+from core.base.i18n import M, Msg, Translator
 from core.base.fsutil import atomic_write_text
 
 # ------------------------------------------------------------------------------------------
@@ -47,7 +48,7 @@ def _check_multiaddrs(v: list) -> str | None:
     for m in v:
         err = multiaddr_problem(m)
         if err:
-            return f"{m!r} is not a valid multiaddr: {err}"
+            return M("config.p.not_multiaddr", value=repr(m), error=err)
     return None
 
 
@@ -57,37 +58,37 @@ def _check_listen_host(v: str) -> str | None:
     try:
         ipaddress.IPv4Address(v)
     except ValueError:
-        return f"{v!r} is not an IPv4 address"
+        return M("config.p.not_ipv4", value=repr(v))
     return None
 
 
 def _check_address(v: str) -> str | None:
     if v and not re.fullmatch(r"0x[0-9a-fA-F]{40}", v):
-        return f"{v!r} is not a contract address (0x followed by 40 hex digits)"
+        return M("config.p.not_address", value=repr(v))
     return None
 
 
 def _check_url(v: str) -> str | None:
     if v and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", v):
-        return f"{v!r} is not an http(s) URL"
+        return M("config.p.not_url", value=repr(v))
     return None
 
 
 def _check_hf_repo(v: str) -> str | None:
     if v and not re.fullmatch(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*", v):
-        return f"{v!r} is not a Hugging Face repo id (owner/name)"
+        return M("config.p.not_hf_repo", value=repr(v))
     return None
 
 
 def _check_gpus(v: list) -> str | None:
     if any(g < 0 for g in v):
-        return "GPU indexes start at 0"
+        return M("config.p.gpu_negative")
     if len(set(v)) != len(v):
-        return "a GPU is listed twice"
+        return M("config.p.gpu_twice")
     return None
 
 
-PORT_FIX = "use a port between 1024 and 65535 (0 = random for dht_port)"
+PORT_FIX = M("config.p.port_fix")
 
 
 def setting(type: str, default: Any, **rules: Any) -> Any:
@@ -173,9 +174,9 @@ class ProfileSettings:
     gpus: tuple[int, ...] = setting("list[int]", (), check=_check_gpus)
     dht_port: int = setting("int", 0, min=0, max=65535, fix=PORT_FIX)
     # where the DHT listens: "" = 127.0.0.1 on the local network, 0.0.0.0 on any other
-    dht_host: str = setting("str", "", check=_check_listen_host, fix="an IPv4 address of this machine, or 0.0.0.0")
+    dht_host: str = setting("str", "", check=_check_listen_host, fix=M("config.p.dht_host_fix"))
     announce_maddrs: tuple[str, ...] = setting("list[str]", (), check=_check_multiaddrs,
-                                               fix="write multiaddrs like /ip4/1.2.3.4/tcp/38331")
+                                               fix=M("config.p.announce_fix"))
     login_port: int = setting("int", DEFAULT_LOGIN_PORT, min=1, max=65535, fix=PORT_FIX)
     backend: str = setting("str", "modal-login", choices=("modal-login", "web3"))
     hf_repo: str = setting("str", "", check=_check_hf_repo)
@@ -201,7 +202,7 @@ class NetworkSettings:
     chain_id: int = setting("int", 0, min=0, max=2**63)
     coordinator: str = setting("str", "", check=_check_address)
     bootnodes: tuple[str, ...] = setting("list[str]", (), check=_check_multiaddrs,
-                                         fix="write multiaddrs like /ip4/1.2.3.4/tcp/38331/p2p/QmPeerId")
+                                         fix=M("config.p.bootnodes_fix"))
     login_url: str = setting("str", "", check=_check_url)
     backend: str = setting("str", "modal-login", choices=("modal-login", "web3"))
     round_seconds: float = setting("float", 120.0, min=5, max=86400)
@@ -223,7 +224,7 @@ class TuiSettings:
 
 def _check_quiet_hours(v: str) -> str | None:
     if v and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", v):
-        return f"{v!r} is not a time range like \"23:00-07:00\" (local time, 24 h)"
+        return M("config.p.not_quiet_hours", value=repr(v))
     return None
 
 
@@ -233,7 +234,7 @@ ALERT_CONDITIONS = ("down", "gave_up", "oom", "sign_in", "no_progress", "no_rewa
 
 def _check_conditions(v: list) -> str | None:
     bad = [c for c in v if c not in ALERT_CONDITIONS]
-    return f"unknown condition(s) {bad}; known: {', '.join(ALERT_CONDITIONS)}" if bad else None
+    return M("config.p.unknown_conditions", bad=str(bad), known=", ".join(ALERT_CONDITIONS)) if bad else None
 
 
 @dataclass(frozen=True)
@@ -313,44 +314,44 @@ _MA_PROTOS = {
 def multiaddr_problem(m: Any) -> str | None:
     """None if `m` looks like a valid multiaddr string, else what is wrong with it."""
     if not isinstance(m, str):
-        return "not a string"
+        return M("config.p.ma_not_string")
     if not m.startswith("/"):
-        return "must start with '/' (e.g. /ip4/1.2.3.4/tcp/38331)"
+        return M("config.p.ma_slash")
     parts = m.split("/")[1:]
     if not parts or parts == [""]:
-        return "empty"
+        return M("config.p.ma_empty")
     i = 0
     while i < len(parts):
         proto = parts[i]
         if proto not in _MA_PROTOS:
-            return f"unknown protocol {proto!r}"
+            return M("config.p.ma_unknown", proto=repr(proto))
         kind = _MA_PROTOS[proto]
         i += 1
         if kind is None:
             continue
         if i >= len(parts) or parts[i] == "":
-            return f"{proto} needs a value"
+            return M("config.p.ma_needs_value", proto=proto)
         v = parts[i]
         i += 1
         if kind == "ip4":
             try:
                 ipaddress.IPv4Address(v)
             except ValueError:
-                return f"{v!r} is not an IPv4 address"
+                return M("config.p.not_ipv4", value=repr(v))
         elif kind == "ip6":
             try:
                 ipaddress.IPv6Address(v)
             except ValueError:
-                return f"{v!r} is not an IPv6 address"
+                return M("config.p.not_ipv6", value=repr(v))
         elif kind == "port":
             if not v.isdigit() or not 0 <= int(v) <= 65535:
-                return f"{v!r} is not a port (0-65535)"
+                return M("config.p.not_port", value=repr(v))
         elif kind == "host":
             if not re.fullmatch(r"[A-Za-z0-9.-]{1,253}", v):
-                return f"{v!r} is not a host name"
+                return M("config.p.not_host", value=repr(v))
         elif kind == "peer":
             if not re.fullmatch(r"(Qm[1-9A-HJ-NP-Za-km-z]{44}|12D3Koo[1-9A-HJ-NP-Za-km-z]{45,46})", v):
-                return f"{v!r} is not a peer id (Qm… or 12D3Koo…)"
+                return M("config.p.not_peer", value=repr(v))
     return None
 
 
@@ -363,16 +364,37 @@ class Problem:
     file: str
     line: int | None
     key: str
-    message: str
+    message: str  # a Msg (its English text; the key renders it in the user's language) or plain text
     fix: str | None = None
 
-    def __str__(self) -> str:
+    def as_msg(self) -> Msg:
+        """The one-line problem as a message: English it is str(p), rendered it is render()."""
         loc = f"{self.file}:{self.line}" if self.line else self.file
-        s = f"{loc}: {self.key}: {self.message}" if self.key else f"{loc}: {self.message}"
-        return s + (f" (fix: {self.fix})" if self.fix else "")
+        line = (M("config.problem.at_key", loc=loc, setting=self.key, message=self.message) if self.key
+                else M("config.problem.at", loc=loc, message=self.message))
+        return M("config.problem.with_fix", line=line, fix=self.fix) if self.fix else line
+
+    def render(self, tr: Translator | None = None) -> str:
+        return self.as_msg().render(tr)
+
+    def __str__(self) -> str:
+        return self.as_msg().english()
 
     def to_dict(self) -> dict:
-        return {"file": self.file, "line": self.line, "key": self.key, "message": self.message, "fix": self.fix}
+        d = {"file": self.file, "line": self.line, "key": self.key, "message": str(self.message),
+             "fix": None if self.fix is None else str(self.fix)}
+        msgs = {k: v.to_wire() for k, v in (("message", self.message), ("fix", self.fix)) if isinstance(v, Msg)}
+        if msgs:  # the keys, so a reader of the dict (status) can show it in the user's language
+            d["msgs"] = msgs
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Problem":
+        """Back from to_dict(), with the message keys when it has them (plain text otherwise)."""
+        msgs = d.get("msgs") if isinstance(d.get("msgs"), dict) else {}
+        message = Msg.from_wire(msgs.get("message")) or (d.get("message") or "")
+        fix = Msg.from_wire(msgs.get("fix")) or d.get("fix")
+        return cls(d.get("file") or "", d.get("line"), d.get("key") or "", message, fix)
 
 
 _KEY_TOKEN = re.compile(r'\s*(?:([A-Za-z0-9_-]+)|"((?:[^"\\]|\\.)*)"|\'([^\']*)\')\s*')
@@ -430,8 +452,8 @@ def _line_index(text: str) -> dict[tuple[str, ...], int]:
 # Validation
 
 
-_TYPE_NAMES = {"str": "a string", "int": "an integer", "float": "a number", "bool": "true or false",
-               "list[int]": "a list of integers", "list[str]": "a list of strings"}
+_TYPE_NAMES = {"str": "str", "int": "int", "float": "float", "bool": "bool",
+               "list[int]": "list_int", "list[str]": "list_str"}  # -> keys config.type.*
 
 
 def _type_ok(t: str, v: Any) -> bool:
@@ -471,7 +493,7 @@ class _Validator:
 
     def fields(self, table: Any, spec: dict[str, Field], path: tuple[str, ...], subtables: dict | None = None) -> None:
         if not isinstance(table, dict):
-            self.add(path, f"must be a table ([{_fmt_key(path)}]), not {type(table).__name__}")
+            self.add(path, M("config.p.must_be_table", setting=_fmt_key(path), type=type(table).__name__))
             return
         for k, v in table.items():
             p = path + (k,)
@@ -482,23 +504,24 @@ class _Validator:
             if f is None:
                 known = sorted(list(spec) + list(subtables or {}))
                 close = [c for c in known if c.replace("_", "") == k.replace("_", "").lower()]
-                hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
-                self.add(p, "unknown key", f"remove it or fix the spelling; {hint}")
+                hint = (M("config.p.did_you_mean", setting=repr(close[0])) if close
+                        else M("config.p.known_keys", keys=", ".join(known)))
+                self.add(p, M("config.p.unknown_key"), M("config.p.unknown_key_fix", hint=hint))
                 continue
             self.value(p, f, v)
 
     def value(self, p: tuple[str, ...], f: Field, v: Any) -> None:
         if not _type_ok(f.type, v):
-            self.add(p, f"must be {_TYPE_NAMES[f.type]}, got {_show(v)}",
-                     f"e.g. {_fmt_key(p[-1:])} = {tomlkit.item(f.default).as_string()}")
+            self.add(p, M("config.p.wrong_type", type=M("config.type." + _TYPE_NAMES[f.type]), got=_show(v)),
+                     M("config.p.example", example=f"{_fmt_key(p[-1:])} = {tomlkit.item(f.default).as_string()}"))
             return
         if f.choices is not None and v not in f.choices:
-            self.add(p, f"{v!r} is not one of {', '.join(map(repr, f.choices))}",
-                     f"use one of {', '.join(f.choices)}")
+            self.add(p, M("config.p.not_choice", value=repr(v), choices=", ".join(map(repr, f.choices))),
+                     M("config.p.not_choice_fix", choices=", ".join(f.choices)))
             return
         if (f.min is not None and v < f.min) or (f.max is not None and v > f.max):
-            what = "not a valid port" if p[-1].endswith("_port") else "out of range"
-            self.add(p, f"{v} is {what} ({f.min:g}..{f.max:g})", f.fix)
+            key = "config.p.not_a_port" if p[-1].endswith("_port") else "config.p.out_of_range"
+            self.add(p, M(key, value=str(v), min=f"{f.min:g}", max=f"{f.max:g}"), f.fix)
             return
         if f.check is not None:
             msg = f.check(v)
@@ -506,13 +529,13 @@ class _Validator:
                 self.add(p, msg, f.fix)
 
 
-def _show(v: Any) -> str:
+def _show(v: Any) -> str | Msg:
     if isinstance(v, str):
-        return f"the string {v!r}"
+        return M("config.show.string", value=repr(v))
     if isinstance(v, bool):
         return str(v).lower()
     if isinstance(v, dict):
-        return "a table"
+        return M("config.show.table")
     return f"{type(v).__name__} {v!r}"
 
 
@@ -520,7 +543,7 @@ def validate_data(data: dict, text: str = "", file: str = "config.toml") -> list
     """Every problem in a parsed config, each with file, line and key."""
     v = _Validator(file, text)
     if not isinstance(data, dict):
-        return [Problem(file, None, "", "the config must be a TOML document")]
+        return [Problem(file, None, "", M("config.p.not_document"))]
     for k, val in data.items():
         p = (k,)
         if k in ROOT_FIELDS:
@@ -533,42 +556,42 @@ def validate_data(data: dict, text: str = "", file: str = "config.toml") -> list
             v.fields(val, FLEET_FIELDS, p)
         elif k == "networks":
             if not isinstance(val, dict):
-                v.add(p, "must be a table of networks ([networks.NAME])")
+                v.add(p, M("config.p.networks_table"))
                 continue
             for name, net in val.items():
                 v.fields(net, NETWORK_FIELDS, p + (name,))
         elif k == "profiles":
             if not isinstance(val, dict):
-                v.add(p, "must be a table of profiles ([profiles.NAME])")
+                v.add(p, M("config.p.profiles_table"))
                 continue
             for name, prof in val.items():
                 pp = p + (name,)
                 if not _paths.PROFILE_NAME_RE.match(name):
-                    v.add(pp, f"{name!r} is not a valid profile name",
-                          "use 1-32 letters, digits, '-' or '_', starting with a letter or digit")
+                    v.add(pp, M("config.p.bad_profile_name", name=repr(name)), M("config.p.bad_profile_name_fix"))
                 v.fields(prof, PROFILE_FIELDS, pp, {**PROFILE_SUBTABLES, "alerts": ALERT_FIELDS})
         else:
-            v.add(p, "unknown key", "known top-level keys: current_profile, language, tui, alerts, fleet, networks, profiles")
+            v.add(p, M("config.p.unknown_key"), M("config.p.unknown_top_fix",
+                                                   keys="current_profile, language, tui, alerts, fleet, networks, profiles"))
     # cross-references
     profiles = data.get("profiles") if isinstance(data.get("profiles"), dict) else {}
     networks = data.get("networks") if isinstance(data.get("networks"), dict) else {}
     cur = data.get("current_profile")
     if isinstance(cur, str) and cur and cur not in profiles:
-        v.add(("current_profile",), f"profile {cur!r} does not exist (no [profiles.{cur}] table)",
-              f"add [profiles.{cur}] or set current_profile to one of: {', '.join(profiles) or '(none yet)'}")
+        v.add(("current_profile",), M("config.p.no_current_profile", name=repr(cur), table=cur),
+              M("config.p.no_current_profile_fix", table=cur, names=", ".join(profiles) or M("config.none_yet")))
     used_ports: dict[int, str] = {}
     for name, prof in profiles.items():
         if not isinstance(prof, dict):
             continue
         net = prof.get("network")
         if isinstance(net, str) and net not in BUILTIN_NETWORKS and net not in networks:
-            v.add(("profiles", name, "network"), f"network {net!r} does not exist",
-                  f"use 'local', 'gensyn-testnet', or add a [networks.{net}] table")
+            v.add(("profiles", name, "network"), M("config.p.no_network", name=repr(net)),
+                  M("config.p.no_network_fix", table=net))
         port = prof.get("dht_port")
         if isinstance(port, int) and not isinstance(port, bool) and port > 0:
             if port in used_ports:
-                v.add(("profiles", name, "dht_port"), f"port {port} is also the dht_port of profile {used_ports[port]!r}",
-                      "give each profile its own dht_port (or 0 for a random one)")
+                v.add(("profiles", name, "dht_port"), M("config.p.port_twice", port=port, profile=repr(used_ports[port])),
+                      M("config.p.port_twice_fix"))
             else:
                 used_ports[port] = name
     for name, net in networks.items():
@@ -576,8 +599,8 @@ def validate_data(data: dict, text: str = "", file: str = "config.toml") -> list
             continue
         for req in ("rpc_url", "coordinator"):
             if not net.get(req):
-                v.add(("networks", name), f"custom network needs {req}",
-                      f"add {req} = ... to [networks.{name}]")
+                v.add(("networks", name), M("config.p.network_needs", setting=req),
+                      M("config.p.network_needs_fix", setting=req, table=name))
     return v.problems
 
 
@@ -586,11 +609,10 @@ def validate_text(text: str, file: str = "config.toml") -> tuple[tomlkit.TOMLDoc
         doc = tomlkit.parse(text)
     except ParseError as e:
         msg = str(e).split(" at line ")[0]
-        return None, [Problem(file, e.line, "", f"not valid TOML: {msg} (column {e.col})",
-                              "fix the syntax at that line, or restore the default with 'swarmdeck config reset'")]
+        return None, [Problem(file, e.line, "", M("config.p.not_toml_at", error=msg, col=e.col),
+                              M("config.p.not_toml_fix"))]
     except tomlkit.exceptions.TOMLKitError as e:  # e.g. KeyAlreadyPresent: a key or table defined twice
-        return None, [Problem(file, None, "", f"not valid TOML: {e}",
-                              "remove the duplicate key or table, or restore the default with 'swarmdeck config reset'")]
+        return None, [Problem(file, None, "", M("config.p.not_toml", error=str(e)), M("config.p.duplicate_fix"))]
     return doc, validate_data(doc.unwrap(), text, file)
 
 
@@ -685,9 +707,9 @@ class Config:
     def profile_settings(self, name: str) -> ProfileSettings:
         prof = (self.data.get("profiles") or {}).get(name)
         if prof is None:
-            raise ConfigError(f"profile {name!r} is not in the config.", where=f"{self.path} [profiles.{name}]",
-                              fix=f"create it with 'swarmdeck profile new {name}' or pick one of: "
-                              f"{', '.join(self.profile_names()) or '(none yet)'}")
+            raise ConfigError(M("err.config.no_profile", name=repr(name)), where=f"{self.path} [profiles.{name}]",
+                              fix=M("err.config.no_profile_fix", name=name,
+                                    names=", ".join(self.profile_names()) or M("config.none_yet")))
         top = _merge(PROFILE_FIELDS, prof)
         return ProfileSettings(
             **top,
@@ -702,8 +724,8 @@ class Config:
         user = (self.data.get("networks") or {}).get(name)
         base = BUILTIN_NETWORKS.get(name)
         if base is None and user is None:
-            raise ConfigError(f"network {name!r} is not defined.", where=f"{self.path} [networks.{name}]",
-                              fix=f"use 'local' or 'gensyn-testnet', or add a [networks.{name}] table")
+            raise ConfigError(M("err.config.no_network", name=repr(name)), where=f"{self.path} [networks.{name}]",
+                              fix=M("err.config.no_network_fix", table=name))
         merged = dict(base or {"kind": "custom", **{k: f.default for k, f in NETWORK_FIELDS.items()}})
         merged.update(user or {})
         return NetworkSettings(
@@ -729,8 +751,8 @@ class Config:
             self.doc.add(tomlkit.nl())
             self.doc["profiles"] = profiles
         if name in profiles:
-            raise ConfigError(f"profile {name!r} already exists in the config.", where=f"{self.path} [profiles.{name}]",
-                              fix="pick another name")
+            raise ConfigError(M("err.config.profile_exists", name=repr(name)), where=f"{self.path} [profiles.{name}]",
+                              fix=M("err.config.another_name"))
         settings = dict(settings or {})
         t = tomlkit.table()
         for k, f in PROFILE_FIELDS.items():
@@ -744,8 +766,8 @@ class Config:
                     st.add(k, v)
                 t.add(sub, st)
         if settings:
-            raise ConfigError(f"unknown profile setting(s): {', '.join(sorted(settings))}.",
-                              fix=f"known settings: {', '.join(PROFILE_FIELDS)}")
+            raise ConfigError(M("err.config.unknown_settings", names=", ".join(sorted(settings))),
+                              fix=M("err.config.known_settings", names=", ".join(PROFILE_FIELDS)))
         profiles[name] = t
 
     def add_network(self, name: str, settings: dict) -> None:
@@ -755,8 +777,8 @@ class Config:
             nets = tomlkit.table(is_super_table=True)
             self.doc["networks"] = nets
         if name in nets or name in BUILTIN_NETWORKS:
-            raise ConfigError(f"network {name!r} already exists in the config.", where=f"{self.path} [networks.{name}]",
-                              fix="pick another network name, or choose it by editing the profile's network")
+            raise ConfigError(M("err.config.network_exists", name=repr(name)), where=f"{self.path} [networks.{name}]",
+                              fix=M("err.config.network_exists_fix"))
         t = tomlkit.table()
         for k, v in settings.items():
             t.add(k, list(v) if isinstance(v, tuple) else v)
@@ -779,7 +801,7 @@ class Config:
     def rename_profile(self, old: str, new: str) -> None:
         profiles = self.doc["profiles"]
         if new in profiles:
-            raise ConfigError(f"profile {new!r} already exists in the config.", fix="pick another name")
+            raise ConfigError(M("err.config.profile_exists", name=repr(new)), fix=M("err.config.another_name"))
         # tomlkit has no rename: rebuild the super-table in order so position and comments stay
         items = list(profiles.items())
         for k, _ in items:
@@ -800,19 +822,31 @@ class Config:
         text = self.doc.as_string()
         _, problems = validate_text(text, str(self.path))
         if problems:
-            raise ConfigError("refusing to save an invalid config.", where=str(self.path),
-                              fix="; ".join(str(p) for p in problems), problems=problems)
+            raise ConfigError(M("err.config.refuse_save"), where=str(self.path),
+                              fix=_joined([p.as_msg() for p in problems], "config.join_semicolon"), problems=problems)
         atomic_write_text(self.path, text, mode=0o644)
 
 
 def _raise_problems(path: Path, problems: list[Problem]) -> None:
     n = len(problems)
     raise ConfigError(
-        f"{path} has {n} problem{'s' if n != 1 else ''}:\n" + "\n".join(f"  {p}" for p in problems),
+        M("err.config.problems_one" if n == 1 else "err.config.problems", path=str(path), n=n,
+          lines=_joined([p.as_msg() for p in problems], "config.join_lines")),
         where=str(path),
-        fix="edit the file and run 'swarmdeck config validate' (or 'swarmdeck config reset' to start from the example)",
+        fix=M("err.config.problems_fix"),
         problems=problems,
     )
+
+
+def _joined(msgs: list[Msg], key: str) -> Msg | str:
+    """Several messages as one (each rendered in the user's language): nested pairs of `key`
+    ("{first}\n  {rest}" for lines, "{first}; {rest}" for a list)."""
+    if not msgs:
+        return ""
+    out: Msg = msgs[-1]
+    for m in reversed(msgs[:-1]):
+        out = M(key, first=m, rest=out)
+    return out
 
 
 # Threads of this process (the TUI edits from workers) queue on the RLock; only its outermost
@@ -863,10 +897,9 @@ def load_config(path: Path | None = None, create: bool = True, strict: bool = Tr
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError("config file does not exist.", where=str(path),
-                          fix="run 'swarmdeck config path' to create it from the example") from None
+        raise ConfigError(M("err.config.missing"), where=str(path), fix=M("err.config.missing_fix")) from None
     except UnicodeDecodeError:
-        _raise_problems(path, [Problem(str(path), None, "", "not a text (UTF-8) file")])
+        _raise_problems(path, [Problem(str(path), None, "", M("config.p.not_utf8"))])
     doc, problems = validate_text(text, str(path))
     if doc is None or (strict and problems):
         _raise_problems(path, problems)

@@ -19,6 +19,7 @@ import psutil
 from core.base import paths as _paths
 from core.base.constants import DEFAULT_LOGIN_PORT
 from core.base.errors import SwarmdeckError
+from core.base.i18n import M
 from core.base.net import port_free
 from core.config import settings as _config
 from core.hardware.probe import GiB, GpuProbe
@@ -32,7 +33,7 @@ RECOMMENDED_FREE_DISK_GB = 20
 @dataclass(frozen=True)
 class Check:
     id: str
-    title: str
+    title: str  # title / detail / fix: a Msg (English text + key; the CLI renders it) or plain text
     status: str  # ok | warn | fail | info
     detail: str
     fix: str | None = None
@@ -45,9 +46,9 @@ class Check:
 def check_arch() -> Check:
     m = platform.machine().lower()
     if m in ("x86_64", "amd64", "aarch64", "arm64"):
-        return Check("arch", "CPU architecture", "ok", m)
-    return Check("arch", "CPU architecture", "fail", f"{m} is not supported",
-                 "use an amd64 (x86_64) or arm64 machine")
+        return Check("arch", M("doctor.title.arch"), "ok", m)
+    return Check("arch", M("doctor.title.arch"), "fail", M("doctor.arch_bad", arch=m),
+                 M("doctor.arch_fix"))
 
 
 def check_python() -> Check:
@@ -55,48 +56,43 @@ def check_python() -> Check:
     s = f"{v.major}.{v.minor}.{v.micro}"
     if v >= (3, 11):
         return Check("python", "Python", "ok", s)
-    return Check("python", "Python", "fail", f"{s} is too old (need >= 3.11)",
-                 "install Python 3.11 or newer, then run 'just setup' again")
+    return Check("python", "Python", "fail", M("doctor.python_old", version=s),
+                 M("doctor.python_fix"))
 
 
 def check_ram() -> Check:
     total = psutil.virtual_memory().total / GiB
     # the seed's "24 GB" is decimal-ish; 22.5 GiB covers machines sold as 24 GB
     if total >= RECOMMENDED_RAM_GB * 0.93:
-        return Check("ram", "Memory (RAM)", "ok", f"{total:.1f} GiB")
-    return Check("ram", "Memory (RAM)", "warn",
-                 f"{total:.1f} GiB (the guide recommends {RECOMMENDED_RAM_GB} GB)",
-                 "use a smaller model (model = \"Qwen/Qwen2.5-0.5B-Instruct\") or add memory; "
-                 "set daemon.rss_limit_mb so the node restarts before the kernel kills it")
+        return Check("ram", M("doctor.title.ram"), "ok", M("doctor.gib", gib=f"{total:.1f}"))
+    return Check("ram", M("doctor.title.ram"), "warn",
+                 M("doctor.ram_low", gib=f"{total:.1f}", need=RECOMMENDED_RAM_GB), M("doctor.ram_fix"))
 
 
 def check_gpus(probe: GpuProbe) -> Check:
     if probe.cpu_mode:
-        return Check("gpu", "GPU", "info", f"CPU mode: {probe.reason}. Training runs on the CPU (slower, works).",
-                     "for GPU training install the NVIDIA driver (nvidia-smi must work)")
-    parts = [f"#{g.index} {g.name} {g.total_gib:.0f} GiB ({g.free_mib / 1024:.0f} free)" for g in probe.gpus]
-    return Check("gpu", "GPU", "ok", f"driver {probe.driver}: " + "; ".join(parts))
+        return Check("gpu", "GPU", "info", M("doctor.cpu_mode", reason=probe.reason),
+                     M("doctor.cpu_mode_fix"))
+    parts = "; ".join(f"#{g.index} {g.name} {g.total_gib:.0f} GiB ({g.free_mib / 1024:.0f} free)" for g in probe.gpus)
+    return Check("gpu", "GPU", "ok", M("doctor.gpus", driver=probe.driver, gpus=parts))
 
 
 def check_torch_cuda(probe: GpuProbe) -> Check:
     try:
         import torch
     except Exception as e:
-        return Check("torch", "PyTorch", "fail", f"cannot import torch: {e}", "run 'just setup'")
+        return Check("torch", "PyTorch", "fail", M("doctor.no_torch", error=str(e)), M("doctor.run_setup"))
     cuda = torch.version.cuda
     if probe.cpu_mode:
-        return Check("torch", "PyTorch / CUDA", "info", f"torch {torch.__version__}, CPU mode")
+        return Check("torch", "PyTorch / CUDA", "info", M("doctor.torch_cpu", version=torch.__version__))
     if torch.cuda.is_available():
         return Check("torch", "PyTorch / CUDA", "ok",
-                     f"torch {torch.__version__}, CUDA {cuda}, {torch.cuda.device_count()} device(s)")
+                     M("doctor.torch_ok", version=torch.__version__, cuda=cuda, n=torch.cuda.device_count()))
     if not cuda:
         return Check("torch", "PyTorch / CUDA", "fail",
-                     f"torch {torch.__version__} is a CPU-only build but an NVIDIA GPU is present",
-                     "install a CUDA build: .venv/bin/pip install torch==2.13.0 --index-url "
-                     "https://download.pytorch.org/whl/cu128")
+                     M("doctor.torch_cpu_build", version=torch.__version__), M("doctor.torch_cpu_build_fix"))
     return Check("torch", "PyTorch / CUDA", "fail",
-                 f"torch {torch.__version__} (CUDA {cuda}) cannot use the GPU (driver too old for this CUDA?)",
-                 "update the NVIDIA driver, or install a torch build for your driver's CUDA version")
+                 M("doctor.torch_no_gpu", version=torch.__version__, cuda=cuda), M("doctor.torch_no_gpu_fix"))
 
 
 def check_disk(path: Path | None = None) -> Check:
@@ -106,12 +102,12 @@ def check_disk(path: Path | None = None) -> Check:
         p = p.parent
     free = shutil.disk_usage(p).free / GiB
     if free < MIN_FREE_DISK_GB:
-        return Check("disk", "Free disk", "fail", f"{free:.1f} GiB free at {p}",
-                     f"free at least {RECOMMENDED_FREE_DISK_GB} GiB (models, checkpoints) or set SWARMDECK_HOME elsewhere")
+        return Check("disk", M("doctor.title.disk"), "fail", M("doctor.disk_free", gib=f"{free:.1f}", path=str(p)),
+                     M("doctor.disk_fix", need=RECOMMENDED_FREE_DISK_GB))
     if free < RECOMMENDED_FREE_DISK_GB:
-        return Check("disk", "Free disk", "warn", f"{free:.1f} GiB free at {p}",
-                     f"{RECOMMENDED_FREE_DISK_GB} GiB is comfortable for models and checkpoints")
-    return Check("disk", "Free disk", "ok", f"{free:.0f} GiB free at {p}")
+        return Check("disk", M("doctor.title.disk"), "warn", M("doctor.disk_free", gib=f"{free:.1f}", path=str(p)),
+                     M("doctor.disk_comfortable", need=RECOMMENDED_FREE_DISK_GB))
+    return Check("disk", M("doctor.title.disk"), "ok", M("doctor.disk_free", gib=f"{free:.0f}", path=str(p)))
 
 
 def _port_owner(port: int) -> str | None:
@@ -133,13 +129,14 @@ def own_service_on(port: int) -> str | None:
 
     for name in _profiles_on_disk():
         pp = _paths.ProfilePaths(name)
-        for what, probe in (("login service", running_service), ("sign-in app", modal_app.running_app)):
+        for what, probe in (("doctor.own_login_service", running_service),
+                            ("doctor.own_signin_app", modal_app.running_app)):
             try:
                 info = probe(pp)
             except Exception:  # a damaged record is no reason to fail doctor
                 info = None
             if info is not None and int(info.port) == int(port):
-                return f"swarmdeck's {what} of profile {name}"
+                return M(what, profile=name)
     return None
 
 
@@ -152,17 +149,16 @@ def _profiles_on_disk() -> list[str]:
 
 
 def check_port(port: int = DEFAULT_LOGIN_PORT, profile: str | None = None) -> Check:
-    title = f"Login port {port}"
+    title = M("doctor.title.port", port=port)
     if port_free(port):
-        return Check("port", title, "ok", "free")
+        return Check("port", title, "ok", M("doctor.port_free"))
     own = own_service_on(port)
     if own:  # swarmdeck's own login service is what should be there: not a warning
-        return Check("port", title, "ok", f"in use by {own}")
+        return Check("port", title, "ok", M("doctor.port_own", owner=own))
     owner = _port_owner(port)
-    who = f" by {owner}" if owner else ""
     sel = f" -p {profile}" if profile else ""
-    return Check("port", title, "warn", f"port {port} is in use{who}; swarmdeck's login service will take the next free port",
-                 f"stop the program using it, or set login_port in [profiles.NAME] (swarmdeck config path{sel} shows the file)")
+    busy = M("doctor.port_busy_by", port=port, owner=owner) if owner else M("doctor.port_busy", port=port)
+    return Check("port", title, "warn", busy, M("doctor.port_fix", sel=sel))
 
 
 def check_session(env: dict | None = None) -> Check:
@@ -170,12 +166,10 @@ def check_session(env: dict | None = None) -> Check:
     in_mux = bool(env.get("TMUX") or env.get("STY") or env.get("ZELLIJ"))
     ssh = bool(env.get("SSH_CONNECTION") or env.get("SSH_TTY"))
     if ssh and not in_mux:
-        return Check("session", "Terminal session", "warn",
-                     "bare SSH session (no tmux/screen): a foreground program dies when you log out",
-                     "run nodes with 'swarmdeck start' (they keep running after logout) and reattach with 'swarmdeck'; "
-                     "or work inside tmux ('tmux new -s swarm')")
-    where = "tmux/screen" + (" over SSH" if ssh else "") if in_mux else ("SSH" if ssh else "local terminal")
-    return Check("session", "Terminal session", "ok", where)
+        return Check("session", M("doctor.title.session"), "warn",
+                     M("doctor.bare_ssh"), M("doctor.bare_ssh_fix"))
+    where = (M("doctor.mux_ssh") if ssh else "tmux/screen") if in_mux else ("SSH" if ssh else M("doctor.local_terminal"))
+    return Check("session", M("doctor.title.session"), "ok", where)
 
 
 def color_support(env: dict | None = None) -> str:
@@ -196,21 +190,20 @@ def color_support(env: dict | None = None) -> str:
 def check_colors(env: dict | None = None) -> Check:
     c = color_support(env)
     if c == "mono":
-        return Check("colors", "Terminal colours", "warn", "no colour support detected (TERM is dumb/unset or NO_COLOR)",
-                     "export TERM=xterm-256color (inside tmux: set -g default-terminal tmux-256color)")
-    return Check("colors", "Terminal colours", "ok", c + ("" if c == "truecolor" else " (the TUI adapts)"))
+        return Check("colors", M("doctor.title.colors"), "warn", M("doctor.no_colors"), M("doctor.no_colors_fix"))
+    return Check("colors", M("doctor.title.colors"), "ok", c if c == "truecolor" else M("doctor.colors_adapts", colors=c))
 
 
 def check_p2pd() -> Check:
     spec = importlib.util.find_spec("hivemind")
     if spec is None or not spec.submodule_search_locations:
-        return Check("p2pd", "hivemind p2pd", "fail", "hivemind is not installed", "run 'just setup'")
+        return Check("p2pd", "hivemind p2pd", "fail", M("doctor.no_hivemind"), M("doctor.run_setup"))
     p2pd = Path(list(spec.submodule_search_locations)[0]) / "hivemind_cli" / "p2pd"
     if not p2pd.is_file():
-        return Check("p2pd", "hivemind p2pd", "fail", f"{p2pd} is missing",
-                     "reinstall hivemind: .venv/bin/pip install --force-reinstall --no-deps hivemind==1.1.12")
+        return Check("p2pd", "hivemind p2pd", "fail", M("doctor.p2pd_missing", path=str(p2pd)),
+                     M("doctor.p2pd_missing_fix"))
     if not os.access(p2pd, os.X_OK):
-        return Check("p2pd", "hivemind p2pd", "fail", f"{p2pd} is not executable", f"chmod +x {p2pd}")
+        return Check("p2pd", "hivemind p2pd", "fail", M("doctor.p2pd_not_exec", path=str(p2pd)), f"chmod +x {p2pd}")
     return Check("p2pd", "hivemind p2pd", "ok", str(p2pd))
 
 
@@ -224,21 +217,22 @@ def check_config() -> list[Check]:
         problems = getattr(e, "problems", None) or [e.what]
         cfg = None
     if problems:
-        out.append(Check("config", "Config", "fail", "; ".join(str(p) for p in problems),
-                         "edit the file ('swarmdeck config path') and run 'swarmdeck config validate'"))
+        parts = [p.as_msg() if isinstance(p, _config.Problem) else p for p in problems]
+        out.append(Check("config", M("doctor.title.config"), "fail", _config._joined(parts, "config.join_semicolon"),
+                         M("doctor.config_fix")))
     else:
-        out.append(Check("config", "Config", "ok", str(cfg.path)))
+        out.append(Check("config", M("doctor.title.config"), "ok", str(cfg.path)))
     if cfg is not None:
         perm = []
         for name in cfg.profile_names():
             if _paths.PROFILE_NAME_RE.match(name):
                 perm += [(name, p) for p in _identity.check_permissions(_paths.ProfilePaths(name).identity_dir)]
         if perm:
-            out.append(Check("identity_perms", "Identity file permissions", "fail",
+            out.append(Check("identity_perms", M("doctor.title.perms"), "fail",
                              "; ".join(f"{p}" for _, p in perm),
                              " ; ".join(sorted({f"swarmdeck identity fix-perms -p {n}" for n, _ in perm}))))
         dups = _identity.find_duplicates([n for n in cfg.profile_names() if _paths.PROFILE_NAME_RE.match(n)])
         if dups:
-            out.append(Check("duplicates", "Duplicate identities", "fail", "; ".join(map(str, dups)),
-                             "archive one of each pair: 'swarmdeck profile archive NAME'"))
+            out.append(Check("duplicates", M("doctor.title.duplicates"), "fail", "; ".join(map(str, dups)),
+                             M("doctor.duplicates_fix")))
     return out

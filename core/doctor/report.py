@@ -6,6 +6,7 @@ import platform
 from dataclasses import dataclass, field
 
 from core.base.constants import DEFAULT_LOGIN_PORT
+from core.base.i18n import M
 from core.doctor.checks import (Check, check_arch, check_colors, check_config, check_disk, check_gpus, check_p2pd,
                                 check_port, check_python, check_ram, check_session, check_torch_cuda)
 from core.doctor.network import NETWORK_TIMEOUT, check_network
@@ -35,11 +36,11 @@ def run_doctor(login_port: int = DEFAULT_LOGIN_PORT, profile: str | None = None,
                progress=None, network: str | None = None, network_timeout: float = NETWORK_TIMEOUT) -> Report:
     say = progress or (lambda msg: None)
     checks = [check_arch(), check_python(), check_ram()]
-    say("probing GPUs (nvidia-ml-py)")
+    say(M("doctor.progress.gpus"))
     probe = probe_gpus()
     checks.append(check_gpus(probe))
     if include_torch:
-        say("importing torch to check CUDA")
+        say(M("doctor.progress.torch"))
         checks.append(check_torch_cuda(probe))
     checks += [check_disk(), check_port(login_port, profile), check_session(), check_colors(), check_p2pd()]
     checks += check_config()

@@ -142,49 +142,39 @@ def default_archive_name(profile: str, now: datetime | None = None, home_relativ
     return f"~/{name}" if home_relative else name
 
 
-def create_backup(profile: str, dest: Path, passphrase: str, *, verify: bool = True,
-                  progress=None, scrypt_n: int = DEFAULT_SCRYPT_N) -> BackupInfo:
-    """Write an encrypted backup of `profile`'s identity to `dest` (never overwrites).
-
-    With verify=True (default) the archive is then decrypted into a temp dir and compared
-    with the live files, and the profile's state records the verified backup.
-    """
-    say = progress or (lambda msg: None)
-    check_passphrase(passphrase)
-    pp = _paths.ProfilePaths(profile)
+def resolve_dest(dest: Path, default_name: str) -> Path:
+    """The archive's file: `dest` itself, or `default_name` inside it when it is a folder. Refuses an
+    existing file (a backup never overwrites) and a missing folder."""
     dest = Path(dest).expanduser()
     if dest.is_dir():
-        dest = dest / default_archive_name(profile)
+        dest = dest / default_name
     if dest.exists():
         raise IdentityError(M("err.backup.exists"), where=str(dest), fix=M("err.backup.exists_fix"))
     if not dest.parent.is_dir():
         raise IdentityError(M("err.backup.no_folder"), where=str(dest.parent),
                             fix=M("err.backup.no_folder_fix", path=str(dest.parent)))
-    files = _identity_files(pp.identity_dir)
-    if "swarm.pem" not in files:
-        raise IdentityError(M("err.backup.no_pem", profile=repr(profile)), where=str(pp.swarm_pem),
-                            fix=M("err.backup.no_pem_fix"))
-    say(M("backup.progress.checking"))
-    peer_id = _identity.peer_id_from_bytes(files["swarm.pem"], str(pp.swarm_pem))
-    _identity.read_login(pp.identity_dir)  # refuse to back up unreadable login files silently
-    try:
-        from core.config.settings import load_config
-        import tomlkit
+    return dest
 
-        cfg = load_config(strict=False)
-        if cfg.has_profile(profile):
-            doc = tomlkit.document()
-            doc.add("profile", cfg.doc["profiles"][profile])
-            files["profile.toml"] = tomlkit.dumps(doc).encode()
-    except Exception:  # the settings are a convenience; the identity is what matters
-        pass
-    manifest = {
-        "format": FORMAT, "version": VERSION, "created_at": _now(), "profile": profile,
-        "peer_id": peer_id, "display_name": _identity.display_name(peer_id),
-        "files": {n: {"sha256": _sha256(b), "size": len(b)} for n, b in files.items()},
-    }
+
+def make_manifest(files: dict[str, bytes], peer_id: str, **extra) -> dict:
+    """The archive's manifest: what it holds (sha256 + size of each file) and whose identity it is.
+    `extra` names the owner: {"profile": NAME} for a profile, {"kind": KIND_BOOTNODE, "swarm": NAME}
+    for a hosted swarm's bootnode (an archive without "kind" is a profile's)."""
+    return {"format": FORMAT, "version": VERSION, "created_at": _now(), "profile": None, **extra,
+            "peer_id": peer_id, "display_name": _identity.display_name(peer_id),
+            "files": {n: {"sha256": _sha256(b), "size": len(b)} for n, b in files.items()}}
+
+
+def write_archive(dest: Path, passphrase: str, manifest: dict, files: dict[str, bytes], *,
+                  progress=None, scrypt_n: int = DEFAULT_SCRYPT_N) -> None:
+    """Encrypt manifest + files into `dest` (0600): a private temp file, fsync, then a hard link,
+    which fails if `dest` appeared meanwhile (never overwrites). The partial file is removed on any
+    failure and on SIGTERM. The one place that writes archives (profiles and bootnodes alike)."""
+    say = progress or (lambda msg: None)
+    check_passphrase(passphrase)
     plaintext = _tar_bytes({"manifest.json": json.dumps(manifest, indent=2).encode(), **files})
     partial = None
+    fd = None
     with _sigterm_raises():
         try:
             fd, partial = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent)
@@ -222,6 +212,39 @@ def create_backup(profile: str, dest: Path, passphrase: str, *, verify: bool = T
                     os.unlink(partial)
                 except FileNotFoundError:
                     pass
+
+
+def create_backup(profile: str, dest: Path, passphrase: str, *, verify: bool = True,
+                  progress=None, scrypt_n: int = DEFAULT_SCRYPT_N) -> BackupInfo:
+    """Write an encrypted backup of `profile`'s identity to `dest` (never overwrites).
+
+    With verify=True (default) the archive is then decrypted into a temp dir and compared
+    with the live files, and the profile's state records the verified backup.
+    """
+    say = progress or (lambda msg: None)
+    check_passphrase(passphrase)
+    pp = _paths.ProfilePaths(profile)
+    dest = resolve_dest(dest, default_archive_name(profile))
+    files = _identity_files(pp.identity_dir)
+    if "swarm.pem" not in files:
+        raise IdentityError(M("err.backup.no_pem", profile=repr(profile)), where=str(pp.swarm_pem),
+                            fix=M("err.backup.no_pem_fix"))
+    say(M("backup.progress.checking"))
+    peer_id = _identity.peer_id_from_bytes(files["swarm.pem"], str(pp.swarm_pem))
+    _identity.read_login(pp.identity_dir)  # refuse to back up unreadable login files silently
+    try:
+        from core.config.settings import load_config
+        import tomlkit
+
+        cfg = load_config(strict=False)
+        if cfg.has_profile(profile):
+            doc = tomlkit.document()
+            doc.add("profile", cfg.doc["profiles"][profile])
+            files["profile.toml"] = tomlkit.dumps(doc).encode()
+    except Exception:  # the settings are a convenience; the identity is what matters
+        pass
+    manifest = make_manifest(files, peer_id, profile=profile)
+    write_archive(dest, passphrase, manifest, files, progress=say, scrypt_n=scrypt_n)
     info = BackupInfo(dest, peer_id, _identity.display_name(peer_id), manifest["created_at"],
                       {n: v["sha256"] for n, v in manifest["files"].items()}, profile)
     if verify:
@@ -284,23 +307,48 @@ def _read_archive(archive: Path, passphrase: str) -> tuple[dict, dict[str, bytes
     return manifest, members
 
 
-def verify_backup(archive: Path, passphrase: str, profile: str | None = None) -> BackupInfo:
-    """Decrypt into a private temp dir, check every checksum, and (with `profile`) compare the
-    files with the profile's live identity. Records the verified backup in the profile's state."""
-    archive = Path(archive).expanduser().resolve()
-    manifest, members = _read_archive(archive, passphrase)
+def read_archive(archive: Path, passphrase: str) -> tuple[dict, dict[str, bytes]]:
+    """(manifest, {name: bytes}) of an archive, every checksum checked; errors name the cause."""
+    return _read_archive(archive, passphrase)
+
+
+def check_members(archive: Path, manifest: dict, members: dict[str, bytes]) -> tuple[str, dict[str, str]]:
+    """Write the members into a private temp dir and load them as an identity: the restored copy must
+    be a working key giving the manifest's peer id, not only bytes with the right hash.
+    Returns (peer id, {name: sha256})."""
+    if "swarm.pem" not in members:
+        raise IdentityError(M("err.backup.damaged"), where=str(archive), fix=M("err.backup.other_copy"))
     with tempfile.TemporaryDirectory(prefix="swarmdeck-verify-") as td:
         tdp = Path(td)
         os.chmod(tdp, 0o700)
         for name, data in members.items():
             (tdp / name).write_bytes(data)
             os.chmod(tdp / name, 0o600)
-        # the restored copy must be a working identity, not only bytes with the right hash
         peer_id = _identity.peer_id_from_pem(tdp / "swarm.pem")
         if peer_id != manifest.get("peer_id"):
             raise IdentityError(M("err.backup.peer_mismatch"), where=str(archive), fix=M("err.backup.other_copy"))
         _identity.read_login(tdp)
-        restored = {n: _sha256((tdp / n).read_bytes()) for n in members}
+        return peer_id, {n: _sha256((tdp / n).read_bytes()) for n in members}
+
+
+KIND_BOOTNODE = "swarm-bootnode"
+
+
+def _not_a_bootnode(manifest: dict, archive: Path) -> None:
+    """A hosted swarm's bootnode identity is not a profile's: it goes back with `swarm restore`."""
+    if manifest.get("kind") == KIND_BOOTNODE:
+        raise IdentityError(M("err.backup.is_bootnode", swarm=str(manifest.get("swarm"))), where=str(archive),
+                            fix=M("err.backup.is_bootnode_fix", archive=str(archive), swarm=str(manifest.get("swarm"))))
+
+
+def verify_backup(archive: Path, passphrase: str, profile: str | None = None) -> BackupInfo:
+    """Decrypt into a private temp dir, check every checksum, and (with `profile`) compare the
+    files with the profile's live identity. Records the verified backup in the profile's state."""
+    archive = Path(archive).expanduser().resolve()
+    manifest, members = _read_archive(archive, passphrase)
+    if profile is not None:
+        _not_a_bootnode(manifest, archive)
+    peer_id, restored = check_members(archive, manifest, members)
     if profile is not None:
         live = {n: _sha256(b) for n, b in _identity_files(_paths.ProfilePaths(profile).identity_dir).items()}
         backed = {n: h for n, h in restored.items() if n in _identity.IDENTITY_FILES}
@@ -371,6 +419,7 @@ def _restore(archive: Path, passphrase: str, profile: str, progress) -> BackupIn
     say(M("backup.progress.decrypting"))
     archive = Path(archive).expanduser().resolve()
     manifest, members = _read_archive(archive, passphrase)
+    _not_a_bootnode(manifest, archive)
     peer_id = _identity.peer_id_from_bytes(members["swarm.pem"], f"{archive}:swarm.pem")
     for other in cfg.profile_names():
         if other != profile and _identity.identity_facts(_paths.ProfilePaths(other).identity_dir)["peer_id"] == peer_id:

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from core.base import safejson
 from core.base import paths as _paths
 from core.identity.names import ADJECTIVES, ANIMALS
+from core.base.i18n import M
 from core.base.errors import IdentityError
 from core.base.fsutil import atomic_write_json, create_exclusive
 
@@ -508,9 +509,12 @@ class Duplicate:
     value: str  # the shared value (never a secret: peer id, orgId, session key's public address)
     profiles: tuple[str, ...]
 
+    def message(self) -> M:
+        return M("identity.duplicate", what=M("identity.kind." + self.kind), value=self.value,
+                 profiles=", ".join(self.profiles))
+
     def __str__(self) -> str:
-        what = {"peer_id": "peer id", "org_id": "account (orgId)", "session_key": "session key"}[self.kind]
-        return f"the same {what} {self.value} is used by profiles {', '.join(self.profiles)}"
+        return str.__str__(self.message())
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "value": self.value, "profiles": list(self.profiles)}

@@ -318,8 +318,8 @@ def build_status() -> dict:
         # An unreadable config hides the profile list, not the profiles: name what is on disk
         # so nobody is told to create a profile that exists.
         problems = getattr(e, "problems", [])
-        out["config_problems"] = [p.to_dict() for p in problems] or [{"file": out["config"], "line": None,
-                                                                       "key": "", "message": e.what, "fix": e.fix}]
+        out["config_problems"] = [p.to_dict() for p in problems] or [_config.Problem(
+            out["config"], None, "", e.part("what"), e.part("fix")).to_dict()]
         out["config_broken"] = True
         out["profiles_on_disk"] = profiles_on_disk()
         return out

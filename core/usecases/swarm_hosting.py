@@ -29,6 +29,7 @@ from typing import Callable
 from core.base import fsutil, procs
 from core.base import paths as _paths
 from core.base.errors import SwarmdeckError
+from core.base.i18n import M
 from core.config import settings as _config
 from core.config.settings import BUILTIN_NETWORKS
 from core.hosting import host as _host
@@ -122,10 +123,9 @@ def _migrate_bootnode(s: HostSettings, say: Progress) -> HostSettings:
     if s.bootnode_profile:
         legacy = _paths.ProfilePaths(s.bootnode_profile).swarm_pem
         if not _boot.identity_file(s.name).exists() and legacy.is_file():
-            say(f"moving the bootnode off profile {s.bootnode_profile}: a DHT-only bootnode with the same "
-                f"identity (its swarm.pem is copied; the profile's files are kept)")
+            say(M("host.migrating", profile=s.bootnode_profile))
         if _supervisor.query_status(_paths.ProfilePaths(s.bootnode_profile), timeout=1.0) is not None:
-            say(f"stopping the old bootnode profile {s.bootnode_profile} (a training node on the bootnode's port)")
+            say(M("host.stopping_legacy", profile=s.bootnode_profile))
             _supervisor.stop_profile(s.bootnode_profile, timeout=60)
     return replace(s, bootnode_peer_id=_boot.migrate_identity(s.name, legacy))
 
@@ -141,8 +141,7 @@ def host(name: str, *, public_addr: str | None = None, rpc_port: int | None = No
     say = _say(progress)
     _check_name(name)
     if (model or quant or train_profile) and not train:
-        raise HostError("--model/--quant/--train-profile are for the host's own training node",
-                        fix="add --train to train on this machine too (the bootnode itself runs no model)")
+        raise HostError(M("err.host.model_without_train"), fix=M("err.host.model_without_train_fix"))
     old = _host.load_settings(name)
     if old is None:
         cfg = _config.load_config()
@@ -186,15 +185,14 @@ def host(name: str, *, public_addr: str | None = None, rpc_port: int | None = No
     _host.save_settings(s)
     keeper = _keeper.keeper_running(name)
     if keeper is not None and old is not None and _chain_fields(old) != _chain_fields(s):
-        say("host settings changed: restarting the host")
+        say(M("host.restarting"))
         procs.stop_group(keeper, timeout=_keeper.STOP_TIMEOUT + 10)
         keeper = None
     if keeper is None:
         rec = _host.running(name)  # a host process without its keeper (started by systemd, or an older one)
         if rec is not None:
             procs.stop_group(rec, timeout=60)
-        say("starting the host (chain, round advancer, RPC guard, faucet, bootnode)" if s.embedded
-            else f"starting the host on {s.rpc_url} (deploys the coordinator once)")
+        say(M("host.starting") if s.embedded else M("host.starting_external", url=s.rpc_url))
         _spawn_keeper(name)
     else:
         _paths.ensure_private_dir(_host.host_dir(name))
@@ -211,30 +209,25 @@ def host(name: str, *, public_addr: str | None = None, rpc_port: int | None = No
 
 # ------------------------------------------------------------------ readiness
 
-_FIXES = {
-    "chain": "see the log named above; for an external chain check --rpc and the deployer's balance",
-    "advancer": "see the host's log; the stage manager key may lack gas (external chain: fund it)",
-    "faucet": "fund the faucet's account named above, or see the host's log",
-    "guard": "free the RPC port (`ss -ltnp | grep :{rpc_port}`) or pass --rpc-port N",
-    "bootnode": "see the log lines above; then run `swarmdeck swarm host` again",
-    "port": "free TCP port {dht_port} (`ss -ltnp | grep :{dht_port}` names the program holding it) or pass "
-            "--dht-port N; then run `swarmdeck swarm host` again",
-}
+_FIXES = ("chain", "advancer", "faucet", "guard", "bootnode", "port")  # err.host.fix_<part>
 
 
 def _part_failure(name: str, s: HostSettings, part: str, what: str, rt: dict | None) -> HostError:
+    """`what`: a Msg (err.host.*) saying what the part did not do."""
     from core.hosting import bootnode as _boot
 
     info = ((rt or {}).get("parts") or {}).get(part) or {}
     logp = Path(info.get("log") or (_boot.log_file(name) if part == "bootnode" else _host.log_file(name)))
     tail = _host._tail(logp, 8) if logp.exists() else []
     state = f" ({info.get('state')}: {info.get('reason')})" if info.get("state") else ""
-    body = f"swarm {name!r} is not joinable: the {part} {what}{state}"
-    if tail:
-        body += f"\nlast lines of {logp}:\n" + "\n".join(f"  | {ln}" for ln in tail)
-    fix = _FIXES["port"] if part == "bootnode" and "already in use" in f"{info.get('reason')} {tail}" \
-        else _FIXES.get(part, "see the log")
-    return HostError(body, where=str(logp), fix=fix.format(dht_port=s.dht_port, rpc_port=s.rpc_port))
+    lines = "\n".join(f"  | {ln}" for ln in tail)
+    body = M("err.host.not_joinable", name=name, part=part, what=what, state=state) if not tail else \
+        M("err.host.not_joinable_log", name=name, part=part, what=what, state=state,
+          last=M("err.host.last_lines", path=str(logp)), lines=lines)
+    key = "port" if part == "bootnode" and "already in use" in f"{info.get('reason')} {tail}" else part
+    fix = M(f"err.host.fix_{key}", dht_port=s.dht_port, rpc_port=s.rpc_port) if key in _FIXES \
+        else M("err.host.fix_bootnode")
+    return HostError(body, where=str(logp), fix=fix)
 
 
 def _local_addr(addr: str) -> bool:
@@ -264,25 +257,25 @@ def wait_joinable(name: str, s: HostSettings, *, wait: float = 240.0, progress: 
     deadline = t0 + wait
     steps: list[tuple[str, float]] = []
 
-    def done(what: str) -> None:
+    def done(what) -> None:
         dt = time.monotonic() - t0
         steps.append((what, round(dt, 1)))
-        say(f"[{dt:6.1f} s] {what}")
+        say(M("host.timed", seconds=dt, step=what))
 
-    def until(part: str, what: str, cond, every: float = 0.3):
+    def until(part: str, action, cond, every: float = 0.3):
         while True:
             rt = _host.read_runtime(name)
             kst = _keeper.read_state(name)
             if kst.get("state") == "gave_up" and _keeper.keeper_running(name) is None:
-                raise _part_failure(name, s, "chain", f"host process gave up: {kst.get('reason')}", rt)
+                raise _part_failure(name, s, "chain", M("err.host.host_gave_up", reason=kst.get("reason")), rt)
             info = ((rt or {}).get("parts") or {}).get(part) or {}
             if info.get("state") == "gave_up":
-                raise _part_failure(name, s, part, "gave up", rt)
+                raise _part_failure(name, s, part, M("err.host.gave_up"), rt)
             got = cond(rt) if rt is not None else None
             if got:
                 return got
             if time.monotonic() > deadline:
-                raise _part_failure(name, s, part, f"did not {what} within {wait:g} s", rt)
+                raise _part_failure(name, s, part, M("err.host.timeout", action=action, seconds=wait), rt)
             time.sleep(every)
 
     def chain_answers(rt):
@@ -293,8 +286,8 @@ def wait_joinable(name: str, s: HostSettings, *, wait: float = 240.0, progress: 
         except Exception:  # noqa: BLE001 - not yet
             return None
 
-    cid = until("chain", "answer", chain_answers)
-    done(f"chain {cid} answers at {s.public_rpc_url}")
+    cid = until("chain", M("err.host.action_answer"), chain_answers)
+    done(M("host.step_chain", chain_id=cid, url=s.public_rpc_url))
 
     def deployed(rt):
         try:
@@ -304,8 +297,8 @@ def wait_joinable(name: str, s: HostSettings, *, wait: float = 240.0, progress: 
             return None
         return rt if code not in (None, "0x", "0x0") else None
 
-    rt = until("chain", "deploy the coordinator", deployed)
-    done(f"coordinator deployed at {rt['coordinator']}")
+    rt = until("chain", M("err.host.action_deploy"), deployed)
+    done(M("host.step_coordinator", address=rt["coordinator"]))
 
     dial = s.public_addr if _local_addr(s.public_addr) else "127.0.0.1"
     tcp_maddr = f"/ip4/{dial}/tcp/{s.dht_port}"
@@ -313,20 +306,27 @@ def wait_joinable(name: str, s: HostSettings, *, wait: float = 240.0, progress: 
     def listening(rt):
         if (rt.get("parts", {}).get("bootnode") or {}).get("state") != "running":
             return None
+        # the bootnode's own DHT is up (it writes its status only then): not another program on the port
+        rec = procs.read_record(_host.bootnode_record_file(name))
+        try:
+            st = json.loads(_boot.status_file(name).read_text())
+        except (OSError, ValueError):
+            return None
+        if rec is None or st.get("pid") != rec.pid or st.get("peer_id") != s.bootnode_peer_id:
+            return None
         return tcp_reachable(tcp_maddr, timeout=1.0)[0] or None
 
-    until("bootnode", f"accept TCP on {dial}:{s.dht_port}", listening, every=0.5)
-    done(f"bootnode accepts TCP on {dial}:{s.dht_port}"
-         + ("" if dial == s.public_addr else f" ({s.public_addr} is not on this machine: forward TCP {s.dht_port} "
-                                             "to it)"))
+    until("bootnode", M("err.host.action_tcp", addr=dial, port=s.dht_port), listening, every=0.5)
+    done(M("host.step_tcp", addr=dial, port=s.dht_port) if dial == s.public_addr
+         else M("host.step_tcp_nat", addr=dial, port=s.dht_port, public=s.public_addr))
     maddr = f"{tcp_maddr}/p2p/{s.bootnode_peer_id}"
     ok, why = _boot.ping(maddr, timeout=min(ping_timeout, max(5.0, deadline - time.monotonic())))
     if not ok:
-        raise _part_failure(name, s, "bootnode", f"did not answer a DHT ping at {maddr}: {why}",
+        raise _part_failure(name, s, "bootnode", M("err.host.no_ping", maddr=maddr, why=why),
                             _host.read_runtime(name))
-    done(f"bootnode answers a DHT ping (peer {s.bootnode_peer_id})")
-    until("bootnode", "get its address published on chain", lambda rt: rt.get("bootnode") == s.bootnode_maddr)
-    done(f"bootnode {s.bootnode_maddr} published on the coordinator")
+    done(M("host.step_ping", peer=s.bootnode_peer_id))
+    until("bootnode", M("err.host.action_publish"), lambda rt: rt.get("bootnode") == s.bootnode_maddr)
+    done(M("host.step_published", maddr=s.bootnode_maddr))
     if "faucet" in ((_host.read_runtime(name) or {}).get("parts") or {}):
         import urllib.request
 
@@ -339,11 +339,11 @@ def wait_joinable(name: str, s: HostSettings, *, wait: float = 240.0, progress: 
             except Exception:  # noqa: BLE001 - not yet
                 return None
 
-        until("faucet", "answer", faucet_answers)
-        done(f"faucet answers at {(_host.read_runtime(name) or {}).get('faucet')}")
+        until("faucet", M("err.host.action_answer"), faucet_answers)
+        done(M("host.step_faucet", url=(_host.read_runtime(name) or {}).get("faucet")))
     rt = _host.read_runtime(name)
     if rt is None:
-        raise _part_failure(name, s, "chain", "host process went away", None)
+        raise _part_failure(name, s, "chain", M("err.host.host_gone"), None)
     return steps, rt
 
 
@@ -356,7 +356,7 @@ def _train_profile(s: HostSettings, rt: dict, prof: str, model: str | None, quan
     if not cfg.has_profile(prof):
         taken = _dht_ports_in_use(cfg) | {s.dht_port}
         port = next((p for p in range(s.dht_port + 1, s.dht_port + 100) if p not in taken and port_free(p, "0.0.0.0")), 0)
-        say(f"creating the member profile {prof} (model {model or 'auto'}, DHT port {port})")
+        say(M("host.creating_member", profile=prof, model=model or "auto", port=port))
         _profiles.create_profile(prof, make_current=None, network=s.name, backend="web3", model=model or "auto",
                                  quant=quant or "auto", dht_port=int(port))
     else:
@@ -368,7 +368,7 @@ def _train_profile(s: HostSettings, rt: dict, prof: str, model: str | None, quan
             cfg.save()
     key = _ensure_key(_paths.ProfilePaths(prof))
     _fund(s, rt, key)
-    say(f"starting {prof} under its supervisor")
+    say(M("host.starting_member", profile=prof))
     _supervisor.spawn_detached(prof)
     return prof
 
@@ -465,7 +465,7 @@ def host_status(name: str) -> dict:
            "keeper": {"state": kst.get("state", "stopped") if keeper else ("gave_up" if kst.get("state") == "gave_up"
                                                                           else "stopped"),
                       "restarts": kst.get("restarts", 0), "last_exit": kst.get("last_exit")},
-           "parts": {}, "alerts": {}}
+           "parts": {}, "alerts": {}, "bootnode_backup": bootnode_backup_state(name)}
     if rt:
         out.update(coordinator=rt.get("coordinator"), chain_id=rt.get("chain_id"), faucet=rt.get("faucet", ""),
                    parts=rt.get("parts") or {}, alerts=rt.get("alerts") or {})
@@ -480,6 +480,45 @@ def host_status(name: str) -> dict:
     elif keeper is None:
         out["alerts"] = {"host down": f"nothing runs: start it with `swarmdeck swarm host --name {name}`"}
     return out
+
+
+def host_runs(name: str) -> bool:
+    """Whether anything of swarm `name`'s host runs here (its keeper or its host process)."""
+    return _keeper.keeper_running(name) is not None or _host.running(name) is not None
+
+
+def backup_bootnode(name: str, dest, passphrase: str, *, progress: Progress | None = None, **kw):
+    """`swarm backup`: an encrypted, verified backup of the swarm's bootnode identity."""
+    from core.hosting import bootnode_backup as _bb
+
+    if _host.load_settings(name) is None and not _boot_pem(name).exists():
+        raise HostError(f"this machine does not host a swarm named {name!r}",
+                        fix="`swarmdeck swarm status` lists the hosted swarms")
+    return _bb.create(name, dest, passphrase, progress=progress, **kw)
+
+
+def restore_bootnode(archive, passphrase: str, name: str | None = None, *, replace: bool = False,
+                     progress: Progress | None = None):
+    """`swarm restore`: the bootnode's key back from a backup (see core.hosting.bootnode_backup).
+    Also on a new machine: the next `swarm host --name NAME` then uses the restored key."""
+    from core.hosting import bootnode_backup as _bb
+
+    res = _bb.restore(archive, passphrase, name, replace=replace, host_running=host_runs, progress=progress)
+    s = _host.load_settings(res.swarm)
+    return {"backup": res, "host_runs": host_runs(res.swarm),
+            "published_differs": bool(s and s.bootnode_peer_id and s.bootnode_peer_id != res.peer_id)}
+
+
+def _boot_pem(name: str) -> Path:
+    from core.hosting import bootnode as _boot
+
+    return _boot.identity_file(name)
+
+
+def bootnode_backup_state(name: str) -> dict:
+    from core.hosting import bootnode_backup as _bb
+
+    return _bb.backup_state(name)
 
 
 def stop_host(name: str) -> dict:

@@ -66,3 +66,57 @@ def test_status_in_russian(one_profile):
     assert not re.search(r"\b(config|not signed in|NO BACKUP|stopped)\b", words)
     bad = swarmdeck("status", "-p", "nope", lang="ru_RU.UTF-8")
     assert bad.returncode == 1 and "профиля с именем 'nope' нет." in bad.stderr and "исправить:" in bad.stderr
+
+
+def test_config_validate_in_russian(one_profile, tmp_path):
+    """A broken config: every problem in Russian with its file:line and key, same exit code, no traceback."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text('language = 5\nfoo = 1\n[profiles.main]\ndht_port = 99999\nnetwork = "zz"\n', encoding="utf-8")
+    ru = swarmdeck("config", "validate", str(bad), lang="ru_RU.UTF-8")
+    assert ru.returncode == 1 and "Traceback" not in ru.stderr, ru.stderr
+    out = ru.stdout
+    assert f"{bad}: проблем: 4" in out
+    assert f"{bad}:1: language: должно быть строкой" in out and f"{bad}:2: foo: неизвестный ключ" in out
+    assert "profiles.main.dht_port: 99999 — недопустимый порт (0..65535) (исправить: укажите порт" in out
+    assert "сети 'zz' нет" in out
+    words = re.sub(r"/\S+", "", out)
+    assert not re.search(r"\b(problems?|must be|unknown key|fix|does not exist|not a valid port)\b", words)
+    en = swarmdeck("config", "validate", str(bad), lang="C.UTF-8")
+    assert en.returncode == 1 and f"{bad}: 4 problems" in en.stdout
+    assert f"{bad}:4: profiles.main.dht_port: 99999 is not a valid port (0..65535) (fix: use a port" in en.stdout
+    # the config in use, broken: `status` names the problem in Russian too (exit 1 as in English)
+    from core.config.settings import config_path
+
+    good = config_path().read_text(encoding="utf-8")
+    assert 'language = "auto"' in good
+    config_path().write_text(good.replace('language = "auto"', "language = 5"), encoding="utf-8")
+    st = swarmdeck("status", lang="ru_RU.UTF-8")
+    assert st.returncode == 1 and "Traceback" not in st.stderr, st.stderr
+    assert "language: должно быть строкой" in st.stdout and "must be" not in st.stdout
+    # a config that does not parse: the broken-config lines in Russian
+    config_path().write_text('language = "ru"\n' + good, encoding="utf-8")
+    st = swarmdeck("status", lang="ru_RU.UTF-8")
+    assert st.returncode == 1 and "Traceback" not in st.stderr, st.stderr
+    assert "это не TOML" in st.stdout and "исправить: " in st.stdout
+    assert not re.search(r"\b(not valid TOML|fix|restore the default)\b", st.stdout)
+
+
+def test_doctor_in_russian(one_profile):
+    """`doctor` on this machine in Russian: every check's title and detail from the catalog, same exit code
+    as in English, no traceback; a broken config is reported in Russian (exit 1)."""
+    ru = swarmdeck("doctor", "--no-torch", lang="ru_RU.UTF-8")
+    en = swarmdeck("doctor", "--no-torch", lang="C.UTF-8")
+    assert ru.returncode == en.returncode and "Traceback" not in ru.stderr, ru.stderr
+    assert "Архитектура CPU:" in ru.stdout and "Порт входа" in ru.stdout and "Конфигурация:" in ru.stdout
+    assert "Рекомендуется: модель" in ru.stdout and "опрашиваю GPU" in ru.stderr
+    assert "CPU architecture:" in en.stdout and "Recommended: model" in en.stdout
+    words = re.sub(r"/\S+", "", ru.stdout)
+    assert not re.search(r"\b(Memory|Free disk|Login port|Terminal|Recommended|All required|fix|free at)\b", words)
+    from core.config.settings import config_path
+
+    good = config_path().read_text(encoding="utf-8")
+    config_path().write_text(good.replace('language = "auto"', "language = 5"), encoding="utf-8")
+    ru = swarmdeck("doctor", "--no-torch", lang="ru_RU.UTF-8")
+    assert ru.returncode == 1 and "Traceback" not in ru.stderr, ru.stderr
+    assert "[FAIL] Конфигурация:" in ru.stdout and "language: должно быть строкой" in ru.stdout
+    assert "Проверок не пройдено: 1" in ru.stdout and "must be" not in ru.stdout

@@ -114,6 +114,13 @@ def test_three_nodes_share_train_and_land_on_chain_once(chain):
         fetched = nd.of("rollouts.fetched")
         assert len(nd.of("round.finished")) == 3
         assert any(e["n_candidates"] > 0 for e in fetched), (nd.name, fetched)
+        # verified sharing: honest peers' groups pass re-derivation and re-scoring, nobody is ignored, and the
+        # round event says what verification cost
+        trust = nd.of("peers.trust")
+        assert trust and trust[-1].get("ignored", []) == [], trust[-1]
+        assert not set(trust[-1].get("refused", {})) & {"disagree", "question_mismatch", "unverifiable",
+                                                         "foreign_config", "unknown_task"}, trust[-1]
+        assert all(e["verify_seconds"] >= 0 and "verify_pct" in e for e in nd.of("round.finished"))
         # what the swarm gave, as the dashboard shows it: the peers' useful groups are the external
         # groups trained on, counted per producing peer (never the node itself); own useful <= local
         for e in nd.of("round.finished"):

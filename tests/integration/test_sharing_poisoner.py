@@ -149,3 +149,40 @@ def test_poisoner_is_refused_and_ignored_while_honest_nodes_share(swarm, tmp_pat
         assert downloaded_after_ignore == 0 and skipped_after_ignore > 0
     finally:
         h.shutdown()
+
+
+def test_old_wire_v2_peer_shares_the_dht_but_is_refused_as_unverifiable(swarm, tmp_path):
+    """An old node (rollout wire v2, no provenance) on the same DHT: its groups download and decode without an
+    error, are refused for training as `unverifiable`, and the old peer ends up ignored for a while."""
+    import json
+    import zlib
+
+    from hivemind.utils import get_dht_time
+
+    from core.swarm import wire
+
+    pool = task_pool("demo")
+    a = swarm("a")
+    b = swarm("b", initial_peers=a.multiaddrs)
+    h = HostilePeer(tmp_path, a.multiaddrs, swarm.pids)
+    try:
+        node = Honest(a, pool, verify=True)
+        old = h.me.peer_id
+        for rnd in (1, 2, 3):
+            b.publish_rollouts(rnd, honest_round(pool, b.peer_id, rnd))
+            exp = get_dht_time() + 600
+            groups = []
+            for i, r in enumerate(honest_round(pool, old, rnd)):
+                d = {k: v for k, v in wire._rollout_to_dict(r, 2).items()}
+                blob = wire.MAGIC + bytes([2]) + zlib.compress(json.dumps({"rollouts": [d]}).encode())
+                groups.append(h.group(blob, exp, like=r, index=i))
+            body = records.manifest_body(old, rnd, groups)
+            for level in (0, 1):
+                key = records.manifest_key(rnd, level, shard_bucket(old, rnd, level))
+                assert h.store(key, h.me.sign("m", key, h.me.subkey, exp, body), h.me.subkey, exp)
+            chosen = node.take(rnd, {b.peer_id, old})
+            assert chosen and all(r.peer_id == b.peer_id for r in chosen)
+        assert not any(k in a.rejected.by_reason() for k in ("version", "schema"))  # decoded without an error
+        assert set(node.trust.refused) == {"unverifiable"} and old in node.ignored_at
+    finally:
+        h.shutdown()

@@ -49,7 +49,7 @@ ALLOWED_WORDS = {
     "sly", "shaggy", "toucan", "agile", "tawny", "owl", "quick", "grey", "wolf",  # generated peer names
     "invalidroundnumber",  # the coordinator contract's revert reason, as the chain gives it
     "tiny", "demo", "root", "evm", "ipv", "utc", "shift", "escape", "space", "home", "end", "pageup", "pagedown", "up", "down", "left", "right",  # key names
-    "main", "gpu1", "gp", "default", "myswarm", "alice", "x", "b", "q", "t", "l", "r", "c", "k", "f", "d",
+    "main", "gpu1", "gp", "default", "myswarm", "alice", "x", "b", "q", "t", "l", "r", "c", "k", "f", "d", "i",
 }
 # Whole tokens that are ids, paths, commands or numbers with units, removed before looking for words.
 ALLOWED_PATTERNS = [

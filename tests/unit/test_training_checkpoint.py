@@ -26,7 +26,7 @@ def _trained_engine(tiny, mode="fp32", steps=2):
     r = Rollout(task="basic_arithmetic", question="Calculate 1 + 2.", answer="3",
                 completions=["<answer>3</answer>", "<answer>4</answer>", "3", "five"], rewards=[1.0, 0.0, 1.0, 0.0])
     for _ in range(steps):
-        eng.train([], [r])
+        eng.train([r])
     return eng, r
 
 
@@ -49,8 +49,8 @@ def test_save_and_resume_round_trip(tiny, tmp_path, mode):
     k = next(iter(sa["state"]))
     assert torch.equal(sa["state"][k]["exp_avg"], sb["state"][k]["exp_avg"])
     # and training continues identically from the restored state
-    eng.train([], [r])
-    fresh.train([], [r])
+    eng.train([r])
+    fresh.train([r])
     a, b = eng.lora_state(), fresh.lora_state()
     assert all(torch.allclose(a[n], b[n], atol=1e-6) for n in a)
 
@@ -60,7 +60,7 @@ def test_failed_write_keeps_previous_valid(tiny, tmp_path, monkeypatch):
     mgr = CheckpointManager(tmp_path / "ck", keep=3)
     mgr.save(eng.model, eng.optimizer, 1)
     before = eng.lora_state()
-    eng.train([], [r])
+    eng.train([r])
 
     def disk_full(*a, **kw):
         raise OSError(errno.ENOSPC, "No space left on device")

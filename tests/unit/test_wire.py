@@ -261,3 +261,12 @@ def test_deep_nesting_rejected_without_recursing():
 def test_structure_flood_rejected():
     flood = '{"rollouts":[' + ",".join(["1"] * 600000) + "]}"
     _rejects(MAGIC + bytes([VERSION]) + zlib.compress(flood.encode()), "json")
+
+
+def test_an_old_node_refuses_v3_groups_with_a_counted_version_error(monkeypatch):
+    """During an upgrade a v2 node reads a v3 group: a counted `version` refusal, never a crash."""
+    import core.swarm.wire as wire
+
+    data = encode_rollouts([_rollout()])
+    monkeypatch.setattr(wire, "READS", (1, 2))  # what a v2 release accepts
+    _rejects(data, "version")

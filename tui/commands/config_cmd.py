@@ -6,6 +6,8 @@ import json
 import os
 from datetime import datetime, timezone
 
+from tui.model.i18n import M, t
+
 
 def register(sub) -> None:
     p = sub.add_parser("config", help="show, check or reset the config file",
@@ -28,7 +30,7 @@ def cmd_path(args) -> int:
     path, created = ensure_config()
     print(path)
     if created:
-        print("(created from config.example.toml)", flush=True)
+        print(t("cli.config.created"), flush=True)
     return 0
 
 
@@ -45,20 +47,21 @@ def cmd_validate(args) -> int:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError("config file does not exist.", where=str(path), fix="check the path") from None
+        raise ConfigError(M("err.config.missing"), where=str(path), fix=M("err.config.check_path")) from None
     except UnicodeDecodeError:
         text = None
-    problems = ([Problem(str(path), None, "", "not a text (UTF-8) file")] if text is None
+    problems = ([Problem(str(path), None, "", M("config.p.not_utf8"))] if text is None
                 else validate_text(text, str(path))[1])
     if args.json:
         print(json.dumps({"file": str(path), "ok": not problems, "problems": [p.to_dict() for p in problems]},
                          indent=2))
     elif problems:
-        print(f"{path}: {len(problems)} problem{'s' if len(problems) != 1 else ''}")
+        n = len(problems)
+        print(t("cli.config.problems_one" if n == 1 else "cli.config.problems", path=path, n=n))
         for p in problems:
-            print(f"  {p}")
+            print(f"  {p.render()}")
     else:
-        print(f"{path}: OK")
+        print(t("cli.config.ok", path=path))
     return 1 if problems else 0
 
 
@@ -69,9 +72,8 @@ def cmd_reset(args) -> int:
     if path.exists():
         bak = path.with_name(f"{path.name}.bak-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}")
         os.rename(path, bak)
-        print(f"moved the old config to {bak}")
+        print(t("cli.config.moved", bak=bak))
     ensure_config()
-    print(f"wrote {path} from config.example.toml")
-    print("note: profiles are listed in the config; add your profiles' tables back from the .bak file "
-          "(their directories and identities are untouched)")
+    print(t("cli.config.wrote", path=path))
+    print(t("cli.config.reset_note"))
     return 0

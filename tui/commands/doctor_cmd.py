@@ -9,6 +9,7 @@ import json
 import sys
 
 from core.base.constants import DEFAULT_LOGIN_PORT
+from tui.model.i18n import t, text
 
 MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "info": "info"}
 
@@ -42,7 +43,7 @@ def run(args) -> int:
             network = prof.settings.network
     except SwarmdeckError:
         pass  # doctor must run even with a broken config; the config check reports it
-    progress = None if args.json else (lambda m: print(f"... {m}", file=sys.stderr, flush=True))
+    progress = None if args.json else (lambda m: print(f"... {text(m)}", file=sys.stderr, flush=True))
     rep = run_doctor(login_port=login_port, profile=name, gpus=gpus, include_torch=not args.no_torch,
                      progress=progress, network=network)
     r = rep.recommendation
@@ -57,16 +58,16 @@ def run(args) -> int:
         print(json.dumps(out, indent=2))
         return 0 if rep.ok else 1
     for c in rep.checks:
-        print(f"[{MARK[c.status]}] {c.title}: {c.detail}")
+        print(f"[{MARK[c.status]}] {text(c.title)}: {text(c.detail)}")
         if c.fix and c.status in ("warn", "fail", "info"):
-            print(f"        fix: {c.fix}")
+            print("        " + t("cli.doctor.fix", fix=c.fix))
     if runs != r.model:
-        print(f"\nRecommended: model {runs} for profile {name} on the {profile_net} network ({r.quant}; the "
-              f"local model, no download), elsewhere {r.model} ({r.reason})")
+        print("\n" + t("cli.doctor.recommended_local", runs=runs, profile=name, network=profile_net, quant=r.quant,
+                       model=r.model, reason=r.reason))
     else:
-        print(f"\nRecommended: model {r.model}, {r.quant} ({r.reason})")
+        print("\n" + t("cli.doctor.recommended", model=r.model, quant=r.quant, reason=r.reason))
     fails = sum(c.status == "fail" for c in rep.checks)
     warns = sum(c.status == "warn" for c in rep.checks)
-    print(f"\n{'All required checks passed' if not fails else f'{fails} check(s) failed'}"
-          + (f", {warns} warning(s)" if warns else "") + ".")
+    print("\n" + (t("cli.doctor.all_passed") if not fails else t("cli.doctor.failed", n=fails))
+          + (t("cli.doctor.warnings", n=warns) if warns else "") + ".")
     return 0 if rep.ok else 1

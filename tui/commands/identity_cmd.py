@@ -177,7 +177,9 @@ def cmd_verify(args) -> int:
         info = verify_backup(args.archive, pw, profile=name)
         print(t("cli.identity.verified", profile=repr(name), peer_id=info.peer_id, name=info.display_name))
     except IdentityError as e:
-        if getattr(args, "profile", None) is not None or "does not match" not in e.what:
+        # another identity's archive (another profile's, or a hosted swarm's bootnode): say it is intact
+        other = "does not match" in e.what or getattr(e.msgs.get("what"), "key", "") == "err.backup.is_bootnode"
+        if getattr(args, "profile", None) is not None or not other:
             raise
         info = verify_backup(args.archive, pw)  # readable, but it is another identity
         print(t("cli.identity.intact_other", profile=repr(name), peer_id=info.peer_id, name=info.display_name))

@@ -17,8 +17,7 @@ def register(sub) -> None:
 def _problem(pr: dict) -> str:
     from core.config.settings import Problem
 
-    return str(Problem(file=pr.get("file") or "", line=pr.get("line"), key=pr.get("key") or "",
-                       message=pr.get("message") or "", fix=pr.get("fix")))
+    return Problem.from_dict(pr).render()  # in the user's language when the problem carries its keys
 
 
 def render_text(st: dict) -> str:
@@ -26,9 +25,12 @@ def render_text(st: dict) -> str:
     if st.get("config_broken"):
         for pr in st["config_problems"]:
             where = f"{pr['file']}:{pr['line']}" if pr.get("line") else pr["file"]
-            lines.append(t("cli.status.broken", where=where, message=pr["message"]))
-            if pr.get("fix"):
-                lines.append("  " + t("cli.status.fix", fix=pr["fix"]))
+            from core.config.settings import Problem
+
+            p = Problem.from_dict(pr)
+            lines.append(t("cli.status.broken", where=where, message=p.message))
+            if p.fix:
+                lines.append("  " + t("cli.status.fix", fix=p.fix))
         disk = st.get("profiles_on_disk") or []
         if disk:
             lines.append(t("cli.status.on_disk", names=", ".join(disk)))

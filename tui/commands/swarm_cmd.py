@@ -10,7 +10,9 @@ import json
 
 
 def _progress(msg: str) -> None:
-    print(f"==> {msg}", flush=True)
+    from tui.model.i18n import text
+
+    print(f"==> {text(msg)}", flush=True)  # a core Msg in the user's language
 
 
 def _print_invite(text: str, qr: bool) -> None:
@@ -45,7 +47,7 @@ def cmd_host(args) -> int:
                   deployer_key_file=args.deployer_key, faucet_key_file=args.faucet_key, train=args.train,
                   train_profile=args.train_profile, model=args.model, quant=args.quant, progress=_progress)
     s, rt = res["settings"], res["runtime"]
-    total = res["steps"][-1][1] if res["steps"] else 0.0
+    total = res["steps"][-1][1] if res["steps"] else 0.0  # seconds until the last readiness step
     print(f"swarm {s.name} is joinable ({total:.1f} s): RPC {s.public_rpc_url} (chain {rt['chain_id']}), "
           f"coordinator {rt['coordinator']}")
     print(f"  bootnode {s.bootnode_maddr} (DHT only: no model; the host restarts it if it dies)")
@@ -58,6 +60,9 @@ def cmd_host(args) -> int:
         print(f"  this machine trains too: profile {res['train_profile']} (swarmdeck status -p {res['train_profile']})")
     _print_invite(res["invite"], qr=not args.no_qr)
     print("on each member's machine:  swarmdeck swarm join INVITE -p NAME  then  swarmdeck start -p NAME")
+    b = sh.bootnode_backup_state(s.name)
+    if b["state"] != "verified":
+        print(_backup_line(s.name, b))
     if args.systemd:
         _write_units(s.name)
     return 0
@@ -140,8 +145,65 @@ def cmd_status(args) -> int:
         for title, detail in st["alerts"].items():
             print(f"  ALERT {title}: {detail}")
         print(f"  bootnode {st['bootnode']}")
+        print("  " + _backup_line(st["name"], st["bootnode_backup"]))
         if st.get("train_profile"):
             print(f"  training profile {st['train_profile']} (swarmdeck status -p {st['train_profile']})")
+    return 0
+
+
+def _backup_line(name: str, b: dict) -> str:
+    from tui.model.i18n import t
+
+    if b["state"] == "verified":
+        return t("cli.swarm.backup_verified", at=b["verified_at"])
+    key = "cli.swarm.backup_outdated" if b["state"] == "outdated" else "cli.swarm.backup_none"
+    return t(key, at=b.get("verified_at") or "-", name=name)
+
+
+def cmd_backup(args) -> int:
+    from core.identity.backup import check_passphrase
+    from core.usecases import swarm_hosting as sh
+    from tui.commands.identity_cmd import _say, read_passphrase
+    from tui.model.i18n import t
+
+    name = _default_name(args)
+    pw = read_passphrase(args, confirm=True)
+    check_passphrase(pw)
+    info = sh.backup_bootnode(name, args.path, pw, progress=_say)
+    print(t("cli.swarm.backup_written", path=str(info.archive), name=name))
+    print("  " + t("cli.swarm.backup_peer", peer_id=info.peer_id, display=info.display_name))
+    print(t("cli.identity.keep_apart"))
+    return 0
+
+
+def cmd_restore(args) -> int:
+    import sys
+
+    from core.hosting.bootnode_backup import KeyDiffers
+    from core.usecases import swarm_hosting as sh
+    from tui.commands.identity_cmd import _say, read_passphrase
+    from tui.model.i18n import t, text
+
+    pw = read_passphrase(args, confirm=False)
+    try:
+        res = sh.restore_bootnode(args.archive, pw, args.name, replace=args.replace, progress=_say)
+    except KeyDiffers as e:
+        # the explicit confirmation restore needs before it replaces a key: --replace, or yes here
+        if args.replace or not (sys.stdin.isatty() and sys.stderr.isatty()):
+            raise
+        print(text(e.msgs["what"]), file=sys.stderr)
+        if input(t("cli.swarm.restore_confirm", current=e.current_peer_id, backup=e.backup_peer_id) + " ").strip().lower() \
+                not in ("y", "yes"):
+            print(t("cli.swarm.restore_kept"))
+            return 1
+        res = sh.restore_bootnode(args.archive, pw, args.name, replace=True, progress=_say)
+    b = res["backup"]
+    key = {"written": "cli.swarm.restored", "same": "cli.swarm.restore_same", "replaced": "cli.swarm.restore_replaced"}
+    print(t(key[b.action], name=b.swarm, peer_id=b.peer_id, display=b.display_name, kept=str(b.replaced_kept)))
+    if res["published_differs"] or (b.action == "replaced"):
+        print("  " + t("cli.swarm.restore_restart", name=b.swarm))
+    elif not res["host_runs"]:
+        print("  " + t("cli.swarm.restore_next", name=b.swarm))
     return 0
 
 
@@ -202,6 +264,22 @@ def register(sub) -> None:
     st.add_argument("--name", default=None)
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_status)
+
+    b = s.add_parser("backup", help="write an encrypted backup of the swarm's bootnode identity and verify it")
+    b.add_argument("--name", default=None, help="the swarm (default: the one this machine hosts)")
+    b.add_argument("path", nargs="?", default=".", help="file or folder for the archive (default: current folder)")
+    b.add_argument("--passphrase-file", help="read the passphrase from the first line of this file "
+                   "(else: prompted; or the first line of stdin when it is not a terminal)")
+    b.set_defaults(func=cmd_backup)
+
+    r = s.add_parser("restore", help="put a swarm's bootnode identity back from its backup (same peer id)")
+    r.add_argument("archive")
+    r.add_argument("--name", default=None, help="the swarm (default: the one the backup was made for)")
+    r.add_argument("--replace", action="store_true", help="replace a DIFFERENT bootnode key already there "
+                   "(the host must be stopped; the current key is kept as swarm.pem.replaced-TIME)")
+    r.add_argument("--passphrase-file", help="read the passphrase from the first line of this file "
+                   "(else: prompted; or the first line of stdin when it is not a terminal)")
+    r.set_defaults(func=cmd_restore)
 
     sp = s.add_parser("stop", help="stop a hosted swarm's host (chain, bootnode, ...; state kept)")
     sp.add_argument("--name", default=None)

@@ -1,0 +1,68 @@
+"""The bootnode really comes back as itself after its key was lost and restored from a backup: the
+real bootnode process (`python -m core.hosting bootnode NAME`, a hivemind DHT peer on 127.0.0.1)
+announces the peer id it had before the loss."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.chain.devnet import free_port
+from core.hosting import bootnode as boot
+from core.hosting import bootnode_backup as bb
+from core.hosting.host import HostSettings, save_settings
+from core.usecases import swarm_hosting as sh
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
+ROOT = Path(__file__).resolve().parents[2]
+NAME = "h2restore"
+PW = "correct horse battery"
+
+
+def _run_bootnode_once(timeout: float = 240.0) -> dict:
+    """Start the bootnode, wait for its status (written once its DHT is up), stop it. Its status."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
+    proc = subprocess.Popen([sys.executable, "-m", "core.hosting", "bootnode", NAME], cwd=ROOT, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                st = json.loads(boot.status_file(NAME).read_text())
+                if st.get("pid") == proc.pid:
+                    return st
+            except (OSError, ValueError):
+                pass
+            if proc.poll() is not None:
+                pytest.fail(f"the bootnode exited with {proc.returncode}: {proc.stdout.read().decode()[-2000:]}")
+            time.sleep(0.5)
+        pytest.fail(f"no bootnode status within {timeout:.0f} s")
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        proc.stdout.close()
+
+
+def test_restored_bootnode_announces_its_old_peer_id(tmp_path):
+    peer = boot.migrate_identity(NAME, None)
+    save_settings(HostSettings(name=NAME, public_addr="127.0.0.1", dht_port=free_port(), bootnode_peer_id=peer))
+    arch = bb.create(NAME, tmp_path, PW, scrypt_n=2**14).archive
+    boot.identity_file(NAME).unlink()  # lost
+    res = sh.restore_bootnode(arch, PW, NAME)
+    assert res["backup"].action == "written" and not res["published_differs"]
+    st = _run_bootnode_once()
+    assert st["peer_id"] == peer
+    assert any(m.endswith(f"/p2p/{peer}") for m in st["maddrs"]), st["maddrs"]
