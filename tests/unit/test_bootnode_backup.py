@@ -152,3 +152,28 @@ def test_identity_verify_of_a_bootnode_archive_says_it_is_intact(tmp_path, capsy
     assert "archive is intact" in capsys.readouterr().out
     assert main(["identity", "verify", str(arch), "-p", "main", "--passphrase-file", str(pw)]) != 0
     assert "swarm restore" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("answer", ["n", "y"])
+def test_cli_restore_asks_on_a_terminal_before_replacing(tmp_path, capsys, monkeypatch, answer):
+    import sys
+
+    peer = boot.migrate_identity(NAME, None)
+    arch = bb.create(NAME, tmp_path / "b.sdbackup", PW, scrypt_n=FAST).archive
+    boot.identity_file(NAME).unlink()
+    other_peer = boot.migrate_identity(NAME, None)
+    other = boot.identity_file(NAME).read_bytes()
+    pw = tmp_path / "pw"
+    pw.write_text(PW + "\n")
+    asked = []
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr("builtins.input", lambda q: asked.append(q) or answer)
+    rc = main(["swarm", "restore", str(arch), "--passphrase-file", str(pw)])
+    assert len(asked) == 1 and other_peer in asked[0] and peer in asked[0]
+    kept = list(boot.identity_dir(NAME).glob("swarm.pem.replaced-*"))
+    if answer == "n":
+        assert rc == 1 and boot.identity_file(NAME).read_bytes() == other and kept == []
+    else:
+        assert rc == 0 and identity.peer_id_from_pem(boot.identity_file(NAME)) == peer
+        assert [k.read_bytes() for k in kept] == [other]

@@ -191,7 +191,7 @@ def cmd_restore(args) -> int:
         # the explicit confirmation restore needs before it replaces a key: --replace, or yes here
         if args.replace or not (sys.stdin.isatty() and sys.stderr.isatty()):
             raise
-        print(text(e.what), file=sys.stderr)
+        print(text(e.msgs["what"]), file=sys.stderr)
         if input(t("cli.swarm.restore_confirm", current=e.current_peer_id, backup=e.backup_peer_id) + " ").strip().lower() \
                 not in ("y", "yes"):
             print(t("cli.swarm.restore_kept"))
