@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from core.base import fsutil, procs
+from core.base.i18n import M
 from core.base import paths as _paths
 from core.base.constants import DEMO_MODEL, DEMO_PEER_PREFIX, LOCAL_ROUND_SECONDS, local_cpu_model
 from core.base.errors import ChainError
@@ -161,18 +162,18 @@ def up(peers: int = DEFAULT_PEERS, round_seconds: float = LOCAL_ROUND_SECONDS, p
 
     say = progress or (lambda msg: None)
     save_peer_count(peers)
-    say("starting the local chain (anvil + coordinator)")
+    say(M("localnet.progress.chain"))
     info = ensure_chain(round_seconds)
     names = ensure_peer_profiles(peers)
     started = []
     for i, name in enumerate(names):
-        say(f"starting demo peer {name}")
+        say(M("localnet.progress.peer", name=name))
         st = supervisor.spawn_detached(name)
         started.append({"profile": name, "state": st.get("state")})
         if i == 0:
             # The others bootstrap from the first one: wait until it is on chain.
             deadline = time.monotonic() + wait
-            say(f"waiting for {name} to publish itself as bootnode (a first start on this machine builds the demo model, minutes)")
+            say(M("localnet.progress.bootnode", name=name))
             while time.monotonic() < deadline and not _bootnodes_on_chain():
                 time.sleep(0.5)
     info["peers"] = started

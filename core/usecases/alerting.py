@@ -11,6 +11,7 @@ from pathlib import Path
 
 from core.alerts import add_url, load_urls, redact, remove_url, send_once, urls_path
 from core.base.errors import ConfigError
+from core.base.i18n import M
 from core.config import settings as _config
 from core.config.settings import AlertSettings
 
@@ -43,9 +44,7 @@ def send_test(profile: str | None = None) -> list[tuple[str, bool]]:
     path = url_file(profile)
     urls = load_urls(path)
     if not urls:
-        raise ConfigError("no alert URL is configured", where=str(path),
-                          fix="add one: swarmdeck alerts add (it asks for the URL; e.g. tgram://BOT_TOKEN/CHAT_ID, "
-                              "ntfy://TOPIC, json://HOST/PATH)")
+        raise ConfigError(M("err.alerts.no_url"), where=str(path), fix=M("err.alerts.no_url_fix"))
     who = f"profile {profile}" if profile else "swarmdeck"
     return send_once(urls, f"swarmdeck test alert ({who})",
                      f"This is a test message from swarmdeck on {socket.gethostname()}. Alerts for {who} reach "

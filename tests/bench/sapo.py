@@ -13,8 +13,15 @@ node selects exactly the rollouts the in-process path selects ("dht_check" in th
 
 Writes bench-results/sapo.json ({"nodes", "rounds", "seeds", "swarm": {"mean_reward_per_round",
 "cumulative"}, "solo": {...}, "ratio", "ci95", ...}) and bench-results/sapo.svg, and draws both
-curves in the terminal (plotext when installed). `--quick` runs a reduced version (<= 3 minutes
-on 2 quiet cores, same output shape).
+curves in the terminal (plotext when installed). `--quick` runs a reduced version (same output shape).
+
+Issue 21 added: --regime demo|scarce|split (scarce: SCARCE_MIX, about a quarter of a node's own
+groups with signal at round 0, where sharing should pay), --select (the swarm arm's selection
+policy, core.training.selection), and to the JSON the same ratio per generated token and per node
+CPU-second (ratio_per_token, ratio_per_cpu_second, with ci95_*), per arm useful_groups
+(own / from_peers / peer_share), local_signal_share_round0_by_task, tokens and CPU seconds per
+node, and node 0's held-out accuracy per task before and after (heldout_node0, every seed).
+A run stopped early leaves its finished seeds in sapo.partial.json. Docs: docs/sharing.md.
 """
 
 from __future__ import annotations

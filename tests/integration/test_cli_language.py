@@ -120,3 +120,21 @@ def test_doctor_in_russian(one_profile):
     assert ru.returncode == 1 and "Traceback" not in ru.stderr, ru.stderr
     assert "[FAIL] Конфигурация:" in ru.stdout and "language: должно быть строкой" in ru.stdout
     assert "Проверок не пройдено: 1" in ru.stdout and "must be" not in ru.stdout
+
+
+def test_alerts_metrics_network_in_russian(one_profile):
+    """`alerts list|test`, `metrics serve` on a public address (refused) and `network status` in Russian,
+    with the English exit codes and no traceback."""
+    cases = [(("alerts", "list"), 0, "нет адресов оповещений", "no alert URL"),
+             (("alerts", "test"), 1, "адрес для оповещений не задан", "no alert URL is configured"),
+             (("metrics", "serve", "--host", "0.0.0.0"), 1, "метрики будут доступны с других машин", "would be reachable"),
+             (("network", "status"), 0, "цепочка: остановлена", "chain: down")]
+    for argv, code, ru_text, en_text in cases:
+        ru = swarmdeck(*argv, lang="ru_RU.UTF-8")
+        en = swarmdeck(*argv, lang="C.UTF-8")
+        assert ru.returncode == en.returncode == code, (argv, ru.stderr, en.stderr)
+        assert "Traceback" not in ru.stderr + en.stderr
+        assert ru_text in ru.stdout + ru.stderr and en_text not in ru.stdout + ru.stderr, argv
+        assert en_text in en.stdout + en.stderr, argv
+        if code:
+            assert "исправить:" in ru.stderr and "fix:" in en.stderr

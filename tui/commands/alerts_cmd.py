@@ -6,6 +6,7 @@ import getpass
 import sys
 
 from core.usecases import alerting
+from tui.model.i18n import t
 
 
 def _profile(args) -> str | None:
@@ -17,22 +18,22 @@ def cmd_add(args) -> int:
     if url in (None, "-"):
         # asked without echo (a bot token in the shell history or on screen is a leak)
         url = sys.stdin.readline().strip() if (url == "-" or not sys.stdin.isatty()) else \
-            getpass.getpass("apprise URL (not shown): ").strip()
+            getpass.getpass(t("cli.alerts.ask_url")).strip()
     n, path = alerting.add(url, _profile(args))
-    print(f"added alert URL #{n} to {path} (mode 600); send a test: swarmdeck alerts test")
+    print(t("cli.alerts.added", n=n, path=path))
     return 0
 
 
 def cmd_list(args) -> int:
     path, urls = alerting.listed(_profile(args))
-    print(f"alert URLs in {path}:" if urls else f"no alert URL in {path}: add one with 'swarmdeck alerts add'")
+    print(t("cli.alerts.listed", path=path) if urls else t("cli.alerts.none", path=path))
     for i, u in enumerate(urls, 1):
         print(f"  {i}. {u}")
     return 0
 
 
 def cmd_remove(args) -> int:
-    print(f"removed alert URL #{args.number} ({alerting.remove(args.number, _profile(args))})")
+    print(t("cli.alerts.removed", n=args.number, url=alerting.remove(args.number, _profile(args))))
     return 0
 
 
@@ -40,13 +41,12 @@ def cmd_test(args) -> int:
     results = alerting.send_test(_profile(args))
     bad = 0
     for u, ok in results:
-        print(f"  {u}: {'delivered' if ok else 'FAILED'}")
+        print(f"  {u}: {t('cli.alerts.delivered') if ok else t('cli.alerts.failed_one')}")
         bad += not ok
     if bad:
-        print(f"{bad} of {len(results)} URL(s) failed: check the URL (swarmdeck alerts list, then "
-              f"remove N and add it again) and that this machine reaches the service", file=sys.stderr)
+        print(t("cli.alerts.failed", bad=bad, n=len(results)), file=sys.stderr)
         return 1
-    print(f"test message sent to {len(results)} URL(s)")
+    print(t("cli.alerts.sent", n=len(results)))
     return 0
 
 

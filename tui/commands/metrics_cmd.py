@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core.base.errors import ConfigError
 from core.usecases import metrics
+from tui.model.i18n import M, t
 
 DEFAULT_PORT = 9464  # the port registered for Prometheus exporters of this kind (OpenTelemetry's default)
 
@@ -28,21 +29,17 @@ def _loopback(host: str) -> bool:
 
 def cmd_serve(args) -> int:
     if not _loopback(args.host) and not args.public:
-        raise ConfigError(f"metrics would be reachable from other machines on {args.host}",
-                          where="swarmdeck metrics serve --host",
-                          fix="keep the default 127.0.0.1 (scrape through an SSH tunnel or a local Prometheus), or "
-                              "add --public to bind it anyway (the metrics hold no secret, but name your profiles "
-                              "and peer ids)")
+        raise ConfigError(M("err.metrics.public", host=args.host), where="swarmdeck metrics serve --host",
+                          fix=M("err.metrics.public_fix"))
     if not _loopback(args.host):
-        print(f"warning: serving metrics on {args.host}: anyone who reaches this port can read them", file=sys.stderr)
+        print(t("cli.metrics.public_warning", host=args.host), file=sys.stderr)
     try:
         server, _thread = metrics.serve(args.host, args.port)
     except OSError as e:
-        raise ConfigError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}",
-                          where="swarmdeck metrics serve",
-                          fix="pick another port with --port, or stop what uses this one") from None
+        raise ConfigError(M("err.metrics.listen", host=args.host, port=args.port, error=str(e.strerror or e)),
+                          where="swarmdeck metrics serve", fix=M("err.metrics.listen_fix")) from None
     host, port = server.server_address[:2]
-    print(f"serving Prometheus metrics on http://{host}:{port}/metrics (Ctrl-C stops)", flush=True)
+    print(t("cli.metrics.serving", host=host, port=port), flush=True)
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
@@ -84,11 +81,11 @@ def cmd_service_install(args) -> int:
     unit_dir.mkdir(parents=True, exist_ok=True)
     unit = unit_dir / "swarmdeck-metrics.service"
     unit.write_text(unit_text(args.host, args.port))
-    print(f"wrote {unit}")
-    print("enable and start it:")
+    print(t("cli.metrics.wrote", path=unit))
+    print(t("cli.metrics.enable"))
     print("  systemctl --user daemon-reload")
     print("  systemctl --user enable --now swarmdeck-metrics.service")
-    print(f"then scrape http://{args.host}:{args.port}/metrics (Grafana dashboard: contrib/grafana/swarmdeck.json)")
+    print(t("cli.metrics.scrape", host=args.host, port=args.port))
     return 0
 
 
@@ -119,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SwarmdeckError as e:
-        print(f"swarmdeck: {e}", file=sys.stderr)
+        print(f"swarmdeck: {e.render()}", file=sys.stderr)
         return e.exit_code
 
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 
+from tui.model.i18n import current, t, text
+
 
 def cmd_up(args) -> int:
     from core.localnet import network as localnet
 
     info = localnet.up(peers=args.peers, round_seconds=args.round_seconds,
-                       progress=lambda m: print(f"==> {m}", flush=True))
-    print(f"local network up: chain {info['rpc_url']}, coordinator {info['coordinator']}, "
-          f"{len(info['peers'])} demo peer(s): {', '.join(p['profile'] for p in info['peers'])}")
-    print("next: `swarmdeck login` then `swarmdeck start` for your own profile (or just `swarmdeck`).")
+                       progress=lambda m: print(f"==> {text(m)}", flush=True))
+    print(t("cli.network.up", rpc_url=info["rpc_url"], coordinator=info["coordinator"], n=len(info["peers"]),
+            peers=", ".join(p["profile"] for p in info["peers"])))
+    print(t("cli.network.next"))
     return 0
 
 
@@ -20,8 +22,8 @@ def cmd_down(args) -> int:
     from core.localnet import network as localnet
 
     res = localnet.down()
-    print(f"stopped {len(res['stopped_peers'])} demo peer(s); chain "
-          f"{'stopped (state kept)' if res['chain_stopped'] else 'was not running'}.")
+    print(t("cli.network.down_chain_stopped" if res["chain_stopped"] else "cli.network.down_chain_idle",
+            n=len(res["stopped_peers"])))
     return 0
 
 
@@ -33,9 +35,11 @@ def cmd_status(args) -> int:
         print(json.dumps(st, indent=2))
         return 0
     c = st["chain"]
-    print(f"chain: {'down' if c is None else c['rpc_url'] + ', round ' + str(c['round'])}")
+    print(t("cli.network.chain_down") if c is None else t("cli.network.chain", rpc_url=c["rpc_url"], round=c["round"]))
     for p in st["peers"]:
-        print(f"  {p['profile']:<20} {p['state']:<10} round {p['round'] if p['round'] is not None else '-'}")
+        state = t("state." + p["state"]) if p["state"] and current().has("state." + p["state"]) else p["state"]
+        rnd = p["round"] if p["round"] is not None else "-"
+        print(f"  {p['profile']:<20} {state!s:<10} " + t("cli.network.round", round=rnd))
     return 0
 
 
