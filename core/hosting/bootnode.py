@@ -69,6 +69,23 @@ def migrate_identity(name: str, legacy_pem: Path | None) -> str:
     return _identity.load_or_create_swarm_pem(path).peer_id
 
 
+def lost_identity_error(name: str, published_peer_id: str) -> SwarmdeckError | None:
+    """The swarm's bootnode had an identity (its peer id is in host.json, on chain and in every invite)
+    but its key file is gone: making a new one silently would orphan every member's invite. The error
+    says so and how to get it back (`swarm restore`, naming the last verified backup); None if the key
+    is there or the swarm never had one."""
+    if not published_peer_id or identity_file(name).exists():
+        return None
+    from core.base.i18n import M
+    from core.hosting.bootnode_backup import backup_state
+
+    archive = backup_state(name).get("archive")
+    fix = (M("err.host.bootnode_key_lost_fix", archive=archive, name=name) if archive
+           else M("err.host.bootnode_key_lost_fix_none", name=name))
+    return SwarmdeckError(M("err.host.bootnode_key_lost", name=name, peer=published_peer_id),
+                          where=str(identity_file(name)), fix=fix)
+
+
 def serve(name: str) -> int:
     from core.hosting.host import load_settings
     from core.swarm.dht import SwarmDHT
@@ -80,6 +97,10 @@ def serve(name: str) -> int:
     s = load_settings(name)
     if s is None:
         print(f"no host settings for swarm {name!r}: run `swarmdeck swarm host`", file=sys.stderr)
+        return EXIT_CONFIG
+    lost = lost_identity_error(name, s.bootnode_peer_id)
+    if lost is not None:  # a restart cannot help: the key must come back from its backup
+        print(f"bootnode: {lost.what} {lost.fix}", file=sys.stderr, flush=True)
         return EXIT_CONFIG
     try:
         dht = SwarmDHT(identity_file(name), host="0.0.0.0", port=s.dht_port, announce_host=s.public_addr,

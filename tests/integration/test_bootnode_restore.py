@@ -1,6 +1,7 @@
 """The bootnode really comes back as itself after its key was lost and restored from a backup: the
 real bootnode process (`python -m core.hosting bootnode NAME`, a hivemind DHT peer on 127.0.0.1)
-announces the peer id it had before the loss."""
+announces the peer id it had before the loss; and a bootnode whose key is gone refuses to start
+instead of making a new identity."""
 
 from __future__ import annotations
 
@@ -66,3 +67,15 @@ def test_restored_bootnode_announces_its_old_peer_id(tmp_path):
     st = _run_bootnode_once()
     assert st["peer_id"] == peer
     assert any(m.endswith(f"/p2p/{peer}") for m in st["maddrs"]), st["maddrs"]
+
+
+def test_the_bootnode_process_refuses_to_start_without_its_key(tmp_path):
+    """A bootnode part restarted after its key was deleted exits 78 (the host gives up at once and alerts)
+    instead of making a new identity."""
+    peer = boot.migrate_identity(NAME, None)
+    save_settings(HostSettings(name=NAME, public_addr="127.0.0.1", bootnode_peer_id=peer))
+    boot.identity_file(NAME).unlink()
+    r = subprocess.run([sys.executable, "-m", "core.hosting", "bootnode", NAME], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 78, r.stderr
+    assert peer in r.stderr and "swarm restore" in r.stderr and not boot.identity_file(NAME).exists()
