@@ -138,3 +138,19 @@ def test_alerts_metrics_network_in_russian(one_profile):
         assert en_text in en.stdout + en.stderr, argv
         if code:
             assert "исправить:" in ru.stderr and "fix:" in en.stderr
+
+
+def test_a_chain_error_renders_in_russian(one_profile):
+    """A chain error a user meets (attaching to a local chain that is not running): English for logs and
+    str(e), Russian what/где/исправить block when rendered in Russian."""
+    from core.base.errors import ChainError
+    from core.base.i18n import Translator
+    from core.chain.devnet import LocalChain
+
+    with pytest.raises(ChainError) as ei:
+        LocalChain.attach("i18n2-nowhere")
+    e = ei.value
+    assert e.what == "the 'i18n2-nowhere' chain is not running" and "swarmdeck network up" in e.fix
+    ru = e.render(Translator("ru"))
+    assert "цепочка 'i18n2-nowhere' не запущена" in ru and "исправить: сначала запустите локальную сеть" in ru
+    assert not re.search(r"\b(is not running|start the local network|where|fix)\b", ru)
