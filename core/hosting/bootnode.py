@@ -111,7 +111,20 @@ def serve(name: str) -> int:
     log.info("bootnode of swarm %s up: peer %s, listening on 0.0.0.0:%d, announcing /ip4/%s/tcp/%d",
              name, dht.peer_id, s.dht_port, s.public_addr, s.dht_port)
     try:
+        key = identity_file(name).read_bytes()  # the key this bootnode runs with, to put back if deleted
+    except OSError:
+        key = None
+    try:
         while True:
+            if key is not None and not identity_file(name).exists():
+                # deleted while running: a DHT restart would make a new identity (new peer id, every
+                # invite orphaned), so the key goes back from memory, with a warning in the log
+                with contextlib.suppress(FileExistsError, OSError):
+                    _paths.ensure_private_dir(identity_dir(name))
+                    fsutil.create_exclusive(identity_file(name), key)
+                    print(f"bootnode: its identity {identity_file(name)} was deleted while it ran; written back "
+                          f"(peer id {dht.peer_id}). Keep a backup: swarmdeck swarm backup --name {name} PATH",
+                          file=sys.stderr, flush=True)
             with contextlib.suppress(OSError):
                 fsutil.atomic_write_json(status_file(name), {
                     "pid": os.getpid(), "peer_id": dht.peer_id, "maddrs": dht.multiaddrs,
