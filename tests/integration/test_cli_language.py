@@ -154,3 +154,14 @@ def test_a_chain_error_renders_in_russian(one_profile):
     ru = e.render(Translator("ru"))
     assert "цепочка 'i18n2-nowhere' не запущена" in ru and "исправить: сначала запустите локальную сеть" in ru
     assert not re.search(r"\b(is not running|start the local network|where|fix)\b", ru)
+
+
+def test_doctor_network_in_russian(one_profile):
+    """`doctor --network local` with no local chain running: the network check fails in Russian (exit 1 in both)."""
+    ru = swarmdeck("doctor", "--no-torch", "--network", "local", lang="ru_RU.UTF-8")
+    en = swarmdeck("doctor", "--no-torch", "--network", "local", lang="C.UTF-8")
+    assert ru.returncode == en.returncode == 1 and "Traceback" not in ru.stderr + en.stderr, ru.stderr
+    assert "[FAIL] local: RPC: цепочка local не запущена" in ru.stdout
+    assert "исправить: запустите локальную сеть: `swarmdeck network up`" in ru.stdout
+    assert "[FAIL] local RPC: the local chain is not running" in en.stdout
+    assert "is not running" not in ru.stdout and "start the local network" not in ru.stdout
