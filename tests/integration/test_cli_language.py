@@ -165,3 +165,22 @@ def test_doctor_network_in_russian(one_profile):
     assert "исправить: запустите локальную сеть: `swarmdeck network up`" in ru.stdout
     assert "[FAIL] local RPC: the local chain is not running" in en.stdout
     assert "is not running" not in ru.stdout and "start the local network" not in ru.stdout
+
+
+def test_identity_permission_warning_in_russian(one_profile):
+    """A group-readable identity file: `status` and `doctor` warn in Russian (and English as before)."""
+    import stat
+
+    from core.base.paths import ProfilePaths
+
+    ident = ProfilePaths("main").identity_dir
+    f = next(p for p in sorted(ident.iterdir()) if p.is_file())
+    f.chmod(0o644)
+    ru = swarmdeck("status", lang="ru_RU.UTF-8")
+    assert "Traceback" not in ru.stderr, ru.stderr
+    assert f"у {f} права 0o644 (должны быть 0o600)" in ru.stdout
+    en = swarmdeck("status", lang="C.UTF-8")
+    assert f"{f} is 0o644 (should be 0o600)" in en.stdout and ru.returncode == en.returncode
+    doc = swarmdeck("doctor", "--no-torch", lang="ru_RU.UTF-8")
+    assert doc.returncode == 1 and f"Права на файлы личности: у {f} права 0o644" in doc.stdout
+    assert stat.S_IMODE(f.stat().st_mode) == 0o644  # only reported, never changed without asking
