@@ -20,6 +20,7 @@ from pathlib import Path
 
 from core.base import fsutil
 from core.base.errors import ChainError, ConfigError, IdentityError
+from core.base.i18n import M
 from core.base.paths import ensure_private_dir
 from core.chain.devnet import LocalChain
 from core.identity import files as identity
@@ -55,8 +56,7 @@ def local_eoa_key(profile_paths, chain=None) -> str:
     path = Path(profile_paths.secrets_dir) / "eoa.key"
     if not path.exists():
         if chain is None:
-            raise ChainError("the web3 backend needs a funded private key for this network", where=str(path),
-                             fix=f"write the key (hex) to {path} with mode 0600, or use backend = \"modal-login\"")
+            raise ChainError(M("err.chain.no_key"), where=str(path), fix=M("err.chain.no_key_fix", path=str(path)))
         ensure_private_dir(path.parent)
         try:
             fsutil.create_exclusive(path, (Account.create().key.hex() + "\n").encode())
@@ -94,8 +94,8 @@ def make_coordinator(profile, *, backend: str | None = None, rpc_url: str | None
     rpc_url = rpc_url or _get(net, "rpc_url")
     coordinator = coordinator or _get(net, "coordinator")
     if not rpc_url or not coordinator:
-        raise ChainError(f"network {net_name!r} has no rpc_url / coordinator address",
-                         where=f"config.toml [networks.{net_name}]", fix="set rpc_url and coordinator there")
+        raise ChainError(M("err.chain.no_rpc", network=repr(net_name)),
+                         where=f"config.toml [networks.{net_name}]", fix=M("err.chain.no_rpc_fix"))
     if backend == "web3":
         from core.chain.web3_backend import Web3Coordinator  # eth_utils / web3 (heavy)
 
@@ -105,13 +105,12 @@ def make_coordinator(profile, *, backend: str | None = None, rpc_url: str | None
 
         info = identity.read_login(profile.paths.identity_dir)
         if info is None:
-            raise IdentityError("this profile is not signed in yet (no userData.json)",
-                                where=str(profile.paths.identity_dir),
-                                fix=f"run `swarmdeck login -p {profile.name}` and sign in in the browser")
+            raise IdentityError(M("err.chain.not_signed_in"), where=str(profile.paths.identity_dir),
+                                fix=M("err.chain.not_signed_in_fix", profile=profile.name))
         if login_url is None:
             raise ConfigError("the modal-login backend needs the login service's URL", where="make_coordinator",
                               fix="build it with core.login.coordinator.make_coordinator (it finds the URL)")
         return ModalLoginCoordinator(login_url, info.org_id, rpc_url, coordinator, eoa=info.address,
                                      profile=_get(profile, "name"))
-    raise ConfigError(f"unknown coordinator backend {backend!r}", where=f"config.toml [profiles.{profile.name}] backend",
-                      fix='use "modal-login" or "web3"')
+    raise ConfigError(M("err.chain.unknown_backend", backend=repr(backend)),
+                      where=f"config.toml [profiles.{profile.name}] backend", fix=M("err.chain.unknown_backend_fix"))

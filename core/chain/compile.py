@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from core.base.errors import ChainError
+from core.base.i18n import M
 
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
 SOURCE = CONTRACTS_DIR / "Coordinator.sol"
@@ -46,11 +47,9 @@ process.stdin.on('end', () => {
 def _node() -> str:
     node = shutil.which("node")
     if not node:
-        raise ChainError("node (Node.js) is not installed; it is needed to compile the contract",
-                         fix="install Node.js 18+ (apt-get install nodejs npm), then run `just setup`")
+        raise ChainError(M("err.chain.no_node"), fix=M("err.chain.no_node_fix"))
     if not (REPO_ROOT / "node_modules" / "solc").is_dir():
-        raise ChainError("solc-js is not installed", where=str(REPO_ROOT / "node_modules"),
-                         fix="run `just setup` (it runs `npm ci`)")
+        raise ChainError(M("err.chain.no_solc"), where=str(REPO_ROOT / "node_modules"), fix=M("err.chain.no_solc_fix"))
     return node
 
 

@@ -44,6 +44,7 @@ from typing import Any
 
 from core.base import fsutil, procs
 from core.base.errors import ChainError
+from core.base.i18n import M
 from core.base.paths import ensure_private_dir, network_dir
 from core.chain.deploy import STAGE_COUNT, deploy_coordinator, is_current_coordinator
 
@@ -74,8 +75,7 @@ def anvil_binary() -> Path:
     found = shutil.which("anvil")
     if found:
         return Path(found)
-    raise ChainError("anvil (the local chain) is not installed", where=str(cand),
-                     fix="run `just setup` (it runs `npm ci`, which installs @foundry-rs/anvil)")
+    raise ChainError(M("err.chain.no_anvil"), where=str(cand), fix=M("err.chain.no_anvil_fix"))
 
 
 def check_chain_id(value) -> int:
@@ -189,9 +189,9 @@ class LocalChain:
         ensure_private_dir(self.dir)
         existing = self._running_elsewhere()
         if existing:
-            raise ChainError(f"the {self.network!r} chain is already running (pid {existing['pid']}, "
-                             f"{existing['rpc_url']})", where=str(self.runtime_file),
-                             fix="attach to it with LocalChain.attach(), or stop that process first")
+            raise ChainError(M("err.chain.already_running", network=repr(self.network), pid=existing["pid"],
+                               rpc_url=existing["rpc_url"]), where=str(self.runtime_file),
+                             fix=M("err.chain.already_running_fix"))
         self._load_or_create_keys()
         binary = anvil_binary()
         last_err = ""
@@ -218,8 +218,8 @@ class LocalChain:
             if self.port:  # a fixed port that failed will not get better
                 break
         if self.proc is None:
-            raise ChainError(f"anvil did not start: {last_err}", where=str(self.log_file),
-                             fix="check the log; a fixed port may be in use (choose another or 0 = any)")
+            raise ChainError(M("err.chain.anvil_failed", error=str(last_err)), where=str(self.log_file),
+                             fix=M("err.chain.anvil_failed_fix"))
         atexit.register(self.stop)  # an owner that forgets stop() (or raises) still ends anvil cleanly
         try:
             procs.write_record(self.runtime_file, procs.record_for(self.proc.pid, rpc_url=self.rpc_url,
@@ -236,8 +236,8 @@ class LocalChain:
         chain = cls(network)
         info = chain._running_elsewhere()
         if not info:
-            raise ChainError(f"the {network!r} chain is not running", where=str(chain.runtime_file),
-                             fix="start the local network first: `swarmdeck network up` (or `just run`)")
+            raise ChainError(M("err.chain.not_running", network=repr(network)), where=str(chain.runtime_file),
+                             fix=M("err.chain.not_running_fix"))
         chain.rpc_url = info["rpc_url"]
         chain.chain_id = int(info.get("chain_id", DEFAULT_CHAIN_ID))
         dep = json.loads(chain.deployment_file.read_text())

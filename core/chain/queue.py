@@ -42,6 +42,7 @@ from core.identity import signin
 from core.chain import reward_to_chain
 from core.chain.coordinator import Coordinator, WriteResult
 from core.base.errors import IdentityError
+from core.base.i18n import M
 from core.base.paths import ensure_private_dir
 from core.events.types import ErrorEvent, LoginOk, LoginRequired, SubmissionEvent
 
@@ -198,7 +199,7 @@ class SubmissionQueue:
 
     def _enter_signin(self, error: str | None) -> None:
         """A write answered "signin": start (or continue) the episode and schedule the next probe."""
-        what = (error or "the login app refused this profile's session key").partition("; sign in again:")[0]
+        what = error.partition("; sign in again:")[0] if error else M("chain.reason.refused")
         where = getattr(self.coordinator, "login_url", None)
         changed = self.signin is None or self.signin.get("reason") != what or not self._signin_announced
         since = (self.signin or {}).get("since") or time.time()
@@ -248,7 +249,7 @@ class SubmissionQueue:
                 try:
                     res = self._attempt(s)
                 except IdentityError as e:
-                    s.status, s.reason = "failed", f"identity: {e.what}"
+                    s.status, s.reason = "failed", M("chain.reason.identity", error=e.part("what"))
                     self._save(s)
                     self._emit(s)
                     raise
@@ -256,11 +257,11 @@ class SubmissionQueue:
                     res = WriteResult("retry", error=f"{type(e).__name__}: {e}")
                 if res.status == "signin":
                     self._enter_signin(res.error)
-                    s.reason = (res.error or "sign in again")[:300]
+                    s.reason = res.error[:300] if res.error else M("chain.reason.sign_in_again")
                     s.next_try = self._signin_next
                 elif res.status in ("landed", "already"):
                     s.status, s.tx = "landed", res.tx
-                    s.reason = None if res.status == "landed" else f"already on chain ({res.error})"
+                    s.reason = None if res.status == "landed" else M("chain.reason.already", error=str(res.error))
                 elif res.status == "rejected":
                     s.status, s.reason = "failed", res.error
                 else:

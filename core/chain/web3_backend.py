@@ -21,6 +21,7 @@ import requests
 from eth_utils import keccak
 
 from core.base.errors import ChainError, IdentityError
+from core.base.i18n import M
 from core.chain.compile import load_artifact
 from core.chain.coordinator import Coordinator, WriteResult
 
@@ -330,11 +331,9 @@ class RpcCoordinator(ChainReader, Coordinator):
                 return WriteResult("already", error=error)
             if owner is not None and not mine:
                 raise IdentityError(
-                    f"peer id {peer_id} is registered on chain to another account ({owner}), "
-                    f"not to this node's {self.eoa} ({kind} refused with {error})",
+                    M("err.chain.peer_taken", peer_id=peer_id, owner=owner, eoa=self.eoa, kind=kind, error=error),
                     where=f"coordinator {self.coordinator_address} on {self.rpc_url}",
-                    fix="this swarm.pem is used by another sign-in: run `swarmdeck identity show` on both "
-                        "profiles; use the swarm.pem together with the account it was first registered with")
+                    fix=M("err.chain.peer_taken_fix"))
             return WriteResult("rejected", error=error + (" (peer id not registered)" if owner is None else ""))
         return WriteResult("rejected", error=error)
 

@@ -607,13 +607,16 @@ def validate_data(data: dict, text: str = "", file: str = "config.toml") -> list
 def validate_text(text: str, file: str = "config.toml") -> tuple[tomlkit.TOMLDocument | None, list[Problem]]:
     try:
         doc = tomlkit.parse(text)
+        # unwrap inside the try: tomlkit only notices some duplicates (a key defined again in a
+        # table split around other tables) when it builds the plain dict
+        data = doc.unwrap()
     except ParseError as e:
         msg = str(e).split(" at line ")[0]
         return None, [Problem(file, e.line, "", M("config.p.not_toml_at", error=msg, col=e.col),
                               M("config.p.not_toml_fix"))]
     except tomlkit.exceptions.TOMLKitError as e:  # e.g. KeyAlreadyPresent: a key or table defined twice
         return None, [Problem(file, None, "", M("config.p.not_toml", error=str(e)), M("config.p.duplicate_fix"))]
-    return doc, validate_data(doc.unwrap(), text, file)
+    return doc, validate_data(data, text, file)
 
 
 # ------------------------------------------------------------------------------------------

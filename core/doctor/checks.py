@@ -229,7 +229,7 @@ def check_config() -> list[Check]:
                 perm += [(name, p) for p in _identity.check_permissions(_paths.ProfilePaths(name).identity_dir)]
         if perm:
             out.append(Check("identity_perms", M("doctor.title.perms"), "fail",
-                             "; ".join(f"{p}" for _, p in perm),
+                             _config._joined([p.as_msg() for _, p in perm], "config.join_semicolon"),
                              " ; ".join(sorted({f"swarmdeck identity fix-perms -p {n}" for n, _ in perm}))))
         dups = _identity.find_duplicates([n for n in cfg.profile_names() if _paths.PROFILE_NAME_RE.match(n)])
         if dups:

@@ -11,6 +11,7 @@ import time
 
 from core.base import paths as _paths
 from core.base.errors import ChainError, SwarmdeckError
+from core.base.i18n import M
 from core.chain.devnet import LocalChain
 from core.chain.web3_backend import READ_ATTEMPTS, ChainReader
 from core.config import settings as _config
@@ -47,15 +48,15 @@ def chain_advancing(rpc_url: str, coordinator: str, round_seconds: float, timeou
                                                   "fromBlock": hex(max(0, head - LOG_LOOKBACK_BLOCKS)),
                                                   "toBlock": "latest"}], timeout=timeout)
         if not logs:
-            return False, f"no stage change in the last {LOG_LOOKBACK_BLOCKS} blocks"
+            return False, M("doctor.net.no_stage_change", blocks=LOG_LOOKBACK_BLOCKS)
         blk = rpc_call(rpc_url, "eth_getBlockByNumber", [logs[-1]["blockNumber"], False], timeout=timeout)
         age = time.time() - int(blk["timestamp"], 16)
     except Exception as e:  # noqa: BLE001 - doctor reports, never raises
-        return None, f"could not tell ({type(e).__name__})"
+        return None, M("doctor.net.cannot_tell", error=type(e).__name__)
     limit = 3 * float(round_seconds) + 30
     if age <= limit:
-        return True, f"the chain still advances (last stage change {age:.0f} s ago)"
-    return False, f"the chain has not advanced for {age:.0f} s (rounds are {round_seconds:g} s)"
+        return True, M("doctor.net.advances", age=f"{age:.0f}")
+    return False, M("doctor.net.stuck", age=f"{age:.0f}", round=f"{round_seconds:g}")
 
 
 def _bootnode_reach(name: str, targets: list[str], where_cfg: str, timeout: float,
@@ -69,27 +70,26 @@ def _bootnode_reach(name: str, targets: list[str], where_cfg: str, timeout: floa
     ok = [m for m, (good, _) in tried.items() if good]
     dead = [f"{m}: {reason}" for m, (good, reason) in tried.items() if not good]
     if ok:
-        return _net_check("bootnode_reach", name, "bootnode reachable", "ok",
-                          f"{len(ok)} of {len(tried)} tried answer, e.g. {ok[0]}"
-                          + (f"; unreachable: {'; '.join(dead)}" if dead else ""))
+        return _net_check("bootnode_reach", name, "bootnode_reach", "ok",
+                          M("doctor.net.reach_some", ok=len(ok), n=len(tried), example=ok[0]) if not dead else
+                          M("doctor.net.reach_some_dead", ok=len(ok), n=len(tried), example=ok[0], dead="; ".join(dead)))
     moving, words = advancing() if advancing is not None else (None, "")
     if moving:
-        hint = (f"{words}: the host runs but its bootnode part is down; on the host run `swarmdeck swarm status` "
-                "(the bootnode part's state and log), or a firewall blocks its DHT port")
+        hint = M("doctor.net.hint_part_down", words=words)
     elif moving is False:
-        hint = (f"{words}: the whole host may be down; on the host run `swarmdeck swarm status` "
-                "(and `swarmdeck swarm host` to start it again)")
+        hint = M("doctor.net.hint_host_down", words=words)
     else:
-        hint = ("the bootnode may be down (on its host: `swarmdeck swarm status`) or a firewall blocks its "
-                "DHT port")
-    return _net_check("bootnode_reach", name, "bootnode reachable", "fail",
-                      f"no bootnode answers ({'; '.join(dead)}): nodes cannot join the swarm"
-                      + (f"; {words}" if words else ""),
-                      f"{hint}; check the addresses (getBootnodes(), or bootnodes under {where_cfg})")
+        hint = M("doctor.net.hint_unknown")
+    return _net_check("bootnode_reach", name, "bootnode_reach", "fail",
+                      M("doctor.net.no_answer_words", dead="; ".join(dead), words=words) if words
+                      else M("doctor.net.no_answer", dead="; ".join(dead)),
+                      M("doctor.net.no_answer_fix", hint=hint, where=where_cfg))
 
 
 def _net_check(suffix: str, name: str, title: str, status: str, detail: str, fix: str | None = None) -> Check:
-    return Check(f"net_{suffix}", f"{name} {title}", status, detail, fix)
+    """title: the key under doctor.net.t ("rpc", "chain_id", ...); the check's title is "<network> <title>"."""
+    return Check(f"net_{suffix}", M("doctor.net.title", network=name, title=M("doctor.net.t." + title)), status,
+                 detail, fix)
 
 
 def check_network(name: str, *, timeout: float = NETWORK_TIMEOUT, deadline: float = NETWORK_DEADLINE,
@@ -111,72 +111,69 @@ def check_network(name: str, *, timeout: float = NETWORK_TIMEOUT, deadline: floa
     try:
         net = _config.load_config(strict=False).network(name)
     except SwarmdeckError as e:
-        return [_net_check("config", name, "network", "fail", e.what, e.fix)]
+        return [_net_check("config", name, "network", "fail", e.part("what"), e.part("fix"))]
 
     rpc_url, coordinator, expected = net.rpc_url, net.coordinator, net.chain_id
     if net.kind == "local" and not (rpc_url and coordinator):
         try:
             chain = LocalChain.attach(name)
         except SwarmdeckError as e:
-            return [_net_check("rpc", name, "RPC", "fail", f"the {name} chain is not running ({e.what})",
-                               "start the local network: `swarmdeck network up` (or just `swarmdeck`)")]
+            return [_net_check("rpc", name, "rpc", "fail", M("doctor.net.local_down", network=name, error=e.part("what")),
+                               M("doctor.net.local_down_fix"))]
         rpc_url, coordinator = rpc_url or chain.rpc_url, coordinator or chain.coordinator
         expected = chain.chain_id or expected
     if not rpc_url:
-        return [_net_check("rpc", name, "RPC", "fail", f"network {name!r} has no rpc_url",
-                           f"set rpc_url = \"https://...\" under {where_cfg}")]
+        return [_net_check("rpc", name, "rpc", "fail", M("doctor.net.no_rpc", network=repr(name)),
+                           M("doctor.net.no_rpc_fix", where=where_cfg))]
     testnet = net.kind == "testnet"
-    down_hint = ("The public testnet may be down or paused (RL Swarm is marked paused), or this machine cannot "
-                 "reach it." if testnet else "The chain may be down, or this machine cannot reach it.")
-    rpc_fix = (f"check this machine's connection to {rpc_url} (e.g. curl -sS -X POST {rpc_url}); or set "
-               f"rpc_url under {where_cfg} to another {name} RPC")
-    coord_fix = (f"set coordinator = \"0x...\" under {where_cfg} (`swarmdeck config path` shows the file)"
-                 + ("; known gensyn-testnet addresses: "
-                    + ", ".join(f"{a} ({w})" for a, w in KNOWN_TESTNET_COORDINATORS.items())
-                    + " (listed in config.example.toml); the official login app must use the same address "
-                      "(swarmdeck writes it into the app's .env)" if testnet else ""))
+    down_hint = M("doctor.net.down_testnet") if testnet else M("doctor.net.down_chain")
+    rpc_fix = M("doctor.net.rpc_fix", rpc_url=rpc_url, where=where_cfg, network=name)
+    coord_fix = (M("doctor.net.coord_fix_testnet", where=where_cfg,
+                   known=", ".join(f"{a} ({w})" for a, w in KNOWN_TESTNET_COORDINATORS.items()))
+                 if testnet else M("doctor.net.coord_fix", where=where_cfg))
 
     try:
         reader = ChainReader(rpc_url, coordinator or "0x" + "00" * 20, timeout=timeout,
                              attempts=attempts or READ_ATTEMPTS, network=name)
     except ValueError as e:  # a malformed coordinator address (config validate reports it too)
-        return [_net_check("coordinator", name, "coordinator", "fail", f"bad coordinator address: {e}", coord_fix)]
+        return [_net_check("coordinator", name, "coordinator", "fail", M("doctor.net.bad_coord", error=str(e)), coord_fix)]
 
     def over() -> bool:
         return time.monotonic() - start > deadline
 
     def skipped(suffix: str, title: str) -> Check:
-        return _net_check(suffix, name, title, "warn", f"skipped: the RPC at {rpc_url} is too slow "
-                          f"(the checks took over {deadline:g} s)", rpc_fix)
+        return _net_check(suffix, name, title, "warn", M("doctor.net.skipped", rpc_url=rpc_url, deadline=f"{deadline:g}"),
+                          rpc_fix)
 
     out: list[Check] = []
-    say(f"asking the {name} RPC at {rpc_url} (timeout {timeout:g} s)")
+    say(M("doctor.net.asking", network=name, rpc_url=rpc_url, timeout=f"{timeout:g}"))
     asked = time.monotonic()
     try:
         actual = reader.chain_id()
     except ChainError as e:
         reason = getattr(e, "reason", None) or e.what
-        out.append(_net_check("rpc", name, "RPC", "fail",
-                              f"cannot reach the {name} RPC at {rpc_url}: {reason}. {down_hint}", rpc_fix))
+        out.append(_net_check("rpc", name, "rpc", "fail",
+                              M("doctor.net.unreachable", network=name, rpc_url=rpc_url, reason=reason, hint=down_hint),
+                              rpc_fix))
         return out
     took = time.monotonic() - asked
-    out.append(_net_check("rpc", name, "RPC", "ok", f"{rpc_url} answers (eth_chainId in {took:.1f} s)"))
+    out.append(_net_check("rpc", name, "rpc", "ok", M("doctor.net.answers", rpc_url=rpc_url, took=f"{took:.1f}")))
 
     if not expected:
-        out.append(_net_check("chain_id", name, "chain id", "info", f"{actual} (no chain_id set in {table})",
-                              f"set chain_id = {actual} under {where_cfg} so a wrong RPC is caught"))
+        out.append(_net_check("chain_id", name, "chain_id", "info", M("doctor.net.no_chain_id", actual=actual, table=table),
+                              M("doctor.net.no_chain_id_fix", actual=actual, where=where_cfg)))
     elif actual != expected:
-        out.append(_net_check("chain_id", name, "chain id", "fail",
-                              f"the RPC at {rpc_url} is chain {actual}, but {name} expects chain id {expected} "
-                              f"(chain_id in {table})",
-                              f"point rpc_url under {where_cfg} at a {name} RPC (chain id {expected}); if this "
-                              f"RPC is the right one, set chain_id = {actual} there"))
+        out.append(_net_check("chain_id", name, "chain_id", "fail",
+                              M("doctor.net.wrong_chain", rpc_url=rpc_url, actual=actual, network=name,
+                                expected=expected, table=table),
+                              M("doctor.net.wrong_chain_fix", where=where_cfg, network=name, expected=expected,
+                                actual=actual)))
     else:
-        out.append(_net_check("chain_id", name, "chain id", "ok", str(actual)))
+        out.append(_net_check("chain_id", name, "chain_id", "ok", str(actual)))
 
     if not coordinator:
-        out.append(_net_check("coordinator", name, "coordinator", "fail", f"network {name!r} has no coordinator "
-                              "address", coord_fix))
+        out.append(_net_check("coordinator", name, "coordinator", "fail", M("doctor.net.no_coord", network=repr(name)),
+                              coord_fix))
         return out
     if over():
         return out + [skipped("coordinator", "coordinator")]
@@ -184,51 +181,50 @@ def check_network(name: str, *, timeout: float = NETWORK_TIMEOUT, deadline: floa
         size = reader.code_size()
     except ChainError as e:
         out.append(_net_check("coordinator", name, "coordinator", "fail",
-                              f"could not read the code at {reader.coordinator_address}: "
-                              f"{getattr(e, 'reason', None) or e.what}", rpc_fix))
+                              M("doctor.net.no_code_read", address=reader.coordinator_address,
+                                error=getattr(e, "reason", None) or e.part("what")), rpc_fix))
         return out
     if size == 0:
         known = KNOWN_TESTNET_COORDINATORS.get(reader.coordinator_address)
         out.append(_net_check("coordinator", name, "coordinator", "fail",
-                              f"no contract at {reader.coordinator_address} on chain {actual}"
-                              + (f" ({known})" if known else "")
-                              + ": the address is wrong, or an old deployment that is gone", coord_fix))
+                              M("doctor.net.no_contract_known", address=reader.coordinator_address, actual=actual,
+                                known=known) if known else
+                              M("doctor.net.no_contract", address=reader.coordinator_address, actual=actual), coord_fix))
         return out
     out.append(_net_check("coordinator", name, "coordinator", "ok",
-                          f"{reader.coordinator_address} has contract code ({size} bytes)"))
+                          M("doctor.net.has_code", address=reader.coordinator_address, size=size)))
 
     if over():
         return out + [skipped("bootnodes", "bootnodes")]
-    say("reading getBootnodes() and currentRound()")
-    not_coord = (f"the contract at {reader.coordinator_address} does not answer as a coordinator", coord_fix)
+    say(M("doctor.net.reading"))
+    not_coord = (reader.coordinator_address, coord_fix)
     try:
         boot = reader.get_bootnodes()
     except ChainError as e:
         out.append(_net_check("bootnodes", name, "bootnodes", "fail",
-                              f"getBootnodes() failed: {getattr(e, 'reason', None) or e.what}", rpc_fix))
+                              M("doctor.net.call_failed", call="getBootnodes()",
+                                error=getattr(e, "reason", None) or e.part("what")), rpc_fix))
         return out
     except Exception as e:  # revert / ABI mismatch: not our coordinator
         out.append(_net_check("bootnodes", name, "bootnodes", "fail",
-                              f"{not_coord[0]} (getBootnodes(): {type(e).__name__})", not_coord[1]))
+                              M("doctor.net.not_coord", address=not_coord[0], call="getBootnodes()",
+                                error=type(e).__name__), not_coord[1]))
         return out
     if boot:
         out.append(_net_check("bootnodes", name, "bootnodes", "ok",
-                              f"{len(boot)} from getBootnodes(), e.g. {boot[0]}"))
+                              M("doctor.net.boot_listed", n=len(boot), example=boot[0])))
     elif net.bootnodes:
         out.append(_net_check("bootnodes", name, "bootnodes", "info",
-                              f"the contract lists none; {len(net.bootnodes)} set in {table}"))
+                              M("doctor.net.boot_config", n=len(net.bootnodes), table=table)))
     elif net.kind == "local":
         out.append(_net_check("bootnodes", name, "bootnodes", "info",
-                              "the contract lists none yet: the first local node becomes the bootnode"))
+                              M("doctor.net.boot_local")))
     else:
         out.append(_net_check("bootnodes", name, "bootnodes", "warn",
-                              "the contract lists no bootnodes (getBootnodes() is empty): a node has no peer to "
-                              "join through",
-                              f"set bootnodes = [\"/ip4/HOST/tcp/PORT/p2p/PEERID\"] under {where_cfg} (a running "
-                              "peer's multiaddr), or wait until the network's operators add bootnodes"))
+                              M("doctor.net.boot_none"), M("doctor.net.boot_none_fix", where=where_cfg)))
     targets = list(net.bootnodes) or boot
     if targets and not over():
-        say(f"trying {min(len(targets), MAX_BOOTNODES_TRIED)} bootnode(s)")
+        say(M("doctor.net.trying", n=min(len(targets), MAX_BOOTNODES_TRIED)))
         out.append(_bootnode_reach(name, targets, where_cfg, timeout=min(timeout, 3.0),
                                    advancing=lambda: chain_advancing(rpc_url, reader.coordinator_address,
                                                                      net.round_seconds, timeout)))
@@ -239,11 +235,13 @@ def check_network(name: str, *, timeout: float = NETWORK_TIMEOUT, deadline: floa
         rnd, stage = reader.current_round(), reader.current_stage()
     except ChainError as e:
         out.append(_net_check("round", name, "round", "warn",
-                              f"currentRound() failed: {getattr(e, 'reason', None) or e.what}", rpc_fix))
+                              M("doctor.net.call_failed", call="currentRound()",
+                                error=getattr(e, "reason", None) or e.part("what")), rpc_fix))
         return out
     except Exception as e:
         out.append(_net_check("round", name, "round", "fail",
-                              f"{not_coord[0]} (currentRound(): {type(e).__name__})", not_coord[1]))
+                              M("doctor.net.not_coord", address=not_coord[0], call="currentRound()",
+                                error=type(e).__name__), not_coord[1]))
         return out
-    out.append(_net_check("round", name, "round", "info", f"round {rnd}, stage {stage}"))
+    out.append(_net_check("round", name, "round", "info", M("doctor.net.round", round=rnd, stage=stage)))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.base.errors import SwarmdeckError
+from core.base.i18n import M
 from core.doctor.checks import Check
 from core.identity import files as identity
 from core.identity import signin
@@ -21,31 +22,31 @@ def check_signin_app(profile: str) -> list[Check]:
         return []
     out: list[Check] = []
     try:
-        out.append(Check("yarn", "yarn (sign-in app)", "ok", " ".join(modal_app.find_yarn())))
+        out.append(Check("yarn", M("doctor.title.yarn"), "ok", " ".join(modal_app.find_yarn())))
     except SwarmdeckError as e:
-        out.append(Check("yarn", "yarn (sign-in app)", "fail", e.what, e.fix))
+        out.append(Check("yarn", M("doctor.title.yarn"), "fail", e.part("what"), e.part("fix")))
     login_cmd = f"swarmdeck login -p {prof.name}"
     if not prof.settings.login_app:
-        out.append(Check("signin_app", "Sign-in app", "warn", "no modal-login app configured for this profile",
-                         f"`{login_cmd} --app ~/rl-swarm` (an rl-swarm checkout) or `{login_cmd} --clone`"))
+        out.append(Check("signin_app", M("doctor.title.signin_app"), "warn", M("doctor.signin.no_app"),
+                         M("doctor.signin.no_app_fix", cmd=login_cmd)))
     else:
         try:
             app_dir = modal_app.resolve_app_dir(prof.settings.login_app)
             running = modal_app.running_app(prof.paths)
-            state = f"running at {running.url}" if running else "not running (the node and `swarmdeck login` start it)"
-            out.append(Check("signin_app", "Sign-in app", "ok", f"{app_dir}: {state}"))
+            state = M("doctor.signin.running", url=running.url) if running else M("doctor.signin.not_running")
+            out.append(Check("signin_app", M("doctor.title.signin_app"), "ok", M("doctor.signin.app", path=str(app_dir), state=state)))
         except SwarmdeckError as e:
-            out.append(Check("signin_app", "Sign-in app", "fail", f"login_app: {e.what}", e.fix))
+            out.append(Check("signin_app", M("doctor.title.signin_app"), "fail", M("doctor.signin.login_app", error=e.part("what")), e.part("fix")))
     try:
         login = identity.read_login(prof.paths.identity_dir)
     except SwarmdeckError as e:
-        out.append(Check("signed_in", "Signed in", "fail", e.what, e.fix))
+        out.append(Check("signed_in", M("doctor.title.signed_in"), "fail", e.part("what"), e.part("fix")))
         return out
     stale = signin.required(prof.name)
     if stale:
-        out.append(Check("signed_in", "Signed in", "fail", f"sign in again: {stale['reason']}", login_cmd))
+        out.append(Check("signed_in", M("doctor.title.signed_in"), "fail", M("doctor.signin.again", reason=stale["reason"]), login_cmd))
     elif login is None or not login.activated:
-        out.append(Check("signed_in", "Signed in", "warn", "not signed in yet", login_cmd))
+        out.append(Check("signed_in", M("doctor.title.signed_in"), "warn", M("doctor.signin.not_yet"), login_cmd))
     else:
-        out.append(Check("signed_in", "Signed in", "ok", f"{login.email or login.org_id} (account {login.address})"))
+        out.append(Check("signed_in", M("doctor.title.signed_in"), "ok", M("doctor.signin.as", who=login.email or login.org_id, address=login.address)))
     return out

@@ -69,6 +69,23 @@ def migrate_identity(name: str, legacy_pem: Path | None) -> str:
     return _identity.load_or_create_swarm_pem(path).peer_id
 
 
+def lost_identity_error(name: str, published_peer_id: str) -> SwarmdeckError | None:
+    """The swarm's bootnode had an identity (its peer id is in host.json, on chain and in every invite)
+    but its key file is gone: making a new one silently would orphan every member's invite. The error
+    says so and how to get it back (`swarm restore`, naming the last verified backup); None if the key
+    is there or the swarm never had one."""
+    if not published_peer_id or identity_file(name).exists():
+        return None
+    from core.base.i18n import M
+    from core.hosting.bootnode_backup import backup_state
+
+    archive = backup_state(name).get("archive")
+    fix = (M("err.host.bootnode_key_lost_fix", archive=archive, name=name) if archive
+           else M("err.host.bootnode_key_lost_fix_none", name=name))
+    return SwarmdeckError(M("err.host.bootnode_key_lost", name=name, peer=published_peer_id),
+                          where=str(identity_file(name)), fix=fix)
+
+
 def serve(name: str) -> int:
     from core.hosting.host import load_settings
     from core.swarm.dht import SwarmDHT
@@ -81,6 +98,10 @@ def serve(name: str) -> int:
     if s is None:
         print(f"no host settings for swarm {name!r}: run `swarmdeck swarm host`", file=sys.stderr)
         return EXIT_CONFIG
+    lost = lost_identity_error(name, s.bootnode_peer_id)
+    if lost is not None:  # a restart cannot help: the key must come back from its backup
+        print(f"bootnode: {lost.what} {lost.fix}", file=sys.stderr, flush=True)
+        return EXIT_CONFIG
     try:
         dht = SwarmDHT(identity_file(name), host="0.0.0.0", port=s.dht_port, announce_host=s.public_addr,
                        announce_port=s.dht_port, initial_peers=(), start=True)
@@ -90,7 +111,20 @@ def serve(name: str) -> int:
     log.info("bootnode of swarm %s up: peer %s, listening on 0.0.0.0:%d, announcing /ip4/%s/tcp/%d",
              name, dht.peer_id, s.dht_port, s.public_addr, s.dht_port)
     try:
+        key = identity_file(name).read_bytes()  # the key this bootnode runs with, to put back if deleted
+    except OSError:
+        key = None
+    try:
         while True:
+            if key is not None and not identity_file(name).exists():
+                # deleted while running: a DHT restart would make a new identity (new peer id, every
+                # invite orphaned), so the key goes back from memory, with a warning in the log
+                with contextlib.suppress(FileExistsError, OSError):
+                    _paths.ensure_private_dir(identity_dir(name))
+                    fsutil.create_exclusive(identity_file(name), key)
+                    print(f"bootnode: its identity {identity_file(name)} was deleted while it ran; written back "
+                          f"(peer id {dht.peer_id}). Keep a backup: swarmdeck swarm backup --name {name} PATH",
+                          file=sys.stderr, flush=True)
             with contextlib.suppress(OSError):
                 fsutil.atomic_write_json(status_file(name), {
                     "pid": os.getpid(), "peer_id": dht.peer_id, "maddrs": dht.multiaddrs,

@@ -388,8 +388,11 @@ class PermissionProblem:
     mode: int
     wanted: int
 
+    def as_msg(self):
+        return M("identity.perm_problem", path=str(self.path), mode=oct(self.mode), wanted=oct(self.wanted))
+
     def __str__(self) -> str:
-        return f"{self.path} is {oct(self.mode)} (should be {oct(self.wanted)})"
+        return self.as_msg().english()
 
 
 def check_permissions(identity_dir: Path) -> list[PermissionProblem]:

@@ -38,6 +38,7 @@ import psutil
 
 from core.base import procs
 from core.base.constants import EXIT_CONFIG, EXIT_OOM
+from core.base.i18n import M
 from core.base.paths import ProfilePaths, ensure_private_dir
 from core.events.log import EventBus
 from core.events.reader import last_seq, parse_line
@@ -416,22 +417,22 @@ class Supervisor:
                 if self.policy.healthy(now - run.started):
                     self.note(f"node healthy for {s.healthy_after:g} s: failure count reset")
             if s.rss_limit_mb and run.rss > s.rss_limit_mb * 2**20:
-                msg = f"RSS {run.rss / 2**20:.0f} MiB over the profile's limit {s.rss_limit_mb:g} MiB"
+                msg = M("sup.reason.rss_limit", rss=f"{run.rss / 2**20:.0f}", limit=f"{s.rss_limit_mb:g}")
                 asyncio.ensure_future(self._terminate(run, msg, graceful=False, kind="rss_limit"))
                 return
             if s.vram_limit_mb:
                 vram = vram_of({p.pid for p in members} | {run.pid})
                 if vram is not None and vram > s.vram_limit_mb * 2**20:
-                    msg = f"VRAM {vram / 2**20:.0f} MiB over the profile's limit {s.vram_limit_mb:g} MiB"
+                    msg = M("sup.reason.vram_limit", vram=f"{vram / 2**20:.0f}", limit=f"{s.vram_limit_mb:g}")
                     asyncio.ensure_future(self._terminate(run, msg, graceful=False, kind="vram_limit"))
                     return
             if s.stall_timeout and now - run.last_event > s.stall_timeout:
                 asyncio.ensure_future(self._terminate(
-                    run, f"stalled: no event for {now - run.last_event:.0f} s", graceful=True))
+                    run, M("sup.reason.stalled_events", seconds=f"{now - run.last_event:.0f}"), graceful=True))
                 return
             if s.round_stall_timeout and now - run.last_round > s.round_stall_timeout:
                 asyncio.ensure_future(self._terminate(
-                    run, f"stalled: no round progress for {now - run.last_round:.0f} s (round {run.round})", graceful=True))
+                    run, M("sup.reason.stalled_rounds", seconds=f"{now - run.last_round:.0f}", round=run.round), graceful=True))
                 return
 
     def _classify(self, run: _Run) -> dict:
@@ -449,8 +450,8 @@ class Supervisor:
         elif rc == EXIT_OOM or run.saw_oom == "cuda":
             # the node's own oom event names the kind (cuda, or host "memory" for a MemoryError)
             info["oom"] = run.saw_oom or "cuda"
-            info["reason"] = ("CUDA out of memory" if info["oom"] == "cuda" else f"out of memory ({info['oom']})") \
-                + f" (exit {rc})"
+            info["reason"] = (M("sup.reason.cuda_oom", code=rc) if info["oom"] == "cuda"
+                              else M("sup.reason.oom", kind=info["oom"], code=rc))
         elif sig == signal.SIGKILL and not run.sent_kill:
             before, after = run.oom_kills_before, oom_kill_count()
             ref = self.settings.rss_limit_mb * 2**20 or psutil.virtual_memory().total
@@ -459,17 +460,17 @@ class Supervisor:
             if (before is not None and after is not None and after > before) or \
                     recent >= self.settings.kernel_oom_fraction * ref:
                 info["oom"] = "kernel"
-                info["reason"] = f"killed by the kernel's OOM killer (SIGKILL at RSS {recent / 2**20:.0f} MiB)"
+                info["reason"] = M("sup.reason.kernel_oom", rss=f"{recent / 2**20:.0f}")
             else:
-                info["reason"] = "killed by SIGKILL (not sent by swarmdeck)"
+                info["reason"] = M("sup.reason.sigkill")
         elif sig:
-            info["reason"] = f"killed by {info['signal']}"
+            info["reason"] = M("sup.reason.signal", signal=info["signal"])
         elif rc == EXIT_CONFIG:
-            info["reason"] = "node stopped on an error a restart cannot fix"
+            info["reason"] = M("sup.reason.config_exit")
         else:
-            info["reason"] = f"exited with code {rc}"
+            info["reason"] = M("sup.reason.exit_code", code=rc)
         if run.last_error and not run.kill_reason and info["oom"] is None:
-            info["reason"] += f"; last error: {run.last_error.get('what')}"
+            info["reason"] = M("sup.reason.last_error", reason=info["reason"], error=str(run.last_error.get("what")))
         return info
 
     def _downshift(self, mode: str | None, kind: str, info: dict) -> None:
@@ -491,7 +492,7 @@ class Supervisor:
     async def _run_child_once(self) -> dict:
         run = await self._spawn()
         if not self._want.is_set() or self._exiting:  # a stop raced the spawn
-            asyncio.ensure_future(self._terminate(run, "stop requested", graceful=True))
+            asyncio.ensure_future(self._terminate(run, M("sup.reason.stop"), graceful=True))
         readers = [asyncio.ensure_future(self._read_stdout(run)), asyncio.ensure_future(self._read_stderr(run))]
         mon = asyncio.ensure_future(self._monitor(run))
         await _wait_exit(run)
@@ -522,7 +523,7 @@ class Supervisor:
             try:
                 info = await self._run_child_once()
             except OSError as e:  # the node command itself cannot start
-                info = {"reason": f"cannot start {self.node_cmd[0]}: {e}", "exit_code": None, "signal": None,
+                info = {"reason": M("sup.reason.cannot_start", cmd=self.node_cmd[0], error=str(e)), "exit_code": None, "signal": None,
                         "at": time.time(), "uptime": 0.0, "oom": None, "last_error": None}
                 self.run = None
                 self._stopped.set()
@@ -541,7 +542,7 @@ class Supervisor:
             delay = self.policy.exited(float(info.get("uptime", 0) or 0))
             if delay is None:
                 self._want.clear()
-                self._set_state("gave_up", f"{self.quick_failures} failures in a row; last: {info['reason']}",
+                self._set_state("gave_up", M("sup.reason.gave_up", n=self.quick_failures, reason=info["reason"]),
                                 exit=info, fix=f"see `swarmdeck logs -p {self.profile}`, then `swarmdeck start -p {self.profile}`")
                 continue
             self.next_restart_at = time.monotonic() + delay
@@ -585,14 +586,14 @@ class Supervisor:
             if run is not None:
                 if run.kill_reason is None or (now and not run.sent_kill):
                     run.kill_reason = None if now else run.kill_reason
-                    await self._terminate(run, "stop requested" + (" (now)" if now else ""), graceful=not now)
+                    await self._terminate(run, M("sup.reason.stop_now") if now else M("sup.reason.stop"), graceful=not now)
                 await asyncio.sleep(0.02)
                 continue
             if self._stopped.is_set():
                 break
             await asyncio.sleep(0.02)
         if self.state not in ("stopped",):
-            self._set_state("stopped", "stop requested")
+            self._set_state("stopped", M("sup.reason.stop"))
         return {"state": "stopped", "exit": self.last_exit}
 
     async def cmd_restart(self, now: bool = False) -> dict:

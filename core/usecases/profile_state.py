@@ -39,7 +39,7 @@ def identity_status(name: str) -> dict:
         out["login"] = login.public_dict() if login else None  # public_dict drops the private key
     except SwarmdeckError as e:
         out["errors"].append(e.to_dict())
-    out["permission_problems"] = [str(p) for p in _identity.check_permissions(pp.identity_dir)]
+    out["permission_problems"] = [p.as_msg() for p in _identity.check_permissions(pp.identity_dir)]  # English str + key
     b = _backup.backup_state(name)
     out["backup"] = {"state": b["state"], "verified_at": b["verified_at"]}
     return out
@@ -304,7 +304,7 @@ def profile_view(name: str) -> ProfileView:
         state=tab_state(node, needs_login(name), backup_at, is_demo_peer(name), damaged=problem is not None),
         demo_peer=is_demo_peer(name), identity_problem=problem,
         signin_required=signin_required(name), backup_verified_at=backup_at,
-        permission_problems=tuple(str(p) for p in _identity.check_permissions(_paths.ProfilePaths(name).identity_dir)),
+        permission_problems=tuple(p.as_msg() for p in _identity.check_permissions(_paths.ProfilePaths(name).identity_dir)),
         node_pid=node_pid(name) if node in RUNNING else None)
 
 

@@ -112,7 +112,7 @@ def _write_network(name: str, table: dict, *, hosted: bool) -> None:
         cfg.save()
 
 
-def _migrate_bootnode(s: HostSettings, say: Progress) -> HostSettings:
+def _migrate_bootnode(s: HostSettings, say: Progress, new_identity: bool = False) -> HostSettings:
     """The bootnode's identity (core.hosting.bootnode). A swarm hosted when the bootnode was a training
     profile (NAME-boot) keeps that profile's swarm.pem, so its peer id and published address stay; the
     old profile's node is stopped (its files are kept) since the DHT-only bootnode takes its port."""
@@ -127,6 +127,10 @@ def _migrate_bootnode(s: HostSettings, say: Progress) -> HostSettings:
         if _supervisor.query_status(_paths.ProfilePaths(s.bootnode_profile), timeout=1.0) is not None:
             say(M("host.stopping_legacy", profile=s.bootnode_profile))
             _supervisor.stop_profile(s.bootnode_profile, timeout=60)
+    if not new_identity and (legacy is None or not legacy.is_file()):
+        lost = _boot.lost_identity_error(s.name, s.bootnode_peer_id)
+        if lost is not None:
+            raise HostError(lost.msgs["what"], where=lost.where, fix=lost.msgs["fix"])
     return replace(s, bootnode_peer_id=_boot.migrate_identity(s.name, legacy))
 
 
@@ -134,7 +138,7 @@ def host(name: str, *, public_addr: str | None = None, rpc_port: int | None = No
          dht_port: int | None = None, round_seconds: float | None = None, chain_id: int | None = None,
          rpc_url: str | None = None, deployer_key_file: str | None = None, faucet_key_file: str | None = None,
          train: bool = False, train_profile: str | None = None, model: str | None = None, quant: str | None = None,
-         progress: Progress | None = None, wait: float = 240.0) -> dict:
+         progress: Progress | None = None, wait: float = 240.0, new_bootnode_identity: bool = False) -> dict:
     """Bring the swarm `name` up (idempotent) and return once members can join:
     {settings, runtime, steps: [(what, seconds)], train_profile, invite}. Raises HostError naming the part
     that did not come up, with its last log lines and the fix; then no invite is made."""
@@ -181,7 +185,7 @@ def host(name: str, *, public_addr: str | None = None, rpc_port: int | None = No
     if not 0 < s.chain_id < 2**63:
         raise HostError(f"--chain-id {s.chain_id} is out of range", fix="use a positive chain id (default 31337)")
 
-    s = _migrate_bootnode(s, say)
+    s = _migrate_bootnode(s, say, new_identity=new_bootnode_identity)
     _host.save_settings(s)
     keeper = _keeper.keeper_running(name)
     if keeper is not None and old is not None and _chain_fields(old) != _chain_fields(s):

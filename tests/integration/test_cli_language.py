@@ -138,3 +138,49 @@ def test_alerts_metrics_network_in_russian(one_profile):
         assert en_text in en.stdout + en.stderr, argv
         if code:
             assert "исправить:" in ru.stderr and "fix:" in en.stderr
+
+
+def test_a_chain_error_renders_in_russian(one_profile):
+    """A chain error a user meets (attaching to a local chain that is not running): English for logs and
+    str(e), Russian what/где/исправить block when rendered in Russian."""
+    from core.base.errors import ChainError
+    from core.base.i18n import Translator
+    from core.chain.devnet import LocalChain
+
+    with pytest.raises(ChainError) as ei:
+        LocalChain.attach("i18n2-nowhere")
+    e = ei.value
+    assert e.what == "the 'i18n2-nowhere' chain is not running" and "swarmdeck network up" in e.fix
+    ru = e.render(Translator("ru"))
+    assert "цепочка 'i18n2-nowhere' не запущена" in ru and "исправить: сначала запустите локальную сеть" in ru
+    assert not re.search(r"\b(is not running|start the local network|where|fix)\b", ru)
+
+
+def test_doctor_network_in_russian(one_profile):
+    """`doctor --network local` with no local chain running: the network check fails in Russian (exit 1 in both)."""
+    ru = swarmdeck("doctor", "--no-torch", "--network", "local", lang="ru_RU.UTF-8")
+    en = swarmdeck("doctor", "--no-torch", "--network", "local", lang="C.UTF-8")
+    assert ru.returncode == en.returncode == 1 and "Traceback" not in ru.stderr + en.stderr, ru.stderr
+    assert "[FAIL] local: RPC: цепочка local не запущена" in ru.stdout
+    assert "исправить: запустите локальную сеть: `swarmdeck network up`" in ru.stdout
+    assert "[FAIL] local RPC: the local chain is not running" in en.stdout
+    assert "is not running" not in ru.stdout and "start the local network" not in ru.stdout
+
+
+def test_identity_permission_warning_in_russian(one_profile):
+    """A group-readable identity file: `status` and `doctor` warn in Russian (and English as before)."""
+    import stat
+
+    from core.base.paths import ProfilePaths
+
+    ident = ProfilePaths("main").identity_dir
+    f = next(p for p in sorted(ident.iterdir()) if p.is_file())
+    f.chmod(0o644)
+    ru = swarmdeck("status", lang="ru_RU.UTF-8")
+    assert "Traceback" not in ru.stderr, ru.stderr
+    assert f"у {f} права 0o644 (должны быть 0o600)" in ru.stdout
+    en = swarmdeck("status", lang="C.UTF-8")
+    assert f"{f} is 0o644 (should be 0o600)" in en.stdout and ru.returncode == en.returncode
+    doc = swarmdeck("doctor", "--no-torch", lang="ru_RU.UTF-8")
+    assert doc.returncode == 1 and f"Права на файлы личности: у {f} права 0o644" in doc.stdout
+    assert stat.S_IMODE(f.stat().st_mode) == 0o644  # only reported, never changed without asking

@@ -98,6 +98,12 @@ def test_gives_up_after_quick_failures_then_start_retries(rig):
     assert "3 failures in a row" in st["reason"] and "scripted crash" in st["reason"]
     gave = [e for e in rig.events(["node.state"]) if e["state"] == "gave_up"]
     assert len(gave) == 1 and "fix" in gave[0]
+    # the reason carries its message key: the TUI shows it in Russian (nested: the last exit's reason too)
+    from core.base.i18n import Msg, Translator
+
+    ru = Msg.from_wire(gave[0]["msgs"]["reason"]).render(Translator("ru"))
+    assert ru.startswith("сбоев подряд: 3; последний: завершился с кодом 3; последняя ошибка: scripted crash"), ru
+    assert Msg.from_wire(gave[0]["msgs"]["reason"]).english() == gave[0]["reason"] == st["reason"]
     # the supervisor stays up to show why; `start` tries again from a clean count
     rig.client.start()
     wait_for(lambda: len([e for e in rig.events(["node.state"]) if e["state"] == "gave_up"]) == 2, what="second give-up")

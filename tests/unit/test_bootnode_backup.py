@@ -14,7 +14,7 @@ from core.base import paths
 from core.base.errors import IdentityError
 from core.hosting import bootnode as boot
 from core.hosting import bootnode_backup as bb
-from core.hosting.host import HostSettings, save_settings
+from core.hosting.host import HostError, HostSettings, save_settings
 from core.identity import backup
 from core.identity import files as identity
 from core.usecases import swarm_hosting as sh
@@ -177,3 +177,29 @@ def test_cli_restore_asks_on_a_terminal_before_replacing(tmp_path, capsys, monke
     else:
         assert rc == 0 and identity.peer_id_from_pem(boot.identity_file(NAME)) == peer
         assert [k.read_bytes() for k in kept] == [other]
+
+
+def test_a_lost_key_is_not_silently_replaced_by_swarm_host(tmp_path):
+    """The key gone, `swarm host` refuses before it writes or starts anything, names the published peer
+    id and the last backup to restore; --new-bootnode-identity is the explicit way on."""
+    peer = boot.migrate_identity(NAME, None)
+    save_settings(HostSettings(name=NAME, public_addr="127.0.0.1", bootnode_peer_id=peer))
+    before = (paths.network_dir(NAME) / "host.json").read_bytes()
+    boot.identity_file(NAME).unlink()
+    with pytest.raises(HostError, match="missing") as e:
+        sh.host(NAME)
+    assert peer in str(e.value) and "--new-bootnode-identity" in e.value.fix
+    assert not boot.identity_file(NAME).exists() and not sh.host_runs(NAME)
+    assert (paths.network_dir(NAME) / "host.json").read_bytes() == before
+    # with a backup made before the loss, the fix names that archive
+    boot.migrate_identity(NAME, None)
+    arch = bb.create(NAME, tmp_path, PW, scrypt_n=FAST).archive
+    s2 = sh._migrate_bootnode(HostSettings(name=NAME, public_addr="127.0.0.1", bootnode_peer_id=peer), print)
+    assert s2.bootnode_peer_id != peer  # (that key was made above: the test's own second identity)
+    boot.identity_file(NAME).unlink()
+    with pytest.raises(HostError, match="missing") as e:
+        sh._migrate_bootnode(s2, print)
+    assert f"swarm restore {arch}" in e.value.fix
+    s3 = sh._migrate_bootnode(s2, print, new_identity=True)  # the user said so
+    assert boot.identity_file(NAME).exists() and s3.bootnode_peer_id not in (peer, s2.bootnode_peer_id)
+

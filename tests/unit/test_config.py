@@ -250,3 +250,14 @@ def test_config_lock_is_reentrant_per_thread_and_exclusive_across_threads(tmp_pa
     assert order == ["holder done", "other in"]
     with config.config_lock(path):  # released fully: the main thread gets it too
         pass
+
+
+def test_a_duplicate_found_only_when_unwrapping_is_a_problem_not_a_traceback():
+    """Found by the config fuzz (tests/reliability): tomlkit parses this, then raises KeyAlreadyPresent when
+    the document is turned into a dict; validate_text used to let that escape."""
+    from core.config.settings import validate_text
+
+    text = "[[a.b]]\nx=1\n[c]\ny=0\n[a.b.d]\nz=0\n"
+    doc, problems = validate_text(text, "dup.toml")
+    assert doc is None and len(problems) == 1
+    assert "not valid TOML" in problems[0].message and "already exists" in problems[0].message

@@ -45,7 +45,8 @@ def cmd_host(args) -> int:
     res = sh.host(args.name or "myswarm", public_addr=args.public_addr, rpc_port=args.rpc_port, bind=args.bind,
                   dht_port=args.dht_port, round_seconds=args.round_seconds, chain_id=args.chain_id, rpc_url=args.rpc,
                   deployer_key_file=args.deployer_key, faucet_key_file=args.faucet_key, train=args.train,
-                  train_profile=args.train_profile, model=args.model, quant=args.quant, progress=_progress)
+                  train_profile=args.train_profile, model=args.model, quant=args.quant, progress=_progress,
+                  new_bootnode_identity=args.new_bootnode_identity)
     s, rt = res["settings"], res["runtime"]
     total = res["steps"][-1][1] if res["steps"] else 0.0  # seconds until the last readiness step
     print(f"swarm {s.name} is joinable ({total:.1f} s): RPC {s.public_rpc_url} (chain {rt['chain_id']}), "
@@ -240,6 +241,9 @@ def register(sub) -> None:
     h.add_argument("--train-profile", default=None, help="with --train: the member profile's name")
     h.add_argument("--model", default=None, help="with --train: the member profile's model (default auto)")
     h.add_argument("--quant", default=None, help="with --train: the member profile's quantization")
+    h.add_argument("--new-bootnode-identity", action="store_true",
+                   help="the bootnode's key is lost and you have no backup: go on with a new one "
+                        "(its peer id changes; every member needs the new invite)")
     h.add_argument("--no-qr", action="store_true", help="print the invite without its QR code")
     h.add_argument("--systemd", action="store_true", help="also write a systemd user unit (optional)")
     h.set_defaults(func=cmd_host)
