@@ -16,6 +16,7 @@ from core.base.constants import local_cpu_model
 from core.base.errors import SwarmdeckError
 from core.base.fsutil import atomic_write_text
 from core.config import settings as _config
+from core.base.i18n import M
 from core.hardware import probe
 from core.identity import files as _identity
 from core.identity import profiles as _profiles
@@ -103,7 +104,8 @@ def create_profile(req: SetupRequest, configure_existing: bool = False) -> _prof
             cfg.set_profile_value(req.name, k, v)
         problems = [p for p in cfg.validate() if p.key.startswith(f"profiles.{req.name}")]
         if problems:
-            raise SwarmdeckError("invalid profile settings:\n" + "\n".join(f"  {p}" for p in problems))
+            raise SwarmdeckError(M("err.profile.invalid_settings",
+                                   lines=_config._joined([p.as_msg() for p in problems], "config.join_lines")))
         cfg.save()
         pp = _paths.ProfilePaths(req.name)
         _paths.ensure_private_dir(pp.identity_dir)
