@@ -184,3 +184,12 @@ def test_identity_permission_warning_in_russian(one_profile):
     doc = swarmdeck("doctor", "--no-torch", lang="ru_RU.UTF-8")
     assert doc.returncode == 1 and f"Права на файлы личности: у {f} права 0o644" in doc.stdout
     assert stat.S_IMODE(f.stat().st_mode) == 0o644  # only reported, never changed without asking
+
+
+def test_login_stop_in_russian(one_profile):
+    """`login --stop` with nothing running: Russian, exit 0 as in English."""
+    ru = swarmdeck("login", "--stop", "-p", "main", lang="ru_RU.UTF-8")
+    en = swarmdeck("login", "--stop", "-p", "main", lang="C.UTF-8")
+    assert ru.returncode == en.returncode == 0 and "Traceback" not in ru.stderr, ru.stderr
+    assert "Страница входа профиля 'main' не была запущена." in ru.stdout
+    assert "No sign-in page of profile 'main' was running." in en.stdout

@@ -20,7 +20,7 @@ from core.login import hints, modal_app
 from core.login.service import stop_service
 from core.usecases import signin as signin_flow
 from core.usecases.profile_state import resolved_profile
-from tui.model.i18n import t
+from tui.model.i18n import M, t
 
 
 def register(sub) -> None:
@@ -44,16 +44,15 @@ def register(sub) -> None:
 def run(args) -> int:
     prof = resolved_profile(getattr(args, "profile", None))
     if args.stop:
-        stopped = [what for what, fn in (("sign-in app", modal_app.stop_app), ("login service", stop_service))
-                   if fn(prof.paths)]
-        print(f"Stopped the {' and the '.join(stopped)} of profile {prof.name!r}." if stopped
-              else f"No sign-in page of profile {prof.name!r} was running.")
+        stopped = [what for what, fn in (("app", modal_app.stop_app), ("service", stop_service)) if fn(prof.paths)]
+        key = {("app", "service"): "cli.login.stopped_both", ("app",): "cli.login.stopped_app",
+               ("service",): "cli.login.stopped_service"}.get(tuple(stopped), "cli.login.none_running")
+        print(t(key, name=repr(prof.name)))
         return 0
     info = identity.read_login(prof.paths.identity_dir)
     stale = signin.required(prof.name)
     if info is not None and info.activated and not stale and not args.again:
-        print(f"Profile {prof.name!r} is already signed in as {info.email or info.org_id} "
-              f"(account {info.address}); session key activated.")
+        print(t("cli.login.already", name=repr(prof.name), who=info.email or info.org_id, address=info.address))
         return 0
     if stale:
         print(t("login.app.again", reason=stale["reason"]))
@@ -63,15 +62,15 @@ def run(args) -> int:
     stale_key = signin.refused_key(prof.name, again=args.again)
     port = int(prof.settings.login_port)
     svc = signin_flow.ensure_login_service(prof.name)
-    print(f"Login service for profile {prof.name!r}: {svc.url}")
+    print(t("cli.login.service", name=repr(prof.name), url=svc.url))
     if svc.port != port:
-        print(f"(port {port} is in use, so it listens on port {svc.port}; set login_port in config.toml to pin one)")
+        print(t("cli.login.port_moved", port=port, actual=svc.port))
     if not svc.started:
-        print(f"(already running, pid {svc.pid})")
-    _show_page(svc.url, svc.port, qr=not args.no_qr, how="sign in with your email")
+        print(t("cli.login.already_running", pid=svc.pid))
+    _show_page(svc.url, svc.port, qr=not args.no_qr, how=t("cli.login.how_email"))
     if args.no_wait:
         return 0
-    print("Waiting for sign-in… (Ctrl-C stops waiting; the login service keeps running)", flush=True)
+    print(t("cli.login.waiting_service"), flush=True)
     deadline = time.monotonic() + args.timeout if args.timeout > 0 else None
     while True:
         try:
@@ -80,11 +79,10 @@ def run(args) -> int:
             info = None  # a file being written right now: look again
         if info is not None and info.activated and not (stale_key and info.api_public_key == stale_key):
             signin.clear(prof.name)
-            print(f"Signed in as {info.email or info.org_id} (account {info.address}). Session key activated.")
+            print(t("cli.login.signed_in", who=info.email or info.org_id, address=info.address))
             return 0
         if deadline is not None and time.monotonic() > deadline:
-            print(f"No sign-in within {args.timeout:g} s. Run `swarmdeck login -p {prof.name}` again to keep waiting.",
-                  file=sys.stderr)
+            print(t("cli.login.timeout", seconds=f"{args.timeout:g}", name=prof.name), file=sys.stderr)
             return 1
         time.sleep(0.5)
 
@@ -96,11 +94,11 @@ def _show_page(url: str, port: int, *, qr: bool, how: str) -> None:
         print(hints.qr_text(url), end="")
     tunnel = hints.ssh_tunnel_command(port)
     if tunnel:
-        print("You are on SSH: the page only listens on this machine. On your own computer run:")
+        print(t("cli.login.ssh"))
         print(f"  {tunnel}")
-        print(f"then open {url} in your browser there.")
+        print(t("cli.login.ssh_open", url=url))
     else:
-        print(f"Open {url} in a browser on this machine and {how}.")
+        print(t("cli.login.open", url=url, how=how))
 
 
 class _Progress:
@@ -135,31 +133,29 @@ def _official_app(prof, args) -> int:
             question = t("login.app.consent", repo=plan.repo, commit=plan.commit[:8], dest=plan.dest)
             if not args.yes:
                 if not sys.stdin.isatty():
-                    raise SwarmdeckError("cloning the sign-in app needs your consent.", where=str(plan.dest),
-                                         fix=f"run `swarmdeck login -p {prof.name} --clone --yes`")
+                    raise SwarmdeckError(M("err.login.clone_consent"), where=str(plan.dest),
+                                         fix=M("err.login.clone_consent_fix", name=prof.name))
                 if input(question + " [y/N] ").strip().lower() not in ("y", "yes", "д", "да"):
-                    print("Nothing cloned.")
+                    print(t("cli.login.nothing_cloned"))
                     return 1
         signin_flow.clone_app(prof.name, progress=say)
     else:
         print(t("login.app.none", network=prof.network.name, name=prof.name))
-        print(f"(Or run the app yourself, sign in, and import its files: "
-              f"swarmdeck profile import ~/rl-swarm -p {prof.name})")
+        print(t("cli.login.or_import", name=prof.name))
         return 1
     prof = resolved_profile(prof.name)  # the clone changed its settings
     app = modal_app.ensure_running(prof, progress=say)
     say("url", url=app.url)
     if app.port != int(prof.settings.login_port):
-        print(f"(port {prof.settings.login_port} is in use, so the app listens on port {app.port})")
-    _show_page(app.url, app.port, qr=not args.no_qr, how="sign in")
-    print(f"(the app keeps running for the node; its log: {modal_app.log_file(prof.paths)})")
+        print(t("cli.login.app_port_moved", port=prof.settings.login_port, actual=app.port))
+    _show_page(app.url, app.port, qr=not args.no_qr, how=t("cli.login.how"))
+    print(t("cli.login.app_log", path=modal_app.log_file(prof.paths)))
     if args.no_wait:
         return 0
-    print("Waiting for sign-in… (Ctrl-C stops waiting; the app keeps running)", flush=True)
+    print(t("cli.login.waiting_app"), flush=True)
     login = modal_app.wait_for_sign_in(prof, app, progress=say, timeout=args.timeout or None,
                                        stale_key=signin.refused_key(prof.name, again=args.again))
     if login is None:
-        print(f"No sign-in within {args.timeout:g} s. Run `swarmdeck login -p {prof.name}` again to keep waiting.",
-              file=sys.stderr)
+        print(t("cli.login.timeout", seconds=f"{args.timeout:g}", name=prof.name), file=sys.stderr)
         return 1
     return 0
