@@ -323,7 +323,7 @@ def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
                     "useful_groups": {"own": own, "from_peers": peer,
                                       "peer_share": round(peer / (own + peer), 4) if own + peer else None},
                     "tokens_per_node": [round(x) for x in toks],
-                    "cpu_seconds_per_node": [round(x, 1) for x in cpus],
+                    "cpu_seconds_per_node": [round(x, 3) for x in cpus],
                     "seconds": [round(run["seconds"], 1) for run in runs],
                     # share of (node, round) pairs with fewer than J useful peer groups after verification
                     "short_of_j": [round(run.get("short_of_j", 0.0), 4) for run in runs],
