@@ -26,7 +26,7 @@ from core.config.settings import AlertSettings, FleetSettings
 from core.fleet import hostkeys, registry, remote
 from core.fleet.registry import FleetError, FleetHost
 from core.fleet.ssh import Ssh
-from core.fleet.status import missing_swarmdeck, parse_status, poll_all
+from core.fleet.status import gpu_text, missing_swarmdeck, parse_status, poll_all  # gpu_text: for the CLI and the TUI
 
 Confirm = Callable[[list], bool]   # shown the scanned keys (hostkeys.ScannedKey), says whether to trust them
 

@@ -328,4 +328,20 @@ def build_status() -> dict:
     names = [n for n in cfg.profile_names() if _paths.PROFILE_NAME_RE.match(n)]
     out["profiles"] = [profile_status(cfg, n) for n in names]
     out["duplicates"] = [{**d.to_dict(), "first": _identity.first_holder(d)} for d in _identity.find_duplicates(names)]
+    out["gpus_now"] = gpus_now()
     return out
+
+
+def gpus_now(nvml=None) -> list[dict]:
+    """This host's GPUs at this moment (NVML): index, name, utilisation % and memory in MiB, for
+    `status --json` and the fleet view's GPU column. [] where no NVIDIA driver answers."""
+    from core.hardware.telemetry import MIB, Telemetry
+
+    t = Telemetry() if nvml is None else Telemetry(nvml=nvml)
+    try:
+        gpus = t.sample().gpus
+    finally:
+        t.close()
+    return [{"index": g.index, "name": g.name, "util_pct": g.util_pct,
+             "mem_used_mib": None if g.mem_used is None else round(g.mem_used / MIB),
+             "mem_total_mib": None if g.mem_total is None else round(g.mem_total / MIB)} for g in gpus]

@@ -134,3 +134,28 @@ def test_watch_service_unit_runs_the_watch_module(tmp_path, monkeypatch):
     unit = (tmp_path / "systemd" / "user" / "swarmdeck-fleet-watch.service").read_text()
     line = next(ln for ln in unit.splitlines() if ln.startswith("ExecStart="))
     assert line.endswith("-m tui.commands.fleet_cmd watch --interval 30")
+
+
+def test_a_remote_profile_shows_the_load_of_its_own_gpus():
+    """status --json's gpus_now (read through a stand-in NVML: no GPU exists here) reaches the fleet row of
+    the profile that uses that GPU: by its configured index, else by its node's cuda:N device; CPU profiles
+    and a host without a driver show none."""
+    from core.fleet.status import gpu_text, profile_row
+    from core.usecases.profile_state import gpus_now
+    from tests.unit.test_telemetry import FakeNVML, NVMLError
+
+    host = gpus_now(nvml=FakeNVML())
+    assert [(g["index"], g["util_pct"], g["mem_used_mib"], g["mem_total_mib"]) for g in host] == \
+        [(0, 55.0, 2048, 24576), (1, None, 2048, 24576)]
+    assert gpus_now(nvml=FakeNVML(init_error=NVMLError("Driver Not Loaded"))) == []
+
+    by_config = profile_row({"name": "a", "gpus": [0], "live": {"device": "cuda", "mode": "4bit"}}, host)
+    assert (by_config["gpu"]["util_pct"], by_config["gpu"]["mem_used_mib"]) == (55.0, 2048)
+    assert gpu_text(by_config["gpu"]) == "cuda/4bit 55% 2.0/24.0G"
+    by_device = profile_row({"name": "b", "gpus": [], "live": {"device": "cuda:1", "mode": "bf16"}}, host)
+    assert by_device["gpu"]["util_pct"] is None and by_device["gpu"]["mem_total_mib"] == 24576
+    both = profile_row({"name": "c", "gpus": [0, 1], "live": {}}, host)
+    assert (both["gpu"]["util_pct"], both["gpu"]["mem_used_mib"]) == (55.0, 4096)
+    cpu = profile_row({"name": "d", "gpus": [], "live": {"device": "cpu", "mode": "fp32"}}, host)
+    assert cpu["gpu"]["util_pct"] is None and gpu_text(cpu["gpu"]) == "cpu/fp32"
+    assert gpu_text(profile_row({"name": "e"}, None)["gpu"]) == "-"

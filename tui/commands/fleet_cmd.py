@@ -74,11 +74,10 @@ def render_text(st: dict) -> str:
             if e.get("fix"):
                 lines.append(f"{'':<14}   fix: {e['fix']}")
         for p in h["profiles"]:
-            gpu = p.get("gpu") or {}
-            dev = "/".join(x for x in (gpu.get("device"), gpu.get("mode")) if x) or "-"
+            dev = fleet.gpu_text(p.get("gpu"))
             alerts = ",".join(p["alerts"]) or "-"
             lines.append(f"  {p['name']:<14} {p['state']:<9} round {_fmt(p['round']):<6} reward "
-                         f"{_fmt(p['last_reward'], '.3g'):<6} peers {_fmt(p['peers']):<4} {dev:<10} alerts {alerts}")
+                         f"{_fmt(p['last_reward'], '.3g'):<6} peers {_fmt(p['peers']):<4} {dev:<12} alerts {alerts}")
         if h["reachable"] and not h["profiles"] and not h["error"]:
             lines.append("  (no profiles)")
     lines.append(f"({len(st['hosts'])} host(s) in {st['seconds']:.1f} s)")

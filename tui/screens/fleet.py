@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from core.usecases import fleet
 from tui.model.i18n import t
 from tui.screens.dialogs import ConfirmScreen
 from tui.widgets.common import translate_bindings
@@ -72,8 +73,6 @@ class _Verbs:
         app = self.app  # the thread below has no Textual context
 
         def run() -> None:
-            from core.usecases import fleet
-
             try:
                 fleet.act(host, verb, profile)
             except Exception as e:  # SwarmdeckError: what/where/fix, shown as it is
@@ -186,8 +185,7 @@ class FleetScreen(_Verbs, Screen[None]):
                 self.rows.append((v.name, None))
             for p in v.profiles.values():
                 st = p.get("state") or "unknown"
-                gpu = p.get("gpu") or {}
-                dev = "/".join(x for x in (gpu.get("device"), gpu.get("mode")) if x) or "-"
+                dev = fleet.gpu_text(p.get("gpu"))
                 table.add_row(v.name, p["name"], Text(t("state." + st), style=STATE_STYLE.get(st, "")),
                               _num(p.get("round")), _num(p.get("last_reward"), ".3g"), _num(p.get("peers")), dev,
                               ", ".join(p.get("alerts") or []) or "-")
