@@ -16,6 +16,7 @@ import sys
 
 from core import __version__
 from core.base.errors import SwarmdeckError
+from tui import cli_help
 from tui.model import i18n
 
 # Order here is the order in --help.
@@ -39,6 +40,8 @@ COMMAND_MODULES = [
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole parser tree, its help texts in the current language (i18n.set_language first)."""
+    cli_help.install_argparse_gettext()
     p = argparse.ArgumentParser(
         prog="swarmdeck",
         description="Run and manage RL swarm nodes. With no command, opens the terminal UI.",
@@ -51,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(name).register(sub)
     for cmd in sub.choices.values():
         _accept_profile_option(cmd)
-    return p
+    return cli_help.translate(p)
 
 
 def _accept_profile_option(parser: argparse.ArgumentParser) -> None:

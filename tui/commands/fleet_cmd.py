@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 
-from core.base.errors import SwarmdeckError
 from core.usecases import fleet
 
 
@@ -197,16 +196,9 @@ def register(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m tui.commands.fleet_cmd watch ...`: the watchtower without loading the whole CLI."""
-    import argparse
+    from tui.commands import run_group
 
-    ap = argparse.ArgumentParser(prog="swarmdeck")
-    register(ap.add_subparsers(dest="command"))
-    args = ap.parse_args(["fleet", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args) or 0)
-    except SwarmdeckError as e:
-        print(f"swarmdeck: {e}", file=sys.stderr)
-        return e.exit_code
+    return run_group("fleet", register, argv)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import ipaddress
 import os
 import shlex
@@ -108,16 +107,9 @@ def register(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m tui.commands.metrics_cmd serve ...`: the same command without loading the rest of the CLI."""
-    from core.base.errors import SwarmdeckError
+    from tui.commands import run_group
 
-    ap = argparse.ArgumentParser(prog="swarmdeck")
-    register(ap.add_subparsers(dest="command"))
-    args = ap.parse_args(["metrics", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args) or 0)
-    except SwarmdeckError as e:
-        print(f"swarmdeck: {e.render()}", file=sys.stderr)
-        return e.exit_code
+    return run_group("metrics", register, argv)
 
 
 if __name__ == "__main__":
