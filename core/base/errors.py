@@ -118,3 +118,12 @@ def message_of(e: BaseException) -> str | Msg:
     """An exception's one-line message to put into another message: its keyed `what` for our errors
     (so it is shown in the user's language), str(e) for anything else."""
     return (e.part("what") or "") if isinstance(e, SwarmdeckError) else str(e)
+
+
+def dict_part(d: dict | None, name: str) -> str | Msg | None:
+    """what / where / fix of an error that went through `to_dict()` (a fleet host's status, for one): its
+    Msg when the dict carries the key (so it renders in the reader's language), else the plain text."""
+    if not d:
+        return None
+    m = Msg.from_wire((d.get("msgs") or {}).get(name)) if isinstance(d.get("msgs"), dict) else None
+    return m if m is not None else d.get(name)

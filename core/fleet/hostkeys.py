@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.base.i18n import M
 from core.config.settings import FleetSettings
 from core.fleet.registry import FleetError, FleetHost, ssh_config_file
 from core.fleet.ssh import Ssh
@@ -58,8 +59,8 @@ def scan(ssh: Ssh) -> list[ScannedKey]:
     except subprocess.TimeoutExpired:
         r = None
     except FileNotFoundError:
-        raise FleetError(f"{ssh.settings.ssh_keyscan} is not installed", where="[fleet] ssh_keyscan",
-                         fix="install the OpenSSH client (Debian/Ubuntu: sudo apt install openssh-client)") from None
+        raise FleetError(M("fleet.keyscan_missing", program=ssh.settings.ssh_keyscan), where="[fleet] ssh_keyscan",
+                         fix=M("fleet.keyscan_missing_fix")) from None
     keys = []
     for line in (r.stdout if r else "").splitlines():
         if not line.strip() or line.startswith("#"):
@@ -69,8 +70,8 @@ def scan(ssh: Ssh) -> list[ScannedKey]:
             std = f"{known_name(host, port)} {f[1]} {f[2]}"
             keys.append(ScannedKey(std, f[1], fingerprint(std)))
     if not keys:
-        raise FleetError(f"{ssh.where} is unreachable: no SSH host key answered at {host} port {port}",
-                         where=ssh.where, fix="check the address and port, and that sshd runs there")
+        raise FleetError(M("fleet.no_host_key", where=ssh.where, host=host, port=port),
+                         where=ssh.where, fix=M("fleet.no_host_key_fix"))
     return keys
 
 
@@ -93,13 +94,10 @@ def check_changed(ssh: Ssh, scanned: list[ScannedKey]) -> bool:
         return False
     if any(k.line.split()[2] in known for k in scanned):
         return True
-    raise FleetError(f"THE HOST KEY OF {known_name(host, port)} HAS CHANGED since it was added: refused. Either the "
-                     "machine was reinstalled, or someone is in the middle of the connection. Now offered: "
-                     + ", ".join(f"{k.keytype} {k.fingerprint}" for k in scanned),
+    raise FleetError(M("fleet.key_changed_scan", dest=known_name(host, port),
+                       offered=", ".join(f"{k.keytype} {k.fingerprint}" for k in scanned)),
                      where=str(ssh.known_hosts),
-                     fix="check the new fingerprint with the machine's owner (on it: ssh-keygen -lf "
-                         "/etc/ssh/ssh_host_ed25519_key.pub); only if it is right, remove the old key: ssh-keygen -R "
-                         f"'{known_name(host, port)}' -f {ssh.known_hosts}, then add the host again")
+                     fix=M("fleet.key_changed_scan_fix", dest=known_name(host, port), path=str(ssh.known_hosts)))
 
 
 def temp_known_hosts(existing: Path, lines: list[str]) -> Path:

@@ -121,8 +121,8 @@ def load_hosts() -> list[FleetHost]:
         raw = json.loads(f.read_text())
         return [FleetHost(**{k: h[k] for k in FleetHost.__dataclass_fields__ if k in h}) for h in raw["hosts"]]
     except (ValueError, KeyError, TypeError) as e:
-        raise FleetError(f"the fleet's host list is damaged ({type(e).__name__})", where=str(f),
-                         fix=f"fix the JSON by hand, or move {f} away and add the hosts again") from None
+        raise FleetError(M("fleet.list_damaged", error=type(e).__name__), where=str(f),
+                         fix=M("fleet.list_damaged_fix", path=str(f))) from None
 
 
 def save_hosts(hosts: list[FleetHost]) -> None:

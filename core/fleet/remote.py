@@ -13,7 +13,7 @@ STATUS_FORMAT_KEYS = ("version", "profiles")
 
 def check_profile(name: str) -> str:
     if not isinstance(name, str) or not PROFILE_NAME_RE.match(name):
-        raise FleetError(M("fleet.bad_profile", name=name), where="profile name", fix=M("fleet.bad_profile_fix"))
+        raise FleetError(M("fleet.bad_profile", name=name), where=M("fleet.where_profile_name"), fix=M("fleet.bad_profile_fix"))
     return name
 
 
@@ -21,14 +21,14 @@ def args_for(verb: str, profile: str | None = None, *, lines: int = 100, now: bo
              history: int = 0) -> list[str]:
     """The argument list for the remote `swarmdeck` (the transport quotes each word)."""
     if verb not in VERBS:
-        raise FleetError(f"{verb!r} is not a fleet command", where="fleet", fix=f"one of: {', '.join(VERBS)}")
+        raise FleetError(M("fleet.bad_verb", verb=repr(verb)), where="fleet", fix=M("fleet.bad_verb_fix", verbs=", ".join(VERBS)))
     if verb == "status":
         args = ["status", "--json"]
         if profile is not None:
             args += ["-p", check_profile(profile)]
         return args
     if profile is None:
-        raise FleetError(f"{verb} needs a profile", where="fleet", fix="name the remote profile")
+        raise FleetError(M("fleet.needs_profile", verb=verb), where="fleet", fix=M("fleet.needs_profile_fix"))
     p = check_profile(profile)
     if verb == "events":
         return ["events", "--follow", "--json", "-n", str(max(0, min(int(history), 10000))), "-p", p]

@@ -88,9 +88,9 @@ def poll_host(host: FleetHost, settings: FleetSettings | None = None) -> dict:
         if r.rc == 127:
             raise missing_swarmdeck(host)
         if r.rc != 0:
-            raise FleetError(f"the remote `swarmdeck status --json` failed (exit {r.rc}): "
-                             f"{(r.stderr.strip().splitlines() or [''])[-1][:300]}",
-                             where=f"fleet host {host.name}", fix=f"run it on the host to see why: {host.swarmdeck} status")
+            raise FleetError(M("fleet.status_failed", rc=r.rc, last=(r.stderr.strip().splitlines() or [""])[-1][:300]),
+                             where=M("fleet.where_host", name=host.name),
+                             fix=M("fleet.status_failed_fix", command=f"{host.swarmdeck} status"))
         st = parse_status(r.stdout, f"fleet host {host.name}")
         out["version"] = st.get("version")
         out["profiles"] = [profile_row(p, st.get("gpus_now")) for p in st["profiles"] if isinstance(p, dict)]

@@ -80,9 +80,8 @@ def add(name: str, target: str, identity: str | None = None, swarmdeck: str = "s
         if r.rc == 127:
             raise missing_swarmdeck(host)
         if r.rc != 0:
-            raise FleetError(f"the remote swarmdeck did not answer `status --json` (exit {r.rc}): "
-                             f"{(r.stderr.strip().splitlines() or [''])[-1][:300]}",
-                             where=f"{target}: {swarmdeck}", fix=f"run `{swarmdeck} status` on the host to see why")
+            raise FleetError(M("fleet.add_status_failed", rc=r.rc, last=(r.stderr.strip().splitlines() or [""])[-1][:300]),
+                             where=f"{target}: {swarmdeck}", fix=M("fleet.add_status_failed_fix", command=swarmdeck))
         st = parse_status(r.stdout, f"{target}: {swarmdeck} status --json")
         if not known:
             hostkeys.remember(real, [k.line for k in scanned])
@@ -119,10 +118,10 @@ def act(host_name: str, verb: str, profile: str, now: bool = False, lines: int =
     if r.rc == 127:
         raise missing_swarmdeck(h)
     if r.rc != 0:
-        raise FleetError(f"{verb} of {profile} on {host_name} failed (exit {r.rc}): "
-                         f"{(r.stderr.strip() or r.stdout.strip())[-500:]}",
-                         where=f"fleet host {host_name}, profile {profile}",
-                         fix=f"see its log: swarmdeck fleet logs {host_name} {profile}")
+        raise FleetError(M("fleet.verb_failed", verb=verb, profile=profile, host=host_name, rc=r.rc,
+                           output=(r.stderr.strip() or r.stdout.strip())[-500:]),
+                         where=M("fleet.where_profile", host=host_name, profile=profile),
+                         fix=M("fleet.verb_failed_fix", host=host_name, profile=profile))
     return r.stdout
 
 
@@ -151,8 +150,7 @@ def watch(interval: float | None = None, stop: threading.Event | None = None,
     settings = alert_settings()
     rules = FleetRules(settings)
     sender = AlertSender(urls_path(settings), on_note=note)
-    note(f"watching {len(registry.load_hosts())} fleet host(s) every {every:g} s; alerts go to the URLs of "
-         f"`swarmdeck alerts list`")
+    note(M("fleet.watching", n=len(registry.load_hosts()), seconds=f"{every:g}"))
     try:
         while not stop.is_set():
             t0 = time.monotonic()
@@ -160,7 +158,7 @@ def watch(interval: float | None = None, stop: threading.Event | None = None,
             now = time.time()
             for p in polls:
                 for a in rules.observe(p, now):
-                    note(f"alert: {a.title}")
+                    note(M("fleet.alert_note", title=a.title))
                     sender.submit(a)
             with contextlib.suppress(OSError):
                 atomic_write_json(state_file(), {"ts": now, "interval": every, **gauges(polls)})

@@ -214,3 +214,21 @@ def test_swarm_commands_in_russian(one_profile):
     assert "приглашение обрезано" in ru.stderr and "попросите хоста роя новое приглашение" in ru.stderr
     assert not re.search(r"\b(invite is cut|ask the swarm)\b", ru.stderr)
     assert "the invite is cut or has extra parts" in en.stderr
+
+
+def test_fleet_commands_in_russian(one_profile):
+    """`fleet list` / `fleet status` with no hosts, and `fleet logs` of a host that is not in the fleet (a keyed
+    error): Russian text, the same exit codes as in English, no traceback."""
+    for argv, ru_text, en_text in ((("fleet", "list"), "во флоте пока нет машин", "no fleet hosts yet"),
+                                   (("fleet", "status"), "во флоте пока нет машин", "no fleet hosts yet")):
+        ru, en = swarmdeck(*argv, lang="ru_RU.UTF-8"), swarmdeck(*argv, lang="C.UTF-8")
+        assert ru.returncode == en.returncode == 0 and "Traceback" not in ru.stderr, ru.stderr
+        assert ru_text in ru.stdout and en_text in en.stdout
+        assert not re.search(r"\b(no fleet hosts|yet)\b", ru.stdout)
+    ru = swarmdeck("fleet", "logs", "nowhere", "main", lang="ru_RU.UTF-8")
+    en = swarmdeck("fleet", "logs", "nowhere", "main", lang="C.UTF-8")
+    assert ru.returncode == en.returncode != 0 and "Traceback" not in ru.stderr, ru.stderr
+    assert "исправить:" in ru.stderr and "fix:" in en.stderr
+    assert not re.search(r"\b(no fleet host named|fix|see)\b", ru.stderr), ru.stderr
+    ru = swarmdeck("fleet", "logs", "nowhere", "../x", lang="ru_RU.UTF-8")  # refused before anything is sent
+    assert ru.returncode != 0 and "Traceback" not in ru.stderr and "недопустимое имя профиля" in ru.stderr, ru.stderr

@@ -16,42 +16,50 @@ from core.usecases import fleet
 
 
 def _ask_key(keys) -> bool:
-    print("First contact with this host. Its SSH host key fingerprint(s):")
+    from tui.model.i18n import t
+
+    print(t("cli.fleet.first_contact"))
     for k in keys:
         print(f"  {k.keytype:<22} {k.fingerprint}")
-    print("Compare with the machine's own (run there: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).")
-    print("Trust this key and add the host? [y/N] ", end="", flush=True)
+    print(t("cli.fleet.compare"))
+    print(t("cli.fleet.trust") + " ", end="", flush=True)
     answer = sys.stdin.readline()  # a script may answer on stdin; no input at all is a no
     if not answer:
-        print("\n(no answer: pass --accept-new to trust it without asking)", file=sys.stderr)
+        print("\n" + t("cli.fleet.no_answer"), file=sys.stderr)
     return answer.strip().lower() in ("y", "yes")
 
 
 def cmd_add(args) -> int:
     res = fleet.add(args.name, args.target, identity=args.identity, swarmdeck=args.swarmdeck,
                     accept_new=args.accept_new, confirm=_ask_key)
+    from tui.model.i18n import t
+
     if args.accept_new and not res["known_before"]:
-        print("accepted the host key without asking (--accept-new): " + ", ".join(res["fingerprints"]))
-    print(f"added {res['name']} ({res['target']}): swarmdeck {res['version']}, round trip {res['rtt_ms']:.0f} ms, "
-          f"{len(res['profiles'])} profile(s): {', '.join(res['profiles']) or '(none yet)'}")
-    print("  see every machine: swarmdeck fleet status    (or press f in swarmdeck)")
+        print(t("cli.fleet.accepted", fingerprints=", ".join(res["fingerprints"])))
+    print(t("cli.fleet.added", name=res["name"], target=res["target"], version=res["version"], rtt=res["rtt_ms"],
+            n=len(res["profiles"]), profiles=", ".join(res["profiles"]) or t("cli.fleet.none_yet")))
+    print("  " + t("cli.fleet.see_all"))
     return 0
 
 
 def cmd_list(args) -> int:
+    from tui.model.i18n import t
+
     hs = fleet.hosts()
     if not hs:
-        print("no fleet hosts yet: swarmdeck fleet add NAME user@host [--identity ~/.ssh/id_ed25519]")
+        print(t("cli.fleet.no_hosts_identity"))
     for h in hs:
-        extra = f"  key {h.identity}" if h.identity else ""
+        extra = "  " + t("cli.fleet.key", path=h.identity) if h.identity else ""
         sd = f"  swarmdeck {h.swarmdeck}" if h.swarmdeck != "swarmdeck" else ""
         print(f"{h.name:<16} {h.target}{extra}{sd}")
     return 0
 
 
 def cmd_remove(args) -> int:
+    from tui.model.i18n import t
+
     h = fleet.remove(args.name)
-    print(f"removed {h.name} ({h.target}) from the fleet (its host key stays in swarmdeck's known_hosts)")
+    print(t("cli.fleet.removed", name=h.name, target=h.target))
     return 0
 
 
@@ -59,27 +67,37 @@ def _fmt(v, spec: str = "") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _state_word(state) -> str:
+    from tui.model.i18n import current, t
+
+    return t("state." + state) if state and current().has("state." + state) else str(state)
+
+
 def render_text(st: dict) -> str:
+    from core.base.errors import dict_part
+    from tui.model.i18n import t, text
+
     if not st["hosts"]:
-        return "no fleet hosts yet: swarmdeck fleet add NAME user@host"
+        return t("cli.fleet.no_hosts")
     lines = []
     for h in st["hosts"]:
         if h["reachable"] and not h["error"]:
-            lines.append(f"{h['name']:<14} reachable    rtt {_fmt(h['rtt_ms'], '.0f')} ms  swarmdeck {h['version']}")
+            lines.append(f"{h['name']:<14} " + t("cli.fleet.reachable", rtt=_fmt(h["rtt_ms"], ".0f"), version=h["version"]))
         else:
             e = h["error"] or {}
-            word = "UNREACHABLE" if not h["reachable"] else "ERROR"
-            lines.append(f"{h['name']:<14} {word}: {e.get('what')}")
+            word = t("cli.fleet.unreachable" if not h["reachable"] else "cli.fleet.error")
+            lines.append(f"{h['name']:<14} {word}: {text(dict_part(e, 'what'))}")
             if e.get("fix"):
-                lines.append(f"{'':<14}   fix: {e['fix']}")
+                lines.append(f"{'':<14}   " + t("cli.status.fix", fix=text(dict_part(e, "fix"))))
         for p in h["profiles"]:
             dev = fleet.gpu_text(p.get("gpu"))
             alerts = ",".join(p["alerts"]) or "-"
-            lines.append(f"  {p['name']:<14} {p['state']:<9} round {_fmt(p['round']):<6} reward "
-                         f"{_fmt(p['last_reward'], '.3g'):<6} peers {_fmt(p['peers']):<4} {dev:<12} alerts {alerts}")
+            lines.append("  " + t("cli.fleet.profile_line", name=f"{p['name']:<14}", state=f"{_state_word(p['state']):<9}",
+                                  round=f"{_fmt(p['round']):<6}", reward=f"{_fmt(p['last_reward'], '.3g'):<6}",
+                                  peers=f"{_fmt(p['peers']):<4}", device=f"{dev:<12}", alerts=alerts))
         if h["reachable"] and not h["profiles"] and not h["error"]:
-            lines.append("  (no profiles)")
-    lines.append(f"({len(st['hosts'])} host(s) in {st['seconds']:.1f} s)")
+            lines.append("  " + t("fleet.no_profiles"))
+    lines.append(t("cli.fleet.summary", n=len(st["hosts"]), seconds=st["seconds"]))
     return "\n".join(lines)
 
 
@@ -107,7 +125,9 @@ def cmd_watch(args) -> int:
         signal.signal(sig, lambda *_: done.set())
 
     def note(msg: str) -> None:
-        print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
+        from tui.model.i18n import text
+
+        print(f"{time.strftime('%H:%M:%S')} {text(msg)}", flush=True)
 
     return fleet.watch(args.interval, stop=done, note=note)
 
@@ -146,11 +166,13 @@ def cmd_service_install(args) -> int:
     unit_dir.mkdir(parents=True, exist_ok=True)
     unit = unit_dir / "swarmdeck-fleet-watch.service"
     unit.write_text(unit_text(args.interval))
-    print(f"wrote {unit}")
-    print("enable and start it:")
+    from tui.model.i18n import t
+
+    print(t("cli.fleet.wrote", path=str(unit)))
+    print(t("cli.fleet.enable"))
     print("  systemctl --user daemon-reload")
     print("  systemctl --user enable --now swarmdeck-fleet-watch.service")
-    print("alerts go to the URLs of `swarmdeck alerts list` on this machine; check them with `swarmdeck alerts test`")
+    print(t("cli.fleet.alerts_go"))
     return 0
 
 

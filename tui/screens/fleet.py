@@ -19,8 +19,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from core.base.errors import dict_part
 from core.usecases import fleet
-from tui.model.i18n import t
+from tui.model.i18n import t, text
 from tui.screens.dialogs import ConfirmScreen
 from tui.widgets.common import translate_bindings
 from tui.widgets.dashboard import ProfileDashboard
@@ -174,7 +175,7 @@ class FleetScreen(_Verbs, Screen[None]):
                 since = _hhmm(v.down_since or now)
                 word = t("fleet.unreachable_since", since=since) if not v.reachable else t("fleet.error")
                 retry = max(0, int(v.next_try - now)) if v.next_try else 0
-                what = (v.error or {}).get("what") or ""
+                what = text(dict_part(v.error, "what")) or ""  # the error's key, in the user's language
                 table.add_row(v.name, "", Text(word, style="bold red"), "", "", "", "",
                               Text(t("fleet.retry_in", n=retry) + "  " + what[:80], style="dim"))
                 self.rows.append((v.name, None))
