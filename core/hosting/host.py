@@ -36,6 +36,7 @@ from pathlib import Path
 from core.base import fsutil, procs
 from core.base import paths as _paths
 from core.base.errors import ChainError, SwarmdeckError
+from core.base.i18n import M
 from core.chain.devnet import WEI_PER_ETH, LocalChain, rpc_call
 
 log = logging.getLogger("swarmdeck.host")
@@ -117,8 +118,8 @@ def load_settings(name: str) -> HostSettings | None:
     except FileNotFoundError:
         return None
     except ValueError as e:
-        raise HostError(f"the host settings of swarm {name!r} are damaged: {e}", where=str(settings_file(name)),
-                        fix="move the file aside and run `swarmdeck swarm host` again with your options") from None
+        raise HostError(M("err.host.settings_damaged", name=repr(name), error=str(e)), where=str(settings_file(name)),
+                        fix=M("err.host.settings_damaged_fix")) from None
     known = {f.name for f in dataclasses.fields(HostSettings)}
     return HostSettings(**{k: v for k, v in d.items() if k in known})
 
@@ -169,8 +170,8 @@ class ExternalChain(LocalChain):
         try:
             got = int(rpc_call(self.rpc_url, "eth_chainId", timeout=10), 16)
         except Exception as e:  # noqa: BLE001
-            raise HostError(f"the chain at {self.rpc_url} does not answer: {e}", where=self.rpc_url,
-                            fix="check the --rpc URL and this machine's connection to it") from None
+            raise HostError(M("err.host.chain_silent", url=self.rpc_url, error=str(e)), where=self.rpc_url,
+                            fix=M("err.host.chain_silent_fix")) from None
         self.chain_id = got
         self._ensure_deployed()
         return self
@@ -191,14 +192,14 @@ class ExternalChain(LocalChain):
             h = self.w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction)
         rcpt = self.w3.eth.wait_for_transaction_receipt(h, timeout=120, poll_latency=0.2)
         if rcpt["status"] != 1:
-            raise ChainError(f"funding {address} from the deployer failed", where=self.rpc_url,
-                             fix="check the deployer account's balance")
+            raise ChainError(M("err.host.fund_failed", address=address), where=self.rpc_url,
+                             fix=M("err.host.fund_failed_fix"))
 
     def _ensure_deployed(self) -> None:
         bal = self.w3.eth.get_balance(self._account("owner").address)
         if bal == 0 and not self.deployment_file.exists():
-            raise HostError(f"the deployer account {self._account('owner').address} has no funds on chain "
-                            f"{self.chain_id}", where=self.rpc_url, fix="fund it, then run `swarmdeck swarm host` again")
+            raise HostError(M("err.host.deployer_empty", address=self._account("owner").address, chain=self.chain_id),
+                            where=self.rpc_url, fix=M("err.host.deployer_empty_fix"))
         super()._ensure_deployed()
 
     def dump_state(self) -> None:
@@ -264,8 +265,8 @@ def open_chain(s: HostSettings) -> LocalChain:
     try:
         key = Path(s.deployer_key_file).expanduser().read_text().strip()
     except OSError as e:
-        raise HostError(f"cannot read the deployer key file: {e.strerror}", where=s.deployer_key_file,
-                        fix="pass --deployer-key FILE (a hex private key, mode 0600)") from None
+        raise HostError(M("err.host.deployer_key_unreadable", error=str(e.strerror)), where=s.deployer_key_file,
+                        fix=M("err.host.deployer_key_unreadable_fix")) from None
     return ExternalChain(s.name, s.rpc_url, key).start()
 
 

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 
 from core.base import safejson
 from core.base.errors import SwarmdeckError
+from core.base.i18n import M
 
 PREFIX = "swarmdeck-invite1."
 SIGNED_PREFIX = "swarmdeck invite v1\n"
@@ -82,7 +83,7 @@ def encode(inv: Invite, signing_key: str) -> str:
 
     problems = _problems(inv.payload())
     if problems:
-        raise InviteError("cannot make an invite: " + "; ".join(problems), fix="check the host's settings")
+        raise InviteError(M("err.invite.cannot_make", problems="; ".join(problems)), fix=M("err.invite.cannot_make_fix"))
     body = _b64(_canonical(inv.payload()))
     sig = Account.sign_message(encode_defunct(text=SIGNED_PREFIX + body), signing_key).signature
     return f"{PREFIX}{body}.{_b64(bytes(sig))}"
@@ -129,8 +130,7 @@ def _problems(p: dict) -> list[str]:
     return out
 
 
-BAD_FIX = ("ask the swarm's host for a fresh invite (`swarmdeck swarm invite` on the host) and copy it whole, "
-           "as one line")
+BAD_FIX = M("err.invite.bad_fix")
 
 
 def decode(text: str) -> Invite:
@@ -140,30 +140,29 @@ def decode(text: str) -> Invite:
 
     s = "".join(str(text).split())  # a copy wrapped over lines by a terminal is still one invite
     if len(s) > MAX_INVITE_CHARS:
-        raise InviteError(f"the invite is {len(s)} characters long (at most {MAX_INVITE_CHARS})", fix=BAD_FIX)
+        raise InviteError(M("err.invite.too_long", n=len(s), max=MAX_INVITE_CHARS), fix=BAD_FIX)
     if not s.startswith(PREFIX):
-        raise InviteError("this is not a swarmdeck invite (it must start with 'swarmdeck-invite1.')", fix=BAD_FIX)
+        raise InviteError(M("err.invite.not_invite"), fix=BAD_FIX)
     parts = s[len(PREFIX):].split(".")
     if len(parts) != 2 or not all(parts):
-        raise InviteError("the invite is cut or has extra parts (expected swarmdeck-invite1.DATA.SIGNATURE)",
-                          fix=BAD_FIX)
+        raise InviteError(M("err.invite.cut"), fix=BAD_FIX)
     body, sig = parts
     try:
         p = safejson.loads(_unb64(body).decode("utf-8"))
         sig_bytes = _unb64(sig)
     except (ValueError, UnicodeDecodeError, binascii.Error, RecursionError):
-        raise InviteError("the invite's data is damaged (not valid base64/JSON)", fix=BAD_FIX) from None
+        raise InviteError(M("err.invite.data_not_json"), fix=BAD_FIX) from None
     if not isinstance(p, dict):
-        raise InviteError("the invite's data is damaged (not an object)", fix=BAD_FIX)
+        raise InviteError(M("err.invite.data_not_object"), fix=BAD_FIX)
     problems = _problems(p)
     if problems:
-        raise InviteError("the invite is invalid: " + "; ".join(problems), fix=BAD_FIX)
+        raise InviteError(M("err.invite.invalid", problems="; ".join(problems)), fix=BAD_FIX)
     if len(sig_bytes) != 65:
-        raise InviteError("the invite's signature is damaged", fix=BAD_FIX)
+        raise InviteError(M("err.invite.signature"), fix=BAD_FIX)
     try:
         signer = Account.recover_message(encode_defunct(text=SIGNED_PREFIX + body), signature=sig_bytes)
     except Exception:  # noqa: BLE001 - any failure to recover is a damaged signature
-        raise InviteError("the invite's signature is damaged", fix=BAD_FIX) from None
+        raise InviteError(M("err.invite.signature"), fix=BAD_FIX) from None
     return Invite(name=p["name"], chain_id=int(p["chain_id"]), rpc_url=p["rpc_url"], coordinator=p["coordinator"],
                   bootnodes=tuple(p["bootnodes"]), backend=p["backend"], faucet=p["faucet"],
                   round_seconds=float(p["round_seconds"]), signer=signer)
@@ -206,26 +205,25 @@ def check(inv: Invite, *, timeout: float = 5.0, progress=None, bootnode_wait: fl
     from core.swarm.addrs import tcp_reachable
 
     say = progress or (lambda msg: None)
-    where = f"invite for swarm {inv.name!r}"
-    say(f"asking the swarm's RPC at {inv.rpc_url}")
+    where = M("err.invite.where", name=repr(inv.name))
+    say(M("host.asking_rpc", url=inv.rpc_url))
     try:
         got = int(str(_rpc(inv.rpc_url, "eth_chainId", [], timeout)), 16)
     except Exception as e:  # noqa: BLE001 - any failure: cannot reach it
-        raise InviteError(f"the swarm's RPC at {inv.rpc_url} does not answer ({type(e).__name__}: {str(e)[:120]})",
-                          where=where, fix="check that the host runs (`swarmdeck swarm status` there) and that "
-                                           "this machine reaches it (firewall, address); then run join again") from None
+        raise InviteError(M("err.invite.rpc_silent", url=inv.rpc_url, error=f"{type(e).__name__}: {str(e)[:120]}"),
+                          where=where, fix=M("err.invite.rpc_silent_fix")) from None
     if got != inv.chain_id:
-        raise InviteError(f"the RPC at {inv.rpc_url} is chain {got}, but the invite says chain {inv.chain_id}",
+        raise InviteError(M("err.invite.wrong_chain", url=inv.rpc_url, got=got, want=inv.chain_id),
                           where=where, fix=BAD_FIX)
     w3 = Web3(Web3.HTTPProvider(inv.rpc_url, request_kwargs={"timeout": timeout}))
     addr = Web3.to_checksum_address(inv.coordinator)
     try:
         code = w3.eth.get_code(addr)
     except Exception as e:  # noqa: BLE001
-        raise InviteError(f"could not read the coordinator's code: {type(e).__name__}", where=where,
-                          fix="run join again; if it repeats, ask the host") from None
+        raise InviteError(M("err.invite.no_code_read", error=type(e).__name__), where=where,
+                          fix=M("err.invite.no_code_read_fix")) from None
     if not code:
-        raise InviteError(f"there is no contract at {addr} on chain {got}", where=where, fix=BAD_FIX)
+        raise InviteError(M("err.invite.no_contract", address=addr, chain=got), where=where, fix=BAD_FIX)
     c = w3.eth.contract(address=addr, abi=load_artifact()["abi"])
     try:
         rnd = int(c.functions.currentRound().call())
@@ -233,12 +231,11 @@ def check(inv: Invite, *, timeout: float = 5.0, progress=None, bootnode_wait: fl
         on_chain = list(c.functions.getBootnodes().call())
         manager = signer_is_bootnode_manager(c, inv.signer)
     except Exception as e:  # noqa: BLE001 - reverts / ABI mismatch: not a coordinator
-        raise InviteError(f"the contract at {addr} does not answer as a swarm coordinator ({type(e).__name__})",
+        raise InviteError(M("err.invite.not_coordinator", address=addr, error=type(e).__name__),
                           where=where, fix=BAD_FIX) from None
     if manager is False:
-        raise InviteError("the invite was not signed by this swarm's host (its signer is not the coordinator's "
-                          "bootnode manager): it was changed after the host made it", where=where, fix=BAD_FIX)
-    say(f"coordinator answers (round {rnd}); trying the bootnodes")
+        raise InviteError(M("err.invite.wrong_signer"), where=where, fix=BAD_FIX)
+    say(M("host.coordinator_answers", round=rnd))
     import time
 
     reachable, unreachable = [], {}
@@ -253,12 +250,10 @@ def check(inv: Invite, *, timeout: float = 5.0, progress=None, bootnode_wait: fl
                 break
         if reachable or time.monotonic() - t0 >= bootnode_wait:
             break
-        say(f"no bootnode answers yet ({time.monotonic() - t0:.0f} s); trying again")
+        say(M("host.no_bootnode_yet", seconds=time.monotonic() - t0))
         time.sleep(min(3.0, max(0.5, bootnode_wait / 5)))
     if not reachable:
-        raise InviteError(f"no bootnode of the swarm answered in {time.monotonic() - t0:.0f} s of trying: "
-                          + "; ".join(f"{m}: {w}" for m, w in unreachable.items()),
-                          where=where, fix="the host's bootnode may be down: on the host run `swarmdeck swarm status` "
-                                           "(it shows the bootnode part and its restarts), or its DHT port is "
-                                           "blocked by a firewall; then run join again")
+        raise InviteError(M("err.invite.no_bootnode", seconds=time.monotonic() - t0,
+                            reasons="; ".join(f"{m}: {w}" for m, w in unreachable.items())),
+                          where=where, fix=M("err.invite.no_bootnode_fix"))
     return {"round": rnd, "reachable": reachable, "unreachable": unreachable, "bootnodes_on_chain": on_chain}

@@ -49,20 +49,18 @@ def _say(progress: Progress | None) -> Progress:
 
 def _check_name(name: str) -> None:
     if not _invite.NAME_RE.fullmatch(name or ""):
-        raise HostError(f"{name!r} is not a swarm name", fix="use 1-32 letters, digits, - or _ (e.g. myswarm)")
+        raise HostError(M("err.host.bad_name", name=repr(name)), fix=M("err.host.bad_name_fix"))
     if name in BUILTIN_NETWORKS:
-        raise HostError(f"{name!r} is a built-in network, not a swarm you can host", fix="pick another name")
+        raise HostError(M("err.host.builtin_name", name=repr(name)), fix=M("err.host.builtin_name_fix"))
 
 
 def _check_addr(addr: str) -> str:
     try:
         ip = ipaddress.IPv4Address(addr)
     except ValueError:
-        raise HostError(f"--public-addr {addr!r} is not an IPv4 address", fix="give the address other machines "
-                        "reach this one at, e.g. --public-addr 203.0.113.7") from None
+        raise HostError(M("err.host.addr_not_ipv4", addr=repr(addr)), fix=M("err.host.addr_not_ipv4_fix")) from None
     if ip.is_unspecified or ip.is_loopback:
-        raise HostError(f"--public-addr {addr} cannot be dialled from other machines",
-                        fix="give this machine's LAN or public address (`ip -4 addr` lists them)")
+        raise HostError(M("err.host.addr_local", addr=addr), fix=M("err.host.addr_local_fix"))
     return str(ip)
 
 
@@ -103,8 +101,8 @@ def _write_network(name: str, table: dict, *, hosted: bool) -> None:
         nets = cfg.data.get("networks") or {}
         if name in nets:
             if not hosted:
-                raise HostError(f"network {name!r} is already in the config and is not hosted here",
-                                where=f"{cfg.path} [networks.{name}]", fix="host under another --name")
+                raise HostError(M("err.host.net_not_hosted", name=repr(name)),
+                                where=f"{cfg.path} [networks.{name}]", fix=M("err.host.other_name_fix"))
             for k, v in table.items():
                 cfg.set_network_value(name, k, v)
         else:
@@ -150,15 +148,13 @@ def host(name: str, *, public_addr: str | None = None, rpc_port: int | None = No
     if old is None:
         cfg = _config.load_config()
         if name in (cfg.data.get("networks") or {}):
-            raise HostError(f"network {name!r} is already in the config (a swarm you joined?)",
-                            where=f"{cfg.path} [networks.{name}]", fix="host under another --name")
+            raise HostError(M("err.host.net_exists", name=repr(name)),
+                            where=f"{cfg.path} [networks.{name}]", fix=M("err.host.other_name_fix"))
         addr = public_addr or detect_public_addr()
         if not addr:
-            raise HostError("could not tell this machine's address", fix="pass --public-addr ADDR (the address "
-                                                                          "other machines reach this one at)")
+            raise HostError(M("err.host.no_addr"), fix=M("err.host.no_addr_fix"))
         if rpc_url and not deployer_key_file:
-            raise HostError("--rpc needs --deployer-key FILE (a funded account's private key)",
-                            fix="pass --deployer-key FILE, or leave --rpc out to use the embedded chain")
+            raise HostError(M("err.host.rpc_needs_deployer"), fix=M("err.host.rpc_needs_deployer_fix"))
         s = HostSettings(name=name, public_addr=_check_addr(addr))
     else:
         s = old
@@ -173,17 +169,16 @@ def host(name: str, *, public_addr: str | None = None, rpc_port: int | None = No
         if getattr(s, key):
             s = replace(s, **{key: str(Path(getattr(s, key)).expanduser().resolve())})
     if s.faucet_key_file and s.embedded:
-        raise HostError("--faucet-key is for an external chain (--rpc)",
-                        fix="leave it out: the embedded chain's faucet fills itself")
+        raise HostError(M("err.host.faucet_key_embedded"), fix=M("err.host.faucet_key_embedded_fix"))
     if s.faucet_key_file and not Path(s.faucet_key_file).is_file():
-        raise HostError(f"the faucet key file {s.faucet_key_file} does not exist", where=s.faucet_key_file,
-                        fix="pass --faucet-key FILE holding a funded account's private key (hex, mode 0600)")
+        raise HostError(M("err.host.faucet_key_missing", path=s.faucet_key_file), where=s.faucet_key_file,
+                        fix=M("err.host.faucet_key_missing_fix"))
     if not 1 <= s.rpc_port <= 65535 or not 1 <= s.dht_port <= 65535:
-        raise HostError("ports must be 1..65535", fix="check --rpc-port and --dht-port")
+        raise HostError(M("err.host.ports"), fix=M("err.host.ports_fix"))
     if not 5 <= s.round_seconds <= 86400:
-        raise HostError(f"--round-seconds {s.round_seconds:g} is out of range", fix="use 5..86400 seconds")
+        raise HostError(M("err.host.round_seconds", value=f"{s.round_seconds:g}"), fix=M("err.host.round_seconds_fix"))
     if not 0 < s.chain_id < 2**63:
-        raise HostError(f"--chain-id {s.chain_id} is out of range", fix="use a positive chain id (default 31337)")
+        raise HostError(M("err.host.chain_id", value=s.chain_id), fix=M("err.host.chain_id_fix"))
 
     s = _migrate_bootnode(s, say, new_identity=new_bootnode_identity)
     _host.save_settings(s)
@@ -423,14 +418,13 @@ def ask_faucet(url: str, address: str, timeout: float = 60.0) -> dict:
             msg = json.loads(e.read(65536)).get("error")
         except (ValueError, AttributeError):
             msg = e.reason
-        raise HostError(f"the swarm's faucet refused to fund {address}: {msg}", where=url,
-                        fix="ask the swarm's host to fund this address, then run again") from None
+        raise HostError(M("err.host.faucet_refused", address=address, reason=str(msg)), where=url,
+                        fix=M("err.host.faucet_refused_fix")) from None
     except (urllib.error.URLError, OSError, ValueError) as e:
-        raise HostError(f"the swarm's faucet does not answer: {e}", where=url,
-                        fix="check that the host runs and this machine reaches it; then run again") from None
+        raise HostError(M("err.host.faucet_silent", error=str(e)), where=url,
+                        fix=M("err.host.faucet_silent_fix")) from None
     if not isinstance(ans, dict) or ans.get("status") not in ("funded", "already"):
-        raise HostError(f"the swarm's faucet sent an unexpected answer: {str(ans)[:200]}", where=url,
-                        fix="ask the swarm's host")
+        raise HostError(M("err.host.faucet_odd", answer=str(ans)[:200]), where=url, fix=M("err.host.ask_host_fix"))
     return ans
 
 
@@ -438,11 +432,11 @@ def invite(name: str) -> str:
     """The invite string for the running host of swarm `name` (signed with its bootnode-manager key)."""
     s = _host.load_settings(name)
     if s is None:
-        raise HostError(f"this machine does not host a swarm named {name!r}", fix=f"run `swarmdeck swarm host --name {name}` first")
+        raise HostError(M("err.host.not_hosted", name=repr(name)), fix=M("err.host.not_hosted_fix_host", name=name))
     rt = _host.read_runtime(name)
     if rt is None:
-        raise HostError(f"the host of swarm {name!r} is not running", where=str(_host.log_file(name)),
-                        fix=f"start it: swarmdeck swarm host --name {name}")
+        raise HostError(M("err.host.not_running", name=repr(name)), where=str(_host.log_file(name)),
+                        fix=M("err.host.not_running_fix", name=name))
     keys = json.loads((_host.host_dir(name) / "keys.json").read_text())
     inv = _invite.Invite(name=name, chain_id=int(rt["chain_id"]), rpc_url=s.public_rpc_url,
                          coordinator=rt["coordinator"], bootnodes=(s.bootnode_maddr,), backend="web3",
@@ -459,8 +453,7 @@ def host_status(name: str) -> dict:
     """The host and each of its parts: state word, uptime, restarts, last exit; the alerts that hold."""
     s = _host.load_settings(name)
     if s is None:
-        raise HostError(f"this machine does not host a swarm named {name!r}",
-                        fix="`swarmdeck swarm status` lists the hosted swarms")
+        raise HostError(M("err.host.not_hosted", name=repr(name)), fix=M("err.host.not_hosted_fix_status"))
     rt = _host.read_runtime(name)
     kst = _keeper.read_state(name)
     keeper = _keeper.keeper_running(name)
@@ -482,7 +475,7 @@ def host_status(name: str) -> dict:
         except Exception:  # noqa: BLE001 - status must not fail on a slow chain
             out["round"] = None
     elif keeper is None:
-        out["alerts"] = {"host down": f"nothing runs: start it with `swarmdeck swarm host --name {name}`"}
+        out["alerts"] = {"host down": M("host.alert_down", name=name)}
     return out
 
 
@@ -496,8 +489,7 @@ def backup_bootnode(name: str, dest, passphrase: str, *, progress: Progress | No
     from core.hosting import bootnode_backup as _bb
 
     if _host.load_settings(name) is None and not _boot_pem(name).exists():
-        raise HostError(f"this machine does not host a swarm named {name!r}",
-                        fix="`swarmdeck swarm status` lists the hosted swarms")
+        raise HostError(M("err.host.not_hosted", name=repr(name)), fix=M("err.host.not_hosted_fix_status"))
     return _bb.create(name, dest, passphrase, progress=progress, **kw)
 
 
@@ -529,7 +521,7 @@ def stop_host(name: str) -> dict:
     """Stop the keeper (it stops the host process, which stops its parts). State and keys are kept."""
     s = _host.load_settings(name)
     if s is None:
-        raise HostError(f"this machine does not host a swarm named {name!r}", fix="see `swarmdeck swarm status`")
+        raise HostError(M("err.host.not_hosted", name=repr(name)), fix=M("err.host.not_hosted_fix_see"))
     out = {"host_stopped": False}
     keeper = _keeper.keeper_running(name)
     if keeper is not None:
@@ -569,16 +561,16 @@ def join(text: str, profile: str | None = None, *, network: str | None = None, m
     _check_name(net_name)
     cfg = _config.load_config()
     if cfg.has_profile(prof_name):
-        raise SwarmdeckError(f"profile {prof_name!r} already exists", where=f"{cfg.path} [profiles.{prof_name}]",
-                             fix="join with -p ANOTHER_NAME")
+        raise SwarmdeckError(M("err.host.profile_exists", name=repr(prof_name)), where=f"{cfg.path} [profiles.{prof_name}]",
+                             fix=M("err.host.profile_exists_fix"))
     existing = (cfg.data.get("networks") or {}).get(net_name)
     if existing is not None:
         same = (str(existing.get("coordinator", "")).lower() == inv.coordinator.lower()
                 and int(existing.get("chain_id", 0)) == inv.chain_id)
         if not same:
-            raise SwarmdeckError(f"a different network named {net_name!r} is already in the config",
+            raise SwarmdeckError(M("err.host.other_network", name=repr(net_name)),
                                  where=f"{cfg.path} [networks.{net_name}]",
-                                 fix="join with --network ANOTHER_NAME to keep both")
+                                 fix=M("err.host.other_network_fix"))
     report = _invite.check(inv, timeout=timeout, progress=say)
     port = dht_port
     if port is None:
@@ -586,9 +578,9 @@ def join(text: str, profile: str | None = None, *, network: str | None = None, m
         port = next((p for p in range(38331, 38400) if p not in taken and port_free(p, "0.0.0.0")), 0)
     key = Account.create()
     if inv.backend == "web3" and inv.faucet:
-        say(f"asking the host's faucet for gas for {key.address}")
+        say(M("host.asking_faucet", address=key.address))
         ask_faucet(inv.faucet, key.address)
-    say(f"adding network {net_name} and profile {prof_name}")
+    say(M("host.adding", network=net_name, profile=prof_name))
     with _config.config_lock():
         cfg = _config.load_config()
         if net_name not in (cfg.data.get("networks") or {}):

@@ -193,3 +193,24 @@ def test_login_stop_in_russian(one_profile):
     assert ru.returncode == en.returncode == 0 and "Traceback" not in ru.stderr, ru.stderr
     assert "Страница входа профиля 'main' не была запущена." in ru.stdout
     assert "No sign-in page of profile 'main' was running." in en.stdout
+
+
+def test_swarm_commands_in_russian(one_profile):
+    """`swarm status` with no hosted swarm, `swarm invite` with none (a keyed error) and `swarm join` of a cut
+    invite: Russian text, the same exit codes as in English, no traceback."""
+    ru = swarmdeck("swarm", "status", lang="ru_RU.UTF-8")
+    en = swarmdeck("swarm", "status", lang="C.UTF-8")
+    assert ru.returncode == en.returncode == 0, ru.stderr
+    assert "эта машина не хостит ни одного роя" in ru.stdout and "hosts no swarm" in en.stdout
+    assert not re.search(r"\b(this machine|host one)\b", ru.stdout)
+    ru = swarmdeck("swarm", "invite", lang="ru_RU.UTF-8")
+    en = swarmdeck("swarm", "invite", lang="C.UTF-8")
+    assert ru.returncode == en.returncode == 1 and "Traceback" not in ru.stderr, ru.stderr
+    assert "какой рой? эта машина пока не хостит ни одного роя" in ru.stderr and "исправить: создайте рой" in ru.stderr
+    assert "which swarm? this machine hosts none yet" in en.stderr
+    ru = swarmdeck("swarm", "join", "swarmdeck-invite1.cut", lang="ru_RU.UTF-8")
+    en = swarmdeck("swarm", "join", "swarmdeck-invite1.cut", lang="C.UTF-8")
+    assert ru.returncode == en.returncode == 1 and "Traceback" not in ru.stderr, ru.stderr
+    assert "приглашение обрезано" in ru.stderr and "попросите хоста роя новое приглашение" in ru.stderr
+    assert not re.search(r"\b(invite is cut|ask the swarm)\b", ru.stderr)
+    assert "the invite is cut or has extra parts" in en.stderr

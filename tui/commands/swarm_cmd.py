@@ -16,7 +16,9 @@ def _progress(msg: str) -> None:
 
 
 def _print_invite(text: str, qr: bool) -> None:
-    print("invite (copy it whole; it holds no secret):")
+    from tui.model.i18n import t
+
+    print(t("cli.swarm.invite_head"))
     print(text)
     if qr:
         from core.login.hints import qr_text
@@ -33,10 +35,11 @@ def _default_name(args) -> str:
     if len(names) == 1:
         return names[0]
     from core.base.errors import SwarmdeckError
+    from core.base.i18n import M
 
-    raise SwarmdeckError("which swarm? " + (f"this machine hosts {', '.join(names)}" if names else
-                                             "this machine hosts none yet"),
-                         fix="pass --name NAME" if names else "host one: swarmdeck swarm host --name NAME --public-addr ADDR")
+    raise SwarmdeckError(M("err.swarm.which", hosts=M("err.swarm.hosts", names=", ".join(names)) if names
+                           else M("err.swarm.hosts_none")),
+                         fix=M("err.swarm.fix_name") if names else M("err.swarm.fix_host_one"))
 
 
 def cmd_host(args) -> int:
@@ -47,20 +50,21 @@ def cmd_host(args) -> int:
                   deployer_key_file=args.deployer_key, faucet_key_file=args.faucet_key, train=args.train,
                   train_profile=args.train_profile, model=args.model, quant=args.quant, progress=_progress,
                   new_bootnode_identity=args.new_bootnode_identity)
+    from tui.model.i18n import t
+
     s, rt = res["settings"], res["runtime"]
     total = res["steps"][-1][1] if res["steps"] else 0.0  # seconds until the last readiness step
-    print(f"swarm {s.name} is joinable ({total:.1f} s): RPC {s.public_rpc_url} (chain {rt['chain_id']}), "
-          f"coordinator {rt['coordinator']}")
-    print(f"  bootnode {s.bootnode_maddr} (DHT only: no model; the host restarts it if it dies)")
-    print(f"  rounds every {s.round_seconds:g} s; members get gas from " +
-          (f"the faucet at {rt['faucet']}" if rt.get("faucet") else
-           "you: fund each member's address (join prints it) on that chain"))
+    print(t("cli.swarm.joinable", name=s.name, seconds=total, rpc=s.public_rpc_url, chain=rt["chain_id"],
+            coordinator=rt["coordinator"]))
+    print("  " + t("cli.swarm.bootnode_line", maddr=s.bootnode_maddr))
+    print("  " + t("cli.swarm.rounds_faucet" if rt.get("faucet") else "cli.swarm.rounds_no_faucet",
+                   seconds=f"{s.round_seconds:g}", faucet=rt.get("faucet") or ""))
     ports = ([str(s.rpc_port)] if rt.get("faucet") or s.embedded else []) + [str(s.dht_port)]
-    print(f"  open TCP ports {' and '.join(ports)} to the members' machines")
+    print("  " + t("cli.swarm.open_ports", ports=t("cli.swarm.and").join(ports)))
     if res.get("train_profile"):
-        print(f"  this machine trains too: profile {res['train_profile']} (swarmdeck status -p {res['train_profile']})")
+        print("  " + t("cli.swarm.trains_too", profile=res["train_profile"]))
     _print_invite(res["invite"], qr=not args.no_qr)
-    print("on each member's machine:  swarmdeck swarm join INVITE -p NAME  then  swarmdeck start -p NAME")
+    print(t("cli.swarm.on_members"))
     b = sh.bootnode_backup_state(s.name)
     if b["state"] != "verified":
         print(_backup_line(s.name, b))
@@ -82,12 +86,13 @@ def _write_units(name: str) -> None:
     unit_dir.mkdir(parents=True, exist_ok=True)
     host_unit = unit_dir / f"swarmdeck-swarm-{name}.service"
     host_unit.write_text(unit_text(name, sys.executable, str(PROJECT_ROOT)))
-    print(f"wrote {host_unit} (optional: the host restarts its parts itself); to hand it to systemd, "
-          "which also starts it at boot:")
+    from tui.model.i18n import t
+
+    print(t("cli.swarm.wrote_unit", path=str(host_unit)))
     print(f"  swarmdeck swarm stop --name {name}")
     print("  systemctl --user daemon-reload")
     print(f"  systemctl --user enable --now swarmdeck-swarm-{name}.service")
-    print("  (and `sudo loginctl enable-linger $USER` so it runs while you are logged out)")
+    print("  " + t("cli.swarm.linger"))
 
 
 def cmd_invite(args) -> int:
@@ -106,15 +111,15 @@ def cmd_join(args) -> int:
 
     res = sh.join(args.invite, getattr(args, "profile", None), network=args.network, model=args.model,
                   quant=args.quant, dht_port=args.dht_port, progress=_progress)
-    print(f"joined swarm {res['network']} as profile {res['profile']} (address {res['address']}"
-          + (", funded by the host's faucet" if res["funded"] else "") + ")")
+    from tui.model.i18n import t
+
+    print(t("cli.swarm.joined_funded" if res["funded"] else "cli.swarm.joined", network=res["network"],
+            profile=res["profile"], address=res["address"]))
     if not res["funded"]:
         inv = res["invite"]
-        print(f"  FUND THIS ADDRESS before starting: this swarm has no faucet. Send gas (0.05 ETH covers "
-              f"thousands of rounds) to {res['address']} on chain {inv['chain_id']} ({inv['rpc_url']}), "
-              "or ask the swarm's host to")
-    print(f"  DHT port {res['dht_port']} (other members connect to it: open it in your firewall)")
-    print(f"next: swarmdeck start -p {res['profile']}")
+        print("  " + t("cli.swarm.fund_this", address=res["address"], chain=inv["chain_id"], rpc=inv["rpc_url"]))
+    print("  " + t("cli.swarm.dht_port", port=res["dht_port"]))
+    print(t("cli.swarm.next_start", profile=res["profile"]))
     return 0
 
 
@@ -127,29 +132,43 @@ def _age(seconds) -> str:
 
 def cmd_status(args) -> int:
     from core.usecases import swarm_hosting as sh
+    from tui.model.i18n import text
 
     names = [args.name] if args.name else sh.hosted()
     out = [sh.host_status(n) for n in names]
     if args.json:
         print(json.dumps(out, indent=2, default=str))
         return 0
+    from tui.model.i18n import t
+
     if not out:
-        print("this machine hosts no swarm (host one: swarmdeck swarm host --name NAME --public-addr ADDR)")
+        print(t("cli.swarm.hosts_none"))
     for st in out:
-        state = "running" if st["running"] else "STOPPED"
+        state = t("cli.swarm.host_running" if st["running"] else "cli.swarm.host_stopped")
         k = st["keeper"]
-        print(f"{st['name']}: host {state} (keeper {k['state']}, {k['restarts']} restarts), RPC {st['rpc_url']}, "
-              f"round {st.get('round', '-')}")
+        print(t("cli.swarm.status_line", name=st["name"], state=state, keeper=_part_state(k["state"]),
+                restarts=k["restarts"], rpc=st["rpc_url"], round=st.get("round", "-")))
         for part, p in st["parts"].items():
             extra = f" - {p['reason']}" if p.get("reason") and p["state"] != "running" else ""
-            print(f"  {part:<9} {p['state']:<8} up {_age(p.get('uptime')):>5}  restarts {p.get('restarts', 0)}{extra}")
+            print("  " + t("cli.swarm.part_line", part=f"{part:<9}", state=f"{_part_state(p['state']):<8}",
+                           up=f"{_age(p.get('uptime')):>5}", restarts=p.get("restarts", 0)) + extra)
         for title, detail in st["alerts"].items():
-            print(f"  ALERT {title}: {detail}")
-        print(f"  bootnode {st['bootnode']}")
+            tk = "cli.swarm.alert_title." + title.replace(" ", "_")
+            print("  " + t("cli.swarm.alert", title=t(tk) if t(tk) != tk else title, detail=text(detail)))
+        print("  " + t("cli.swarm.bootnode", maddr=st["bootnode"]))
         print("  " + _backup_line(st["name"], st["bootnode_backup"]))
         if st.get("train_profile"):
-            print(f"  training profile {st['train_profile']} (swarmdeck status -p {st['train_profile']})")
+            print("  " + t("cli.swarm.training_profile", profile=st["train_profile"]))
     return 0
+
+
+def _part_state(state) -> str:
+    """A host part's / keeper's state word in the user's language (an unknown word as it is)."""
+    from tui.model.i18n import t
+
+    key = f"cli.swarm.part_state.{state}"
+    word = t(key)
+    return str(state) if word == key else word
 
 
 def _backup_line(name: str, b: dict) -> str:
@@ -212,9 +231,10 @@ def cmd_stop(args) -> int:
     from core.usecases import swarm_hosting as sh
 
     name = _default_name(args)
+    from tui.model.i18n import t
+
     res = sh.stop_host(name)
-    print(f"swarm {name}: host {'stopped' if res['host_stopped'] else 'was not running'} "
-          "(chain state, keys and the bootnode's identity are kept)")
+    print(t("cli.swarm.stopped" if res["host_stopped"] else "cli.swarm.was_not_running", name=name))
     return 0
 
 
