@@ -47,10 +47,15 @@ def _argparse_keys() -> dict[str, str]:
     return _reverse[1]
 
 
+def _argparse_ngettext(singular: str, plural: str, n: int) -> str:
+    return _argparse_gettext(singular if n == 1 else plural)
+
+
 def install_argparse_gettext() -> None:
     """Route argparse's built-in words through the catalog; call before any parser is built (the -h
     help text is fixed when a parser is created)."""
     argparse._ = _argparse_gettext  # argparse looks `_` up in its module globals on every call
+    argparse.ngettext = _argparse_ngettext
 
 
 def texts(parser: argparse.ArgumentParser, path: str = "swarmdeck") -> Iterator[tuple[str, object, str]]:

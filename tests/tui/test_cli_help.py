@@ -121,3 +121,13 @@ def test_a_usage_error_is_russian_too():
     assert "ошибка:" in ru.stderr and "недопустимый выбор: 'bogus'" in ru.stderr
     en = swarmdeck("profile", "bogus", lang="C.UTF-8")
     assert en.returncode == 2 and "error:" in en.stderr and "invalid choice: 'bogus'" in en.stderr
+
+
+def test_argparse_counted_messages_go_through_the_catalog(language):
+    language("ru")
+    p = argparse.ArgumentParser(prog="x")
+    cli_help.install_argparse_gettext()
+    p.add_argument("--pair", nargs=2)
+    with pytest.raises(SystemExit), __import__("contextlib").redirect_stderr(__import__("io").StringIO()) as err:
+        p.parse_args(["--pair", "a"])
+    assert "ожидается аргументов: 2" in err.getvalue()
