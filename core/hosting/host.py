@@ -327,12 +327,12 @@ def _make_parts(s: HostSettings, name: str) -> dict:
     def chain_check(chain):
         if s.embedded:
             if chain.proc is not None and chain.proc.poll() is not None:
-                raise Broken(f"anvil exited (code {chain.proc.returncode})")
+                raise Broken(M("host.part.anvil_exited", code=chain.proc.returncode))
             return
         try:
             rpc_call(s.rpc_url, "eth_chainId", timeout=10)
         except Exception as e:  # noqa: BLE001
-            raise Broken(f"the chain at {s.rpc_url} does not answer: {type(e).__name__}") from None
+            raise Broken(M("host.part.chain_silent", url=s.rpc_url, error=type(e).__name__)) from None
 
     parts["chain"] = Part("chain", chain_start, chain_check, lambda c: c.stop(), policy=host_policy(),
                           log_file=str(host_dir(name) / "anvil.log") if s.embedded else str(log_file(name)))
@@ -340,7 +340,7 @@ def _make_parts(s: HostSettings, name: str) -> dict:
     def chain() -> LocalChain:
         c = parts["chain"].handle
         if c is None:
-            raise Broken("the chain is not running")
+            raise Broken(M("host.part.chain_not_running"))
         return c
 
     # -- round advancer (a thread signing updateStageAndRound with the stage manager's key)
@@ -348,10 +348,10 @@ def _make_parts(s: HostSettings, name: str) -> dict:
 
     def adv_check(adv):
         if not adv._thread.is_alive():
-            raise Broken("the advancer thread ended")
+            raise Broken(M("host.part.advancer_ended"))
         if time.monotonic() - adv.last_ok > stall_after:
-            raise Broken(f"stalled: no round advanced for {time.monotonic() - adv.last_ok:.0f} s"
-                         + (f" (last error: {adv.last_error})" if adv.last_error else ""))
+            raise Broken(M("host.part.stalled_error", seconds=time.monotonic() - adv.last_ok, error=str(adv.last_error))
+                         if adv.last_error else M("host.part.stalled", seconds=time.monotonic() - adv.last_ok))
 
     parts["advancer"] = Part("advancer", lambda: chain().start_advancer(s.round_seconds), adv_check,
                              lambda a: a.stop(), policy=host_policy(), log_file=str(log_file(name)))
@@ -367,7 +367,7 @@ def _make_parts(s: HostSettings, name: str) -> dict:
             try:
                 key = fkey_file.read_text().strip()
             except OSError as e:
-                raise Broken(f"cannot read the faucet key {fkey_file}: {e.strerror}", fatal=True) from None
+                raise Broken(M("host.part.faucet_key", path=str(fkey_file), error=str(e.strerror)), fatal=True) from None
         return Faucet(lambda addr, wei: _send_value(chain(), key, addr, wei), host_dir(name) / "funded.json",
                       amount=s.faucet_wei), key
 
@@ -382,8 +382,8 @@ def _make_parts(s: HostSettings, name: str) -> dict:
         except Exception:  # noqa: BLE001 - a slow chain is the chain part's business
             return
         if bal < s.faucet_wei:
-            raise Broken(f"the faucet's account {Account.from_key(key).address} holds {bal / WEI_PER_ETH:g} ETH, "
-                         f"less than one grant ({s.faucet_wei / WEI_PER_ETH:g}): fund it")
+            raise Broken(M("host.part.faucet_low", address=Account.from_key(key).address, eth=f"{bal / WEI_PER_ETH:g}",
+                           grant=f"{s.faucet_wei / WEI_PER_ETH:g}"))
 
     if has_faucet:
         parts["faucet"] = Part("faucet", faucet_start, faucet_check, policy=host_policy(),
@@ -396,18 +396,18 @@ def _make_parts(s: HostSettings, name: str) -> dict:
         try:
             return RpcGuard(upstream, bind=s.bind, port=s.rpc_port, faucet=f).start()
         except OSError as e:
-            raise Broken(f"cannot listen on {s.bind}:{s.rpc_port}: {e.strerror}", fatal=True) from None
+            raise Broken(M("host.part.cannot_listen", addr=f"{s.bind}:{s.rpc_port}", error=str(e.strerror)), fatal=True) from None
 
     def guard_check(g):
         import urllib.request
 
         if g._thread is None or not g._thread.is_alive():
-            raise Broken("the guard's server thread ended")
+            raise Broken(M("host.part.guard_ended"))
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{g.port}/health", timeout=5) as r:
                 json.loads(r.read(4096))
         except Exception as e:  # noqa: BLE001
-            raise Broken(f"the guard does not answer on port {g.port}: {type(e).__name__}") from None
+            raise Broken(M("host.part.guard_silent", port=g.port, error=type(e).__name__)) from None
         g.upstream = chain().rpc_url  # anvil restarted on another port: follow it
         if has_faucet and parts["faucet"].handle is not None:
             g.faucet = parts["faucet"].handle[0]
@@ -438,7 +438,8 @@ def _make_parts(s: HostSettings, name: str) -> dict:
         rc = proc.poll()
         if rc is not None:
             last = next((ln for ln in reversed(_tail(_boot.log_file(name), 20)) if ln.startswith("bootnode:")), "")
-            raise Broken(f"exited with code {rc}" + (f": {last.removeprefix('bootnode: ')}" if last else ""),
+            raise Broken(M("host.part.exited_last", code=rc, last=last.removeprefix("bootnode: ")) if last
+                         else M("host.part.exited", code=rc),
                          fatal=rc == EXIT_CONFIG)
 
     def boot_stop(proc):

@@ -17,6 +17,7 @@ import logging
 import time
 from typing import Any, Callable
 
+from core.base.i18n import M, Msg
 from core.supervisor.policy import RestartPolicy
 
 log = logging.getLogger("swarmdeck.host")
@@ -25,7 +26,7 @@ log = logging.getLogger("swarmdeck.host")
 class Broken(Exception):
     """A part's start or check failed; `fatal`: restarting will not help (give up now)."""
 
-    def __init__(self, reason: str, fatal: bool = False):
+    def __init__(self, reason: str | Msg, fatal: bool = False):  # a Msg: shown in the reader's language
         super().__init__(reason)
         self.reason, self.fatal = reason, fatal
 
@@ -77,7 +78,7 @@ class Part:
         delay = None if fatal else self.policy.exited(uptime)
         if delay is None:
             self.next_restart_at = None
-            why = reason if fatal else f"{self.policy.quick_failures} failures in a row; last: {reason}"
+            why = reason if fatal else M("sup.reason.gave_up", n=self.policy.quick_failures, reason=reason)
             self._set("gave_up", why)
         else:
             self.next_restart_at = self.clock() + delay
@@ -117,7 +118,9 @@ class Part:
 
     def to_dict(self) -> dict:
         now = self.clock()
-        return {"state": self.state, "reason": self.reason, "since": self.since,
+        # the reason stays English text (host.json readers, logs); its key rides beside it in "msgs"
+        msgs = {"reason": self.reason.to_wire()} if isinstance(self.reason, Msg) else None
+        return {"state": self.state, "reason": self.reason, "since": self.since, **({"msgs": msgs} if msgs else {}),
                 "uptime": round(now - self.started_at, 1) if self.started_at is not None else None,
                 "restarts": self.restarts, "last_exit": self.last_exit,
                 "next_restart_in": round(max(0.0, self.next_restart_at - now), 1)

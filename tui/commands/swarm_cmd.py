@@ -10,6 +10,7 @@ import json
 
 
 def _progress(msg: str) -> None:
+    from core.base.errors import dict_part
     from tui.model.i18n import text
 
     print(f"==> {text(msg)}", flush=True)  # a core Msg in the user's language
@@ -149,7 +150,7 @@ def cmd_status(args) -> int:
         print(t("cli.swarm.status_line", name=st["name"], state=state, keeper=_part_state(k["state"]),
                 restarts=k["restarts"], rpc=st["rpc_url"], round=st.get("round", "-")))
         for part, p in st["parts"].items():
-            extra = f" - {p['reason']}" if p.get("reason") and p["state"] != "running" else ""
+            extra = f" - {text(dict_part(p, 'reason'))}" if p.get("reason") and p["state"] != "running" else ""
             print("  " + t("cli.swarm.part_line", part=f"{part:<9}", state=f"{_part_state(p['state']):<8}",
                            up=f"{_age(p.get('uptime')):>5}", restarts=p.get("restarts", 0)) + extra)
         for title, detail in st["alerts"].items():
