@@ -127,8 +127,11 @@ def cmd_join(args) -> int:
 def _age(seconds) -> str:
     if seconds is None:
         return "-"
+    from tui.model.i18n import t
+
     seconds = float(seconds)
-    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f}m" if seconds < 7200 else f"{seconds / 3600:.1f}h"
+    return t("cli.swarm.age_s", n=f"{seconds:.0f}") if seconds < 120 else \
+        t("cli.swarm.age_m", n=f"{seconds / 60:.0f}") if seconds < 7200 else t("cli.swarm.age_h", n=f"{seconds / 3600:.1f}")
 
 
 def cmd_status(args) -> int:
