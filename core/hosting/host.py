@@ -221,7 +221,7 @@ def _send_value(chain: LocalChain, key: str, to: str, wei: int) -> str:
         h = chain.w3.eth.send_raw_transaction(acct.sign_transaction(tx).raw_transaction)
     rcpt = chain.w3.eth.wait_for_transaction_receipt(h, timeout=60, poll_latency=0.05)
     if rcpt["status"] != 1:
-        raise ChainError(f"transfer to {to} reverted", where=chain.rpc_url)
+        raise ChainError(M("err.host.transfer_reverted", to=to), where=chain.rpc_url)
     return "0x" + bytes(rcpt["transactionHash"]).hex().removeprefix("0x")
 
 
