@@ -156,7 +156,7 @@ def test_add_asks_for_the_fingerprint_then_status_lists_both_hosts(fleet):
     print(f"\nfleet status, 2 hosts: {wall:.2f} s wall (CLI start included)")
     # the text form says the same in words
     text = _ok(f.cli("fleet", "status"), "fleet status")
-    assert "gave_up" in text and "running" in text and "stopped" in text
+    assert "gave up" in text and "running" in text and "stopped" in text
 
 
 def test_bad_input_is_refused_with_a_clear_error(fleet):
