@@ -29,10 +29,11 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Mapping
 
 from core.config.settings import AlertSettings
-from core.base.i18n import M
+from core.base.errors import dict_part
+from core.base.i18n import M, Msg
 from core.events.types import (ChainTotals, Event, LoginOk, LoginRequired, NodeState, Oom, PeerTrust, RoundFinished,
                                RoundStarted)
 
@@ -80,6 +81,23 @@ class _Cond:
 _QUIET_RE = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)")
 
 
+def _keyed(ev: Event, name: str) -> "Msg | str | None":
+    """An event's text field as its Msg when it was keyed (so the alert renders it in the user's
+    language), else its plain text."""
+    m = Msg.from_wire((ev.msgs or {}).get(name)) if isinstance(ev.msgs, Mapping) else None
+    return m if m is not None else getattr(ev, name, None)
+
+
+def _joined(parts: list) -> "Msg | str":
+    """Several messages as one "a; b; c" (each rendered in the user's language)."""
+    if not parts:
+        return ""
+    out = parts[-1]
+    for m in reversed(parts[:-1]):
+        out = M("alert.b.list", first=m, rest=out)
+    return out
+
+
 def in_quiet_hours(spec: str, now: float, localtime: Callable[[float], time.struct_time] = time.localtime) -> bool:
     """Whether `now` (local time) falls in "HH:MM-HH:MM" (which may wrap past midnight); "" = never."""
     m = _QUIET_RE.fullmatch(spec or "")
@@ -124,7 +142,9 @@ class AlertEngine:
         return c.last_msg is not None and now - c.last_msg < self.settings.cooldown_minutes * 60
 
     def _alert(self, cond: str, kind: str, title: str, body: str, now: float) -> Alert:
-        return Alert(self.profile, cond, kind, f"swarmdeck [{self.profile}] {title}", body, now)
+        # title/body are Msgs (str = English: to_dict, alert-state JSON and logs stay English); the sender
+        # renders them in the user's language when it delivers them
+        return Alert(self.profile, cond, kind, M("alert.title", profile=self.profile, title=title), body, now)
 
     def _deliver(self, a: Alert, now: float) -> list[Alert]:
         if self._quiet(now):
@@ -163,7 +183,7 @@ class AlertEngine:
                 return []
             if not recovered:
                 return []
-            return self._deliver(self._alert(cond, "recovered", f"recovered: {title}", recovered, now), now)
+            return self._deliver(self._alert(cond, "recovered", M("alert.recovered", title=title), recovered, now), now)
         return []
 
     def _once(self, cond: str, now: float, title: str, body: str) -> list[Alert]:
@@ -196,41 +216,40 @@ class AlertEngine:
             if isinstance(ev, RoundFinished):
                 self.last_progress = now
                 if self.state == "running":
-                    out += self._set("down", False, now, "node down",
-                                     recovered=f"the node runs again (round {ev.round} finished)")
-                out += self._set("no_progress", False, now, "no round progress",
-                                 recovered=f"round {ev.round} finished")
+                    out += self._set("down", False, now, M("alert.t.down"),
+                                     recovered=M("alert.b.runs_again_round", round=ev.round))
+                out += self._set("no_progress", False, now, M("alert.t.no_progress"),
+                                 recovered=M("alert.b.round_finished", round=ev.round))
                 if ev.reward > 0:
                     self.zero_reward_rounds = 0
-                    out += self._set("no_reward", False, now, "no reward",
-                                     recovered=f"round {ev.round} earned reward {ev.reward:g}")
+                    out += self._set("no_reward", False, now, M("alert.t.no_reward"),
+                                     recovered=M("alert.b.reward_earned", round=ev.round, reward=f"{ev.reward:g}"))
                 else:
                     self.zero_reward_rounds += 1
                     n = self.settings.no_reward_rounds
                     if self.zero_reward_rounds >= n:
-                        out += self._set("no_reward", True, now, "no reward",
-                                         f"{self.zero_reward_rounds} rounds in a row without reward (last: round "
-                                         f"{ev.round}). Check the node's log: swarmdeck logs -p {self.profile}")
+                        out += self._set("no_reward", True, now, M("alert.t.no_reward"),
+                                         M("alert.b.no_reward", n=self.zero_reward_rounds, round=ev.round,
+                                           profile=self.profile))
         elif isinstance(ev, Oom) and ev.source == "supervisor":
             if ev.step_down:
-                body = f"out of memory ({ev.kind}); the next start steps down: {ev.step_down}"
+                body = M("alert.b.oom_step", kind=ev.kind, step=ev.step_down)
             else:
-                fix = (ev.extra or {}).get("fix") or "pick a smaller model for this profile"
-                body = f"out of memory ({ev.kind}) and no smaller setting is left. Fix: {fix}"
-            out += self._once("oom", now, "out of memory", body)
+                fix = (ev.extra or {}).get("fix") or M("alert.b.oom_fix")
+                body = M("alert.b.oom_none", kind=ev.kind, fix=fix)
+            out += self._once("oom", now, M("alert.t.oom"), body)
         elif isinstance(ev, LoginRequired):
-            out += self._set("sign_in", True, now, "sign-in required", f"{ev.reason}. Fix: {ev.fix}")
+            out += self._set("sign_in", True, now, M("alert.t.sign_in"), M("alert.b.reason_fix", reason=_keyed(ev, "reason"), fix=_keyed(ev, "fix")))
         elif isinstance(ev, LoginOk):
-            out += self._set("sign_in", False, now, "sign-in required", recovered="signed in again")
+            out += self._set("sign_in", False, now, M("alert.t.sign_in"), recovered=M("alert.b.signed_in"))
         elif isinstance(ev, PeerTrust):
             out += self._peer_trust(ev, now)
         elif isinstance(ev, ChainTotals) and ev.total_wins is not None:
             wins = int(ev.total_wins)
             if self.wins is not None and wins > self.wins:
                 new = wins - self.wins
-                out += self._once("win", now, "new win" if new == 1 else f"{new} new wins",
-                                  f"the chain counts {wins} win(s) for this peer now (+{new}); "
-                                  f"total reward {ev.total_reward:g}")
+                out += self._once("win", now, M("alert.t.win") if new == 1 else M("alert.t.wins", n=new),
+                                  M("alert.b.wins", wins=wins, new=new, reward=f"{ev.total_reward:g}"))
             if wins != self.wins:
                 self.dirty = True
             self.wins = wins if self.wins is None else max(self.wins, wins)
@@ -239,18 +258,18 @@ class AlertEngine:
     def _peer_trust(self, ev: PeerTrust, now: float) -> list[Alert]:
         ign = [e for e in ev.ignored if e.get("peer_id")]
         if not ign:
-            return self._set("peer_ignored", False, now, "peer ignored", recovered="no peer is ignored any more")
+            return self._set("peer_ignored", False, now, M("alert.t.peer_ignored"), recovered=M("alert.b.no_peer_ignored"))
         lines = []
         for e in ign[:5]:
             reason = str(e.get("reason") or "")
-            why = str(M(f"event.trust_reason.{reason}")) if reason.isidentifier() else reason
+            why = M(f"event.trust_reason.{reason}") if reason.isidentifier() else reason
             until = e.get("until_round")
-            lines.append(f"peer {e['peer_id']} ignored: {why}" + (f" (until round {until})" if until else ""))
+            lines.append(M("alert.b.peer_until", peer=e["peer_id"], why=why, until=until) if until
+                         else M("alert.b.peer", peer=e["peer_id"], why=why))
         if len(ign) > 5:
-            lines.append(f"... and {len(ign) - 5} more")
-        body = "; ".join(lines) + ". Its rollouts are not downloaded; nothing to do unless it is your own node " \
-                                  "(then check its version and task settings)."
-        title = f"peer {ign[0]['peer_id']} ignored" if len(ign) == 1 else f"{len(ign)} peers ignored"
+            lines.append(M("alert.b.more", n=len(ign) - 5))
+        body = M("alert.b.peers_ignored", lines=_joined(lines))
+        title = M("alert.t.peer", peer=ign[0]["peer_id"]) if len(ign) == 1 else M("alert.t.peers", n=len(ign))
         return self._set("peer_ignored", True, now, title, body,
                          detail=",".join(sorted(str(e["peer_id"]) for e in ign)))
 
@@ -275,17 +294,16 @@ class AlertEngine:
         if st in ("crashed", "gave_up") and ev.source == "supervisor":
             self.running_since = None
             fix = ev.fix or (ev.extra or {}).get("fix")
-            reason = ev.reason or "unknown reason"
+            reason = _keyed(ev, "reason") or M("alert.b.unknown_reason")
             if st == "gave_up":
-                title = "node gave up"
-                body = f"the supervisor stopped restarting the node: {reason}"
+                title = M("alert.t.gave_up")
+                body = M("alert.b.gave_up", reason=reason)
             else:
-                title = "node down"
-                body = f"the node stopped: {reason}"
-                if ev.next_restart_in is not None:
-                    body += f"; restarting in {ev.next_restart_in:g} s"
+                title = M("alert.t.down")
+                body = (M("alert.b.down_restart", reason=reason, seconds=f"{ev.next_restart_in:g}")
+                        if ev.next_restart_in is not None else M("alert.b.down", reason=reason))
             if fix:
-                body += f". Fix: {fix}"
+                body = M("alert.b.with_fix", body=body, fix=_keyed(ev, "fix") or fix)
             return self._set("down", True, now, title, body, detail=st)
         return []
 
@@ -302,38 +320,36 @@ class AlertEngine:
                 self.running_since = None
         if f.disk_free_bytes is not None:
             low = f.disk_free_bytes < s.disk_free_gb * GB
-            out += self._set("disk", low, now, "disk nearly full",
-                             f"{f.disk_free_bytes / GB:.1f} GB free on {f.disk_path or 'the data disk'} (alert below "
-                             f"{s.disk_free_gb:g} GB). Fix: free space there, or archive old profiles "
-                             f"(swarmdeck profile archive NAME)",
-                             recovered=f"{f.disk_free_bytes / GB:.1f} GB free")
+            out += self._set("disk", low, now, M("alert.t.disk"),
+                             M("alert.b.disk", gb=f"{f.disk_free_bytes / GB:.1f}",
+                               path=f.disk_path or M("alert.b.data_disk"), limit=f"{s.disk_free_gb:g}"),
+                             recovered=M("alert.b.disk_ok", gb=f"{f.disk_free_bytes / GB:.1f}"))
         if f.backup_verified is not None:
-            out += self._set("backup", not f.backup_verified, now, "identity without a verified backup",
-                             f"this profile's identity (swarm.pem, sign-in) has no verified backup; losing it loses "
-                             f"the peer's rewards. Fix: swarmdeck identity backup -p {self.profile}",
-                             recovered="the identity's backup is verified")
+            out += self._set("backup", not f.backup_verified, now, M("alert.t.backup"),
+                             M("alert.b.backup", profile=self.profile),
+                             recovered=M("alert.b.backup_ok"))
         if f.signin_required is not None or self._c("sign_in").active:
             req = f.signin_required
-            out += self._set("sign_in", req is not None, now, "sign-in required",
-                             f"{(req or {}).get('reason', '')}. Fix: {(req or {}).get('fix', '')}",
-                             recovered="signed in again")
+            out += self._set("sign_in", req is not None, now, M("alert.t.sign_in"),
+                             M("alert.b.reason_fix", reason=dict_part(req, "reason") or "", fix=dict_part(req, "fix") or ""),
+                             recovered=M("alert.b.signed_in"))
         running = self.state == "running" and self.running_since is not None
         if running and now - (self.running_since or now) >= RECOVERED_AFTER:
-            out += self._set("down", False, now, "node down",
-                             recovered=f"the node runs again (for {(now - (self.running_since or now)) / 60:.0f} min)")
+            out += self._set("down", False, now, M("alert.t.down"),
+                             recovered=M("alert.b.runs_again_min",
+                                         minutes=f"{(now - (self.running_since or now)) / 60:.0f}"))
         if running and f.round_seconds:
             since = max(self.last_progress or 0.0, self.running_since or 0.0)
             stalled = now - since > s.no_progress_rounds * f.round_seconds
-            out += self._set("no_progress", stalled, now, "no round progress",
-                             f"no round finished for {(now - since) / 60:.0f} min ({s.no_progress_rounds} rounds of "
-                             f"{f.round_seconds:g} s); last round {self.node_round}. Check: swarmdeck logs -p "
-                             f"{self.profile}", recovered="rounds finish again")
+            out += self._set("no_progress", stalled, now, M("alert.t.no_progress"),
+                             M("alert.b.no_progress", minutes=f"{(now - since) / 60:.0f}", n=s.no_progress_rounds,
+                               seconds=f"{f.round_seconds:g}", round=self.node_round, profile=self.profile),
+                             recovered=M("alert.b.rounds_again"))
         if running and f.chain_round is not None and self.node_round is not None:
             behind = f.chain_round - self.node_round
-            out += self._set("behind", behind >= s.behind_rounds, now, "behind the chain",
-                             f"the chain is at round {f.chain_round}, the node at {self.node_round} ({behind} behind). "
-                             f"Fix: a smaller model or fewer generations keep up (swarmdeck doctor)",
-                             recovered="the node caught up with the chain's round")
+            out += self._set("behind", behind >= s.behind_rounds, now, M("alert.t.behind"),
+                             M("alert.b.behind", chain=f.chain_round, node=self.node_round, n=behind),
+                             recovered=M("alert.b.caught_up"))
         elif not running:
             out += self._set("behind", False, now)
         return out

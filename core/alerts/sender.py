@@ -1,5 +1,9 @@
 """Send alerts through apprise from a background thread: the supervisor's loop only queues them.
 
+Alerts carry their title and body as message keys (`Msg`, whose str is English: logs, notes and the
+alert-state file stay English); they are rendered in the user's language (config `language`, else the
+locale) when they are sent.
+
 Each message goes to every URL in the URL file (read again per message, so `swarmdeck alerts add`
 applies without a restart). apprise's own logger is silenced (a library log line could carry a URL);
 failures are reported through `on_note` with the URL redacted to its scheme.
@@ -16,12 +20,30 @@ from typing import Callable
 from core.alerts.rules import Alert
 from core.alerts.urls import load_urls, redact, redact_text
 from core.base.errors import SwarmdeckError
+from core.base.i18n import Translator, detect_language, text
 
 _apprise_log = logging.getLogger("apprise")
 _apprise_log.addHandler(logging.NullHandler())
 _apprise_log.propagate = False  # never reaches a handler that could print a URL
 
 _TYPES = {"fired": "failure", "update": "failure", "recovered": "success", "event": "info", "test": "info"}
+
+
+def delivery_language() -> str:
+    """The user's language for what goes to their alert URLs: the config's `language`, else the locale
+    (LC_ALL / LC_MESSAGES / LANG) -- the rule the CLI and the TUI use. Read per message, so a change of
+    the setting applies without a restart; a config that does not load leaves it to the locale."""
+    try:
+        from core.config import settings as _config
+
+        setting = _config.load_config(create=False, strict=False).language if _config.config_path().exists() else None
+    except Exception:  # noqa: BLE001 - a broken config must not stop an alert: the locale decides
+        setting = None
+    return detect_language(setting)
+
+
+def delivery_translator() -> Translator:
+    return Translator(delivery_language())
 
 
 def send_once(urls: list[str], title: str, body: str, kind: str = "info") -> list[tuple[str, bool]]:
@@ -90,7 +112,8 @@ class AlertSender:
                              f"(add one: swarmdeck alerts add)")
                 continue
             try:
-                results = send_once(urls, a.title, a.body, a.kind)
+                tr = delivery_translator()
+                results = send_once(urls, text(a.title, tr), text(a.body, tr), a.kind)
             except Exception as e:  # never let the thread die
                 self.on_note(redact_text(f"alert '{a.title}' not sent: {type(e).__name__}: {e}", urls))
                 continue

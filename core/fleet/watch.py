@@ -13,6 +13,8 @@ a host coming back with its nodes running sends one "recovered" for the host, no
 from __future__ import annotations
 
 from core.alerts.rules import Alert, AlertEngine, Facts, in_quiet_hours
+from core.base.errors import dict_part
+from core.base.i18n import M
 from core.config.settings import AlertSettings
 from core.events.types import NodeState
 
@@ -60,9 +62,9 @@ class FleetRules:
                 if self._on("unreachable") and not cooling:
                     self.last_msg[host] = now
                     out += self._deliver(Alert(f"host {host}", "unreachable", "fired",
-                                               f"swarmdeck fleet: host {host} unreachable",
-                                               f"{n} polls in a row failed: {err.get('what') or 'no answer'}. "
-                                               f"Its nodes may be down or only cut off; check the machine.", now), now)
+                                               M("alert.fleet_title", title=M("alert.t.host_unreachable", host=host)),
+                                               M("alert.b.host_unreachable", n=n,
+                                                 error=dict_part(err, "what") or M("alert.b.no_answer")), now), now)
                 else:
                     self.down[host] = "quiet"  # raised without a message: no "recovered" either
             return out
@@ -76,8 +78,9 @@ class FleetRules:
                     self.pending = [a for a in self.pending if a not in held]
                 else:
                     out += self._deliver(Alert(f"host {host}", "unreachable", "recovered",
-                                               f"swarmdeck fleet: recovered: host {host} reachable again",
-                                               f"it answers again after {(now - since) / 60:.1f} min", now), now)
+                                               M("alert.fleet_title", title=M("alert.recovered", title=M(
+                                                   "alert.t.host_reachable", host=host))),
+                                               M("alert.b.host_back", minutes=f"{(now - since) / 60:.1f}"), now), now)
         for p in poll.get("profiles") or []:
             out += self._node(host, p, now)
         return out
@@ -94,7 +97,7 @@ class FleetRules:
             self.node_state[key] = st
             if not (first and st == "stopped"):
                 out += eng.observe(NodeState(state=st, source="supervisor", ts=now,
-                                             reason=f"seen by the watchtower: {st.replace('_', ' ')}"), now)
+                                             reason=M("alert.b.watchtower", state=M(f"alert.state.{st}"))), now)
         out += eng.check(Facts(now=now, state=st if st in ("running", "stopped", "crashed", "gave_up") else None))
         # only the node conditions the watchtower can see from outside; the host's own supervisor sends the rest
         return [a for a in out if a.condition in ("down", "gave_up")]

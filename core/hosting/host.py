@@ -466,13 +466,20 @@ def _make_parts(s: HostSettings, name: str) -> dict:
 def host_alerts(parts: dict) -> dict[str, str]:
     """The host's alert conditions now: {title: detail}. "bootnode down" while its part does not run,
     "round advancer stalled" while the advancer does not, "chain down", "faucet down", "RPC guard down"."""
-    titles = {"bootnode": "bootnode down", "advancer": "round advancer stalled", "chain": "chain down",
-              "faucet": "faucet down", "guard": "RPC guard down"}
+    # Msgs (str = the English text, so the keys and logs stay English): the alert sender renders them
+    # in the user's language
+    from core.base.errors import dict_part
+
+    titles = {"bootnode": "bootnode", "advancer": "advancer", "chain": "chain", "faucet": "faucet", "guard": "guard"}
     out = {}
     for name, p in parts.items():
         d = p if isinstance(p, dict) else p.to_dict()
-        if d.get("state") not in ("running", "starting"):
-            out[titles.get(name, f"{name} down")] = f"{d.get('state')}: {d.get('reason') or ''}".strip(": ")
+        st = d.get("state")
+        if st not in ("running", "starting"):
+            title = M(f"alert.host.{titles[name]}") if name in titles else M("alert.host.other", part=name)
+            state = M(f"alert.state.{st}") if st in ("stopped", "crashed", "gave_up") else str(st)
+            reason = dict_part(d, "reason")
+            out[title] = M("alert.host.detail", state=state, reason=reason) if reason else state
     return out
 
 

@@ -147,13 +147,15 @@ class HostAlerts:
             if title not in self.sent and now - self.since[title] >= self.grace:
                 self.sent.add(title)
                 out.append(Alert(profile=f"swarm {self.swarm}", condition=title, kind="fired",
-                                 title=f"swarm {self.swarm}: {title}", body=f"{detail} (on the host: swarmdeck swarm "
-                                                                            "status)", ts=now))
+                                 title=M("alert.host.title", swarm=self.swarm, title=title),
+                                 body=M("alert.host.body", detail=detail), ts=now))
         for title in list(self.since):
             if title not in conditions:
                 del self.since[title]
                 if title in self.sent:
                     self.sent.discard(title)
                     out.append(Alert(profile=f"swarm {self.swarm}", condition=title, kind="recovered",
-                                     title=f"swarm {self.swarm}: {title} recovered", body="", ts=now))
+                                     title=M("alert.host.recovered", swarm=self.swarm, title=title),
+                                     # not empty: apprise refuses a message without a body
+                                     body=M("alert.host.recovered_body"), ts=now))
         return out

@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 from core.alerts import add_url, load_urls, redact, remove_url, send_once, urls_path
+from core.alerts.sender import delivery_translator
 from core.base.errors import ConfigError
 from core.base.i18n import M
 from core.config import settings as _config
@@ -45,7 +46,7 @@ def send_test(profile: str | None = None) -> list[tuple[str, bool]]:
     urls = load_urls(path)
     if not urls:
         raise ConfigError(M("err.alerts.no_url"), where=str(path), fix=M("err.alerts.no_url_fix"))
-    who = f"profile {profile}" if profile else "swarmdeck"
-    return send_once(urls, f"swarmdeck test alert ({who})",
-                     f"This is a test message from swarmdeck on {socket.gethostname()}. Alerts for {who} reach "
-                     f"you here.", "test")
+    tr = delivery_translator()  # the user's language, as for every alert
+    who = M("alert.test_profile", profile=profile) if profile else "swarmdeck"
+    return send_once(urls, M("alert.test_title", who=who).render(tr),
+                     M("alert.test_body", host=socket.gethostname(), who=who).render(tr), "test")
