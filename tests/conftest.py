@@ -39,6 +39,11 @@ def isolated_home(tmp_path_factory, monkeypatch) -> Path:
     # core.training.demo); tests that run nodes use the seconds-to-build tiny model instead unless
     # they set this themselves.
     monkeypatch.setenv("SWARMDECK_LOCAL_MODEL", "tiny")
+    # English unless a test asks for another language: the CLI, the TUI and alert delivery follow the
+    # locale, so a runner with LANG=ru_RU would otherwise change what English-checking tests see
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.delenv("LC_ALL", raising=False)
+    monkeypatch.delenv("LC_MESSAGES", raising=False)
     return home
 
 
