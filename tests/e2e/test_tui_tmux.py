@@ -13,7 +13,6 @@ show at 80x24; `q` leaves it running; then everything is stopped and checked gon
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from core.identity import files as identity
 from core.base.paths import ProfilePaths
 
 
+from tests.helpers.tui import rounds_charted
 from tests.integration.daemon_support import Rig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,12 +40,6 @@ def rig(monkeypatch):
     yield r
     leftovers = r.cleanup()
     assert not leftovers, f"processes survived the test: {leftovers}"
-
-
-def _rounds_charted(pane: str) -> int:
-    """How many finished rounds the training chart's round axis spans (└r12────r15 → 4; none → 0)."""
-    m = re.search(r"└r(\d+)─+r(\d+)", pane)
-    return int(m.group(2)) - int(m.group(1)) + 1 if m else 0
 
 
 def _wait_pane(capture, pred, timeout: float, what: str) -> str:
@@ -97,7 +91,7 @@ def test_swarmdeck_in_tmux_dashboard_start_and_quit(rig):
         subprocess.run(tmux + ["send-keys", "-t", "sd", "Escape"], check=True)
         wait_for(lambda s: "No verified backup" in s and "Profiles" in s, what="dashboard")
         subprocess.run(tmux + ["send-keys", "-t", "sd", "s"], check=True)
-        text = wait_for(lambda s: "fake animal" in s and "QmFakemain" in s and _rounds_charted(s) >= 2,
+        text = wait_for(lambda s: "fake animal" in s and "QmFakemain" in s and rounds_charted(s) >= 2,
                         what="peer and finished rounds")
         assert "running" in text and "Round" in text
         subprocess.run(tmux + ["send-keys", "-t", "sd", "q"], check=True)
@@ -164,7 +158,7 @@ def test_swarmdeck_in_tmux_on_the_real_local_network():
         wait_for(lambda s: "Back up the identity of 'main'" in s, what="backup warning")
         subprocess.run(tmux + ["send-keys", "-t", "sd", "Escape"], check=True)
         # the node starts by itself once the local network is up; its peer and finished rounds show
-        text = wait_for(lambda s: ident.display_name in s and "running" in s and _rounds_charted(s) >= 1,
+        text = wait_for(lambda s: ident.display_name in s and "running" in s and rounds_charted(s) >= 1,
                         timeout=220,
                         what="the node's display name and a finished round")
         print(text)  # the pane, for the log

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import time
 from pathlib import Path
 
@@ -50,6 +51,12 @@ def screen_text(app) -> str:
                 color_system="truecolor", legacy_windows=False)
     c.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     return "\n".join(line.rstrip() for line in c.export_text().splitlines())
+
+
+def rounds_charted(text: str) -> int:
+    """How many finished rounds the training chart's round axis spans (└r12────r15 → 4; no chart → 0)."""
+    m = re.search(r"└r(\d+)─+r(\d+)", text)
+    return int(m.group(2)) - int(m.group(1)) + 1 if m else 0
 
 
 def flat_text(app) -> str:

@@ -97,7 +97,9 @@ def test_sighup_to_starting_terminal_keeps_node_running(rig):
     sh = subprocess.Popen(
         ["bash", "-c", f"{sys.executable} -m tui.cli start -p alpha && echo STARTED && "
                        f"exec {sys.executable} -m tui.cli logs -f -p alpha"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+        # a terminal's shell takes SIGHUP's default action; a suite run under nohup would hand it an ignored one
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     try:
         line = ""
         deadline = time.monotonic() + 60

@@ -20,7 +20,7 @@ from core.login.service import running_service
 from core.base.paths import ProfilePaths
 from tests.helpers.http import sign_in
 from tests.helpers.journey import our_processes, small_local_network, stop_everything
-from tests.helpers.tui import FrozenTelemetry, flat_text, until
+from tests.helpers.tui import FrozenTelemetry, flat_text, rounds_charted, until
 from tui.backend import CoreBackend
 
 data = CoreBackend()
@@ -88,7 +88,7 @@ async def test_first_run_on_the_real_local_network_ends_in_a_running_node():
             m = dash.model
             text = flat_text(app)
             assert m.display_name and m.display_name in text
-            assert "done" in text and f"{m.rounds_finished} done" in text
+            assert rounds_charted(text) >= 1, text  # the training chart draws the finished round
             assert m.peers and any(p.name for p in m.peers)  # the demo peer, seen over the DHT
             assert m.mode and m.device == "cpu"
             assert m.submissions, "no submission reached the dashboard"
