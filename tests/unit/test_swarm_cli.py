@@ -25,3 +25,20 @@ def test_host_unit_runs_the_host_process():
     assert "ExecStart=/opt/venv/bin/python -m core.hosting serve 'my swarm'" in text
     assert "Restart=on-failure" in text and "WantedBy=default.target" in text
     assert "PYTHONPATH=/src/swarmdeck" in text
+
+
+def test_swarm_status_prints_why_a_part_is_down(monkeypatch, capsys):
+    """A part that is not running prints its reason (it raised NameError: the reason's reader was imported
+    in another function). The host's status is given here; test_swarm_host reads a real one."""
+    from core.usecases import swarm_hosting as sh
+
+    st = {"name": "s", "running": True, "keeper": {"state": "running", "restarts": 0}, "rpc_url": "http://127.0.0.1:1",
+          "round": 3, "alerts": {}, "bootnode": "/ip4/192.0.2.1/tcp/38331/p2p/QmBoot", "bootnode_backup": {"state": "none"},
+          "parts": {"chain": {"state": "running", "uptime": 30, "restarts": 0},
+                    "bootnode": {"state": "gave_up", "uptime": None, "restarts": 5, "reason": "exited with code 78"}}}
+    monkeypatch.setattr(sh, "hosted", lambda: ["s"])
+    monkeypatch.setattr(sh, "host_status", lambda name: st)
+    args = build_parser().parse_args(["swarm", "status"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "exited with code 78" in out and "bootnode" in out

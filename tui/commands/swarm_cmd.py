@@ -10,7 +10,6 @@ import json
 
 
 def _progress(msg: str) -> None:
-    from core.base.errors import dict_part
     from tui.model.i18n import text
 
     print(f"==> {text(msg)}", flush=True)  # a core Msg in the user's language
@@ -76,17 +75,14 @@ def cmd_host(args) -> int:
 
 def _write_units(name: str) -> None:
     """A systemd user unit for the host process (optional: the host's keeper already restarts it)."""
-    import os
     import sys
-    from pathlib import Path
 
     from core.hosting.host import unit_text
     from core.usecases.swarm_hosting import PROJECT_ROOT
 
-    unit_dir = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "systemd" / "user"
-    unit_dir.mkdir(parents=True, exist_ok=True)
-    host_unit = unit_dir / f"swarmdeck-swarm-{name}.service"
-    host_unit.write_text(unit_text(name, sys.executable, str(PROJECT_ROOT)))
+    from tui.commands import write_user_unit
+
+    host_unit = write_user_unit(f"swarmdeck-swarm-{name}.service", unit_text(name, sys.executable, str(PROJECT_ROOT)))
     from tui.model.i18n import t
 
     print(t("cli.swarm.wrote_unit", path=str(host_unit)))
@@ -135,6 +131,7 @@ def _age(seconds) -> str:
 
 
 def cmd_status(args) -> int:
+    from core.base.errors import dict_part
     from core.usecases import swarm_hosting as sh
     from tui.model.i18n import text
 
