@@ -21,3 +21,16 @@ def run_group(group: str, register: Callable, argv: list[str] | None = None) -> 
     except SwarmdeckError as e:
         print(f"swarmdeck: {e.render()}", file=sys.stderr)
         return e.exit_code
+
+
+def write_user_unit(filename: str, text: str):
+    """Write a systemd user unit (`service install`, `swarm host --systemd`) where `systemctl --user`
+    reads it: $XDG_CONFIG_HOME/systemd/user, else ~/.config/systemd/user. Returns its path."""
+    import os
+    from pathlib import Path
+
+    unit_dir = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config") / "systemd" / "user"
+    unit_dir.mkdir(parents=True, exist_ok=True)
+    unit = unit_dir / filename
+    unit.write_text(text)
+    return unit

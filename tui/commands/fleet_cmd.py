@@ -158,14 +158,9 @@ WantedBy=default.target
 
 
 def cmd_service_install(args) -> int:
-    import os
-    from pathlib import Path
+    from tui.commands import write_user_unit
 
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    unit_dir = base / "systemd" / "user"
-    unit_dir.mkdir(parents=True, exist_ok=True)
-    unit = unit_dir / "swarmdeck-fleet-watch.service"
-    unit.write_text(unit_text(args.interval))
+    unit = write_user_unit("swarmdeck-fleet-watch.service", unit_text(args.interval))
     from tui.model.i18n import t
 
     print(t("cli.fleet.wrote", path=str(unit)))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import shlex
 import signal
 import sys
@@ -75,11 +74,9 @@ WantedBy=default.target
 
 
 def cmd_service_install(args) -> int:
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    unit_dir = base / "systemd" / "user"
-    unit_dir.mkdir(parents=True, exist_ok=True)
-    unit = unit_dir / "swarmdeck-metrics.service"
-    unit.write_text(unit_text(args.host, args.port))
+    from tui.commands import write_user_unit
+
+    unit = write_user_unit("swarmdeck-metrics.service", unit_text(args.host, args.port))
     print(t("cli.metrics.wrote", path=unit))
     print(t("cli.metrics.enable"))
     print("  systemctl --user daemon-reload")

@@ -133,11 +133,9 @@ def _linger_enabled(user: str) -> bool | None:
 
 def cmd_service_install(args) -> int:
     name = _profile_name(args)
-    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    unit_dir = base / "systemd" / "user"
-    unit_dir.mkdir(parents=True, exist_ok=True)
-    unit = unit_dir / f"swarmdeck-{name}.service"
-    unit.write_text(unit_text(name))
+    from tui.commands import write_user_unit
+
+    unit = write_user_unit(f"swarmdeck-{name}.service", unit_text(name))
     user = os.environ.get("USER") or os.environ.get("LOGNAME") or "$USER"
     print(f"wrote {unit}")
     print("enable and start it:")
