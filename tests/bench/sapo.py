@@ -44,7 +44,7 @@ REGIMES = ("demo", "scarce", "split")
 @dataclass
 class BenchConfig:
     nodes: int = 4
-    rounds: int = 40
+    rounds: int = 100              # the full run: 3 seeds x 100 rounds
     seeds: int = 3
     I: int = 4
     J: int = 4
@@ -208,6 +208,7 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
     poison = cfg.poisoners if arm.startswith("poisoned") else 0
     n_poisoned = 0
     short = 0  # (node, round) pairs that got fewer than J useful peer groups
+    skipped = 0  # (node, round) pairs whose GRPO step was skipped: no group with signal
     rewards = [[] for _ in engines]
     cost = [NodeCost() for _ in engines]
     n_ext, n_signal = [], []
@@ -259,7 +260,7 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
             short += sum(len(x) < cfg.J for x in ext) if shares else 0
             for i, (e, rs, x) in enumerate(zip(engines, local, ext)):
                 useful_peer[i].append(len(x))
-                _timed(cost[i], e.train, rs, x)
+                skipped += bool(_timed(cost[i], e.train, rs, x).skipped)
             if r % 5 == 4 or r == cfg.rounds - 1:
                 m = sum(rw[-1] for rw in rewards) / len(rewards)
                 log(f"  {arm} seed {seed} round {r + 1}/{cfg.rounds}: mean reward {m:.3f} "
@@ -271,7 +272,8 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
         held["after"] = heldout(engines[0], cfg.heldout, cfg.pool_mix)
     return {"rewards": rewards, "n_external": n_ext, "n_signal_local": n_signal, "dht_check": checks,
             "seconds": time.monotonic() - t0, "heldout": held, "poisoned_selected": n_poisoned,
-            "short_of_j": short / max(1, cfg.rounds * cfg.nodes), "tokens": [c.tokens for c in cost],
+            "short_of_j": short / max(1, cfg.rounds * cfg.nodes),
+            "skipped_steps": skipped / max(1, cfg.rounds * cfg.nodes), "tokens": [c.tokens for c in cost],
             "cpu_seconds": [round(c.cpu, 3) for c in cost], "useful_own": useful_own, "useful_peer": useful_peer,
             "task_signal_round0": task_round0}
 
@@ -327,6 +329,8 @@ def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
                     "seconds": [round(run["seconds"], 1) for run in runs],
                     # share of (node, round) pairs with fewer than J useful peer groups after verification
                     "short_of_j": [round(run.get("short_of_j", 0.0), 4) for run in runs],
+                    # share of (node, round) pairs with no GRPO step: not one group with signal
+                    "skipped_steps": [round(run.get("skipped_steps", 0.0), 4) for run in runs],
                     "heldout_node0_seed0": runs[0].get("heldout") or None,
                     "heldout_node0": [run.get("heldout") or None for run in runs]}
     for arm in arms:
@@ -478,6 +482,7 @@ def main(argv=None) -> int:
     ap.add_argument("-G", type=int, dest="G")
     ap.add_argument("--dht-rounds", type=int)
     ap.add_argument("--heldout", type=int, help="held-out questions for the before/after accuracy (0 = off)")
+    ap.add_argument("--lr", type=float, help="learning rate (default: the demo model's)")
     ap.add_argument("--threads", type=int, help="torch threads (default 1)")
     ap.add_argument("--mix", choices=("same", "split"),
                     help="same (default): every node draws from the whole demo mix; split: node i draws only "
@@ -493,7 +498,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    kw = {k: v for k, v in vars(args).items() if k != "quick" and v is not None}
+    kw = {k: v for k, v in vars(args).items() if k not in ("quick", "lr") and v is not None}
+    if args.lr is not None:
+        if not args.lr > 0:
+            print(f"sapo bench: --lr must be > 0 (got {args.lr})", file=sys.stderr)
+            return 2
+        kw["overrides"] = {"learning_rate": args.lr}
     cfg = BenchConfig.quick(**kw) if args.quick else BenchConfig(**kw)
     if min(cfg.nodes, cfg.rounds, cfg.seeds, cfg.G) < 1 or cfg.nodes < 2 or cfg.G < 2 or min(cfg.I, cfg.J) < 0:
         print("sapo bench: need --nodes >= 2, --rounds >= 1, --seeds >= 1, -G >= 2", file=sys.stderr)
@@ -515,7 +525,8 @@ def main(argv=None) -> int:
         u = res[arm]["useful_groups"]
         sig = ", ".join(f"{t} {v['share']:.2f}" for t, v in res[arm]["local_signal_share_round0_by_task"].items())
         print(f"{arm}: useful training groups own {u['own']}, from peers {u['from_peers']} (peer share "
-              f"{_fmt(u['peer_share'])}); own groups with signal at round 0: {sig}")
+              f"{_fmt(u['peer_share'])}); own groups with signal at round 0: {sig}; GRPO steps skipped (no "
+              f"signal) {sum(res[arm]['skipped_steps']) / len(res[arm]['skipped_steps']):.1%}")
         h = res[arm].get("heldout_node0_seed0")
         if h:
             per = ", ".join(f"{t} {v['accuracy']:.3f}->{h['after']['tasks'].get(t, {}).get('accuracy') or 0:.3f}"
