@@ -600,22 +600,10 @@ def unit_text(name: str, python: str, project_root: str) -> str:
     """A systemd user unit running the host process of swarm `name` in the foreground."""
     import shlex
 
-    return f"""[Unit]
-Description=swarmdeck swarm host ({name}): chain, round advancer, RPC guard, faucet and bootnode
-After=network-online.target
-Wants=network-online.target
+    from core.base.systemd import user_unit
 
-[Service]
-Type=simple
-ExecStart={shlex.quote(python)} -m core.hosting serve {shlex.quote(name)}
-WorkingDirectory={project_root}
-Environment=PYTHONUNBUFFERED=1 PYTHONPATH={project_root}
-KillMode=mixed
-TimeoutStopSec=60
-Restart=on-failure
-RestartSec=5
-
-[Install]
-WantedBy=default.target
-"""
+    return user_unit(f"swarmdeck swarm host ({name}): chain, round advancer, RPC guard, faucet and bootnode",
+                     f"{shlex.quote(python)} -m core.hosting serve {shlex.quote(name)}", project_root,
+                     env=f"PYTHONUNBUFFERED=1 PYTHONPATH={project_root}", kill_mode="mixed", stop_timeout_s=60,
+                     restart_s=5)
 

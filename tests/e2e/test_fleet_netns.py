@@ -17,32 +17,23 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.netns import ROOT, Machines, cannot_make_namespaces, home_env
 from tests.helpers.sshd import SshHost, cannot_run_sshd, fingerprint, keygen, ns_tool
+from tests.helpers.procs import ok
+from tests.helpers.wait import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 RECEIVER_PORT = 18923  # inside the watcher's own namespace: nothing else listens there
 
 
-def _wait(cond, timeout: float, what: str, every: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = cond()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
-
-
-def _ok(r, what: str) -> str:
-    assert r.returncode == 0, f"{what} failed (rc {r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    return r.stdout
+# each poll runs a command (often over SSH or in a namespace): poll every 1.0 s, not every 50 ms
+_wait = partial(wait_until, interval=1.0, ignore=())
 
 
 class Fleet:
@@ -98,10 +89,10 @@ def fleet(tmp_path_factory):
                   "from tests.helpers.supervisor import create_node_profile as c\n"
                   "cfg = load_config(); cfg.remove_profile('default'); cfg.set_current_profile(''); cfg.save()\n"
                   "for n in {names!r}: c(n)\n")
-            _ok(f.hosts["h1"].python(mk.format(names=["a1", "a2"])), "profiles on h1")
-            _ok(f.hosts["h2"].python(mk.format(names=["b1", "bad2"])), "profiles on h2")
+            ok(f.hosts["h1"].python(mk.format(names=["a1", "a2"])), "profiles on h1")
+            ok(f.hosts["h2"].python(mk.format(names=["b1", "bad2"])), "profiles on h2")
             for h, p in (("h1", "a1"), ("h2", "b1"), ("h2", "bad2")):
-                _ok(f.hosts[h].sd("start", "-p", p), f"start {p} on {h}")
+                ok(f.hosts[h].sd("start", "-p", p), f"start {p} on {h}")
             yield f
         finally:
             for h, names in (("h1", ["a1", "a2"]), ("h2", ["b1", "bad2"])):
@@ -133,19 +124,19 @@ def test_add_asks_for_the_fingerprint_then_status_lists_both_hosts(fleet):
     assert not (f.fleet_dir() / "hosts.json").exists()
     assert h1.addr not in (f.fleet_dir() / "known_hosts").read_text()
     # "y": added, with the key in our own known_hosts (0600, in a 0700 directory of ours)
-    out = _ok(f.cli("fleet", "add", "h1", f"{h1.user}@{h1.addr}", "--identity", str(f.key), "--swarmdeck",
+    out = ok(f.cli("fleet", "add", "h1", f"{h1.user}@{h1.addr}", "--identity", str(f.key), "--swarmdeck",
                     str(h1.swarmdeck), input="y\n"), "fleet add h1")
     assert "added h1" in out and "a1" in out
     assert h1.addr in (f.fleet_dir() / "known_hosts").read_text()
     assert (f.fleet_dir().stat().st_mode & 0o777) == 0o700
     assert ((f.fleet_dir() / "known_hosts").stat().st_mode & 0o777) == 0o600
-    _ok(f.cli("fleet", "add", "h2", f"{h2.user}@{h2.addr}", "--identity", str(f.key), "--swarmdeck",
+    ok(f.cli("fleet", "add", "h2", f"{h2.user}@{h2.addr}", "--identity", str(f.key), "--swarmdeck",
               str(h2.swarmdeck), "--accept-new"), "fleet add h2")
-    assert "h1" in _ok(f.cli("fleet", "list"), "fleet list")
+    assert "h1" in ok(f.cli("fleet", "list"), "fleet list")
 
     _wait(lambda: _state(f, "h2", "bad2") == "gave_up", 60, "bad2 on h2 to give up")
     t0 = time.monotonic()
-    st = json.loads(_ok(f.cli("fleet", "status", "--json"), "fleet status --json"))
+    st = json.loads(ok(f.cli("fleet", "status", "--json"), "fleet status --json"))
     wall = time.monotonic() - t0
     got = {h["name"]: (h["reachable"], {p["name"]: p["state"] for p in h["profiles"]}) for h in st["hosts"]}
     assert got == {"h1": (True, {"a1": "running", "a2": "stopped"}),
@@ -155,7 +146,7 @@ def test_add_asks_for_the_fingerprint_then_status_lists_both_hosts(fleet):
     assert all(h["version"] and h["rtt_ms"] is not None for h in st["hosts"])
     print(f"\nfleet status, 2 hosts: {wall:.2f} s wall (CLI start included)")
     # the text form says the same in words
-    text = _ok(f.cli("fleet", "status"), "fleet status")
+    text = ok(f.cli("fleet", "status"), "fleet status")
     assert "gave up" in text and "running" in text and "stopped" in text
 
 
@@ -222,7 +213,7 @@ def test_watchtower_alerts_once_when_a_host_goes_dark_and_once_when_it_returns(f
     watch = None
     try:
         assert recv.stdout.readline().strip() == "ready"
-        _ok(f.cli("alerts", "add", f"json://127.0.0.1:{RECEIVER_PORT}/fleet"), "alerts add")
+        ok(f.cli("alerts", "add", f"json://127.0.0.1:{RECEIVER_PORT}/fleet"), "alerts add")
         watch = subprocess.Popen(["ip", "netns", "exec", m.names[2], sys.executable, "-m", "tui.commands.fleet_cmd",
                                   "watch", "--interval", "3"], env=home_env(f.home), cwd=ROOT, stdout=log,
                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -236,7 +227,7 @@ def test_watchtower_alerts_once_when_a_host_goes_dark_and_once_when_it_returns(f
             return {h["name"]: h["up"] for h in d["hosts"]} == {"h1": True, "h2": True}
         _wait(both_up, 60, "the watcher's first good poll of both hosts")
         # the metrics server exports the fleet while the watch runs
-        metrics = _ok(f.cli("metrics", "show"), "metrics show")
+        metrics = ok(f.cli("metrics", "show"), "metrics show")
         assert 'swarmdeck_fleet_host_up{host="h1"} 1.0' in metrics
         assert 'swarmdeck_fleet_node_state{host="h2",profile="bad2",state="gave_up"} 1.0' in metrics
         # bad2 gave up on h2 before the watch began: the watchtower says so (from outside the host)
@@ -304,7 +295,7 @@ async def test_fleet_view_shows_both_hosts_and_stops_a_remote_node(fleet, monkey
     _use_watcher_home(monkeypatch, f.home)
     monkeypatch.setenv("LANG", "C.UTF-8")
     prof.create_profile("here", make_current=True)
-    _ok(f.hosts["h1"].sd("start", "-p", "a1"), "a1 running before the test")  # whatever an earlier test did
+    ok(f.hosts["h1"].sd("start", "-p", "a1"), "a1 running before the test")  # whatever an earlier test did
     _wait(lambda: _state(f, "h1", "a1") == "running", 60, "a1 running")
     app = make_app(refresh=0, telemetry=FrozenTelemetry(), startup_flows=False)
     async with app.run_test(size=(140, 40)) as pilot:

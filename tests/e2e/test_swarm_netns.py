@@ -25,11 +25,14 @@ import json
 import os
 import signal
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.netns import Machines, cannot_make_namespaces
+from tests.helpers.procs import ok
+from tests.helpers.wait import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -58,20 +61,8 @@ def _of(evs: list[dict], type_: str, after: float = 0.0) -> list[dict]:
     return [e for e in evs if e.get("type") == type_ and e.get("ts", 0) > after]
 
 
-def _wait(cond, timeout: float, what: str, every: float = 2.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        got = cond()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(every)
-
-
-def _ok(r, what: str) -> str:
-    assert r.returncode == 0, f"{what} failed (rc {r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
-    return r.stdout
+# each poll runs a command (often over SSH or in a namespace): poll every 2.0 s, not every 50 ms
+_wait = partial(wait_until, interval=2.0, ignore=())
 
 
 CHAIN_PROBE = r'''
@@ -170,7 +161,7 @@ def test_host_invite_join_across_namespaces(machines, tmp_path):
         h.mkdir()
 
     # --- machine 1 hosts, with the default options (no model anywhere on the host)
-    out = _ok(m.run(1, ["swarm", "host", "--name", SWARM, "--public-addr", m.addr(1), "--round-seconds",
+    out = ok(m.run(1, ["swarm", "host", "--name", SWARM, "--public-addr", m.addr(1), "--round-seconds",
                         str(ROUND_S), "--no-qr"], homes[1], timeout=400), "swarm host")
     invite = next(line.strip() for line in out.splitlines() if line.startswith("swarmdeck-invite1."))
     for step in ("answers at", "coordinator deployed", f"accepts TCP on {m.addr(1)}:38331", "DHT ping",
@@ -179,7 +170,7 @@ def test_host_invite_join_across_namespaces(machines, tmp_path):
     for secret in ("private", "keys.json", "BEGIN"):
         assert secret not in out
     assert not list(homes[1].glob("**/profiles/*/identity"))  # the bootnode is no profile: no model to load
-    again = _ok(m.run(1, ["swarm", "invite", "--no-qr"], homes[1]), "swarm invite")
+    again = ok(m.run(1, ["swarm", "invite", "--no-qr"], homes[1]), "swarm invite")
     assert invite in again  # the host hands out the same invite
     boot_peer = json.loads(next(homes[1].glob(f"**/networks/{SWARM}/host.json")).read_text())["bootnode_peer_id"]
     boot_maddr = f"/ip4/{m.addr(1)}/tcp/38331/p2p/{boot_peer}"
@@ -200,11 +191,11 @@ def test_host_invite_join_across_namespaces(machines, tmp_path):
 
     # --- machines 2 and 3 join and start
     for i in (2, 3):
-        out = _ok(m.run(i, ["swarm", "join", invite, "-p", f"m{i}", "--model", "tiny"], homes[i]), f"join on {i}")
+        out = ok(m.run(i, ["swarm", "join", invite, "-p", f"m{i}", "--model", "tiny"], homes[i]), f"join on {i}")
         assert "funded by the host's faucet" in out
         key = next(homes[i].glob(f"**/profiles/m{i}/secrets/eoa.key"))
         assert key.stat().st_mode & 0o777 == 0o600
-        _ok(m.run(i, ["start", "-p", f"m{i}"], homes[i]), f"start on {i}")
+        ok(m.run(i, ["start", "-p", f"m{i}"], homes[i]), f"start on {i}")
 
     nodes = {2: "m2", 3: "m3"}
 
@@ -222,7 +213,7 @@ def test_host_invite_join_across_namespaces(machines, tmp_path):
     from eth_account import Account
 
     member = Account.create().address  # a bystander: the member's own balance moves with its node's gas
-    res = _ok(_probe(m, 2, rpc_url, rt["coordinator"], list(pids.values()), member, "attack", homes[2], who),
+    res = ok(_probe(m, 2, rpc_url, rt["coordinator"], list(pids.values()), member, "attack", homes[2], who),
               "attack")
     res = json.loads(res.strip().splitlines()[-1])
     for method, ans in res["answers"].items():
@@ -237,14 +228,14 @@ def test_host_invite_join_across_namespaces(machines, tmp_path):
     def rounds_done():
         return all(len(_of(_events(homes[i], p), "round.finished")) >= ROUNDS for i, p in nodes.items())
 
-    _wait(rounds_done, 420, f"{ROUNDS} finished rounds on every member", every=3)
+    _wait(rounds_done, 420, f"{ROUNDS} finished rounds on every member", interval=3)
 
     def on_chain():
         r = _probe(m, 3, rpc_url, rt["coordinator"], list(pids.values()), member, "read", homes[3], who)
         counts = json.loads(r.stdout.strip().splitlines()[-1])["rewards"] if r.returncode == 0 else {}
         return counts if counts and all(n >= ROUNDS for n in counts.values()) else None
 
-    _wait(on_chain, 120, f"{ROUNDS} rewards per member on chain", every=3)
+    _wait(on_chain, 120, f"{ROUNDS} rewards per member on chain", interval=3)
     # each member heard from the other (heartbeats over the DHT): rounds with peers
     for i, p in nodes.items():
         _wait(lambda i=i, p=p: _hears(homes[i], p, [pids[j] for j in nodes if j != i]), 120,
@@ -266,21 +257,21 @@ def test_host_invite_join_across_namespaces(machines, tmp_path):
     status_file = next(homes[1].glob(f"**/networks/{SWARM}")) / "bootnode-status.json"
 
     def boot_back():
-        st = json.loads(_ok(m.run(1, ["swarm", "status", "--json"], homes[1]), "swarm status"))[0]
+        st = json.loads(ok(m.run(1, ["swarm", "status", "--json"], homes[1]), "swarm status"))[0]
         part = st["parts"].get("bootnode") or {}
         return part.get("state") == "running" and part.get("restarts", 0) >= 1 and status_file.exists()
 
-    _wait(boot_back, 30, "the bootnode part back after kill -9", every=1)
+    _wait(boot_back, 30, "the bootnode part back after kill -9", interval=1)
     assert time.time() - t_kill < 35
     assert json.loads(status_file.read_text())["peer_id"] == boot_peer
     for i in (2, 3):
         _wait(lambda i=i: len(_of(_events(homes[i], nodes[i]), "round.finished", after=t_kill)) >= 1, 240,
-              f"m{i} finishing rounds after the bootnode's kill", every=3)
+              f"m{i} finishing rounds after the bootnode's kill", interval=3)
     ping = m.python(2, "import sys\nsys.argv = ['ping', %r]\n" % boot_maddr + PING, homes[2], timeout=120)
     assert "PING True" in ping.stdout, ping.stdout + ping.stderr
 
     # `swarmdeck status` on a member: its node runs (not a crash loop)
-    st = json.loads(_ok(m.run(2, ["status", "--json"], homes[2]), "status"))
+    st = json.loads(ok(m.run(2, ["status", "--json"], homes[2]), "status"))
     assert {p["name"]: p["node_state"] for p in st["profiles"]}["m2"] == "running"
     # doctor --network tries the bootnodes (reachable again)
     doc = json.loads(m.run(2, ["doctor", "--json", "--no-torch", "--network", SWARM], homes[2]).stdout)

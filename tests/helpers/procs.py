@@ -89,3 +89,9 @@ def shutdown_and_wait(nodes, root: Path, pids: set[int], timeout: float = 10.0) 
     except AssertionError:
         pass  # the caller asserts on (and reports) what is left
     return leftover_processes(root, pids)
+
+
+def ok(r, what: str) -> str:
+    """A finished CompletedProcess's stdout; else an AssertionError with its exit code and both outputs' tails."""
+    assert r.returncode == 0, f"{what} failed (rc {r.returncode}):\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    return r.stdout

@@ -139,22 +139,10 @@ def unit_text(interval: float | None) -> str:
 
     every = f" --interval {interval:g}" if interval else ""
     root = Path(__file__).resolve().parents[2]
-    return f"""[Unit]
-Description=swarmdeck fleet watchtower (alerts when a machine of the fleet goes dark)
-After=network-online.target
-Wants=network-online.target
+    from core.base.systemd import user_unit
 
-[Service]
-Type=simple
-ExecStart={shlex.quote(sys.executable)} -m tui.commands.fleet_cmd watch{every}
-WorkingDirectory={root}
-Environment=PYTHONUNBUFFERED=1
-Restart=on-failure
-RestartSec=10
-
-[Install]
-WantedBy=default.target
-"""
+    return user_unit("swarmdeck fleet watchtower (alerts when a machine of the fleet goes dark)",
+                     f"{shlex.quote(sys.executable)} -m tui.commands.fleet_cmd watch{every}", str(root))
 
 
 def cmd_service_install(args) -> int:

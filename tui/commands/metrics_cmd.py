@@ -56,21 +56,9 @@ def unit_text(host: str, port: int) -> str:
     # this module alone, not the whole CLI: about 30 MiB less resident for a process that runs for weeks
     exec_start = f"{shlex.quote(sys.executable)} -m tui.commands.metrics_cmd serve --host {shlex.quote(host)} --port {port}"
     root = Path(__file__).resolve().parents[2]
-    return f"""[Unit]
-Description=swarmdeck Prometheus metrics (every profile)
-After=network-online.target
+    from core.base.systemd import user_unit
 
-[Service]
-Type=simple
-ExecStart={exec_start}
-WorkingDirectory={root}
-Environment=PYTHONUNBUFFERED=1
-Restart=on-failure
-RestartSec=10
-
-[Install]
-WantedBy=default.target
-"""
+    return user_unit("swarmdeck Prometheus metrics (every profile)", exec_start, str(root), wants_network=False)
 
 
 def cmd_service_install(args) -> int:

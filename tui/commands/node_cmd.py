@@ -97,26 +97,12 @@ def unit_text(name: str) -> str:
     exec_start = (shlex.quote(cmd) if cmd else f"{shlex.quote(sys.executable)} -m tui.cli") + \
         f" start --foreground -p {shlex.quote(name)}"
     root = Path(supervisor.PROJECT_ROOT)
-    return f"""[Unit]
-Description=swarmdeck node (profile {name})
-After=network-online.target
-Wants=network-online.target
+    from core.base.systemd import user_unit
 
-[Service]
-Type=simple
-ExecStart={exec_start}
-ExecStop={exec_start.replace(' start --foreground', ' stop')}
-WorkingDirectory={root}
-Environment=PYTHONUNBUFFERED=1
-# The supervisor stops the node gracefully on SIGTERM; systemd kills leftovers after the timeout.
-KillMode=mixed
-TimeoutStopSec=120
-Restart=on-failure
-RestartSec=10
-
-[Install]
-WantedBy=default.target
-"""
+    return user_unit(f"swarmdeck node (profile {name})", exec_start, str(root),
+                     exec_stop=exec_start.replace(" start --foreground", " stop"), kill_mode="mixed",
+                     stop_timeout_s=120,
+                     comment="The supervisor stops the node gracefully on SIGTERM; systemd kills leftovers after the timeout.")
 
 
 def _linger_enabled(user: str) -> bool | None:
