@@ -210,6 +210,9 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
     short = 0  # (node, round) pairs that got fewer than J useful peer groups
     skipped = 0  # (node, round) pairs whose GRPO step was skipped: no group with signal
     rewards = [[] for _ in engines]
+    # per node, per round: mean reward of each own question. A node's first I questions of a round are the
+    # same in both arms (TaskPool.draw's prefix), so "same questions" compares the arms on identical ones.
+    q_rewards = [[] for _ in engines]
     cost = [NodeCost() for _ in engines]
     n_ext, n_signal = [], []
     useful_own = [[] for _ in engines]    # per node, per round: own groups with signal
@@ -231,6 +234,7 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
                 cost[i].tokens += g.tokens
                 vals = [x for ro in rs for x in ro.rewards]
                 rewards[i].append(sum(vals) / len(vals) if vals else 0.0)
+                q_rewards[i].append([round(sum(ro.rewards) / len(ro.rewards), 5) for ro in rs])
                 useful_own[i].append(sum(ro.has_signal() for ro in rs))
                 if r == 0:
                     for ro in rs:
@@ -270,7 +274,7 @@ def run_arm(arm: str, seed: int, cfg: BenchConfig, model_dir: str, log=print) ->
             dht.close()
     if held:
         held["after"] = heldout(engines[0], cfg.heldout, cfg.pool_mix)
-    return {"rewards": rewards, "n_external": n_ext, "n_signal_local": n_signal, "dht_check": checks,
+    return {"rewards": rewards, "q_rewards": q_rewards, "n_external": n_ext, "n_signal_local": n_signal, "dht_check": checks,
             "seconds": time.monotonic() - t0, "heldout": held, "poisoned_selected": n_poisoned,
             "short_of_j": short / max(1, cfg.rounds * cfg.nodes),
             "skipped_steps": skipped / max(1, cfg.rounds * cfg.nodes), "tokens": [c.tokens for c in cost],
@@ -286,7 +290,7 @@ def _ratio(sw: list[float], so: list[float]) -> float | None:
 def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
     seeds = min(len(v) for v in arms.values())
     out = {"nodes": cfg.nodes, "rounds": cfg.rounds, "seeds": seeds, "regime": cfg.regime, "select": cfg.select}
-    cums, per_tok, per_cpu = {}, {}, {}
+    cums, cums_same, per_tok, per_cpu = {}, {}, {}, {}
     for arm, runs in arms.items():
         runs = runs[:seeds]
         per_seed_round = [[sum(n[r] for n in run["rewards"]) / len(run["rewards"]) for r in range(cfg.rounds)]
@@ -294,6 +298,10 @@ def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
         mean_round = [sum(s[r] for s in per_seed_round) / len(per_seed_round) for r in range(cfg.rounds)]
         cum = [sum(s) for s in per_seed_round]
         cums[arm] = cum
+        # the same, scored only on each node's first I questions of a round: identical in every arm
+        same_round = [[sum(sum(n[r][:cfg.I]) / cfg.I for n in run["q_rewards"]) / len(run["q_rewards"])
+                       for r in range(cfg.rounds)] for run in runs] if cfg.I else []
+        cums_same[arm] = [sum(s) for s in same_round]
         # per node: the seed's cumulative reward over the generated tokens / CPU seconds one node spent
         toks = [sum(run["tokens"]) / len(run["tokens"]) for run in runs]
         cpus = [sum(run["cpu_seconds"]) / len(run["cpu_seconds"]) for run in runs]
@@ -311,6 +319,10 @@ def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
         out[arm] = {"mean_reward_per_round": [round(x, 5) for x in mean_round],
                     "cumulative": [round(x, 5) for x in cum],
                     "per_seed_round": [[round(x, 6) for x in s] for s in per_seed_round],
+                    "cumulative_same_questions": [round(x, 5) for x in cums_same[arm]],
+                    "per_seed_round_same_questions": [[round(x, 6) for x in s] for s in same_round],
+                    # [seed][node][round] -> mean reward of each own question, in draw order
+                    "question_rewards": [run["q_rewards"] for run in runs],
                     "first_rounds_mean": round(sum(mean_round[:k]) / k, 5),
                     "last_rounds_mean": round(sum(mean_round[-k:]) / k, 5),
                     "external_per_round": [sum(run["n_external"]) / max(1, len(run["n_external"])) / cfg.nodes
@@ -343,6 +355,14 @@ def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
     out["ratio"] = _ratio(sw, so)
     out["ci95"] = bootstrap_ci(sw, so)
     out["per_seed_ratio"] = [a / b if b else None for a, b in zip(sw, so)]
+    # The arms scored on the same questions (each node's first I of a round): the question sample's luck
+    # cancels. The headline ratio scores each arm on all its own questions (solo: I+J, swarm: I), and with
+    # scarce rewards which questions a round drew moves it by +-40 % from seed to seed (docs/sharing.md).
+    if cfg.I:
+        a, b = cums_same["swarm"], cums_same["solo"]
+        out["ratio_same_questions"] = _ratio(a, b)
+        out["ci95_same_questions"] = bootstrap_ci(a, b)
+        out["per_seed_ratio_same_questions"] = [x / y if y else None for x, y in zip(a, b)]
     out["ratio_per_token"] = _ratio(per_tok["swarm"], per_tok["solo"])
     out["ci95_per_token"] = bootstrap_ci(per_tok["swarm"], per_tok["solo"])
     out["ratio_per_cpu_second"] = _ratio(per_cpu["swarm"], per_cpu["solo"])
@@ -518,6 +538,11 @@ def main(argv=None) -> int:
           f"{res['solo']['last_rounds_mean']:.3f}")
     print(f"ratio swarm/solo cumulative reward: {_fmt(res['ratio'])} (95% CI {_fmt(res['ci95'][0])}.."
           f"{_fmt(res['ci95'][1])}, bootstrap over {cfg.seeds} seeds)")
+    if "ratio_same_questions" in res:
+        print(f"scored on the same questions (each node's first I={cfg.I} of a round): "
+              f"{_fmt(res['ratio_same_questions'])} (95% CI {_fmt(res['ci95_same_questions'][0])}.."
+              f"{_fmt(res['ci95_same_questions'][1])}; per seed "
+              f"{', '.join(_fmt(x) for x in res['per_seed_ratio_same_questions'])})")
     print(f"per generated token: {_fmt(res['ratio_per_token'])} (95% CI {_fmt(res['ci95_per_token'][0])}.."
           f"{_fmt(res['ci95_per_token'][1])}); per node CPU-second: {_fmt(res['ratio_per_cpu_second'])} "
           f"(95% CI {_fmt(res['ci95_per_cpu_second'][0])}..{_fmt(res['ci95_per_cpu_second'][1])})")
