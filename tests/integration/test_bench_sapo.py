@@ -70,6 +70,17 @@ def test_bench_writes_the_json_from_real_runs(mini_model, tmp_path):
           eng2.generate(eng2.draw_questions(0, cfg.I + cfg.J), 0).rollouts]
     means = [sum(x for ro in rs for x in ro.rewards) / sum(len(ro.rewards) for ro in rs) for rs in r0]
     assert data["solo"]["per_seed_round"][0][0] == pytest.approx(sum(means) / 2, abs=1e-6)
+    # the same-questions score: each node's first I questions of a round, which both arms drew alike
+    qs = [e.draw_questions(0, cfg.I) for e in (eng, eng2)]
+    assert [q.question for q in qs[0]] == [q.question for q in eng.draw_questions(0, cfg.I + cfg.J)[:cfg.I]]
+    assert data["solo"]["question_rewards"][0][0][0] == pytest.approx(
+        [sum(ro.rewards) / len(ro.rewards) for ro in r0[0]], abs=1e-5)
+    for arm in ("swarm", "solo"):
+        first = [sum(sum(n[r][:cfg.I]) / cfg.I for n in data[arm]["question_rewards"][0]) / 2 for r in range(2)]
+        assert data[arm]["cumulative_same_questions"][0] == pytest.approx(sum(first), abs=1e-4)
+        assert all(0.0 <= x <= 1.0 for x in data[arm]["skipped_steps"])
+    sq = data["swarm"]["cumulative_same_questions"], data["solo"]["cumulative_same_questions"]
+    assert data["ratio_same_questions"] == (pytest.approx(sum(sq[0]) / sum(sq[1]), rel=1e-3) if sum(sq[1]) else None)
 
 
 def test_scarce_regime_draws_the_harder_settings_and_selection_policy_reaches_the_engine(mini_model):
