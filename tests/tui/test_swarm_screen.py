@@ -1,5 +1,5 @@
-"""The TUI's swarm screen (palette "Swarm: invite / join"): the hosted swarm's invite with its QR code,
-and joining from a pasted invite, refused with the core's clear error and nothing written. A real
+"""The TUI's swarm screen (palette "Swarm: invite / join"): the hosted swarm's invite with its QR code
+and its host's parts, and joining from a pasted invite, refused with the core's clear error and nothing written. A real
 host process (embedded anvil + coordinator + guard) runs for the test and is stopped after it."""
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ async def test_swarm_screen_shows_the_invite_and_refuses_a_bad_join(profiles):
             shown = _text(app, "#swarm-invites")
             assert res["invite"] in shown.replace("\n", "") and "▀" in shown  # the string and its QR code
             assert _invite.decode(res["invite"]).name == "tswarm"
+            # the host's parts under its invite, with the words of `swarm status` (issue 19: the screen
+            # showed none): the host line, then the bootnode part running with its uptime and restarts
+            await until(pilot, lambda: "tswarm: host running" in _text(app, "#swarm-invites")
+                        and any(ln.strip().startswith("bootnode") and "running" in ln and "restarts 0" in ln
+                                for ln in _text(app, "#swarm-invites").splitlines()), 20, "the parts' states", app)
 
             before = _config.config_path().read_text()
             inp = app.screen.query_one("#swarm-invite", Input)

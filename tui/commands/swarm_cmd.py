@@ -67,7 +67,9 @@ def cmd_host(args) -> int:
     print(t("cli.swarm.on_members"))
     b = sh.bootnode_backup_state(s.name)
     if b["state"] != "verified":
-        print(_backup_line(s.name, b))
+        from tui.model.swarm import backup_line
+
+        print(backup_line(s.name, b))
     if args.systemd:
         _write_units(s.name)
     return 0
@@ -120,20 +122,9 @@ def cmd_join(args) -> int:
     return 0
 
 
-def _age(seconds) -> str:
-    if seconds is None:
-        return "-"
-    from tui.model.i18n import t
-
-    seconds = float(seconds)
-    return t("cli.swarm.age_s", n=f"{seconds:.0f}") if seconds < 120 else \
-        t("cli.swarm.age_m", n=f"{seconds / 60:.0f}") if seconds < 7200 else t("cli.swarm.age_h", n=f"{seconds / 3600:.1f}")
-
-
 def cmd_status(args) -> int:
-    from core.base.errors import dict_part
     from core.usecases import swarm_hosting as sh
-    from tui.model.i18n import text
+    from tui.model.swarm import host_status_lines
 
     names = [args.name] if args.name else sh.hosted()
     out = [sh.host_status(n) for n in names]
@@ -145,40 +136,8 @@ def cmd_status(args) -> int:
     if not out:
         print(t("cli.swarm.hosts_none"))
     for st in out:
-        state = t("cli.swarm.host_running" if st["running"] else "cli.swarm.host_stopped")
-        k = st["keeper"]
-        print(t("cli.swarm.status_line", name=st["name"], state=state, keeper=_part_state(k["state"]),
-                restarts=k["restarts"], rpc=st["rpc_url"], round=st.get("round", "-")))
-        for part, p in st["parts"].items():
-            extra = f" - {text(dict_part(p, 'reason'))}" if p.get("reason") and p["state"] != "running" else ""
-            print("  " + t("cli.swarm.part_line", part=f"{part:<9}", state=f"{_part_state(p['state']):<8}",
-                           up=f"{_age(p.get('uptime')):>5}", restarts=p.get("restarts", 0)) + extra)
-        for title, detail in st["alerts"].items():
-            tk = "cli.swarm.alert_title." + title.replace(" ", "_")
-            print("  " + t("cli.swarm.alert", title=t(tk) if t(tk) != tk else title, detail=text(detail)))
-        print("  " + t("cli.swarm.bootnode", maddr=st["bootnode"]))
-        print("  " + _backup_line(st["name"], st["bootnode_backup"]))
-        if st.get("train_profile"):
-            print("  " + t("cli.swarm.training_profile", profile=st["train_profile"]))
+        print("\n".join(host_status_lines(st)))
     return 0
-
-
-def _part_state(state) -> str:
-    """A host part's / keeper's state word in the user's language (an unknown word as it is)."""
-    from tui.model.i18n import t
-
-    key = f"cli.swarm.part_state.{state}"
-    word = t(key)
-    return str(state) if word == key else word
-
-
-def _backup_line(name: str, b: dict) -> str:
-    from tui.model.i18n import t
-
-    if b["state"] == "verified":
-        return t("cli.swarm.backup_verified", at=b["verified_at"])
-    key = "cli.swarm.backup_outdated" if b["state"] == "outdated" else "cli.swarm.backup_none"
-    return t(key, at=b.get("verified_at") or "-", name=name)
 
 
 def cmd_backup(args) -> int:

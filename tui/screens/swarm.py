@@ -1,6 +1,7 @@
 """Swarm across machines (command palette: "Swarm: host / invite / join"): host a swarm here (its
-public address and name), the invite of each swarm this machine hosts (text + QR code), and joining
-a swarm by pasting its invite.
+public address and name), the invite of each swarm this machine hosts (text + QR code) with its
+host's parts (state, uptime, restarts, alerts: the lines of `swarm status`, refreshed every 10 s), and
+joining a swarm by pasting its invite.
 
 Everything that reads files or the network runs in a worker (tui.backend: core.usecases.swarm_hosting,
 the same calls as `swarmdeck swarm host` / `swarm invite` / `swarm join`); the handlers only draw.
@@ -18,14 +19,16 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from tui.model.i18n import error_text, t
+from tui.model.swarm import host_status_lines
 from tui.widgets.common import translate_bindings
 from tui.widgets.qr import qr_text
 
 
 class InvitesLoaded(Message):
-    def __init__(self, invites: list[tuple[str, str]], error: str | None = None):
+    def __init__(self, invites: list[tuple[str, str]], error: str | None = None, status: dict | None = None):
         super().__init__()
         self.invites, self.error = invites, error
+        self.status = status or {}  # name -> host_status (its parts, alerts, backup); absent when unreadable
 
 
 class Joined(Message):
@@ -66,13 +69,22 @@ class SwarmScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self._load()
+        self.set_interval(10.0, self._load)  # the parts' states move (a restart, a bootnode down)
 
     @work(thread=True, exclusive=True, group="swarm-invites")
     def _load(self) -> None:
         try:
-            self.post_message(InvitesLoaded(self.app.backend.swarm_invites()))
+            invites = self.app.backend.swarm_invites()
         except Exception as e:  # SwarmdeckError carries what/where/fix
             self.post_message(InvitesLoaded([], error=error_text(e)))
+            return
+        status = {}
+        for name, _ in invites:
+            try:
+                status[name] = self.app.backend.swarm_host_status(name)
+            except Exception:  # noqa: BLE001 - the invite still shows; `swarm status` gives the error
+                pass
+        self.post_message(InvitesLoaded(invites, status=status))
 
     def on_invites_loaded(self, msg: InvitesLoaded) -> None:
         body = Text()
@@ -88,6 +100,8 @@ class SwarmScreen(ModalScreen[None]):
                 body.append("\n")
             else:
                 body.append("✗ " + invite + "\n")
+            if name in msg.status:
+                body.append("\n".join(host_status_lines(msg.status[name])) + "\n\n")
         self.query_one("#swarm-invites", Static).update(body)
 
     def on_input_submitted(self, ev: Input.Submitted) -> None:
