@@ -355,6 +355,7 @@ def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
     out["ratio"] = _ratio(sw, so)
     out["ci95"] = bootstrap_ci(sw, so)
     out["per_seed_ratio"] = [a / b if b else None for a, b in zip(sw, so)]
+    out["ci95_t"] = t_ci(out["per_seed_ratio"])
     # The arms scored on the same questions (each node's first I of a round): the question sample's luck
     # cancels. The headline ratio scores each arm on all its own questions (solo: I+J, swarm: I), and with
     # scarce rewards which questions a round drew moves it by +-40 % from seed to seed (docs/sharing.md).
@@ -363,6 +364,7 @@ def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
         out["ratio_same_questions"] = _ratio(a, b)
         out["ci95_same_questions"] = bootstrap_ci(a, b)
         out["per_seed_ratio_same_questions"] = [x / y if y else None for x, y in zip(a, b)]
+        out["ci95_t_same_questions"] = t_ci(out["per_seed_ratio_same_questions"])
     out["ratio_per_token"] = _ratio(per_tok["swarm"], per_tok["solo"])
     out["ci95_per_token"] = bootstrap_ci(per_tok["swarm"], per_tok["solo"])
     out["ratio_per_cpu_second"] = _ratio(per_cpu["swarm"], per_cpu["solo"])
@@ -385,6 +387,24 @@ def bootstrap_ci(sw: list[float], so: list[float], reps: int = 10000, seed: int 
     if not vals:
         return [None, None]
     return [round(vals[int(0.025 * (len(vals) - 1))], 4), round(vals[int(0.975 * (len(vals) - 1))], 4)]
+
+
+# Student's t, 97.5 % quantile, for 1..30 degrees of freedom (no scipy at run time)
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def t_ci(ratios: list) -> list:
+    """95 % t-interval of the geometric mean of per-seed ratios (seeds are independent runs). With 3 seeds
+    the percentile bootstrap is little more than [min, max] of the ratios; this one widens with their spread,
+    which between seeds is large here (docs/sharing.md: two equivalent configs ranged 0.63-1.49 over 9 seeds)."""
+    xs = [math.log(r) for r in ratios if r]
+    if len(xs) < 2 or len(xs) != len(ratios):
+        return [None, None]
+    m = sum(xs) / len(xs)
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+    h = _T975[min(len(xs) - 1, len(_T975)) - 1] * sd / math.sqrt(len(xs))
+    return [round(math.exp(m - h), 4), round(math.exp(m + h), 4)]
 
 
 def _fmt(x) -> str:
@@ -537,11 +557,13 @@ def main(argv=None) -> int:
           f"{res['swarm']['last_rounds_mean']:.3f}, solo {res['solo']['first_rounds_mean']:.3f} -> "
           f"{res['solo']['last_rounds_mean']:.3f}")
     print(f"ratio swarm/solo cumulative reward: {_fmt(res['ratio'])} (95% CI {_fmt(res['ci95'][0])}.."
-          f"{_fmt(res['ci95'][1])}, bootstrap over {cfg.seeds} seeds)")
+          f"{_fmt(res['ci95'][1])}, bootstrap over {cfg.seeds} seeds; t-interval {_fmt(res['ci95_t'][0])}.."
+          f"{_fmt(res['ci95_t'][1])})")
     if "ratio_same_questions" in res:
         print(f"scored on the same questions (each node's first I={cfg.I} of a round): "
               f"{_fmt(res['ratio_same_questions'])} (95% CI {_fmt(res['ci95_same_questions'][0])}.."
-              f"{_fmt(res['ci95_same_questions'][1])}; per seed "
+              f"{_fmt(res['ci95_same_questions'][1])}; t-interval over seeds {_fmt(res['ci95_t_same_questions'][0])}.."
+              f"{_fmt(res['ci95_t_same_questions'][1])}; per seed "
               f"{', '.join(_fmt(x) for x in res['per_seed_ratio_same_questions'])})")
     print(f"per generated token: {_fmt(res['ratio_per_token'])} (95% CI {_fmt(res['ci95_per_token'][0])}.."
           f"{_fmt(res['ci95_per_token'][1])}); per node CPU-second: {_fmt(res['ratio_per_cpu_second'])} "
