@@ -356,9 +356,9 @@ def summarize(arms: dict[str, list[dict]], cfg: BenchConfig) -> dict:
     out["ci95"] = bootstrap_ci(sw, so)
     out["per_seed_ratio"] = [a / b if b else None for a, b in zip(sw, so)]
     out["ci95_t"] = t_ci(out["per_seed_ratio"])
-    # The arms scored on the same questions (each node's first I of a round): the question sample's luck
-    # cancels. The headline ratio scores each arm on all its own questions (solo: I+J, swarm: I), and with
-    # scarce rewards which questions a round drew moves it by +-40 % from seed to seed (docs/sharing.md).
+    # The arms scored on the same questions (each node's first I of a round), so they differ only by what
+    # they learned; the headline ratio scores each arm on all its own questions (solo: I+J, swarm: I) and
+    # also carries the luck of which questions each arm drew.
     if cfg.I:
         a, b = cums_same["swarm"], cums_same["solo"]
         out["ratio_same_questions"] = _ratio(a, b)
@@ -397,7 +397,7 @@ _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 
 def t_ci(ratios: list) -> list:
     """95 % t-interval of the geometric mean of per-seed ratios (seeds are independent runs). With 3 seeds
     the percentile bootstrap is little more than [min, max] of the ratios; this one widens with their spread,
-    which between seeds is large here (docs/sharing.md: two equivalent configs ranged 0.63-1.49 over 9 seeds)."""
+    which between seeds is large here (docs/sharing.md: the quick scarce run's ratios ranged 0.59-1.92 over 9 seeds)."""
     xs = [math.log(r) for r in ratios if r]
     if len(xs) < 2 or len(xs) != len(ratios):
         return [None, None]
