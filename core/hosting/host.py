@@ -35,8 +35,9 @@ from pathlib import Path
 
 from core.base import fsutil, procs
 from core.base import paths as _paths
-from core.base.errors import ChainError, SwarmdeckError
+from core.base.errors import ChainError, SwarmdeckError, dict_part
 from core.base.i18n import M
+from core.base.systemd import user_unit
 from core.chain.devnet import WEI_PER_ETH, LocalChain, rpc_call
 
 log = logging.getLogger("swarmdeck.host")
@@ -468,15 +469,13 @@ def host_alerts(parts: dict) -> dict[str, str]:
     "round advancer stalled" while the advancer does not, "chain down", "faucet down", "RPC guard down"."""
     # Msgs (str = the English text, so the keys and logs stay English): the alert sender renders them
     # in the user's language
-    from core.base.errors import dict_part
-
-    titles = {"bootnode": "bootnode", "advancer": "advancer", "chain": "chain", "faucet": "faucet", "guard": "guard"}
+    known = {"bootnode", "advancer", "chain", "faucet", "guard"}  # each has its own alert.host.* title
     out = {}
     for name, p in parts.items():
         d = p if isinstance(p, dict) else p.to_dict()
         st = d.get("state")
         if st not in ("running", "starting"):
-            title = M(f"alert.host.{titles[name]}") if name in titles else M("alert.host.other", part=name)
+            title = M(f"alert.host.{name}") if name in known else M("alert.host.other", part=name)
             state = M(f"alert.state.{st}") if st in ("stopped", "crashed", "gave_up") else str(st)
             reason = dict_part(d, "reason")
             out[title] = M("alert.host.detail", state=state, reason=reason) if reason else state
@@ -599,8 +598,6 @@ def serve(name: str) -> int:
 def unit_text(name: str, python: str, project_root: str) -> str:
     """A systemd user unit running the host process of swarm `name` in the foreground."""
     import shlex
-
-    from core.base.systemd import user_unit
 
     return user_unit(f"swarmdeck swarm host ({name}): chain, round advancer, RPC guard, faucet and bootnode",
                      f"{shlex.quote(python)} -m core.hosting serve {shlex.quote(name)}", project_root,

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+from core.base.systemd import user_unit
 from core.usecases import fleet
 
 
@@ -139,18 +140,15 @@ def unit_text(interval: float | None) -> str:
 
     every = f" --interval {interval:g}" if interval else ""
     root = Path(__file__).resolve().parents[2]
-    from core.base.systemd import user_unit
-
     return user_unit("swarmdeck fleet watchtower (alerts when a machine of the fleet goes dark)",
                      f"{shlex.quote(sys.executable)} -m tui.commands.fleet_cmd watch{every}", str(root))
 
 
 def cmd_service_install(args) -> int:
     from tui.commands import write_user_unit
-
-    unit = write_user_unit("swarmdeck-fleet-watch.service", unit_text(args.interval))
     from tui.model.i18n import t
 
+    unit = write_user_unit("swarmdeck-fleet-watch.service", unit_text(args.interval))
     print(t("cli.fleet.wrote", path=str(unit)))
     print(t("cli.fleet.enable"))
     print("  systemctl --user daemon-reload")

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from core.base.errors import ConfigError
+from core.base.systemd import user_unit
 from core.usecases import metrics
 from tui.model.i18n import M, t
 
@@ -56,8 +57,6 @@ def unit_text(host: str, port: int) -> str:
     # this module alone, not the whole CLI: about 30 MiB less resident for a process that runs for weeks
     exec_start = f"{shlex.quote(sys.executable)} -m tui.commands.metrics_cmd serve --host {shlex.quote(host)} --port {port}"
     root = Path(__file__).resolve().parents[2]
-    from core.base.systemd import user_unit
-
     return user_unit("swarmdeck Prometheus metrics (every profile)", exec_start, str(root), wants_network=False)
 
 

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from core import supervisor
+from core.base.systemd import user_unit
 from core.base.paths import ProfilePaths
 from core.usecases import node_control
 from core.usecases.profile_state import resolve_profile
@@ -97,8 +98,6 @@ def unit_text(name: str) -> str:
     exec_start = (shlex.quote(cmd) if cmd else f"{shlex.quote(sys.executable)} -m tui.cli") + \
         f" start --foreground -p {shlex.quote(name)}"
     root = Path(supervisor.PROJECT_ROOT)
-    from core.base.systemd import user_unit
-
     return user_unit(f"swarmdeck node (profile {name})", exec_start, str(root),
                      exec_stop=exec_start.replace(" start --foreground", " stop"), kill_mode="mixed",
                      stop_timeout_s=120,

@@ -83,10 +83,9 @@ def _write_units(name: str) -> None:
     from core.usecases.swarm_hosting import PROJECT_ROOT
 
     from tui.commands import write_user_unit
-
-    host_unit = write_user_unit(f"swarmdeck-swarm-{name}.service", unit_text(name, sys.executable, str(PROJECT_ROOT)))
     from tui.model.i18n import t
 
+    host_unit = write_user_unit(f"swarmdeck-swarm-{name}.service", unit_text(name, sys.executable, str(PROJECT_ROOT)))
     print(t("cli.swarm.wrote_unit", path=str(host_unit)))
     print(f"  swarmdeck swarm stop --name {name}")
     print("  systemctl --user daemon-reload")
